@@ -30,6 +30,13 @@ pub struct Entry<'a> {
     pub pending: bool,
 }
 
+/// A value in [`Stats::to_pairs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InfoValue {
+    Int(u64),
+    Text(String),
+}
+
 /// What [`Index::stats`] reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stats {
@@ -41,14 +48,16 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// The figures as `(name, value)` pairs, for faces that print a map.
-    pub fn to_pairs(&self) -> Vec<(&'static str, u64)> {
+    /// The figures as `(name, value)` pairs in a fixed order, for faces that print a map
+    /// (Redis `imgscout.info`, Python `Index.info()`): they pass these through unchanged.
+    pub fn to_pairs(&self) -> Vec<(&'static str, InfoValue)> {
+        use InfoValue::Int;
         vec![
-            ("entries", self.entries as u64),
-            ("pending", self.pending as u64),
-            ("next_id", self.next_id),
-            ("sync_threshold", self.sync_threshold as u64),
-            ("memory_bytes", self.memory_bytes as u64),
+            ("entries", Int(self.entries as u64)),
+            ("pending", Int(self.pending as u64)),
+            ("next_id", Int(self.next_id)),
+            ("sync_threshold", Int(self.sync_threshold as u64)),
+            ("memory_bytes", Int(self.memory_bytes as u64)),
         ]
     }
 }

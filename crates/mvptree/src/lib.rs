@@ -9,7 +9,7 @@ mod error;
 mod index;
 
 pub use error::{Error, Result};
-pub use index::{Entry, Index, Match, Pair, Stats};
+pub use index::{Entry, Index, InfoValue, Match, Pair, Stats};
 
 /// Largest id an entry may carry: ids must fit a signed 64-bit Redis integer.
 pub const MAX_ID: u64 = i64::MAX as u64;
