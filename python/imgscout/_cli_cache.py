@@ -1,0 +1,167 @@
+"""What ``imgscout add`` remembers about files it already added, so re-runs skip them.
+
+For each added file the cache keeps its absolute path, size, modification time (ns), hash and
+the id it got in the index. A file whose path, size and mtime are unchanged, and whose id still
+names that path in the index, is not hashed again. The cache lives with the index it describes:
+
+* embedded index ``PATH``: a SQLite file ``PATH.files`` next to it (stdlib, scales to millions of
+  rows, and a re-run only reads the rows it needs);
+* Redis ``--key KEY``: a Redis hash ``KEY:files`` on the same server, so every machine adding to
+  that index shares what has been added.
+
+The cache is only a hint: each hit is confirmed against the index (``lookup(id) == path``)
+before a file is skipped, so a stale cache (index deleted or replaced, an id removed by another
+client, a crash between writing the cache and saving the index) costs a re-hash, never a miss.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    size: int
+    mtime_ns: int
+    hash: int
+    id: int
+
+    def matches(self, size: int, mtime_ns: int) -> bool:
+        return self.size == size and self.mtime_ns == mtime_ns
+
+
+class FileCache(Protocol):
+    def get_many(self, paths: Iterable[str]) -> dict[str, FileRecord]: ...
+
+    def put_many(self, records: Iterable[FileRecord]) -> None: ...
+
+    def remove_paths(self, paths: Iterable[str]) -> None: ...
+
+    def remove_ids(self, ids: Iterable[int]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def sidecar_path(index_path: str) -> str:
+    return index_path + ".files"
+
+
+class SqliteFileCache:
+    """The embedded index's cache: one table in ``<index>.files``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.connection = sqlite3.connect(path)
+        self.connection.execute(
+            "CREATE TABLE IF NOT EXISTS files ("
+            " path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+            " hash TEXT NOT NULL, id INTEGER NOT NULL)"
+        )
+        self.connection.execute("CREATE INDEX IF NOT EXISTS files_id ON files(id)")
+        self.connection.commit()
+
+    def get_many(self, paths: Iterable[str]) -> dict[str, FileRecord]:
+        found: dict[str, FileRecord] = {}
+        wanted = list(paths)
+        # SQLite limits bound parameters per statement; 500 stays far below every build's limit.
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.connection.execute(
+                f"SELECT path, size, mtime_ns, hash, id FROM files WHERE path IN ({marks})",
+                chunk,
+            )
+            for path, size, mtime_ns, hash_hex, entry_id in rows:
+                found[path] = FileRecord(
+                    path, size, mtime_ns, int(hash_hex, 16), entry_id
+                )
+        return found
+
+    def put_many(self, records: Iterable[FileRecord]) -> None:
+        # The hash is stored as hex text: SQLite integers are signed 64-bit.
+        self.connection.executemany(
+            "INSERT OR REPLACE INTO files (path, size, mtime_ns, hash, id) VALUES (?,?,?,?,?)",
+            [(r.path, r.size, r.mtime_ns, f"{r.hash:016x}", r.id) for r in records],
+        )
+        self.connection.commit()
+
+    def remove_paths(self, paths: Iterable[str]) -> None:
+        self.connection.executemany(
+            "DELETE FROM files WHERE path = ?", [(p,) for p in paths]
+        )
+        self.connection.commit()
+
+    def remove_ids(self, ids: Iterable[int]) -> None:
+        self.connection.executemany(
+            "DELETE FROM files WHERE id = ?", [(i,) for i in ids]
+        )
+        self.connection.commit()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class RedisFileCache:
+    """The Redis index's cache: hash ``<key>:files``, field = path, value = "size mtime hash id"."""
+
+    def __init__(self, client: Any, key: str) -> None:
+        self.client = client
+        self.key = f"{key}:files"
+
+    def get_many(self, paths: Iterable[str]) -> dict[str, FileRecord]:
+        wanted = list(paths)
+        found: dict[str, FileRecord] = {}
+        for start in range(0, len(wanted), 1000):
+            chunk = wanted[start : start + 1000]
+            values = self.client.hmget(self.key, chunk)
+            for path, value in zip(chunk, values):
+                if value is None:
+                    continue
+                record = _parse_redis_value(path, value)
+                if record is not None:
+                    found[path] = record
+        return found
+
+    def put_many(self, records: Iterable[FileRecord]) -> None:
+        mapping: Mapping[str, str] = {
+            r.path: f"{r.size} {r.mtime_ns} {r.hash:016x} {r.id}" for r in records
+        }
+        if mapping:
+            self.client.hset(self.key, mapping=mapping)
+
+    def remove_paths(self, paths: Iterable[str]) -> None:
+        doomed = list(paths)
+        if doomed:
+            self.client.hdel(self.key, *doomed)
+
+    def remove_ids(self, ids: Iterable[int]) -> None:
+        doomed_ids = set(ids)
+        if not doomed_ids:
+            return
+        doomed_paths = []
+        for field, value in self.client.hscan_iter(self.key, count=1000):
+            path = os.fsdecode(field) if isinstance(field, bytes) else field
+            record = _parse_redis_value(path, value)
+            if record is not None and record.id in doomed_ids:
+                doomed_paths.append(path)
+        self.remove_paths(doomed_paths)
+
+    def close(self) -> None:
+        pass
+
+
+def _parse_redis_value(path: str, value: bytes | str) -> FileRecord | None:
+    text = value.decode() if isinstance(value, bytes) else value
+    try:
+        size, mtime_ns, hash_hex, entry_id = text.split()
+        return FileRecord(
+            path, int(size), int(mtime_ns), int(hash_hex, 16), int(entry_id)
+        )
+    except ValueError:
+        # Written by something else: treat as absent, the file is simply hashed again.
+        return None

@@ -1,0 +1,687 @@
+"""``imgscout``: hash images, keep them in an index, and find near-duplicates.
+
+Exit codes: 0 success; 1 the command found nothing (a query without matches, an unknown id,
+no duplicate groups, no file hashed), like grep; 2 usage or environment errors (bad arguments,
+missing folder, unreadable index, unreachable Redis), always as one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from imgscout._cli_cache import (
+    FileCache,
+    FileRecord,
+    RedisFileCache,
+    SqliteFileCache,
+    sidecar_path,
+)
+from imgscout._cli_report import format_html, format_text, group_pairs, to_json
+from imgscout.hashing import (
+    HashedFile,
+    HashFailure,
+    format_hash,
+    hash_files,
+    iter_image_candidates,
+)
+
+#: Chosen from docs/radius.md: the radius that keeps every measured false pair out while
+#: finding the most edited copies. tests/test_cli_radius.py checks it on examples/photos.
+DEFAULT_RADIUS = 10
+DEFAULT_INDEX = "imgscout.idx"
+#: How many bad files are named at the end of a run; the count is always given.
+BAD_FILES_SHOWN = 5
+
+EXIT_OK = 0
+EXIT_NOTHING_FOUND = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A problem the user can fix: printed as one line, exit status 2."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument parsing
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One clear line instead of argparse's usage block: the usage is one --help away.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _radius(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid radius {text!r}: a whole number of differing bits, 0..64"
+        )
+    return value
+
+
+def _entry_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 2**63 - 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid id {text!r}: a whole number 0..2^63-1"
+        )
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: a whole number >= 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    backend = common.add_argument_group("index")
+    backend.add_argument(
+        "--index",
+        metavar="PATH",
+        default=DEFAULT_INDEX,
+        help=f"embedded index file (default: {DEFAULT_INDEX} in the working folder)",
+    )
+    backend.add_argument(
+        "--redis",
+        metavar="URL",
+        help="use a Redis server with the imgscout module instead",
+    )
+    backend.add_argument("--key", help="the Redis key holding the index (with --redis)")
+    output = common.add_argument_group("output")
+    output.add_argument("--json", action="store_true", help="machine-readable output")
+
+    files = argparse.ArgumentParser(add_help=False)
+    files.add_argument("paths", nargs="+", metavar="DIR|FILE")
+    files.add_argument(
+        "--no-recursive",
+        dest="recursive",
+        action="store_false",
+        help="do not enter subfolders",
+    )
+    files.add_argument(
+        "--jobs",
+        type=_positive,
+        default=None,
+        help="hashing processes (default: one per core)",
+    )
+
+    radius = argparse.ArgumentParser(add_help=False)
+    radius.add_argument(
+        "--radius",
+        "-r",
+        type=_radius,
+        default=DEFAULT_RADIUS,
+        help=f"largest Hamming distance counted as a copy (default {DEFAULT_RADIUS})",
+    )
+
+    parser = _Parser(
+        prog="imgscout",
+        description="Find near-duplicate images with 64-bit perceptual hashes.",
+        epilog="Exit status: 0 ok, 1 nothing found, 2 usage or connection error.",
+    )
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser
+    )
+    commands.required = True
+
+    commands.add_parser(
+        "hash", parents=[common, files], help="print the perceptual hash of each file"
+    )
+    add = commands.add_parser(
+        "add",
+        parents=[common, files],
+        help="add images to the index (title = absolute path); unchanged files are skipped",
+    )
+    add.add_argument(
+        "--no-sync", dest="sync", action="store_false", help="leave new entries pending"
+    )
+    query = commands.add_parser(
+        "query",
+        parents=[common, files, radius],
+        help="find indexed images near each file",
+    )
+    query.add_argument(
+        "--limit", type=_positive, help="at most this many matches per file"
+    )
+    commands.add_parser(
+        "sync", parents=[common], help="make pending entries searchable"
+    )
+    lookup = commands.add_parser(
+        "lookup", parents=[common], help="print the title of an id"
+    )
+    lookup.add_argument("id", type=_entry_id)
+    commands.add_parser(
+        "size", parents=[common], help="print the number of indexed entries"
+    )
+    delete = commands.add_parser("del", parents=[common], help="delete an entry by id")
+    delete.add_argument("id", type=_entry_id)
+    dupes = commands.add_parser(
+        "dupes",
+        parents=[common, files, radius],
+        help="group near-duplicate images under the folders (does not touch the index)",
+    )
+    dupes.add_argument(
+        "--html", metavar="FILE", help="also write a report with thumbnails"
+    )
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------
+# Backends
+
+
+@dataclass
+class Backend:
+    index: Any
+    cache: FileCache
+    index_path: str | None = None
+    lock_file: Any = None
+    #: With --redis: the client and key, for pipelined checks the index API has no batch for.
+    redis_client: Any = None
+    redis_key: str | None = None
+
+    def save(self) -> None:
+        if self.index_path is not None:
+            try:
+                self.index.save(self.index_path)
+            except (OSError, ValueError) as error:
+                raise CliError(
+                    f"cannot save index {self.index_path}: {error}"
+                ) from error
+
+    def close(self) -> None:
+        self.cache.close()
+        if self.lock_file is not None:
+            self.lock_file.close()
+
+
+def _redis_client(url: str) -> Any:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=60)
+        client.ping()
+    except ValueError as error:
+        raise CliError(f"invalid Redis URL {url!r}: {error}") from error
+    except redis.RedisError as error:
+        raise CliError(f"cannot reach Redis at {url}: {error}") from error
+    return client
+
+
+@contextlib.contextmanager
+def open_backend(args: argparse.Namespace, writing: bool) -> Iterator[Backend]:
+    import imgscout
+
+    if args.redis:
+        if not args.key:
+            raise CliError("--redis needs --key KEY (the key that holds the index)")
+        client = _redis_client(args.redis)
+        backend = Backend(
+            imgscout.RedisIndex(client, args.key),
+            RedisFileCache(client, args.key),
+            redis_client=client,
+            redis_key=args.key,
+        )
+    else:
+        if args.key:
+            raise CliError("--key only applies with --redis URL")
+        backend = _open_embedded(args.index, writing)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def _open_embedded(path: str, writing: bool) -> Backend:
+    import imgscout
+
+    lock_file = None
+    if writing:
+        # Two concurrent `imgscout add` runs would each save their own copy and lose the
+        # other's entries: serialise writers on a lock file next to the index.
+        try:
+            lock_file = open(path + ".lock", "a")  # noqa: SIM115 - held until close()
+        except OSError as error:
+            raise CliError(f"cannot write next to index {path}: {error}") from error
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+    if os.path.exists(path):
+        try:
+            index = imgscout.Index.load(path)
+        except (OSError, ValueError) as error:
+            if lock_file is not None:
+                lock_file.close()
+            raise CliError(f"cannot read index {path}: {error}") from error
+    else:
+        index = imgscout.Index()
+    cache: FileCache
+    if writing or os.path.exists(sidecar_path(path)):
+        cache = SqliteFileCache(sidecar_path(path))
+    else:
+        cache = _NoCache()
+    return Backend(index, cache, index_path=path, lock_file=lock_file)
+
+
+class _NoCache:
+    def get_many(self, paths: Any) -> dict[str, FileRecord]:
+        return {}
+
+    def put_many(self, records: Any) -> None:
+        pass
+
+    def remove_paths(self, paths: Any) -> None:
+        pass
+
+    def remove_ids(self, ids: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _pending(index: Any) -> int:
+    pending = index.pending
+    return int(pending() if callable(pending) else pending)
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - redis is a dependency
+        return ()
+    return (redis.RedisError,)
+
+
+# ---------------------------------------------------------------------------------------------
+# Output helpers
+
+
+def _emit_json(value: object) -> None:
+    json.dump(value, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def _report_bad_files(failures: Sequence[HashFailure]) -> None:
+    if not failures:
+        return
+    noun = "file" if len(failures) == 1 else "files"
+    print(
+        f"imgscout: skipped {len(failures)} {noun} that could not be read as images:",
+        file=sys.stderr,
+    )
+    for failure in failures[:BAD_FILES_SHOWN]:
+        print(f"  {failure.path}: {failure.reason}", file=sys.stderr)
+    if len(failures) > BAD_FILES_SHOWN:
+        print(f"  ... and {len(failures) - BAD_FILES_SHOWN} more", file=sys.stderr)
+
+
+def _bad_json(failures: Sequence[HashFailure]) -> list[dict[str, str]]:
+    return [{"path": f.path, "error": f.reason} for f in failures]
+
+
+def _candidates(args: argparse.Namespace, absolute: bool = False) -> list[str]:
+    try:
+        paths = list(iter_image_candidates(args.paths, recursive=args.recursive))
+    except FileNotFoundError as error:
+        raise CliError(str(error)) from error
+    if absolute:
+        paths = [os.path.abspath(p) for p in paths]
+    return paths
+
+
+def _split_unencodable(paths: Sequence[str]) -> tuple[list[str], list[HashFailure]]:
+    """Titles are UTF-8 text: a file name that is not valid UTF-8 cannot be one."""
+    good, bad = [], []
+    for path in paths:
+        try:
+            path.encode("utf-8")
+            good.append(path)
+        except UnicodeEncodeError:
+            bad.append(
+                HashFailure(
+                    os.fsencode(path).decode("utf-8", "replace"),
+                    "file name is not valid UTF-8",
+                )
+            )
+    return good, bad
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+
+
+def cmd_hash(args: argparse.Namespace) -> int:
+    hashed, failed = hash_files(_candidates(args), jobs=args.jobs)
+    if args.json:
+        _emit_json(
+            {
+                "files": [
+                    {"path": h.path, "hash": format_hash(h.hash)} for h in hashed
+                ],
+                "bad_files": _bad_json(failed),
+            }
+        )
+    else:
+        for item in hashed:
+            print(f"{format_hash(item.hash)}  {item.path}")
+    _report_bad_files(failed)
+    return EXIT_OK if hashed else EXIT_NOTHING_FOUND
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    paths, failed = _split_unencodable(_candidates(args, absolute=True))
+    with open_backend(args, writing=True) as backend:
+        stats: dict[str, int] = {}
+        to_hash, stale_ids, stats["unchanged"], stat_failures = _plan_add(
+            backend, paths
+        )
+        failed.extend(stat_failures)
+        hashed, hash_failures = hash_files([p for p, _, _ in to_hash], jobs=args.jobs)
+        failed.extend(hash_failures)
+        stat_of = {p: (size, mtime) for p, size, mtime in to_hash}
+
+        for entry_id in stale_ids:
+            with contextlib.suppress(KeyError):
+                backend.index.delete(entry_id)
+        ids: list[int] = []
+        if hashed:
+            ids = [
+                int(i)
+                for i in backend.index.add_many(
+                    [h.hash for h in hashed], [h.path for h in hashed]
+                )
+            ]
+        # The cache is written before the index is saved: if the save never happens, the next
+        # run finds cached ids that the index does not confirm and simply adds the files again.
+        backend.cache.remove_paths(f.path for f in hash_failures)
+        backend.cache.put_many(
+            FileRecord(h.path, *stat_of[h.path], h.hash, entry_id)
+            for h, entry_id in zip(hashed, ids)
+        )
+        if args.sync:
+            backend.index.sync()
+        backend.save()
+        stats["added"] = len(hashed) - len(stale_ids)
+        stats["updated"] = len(stale_ids)
+        stats["size"] = backend.index.size()
+        stats["pending"] = _pending(backend.index)
+    if args.json:
+        _emit_json({**stats, "bad_files": _bad_json(failed)})
+    else:
+        print(
+            f"added {stats['added']}, updated {stats['updated']}, "
+            f"unchanged {stats['unchanged']}, bad {len(failed)}; "
+            f"index has {stats['size']} entries"
+            + (f" and {stats['pending']} pending" if stats["pending"] else "")
+        )
+    _report_bad_files(failed)
+    return EXIT_OK
+
+
+def _plan_add(
+    backend: Backend, paths: Sequence[str]
+) -> tuple[list[tuple[str, int, int]], list[int], int, list[HashFailure]]:
+    """Which files need hashing, which index entries they replace, how many are unchanged."""
+    stats: dict[str, tuple[int, int]] = {}
+    failures = []
+    for path in dict.fromkeys(paths):  # the same file named twice is added once
+        try:
+            status = os.stat(path)
+        except OSError as error:
+            failures.append(HashFailure(path, error.strerror or str(error)))
+            continue
+        stats[path] = (status.st_size, status.st_mtime_ns)
+    cached = backend.cache.get_many(stats)
+    confirmed = _confirmed_records(backend, list(cached.values()))
+    to_hash, stale_ids, unchanged = [], [], 0
+    for path, (size, mtime_ns) in stats.items():
+        record = confirmed.get(path)
+        if record is not None and record.matches(size, mtime_ns):
+            unchanged += 1
+            continue
+        if record is not None:
+            stale_ids.append(record.id)
+        to_hash.append((path, size, mtime_ns))
+    return to_hash, stale_ids, unchanged, failures
+
+
+def _confirmed_records(
+    backend: Backend, records: Sequence[FileRecord]
+) -> dict[str, FileRecord]:
+    """The cache records whose id still names the same path in the index."""
+    if not records:
+        return {}
+    if backend.redis_client is not None:
+        # One round trip for all lookups instead of one per file.
+        pipe = backend.redis_client.pipeline(transaction=False)
+        for record in records:
+            pipe.execute_command("imgscout.lookup", backend.redis_key, record.id)
+        titles = pipe.execute()
+    else:
+        titles = [backend.index.lookup(record.id) for record in records]
+    confirmed = {}
+    for record, title in zip(records, titles):
+        if isinstance(title, bytes):
+            title = title.decode("utf-8", "replace")
+        if title == record.path:
+            confirmed[record.path] = record
+    return confirmed
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    hashed, failed = hash_files(_candidates(args), jobs=args.jobs)
+    with open_backend(args, writing=False) as backend:
+        answers = (
+            backend.index.query_many([h.hash for h in hashed], args.radius)
+            if hashed
+            else []
+        )
+    if args.limit is not None:
+        answers = [list(matches)[: args.limit] for matches in answers]
+    found = any(answers)
+    if args.json:
+        _emit_json(
+            {
+                "radius": args.radius,
+                "queries": [
+                    {
+                        "path": item.path,
+                        "hash": format_hash(item.hash),
+                        "matches": [
+                            {
+                                "title": m.title,
+                                "id": int(m.id),
+                                "distance": int(m.distance),
+                            }
+                            for m in matches
+                        ],
+                    }
+                    for item, matches in zip(hashed, answers)
+                ],
+                "bad_files": _bad_json(failed),
+            }
+        )
+    else:
+        for item, matches in zip(hashed, answers):
+            count = len(matches)
+            print(f"{item.path}: {count} match{'es' if count != 1 else ''}")
+            for match in matches:
+                print(f"  {int(match.distance):>2}  id {int(match.id)}  {match.title}")
+    _report_bad_files(failed)
+    return EXIT_OK if found else EXIT_NOTHING_FOUND
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    with open_backend(args, writing=True) as backend:
+        backend.index.sync()
+        backend.save()
+        size = backend.index.size()
+    if args.json:
+        _emit_json({"size": size})
+    else:
+        print(f"synced; index has {size} entries")
+    return EXIT_OK
+
+
+def cmd_lookup(args: argparse.Namespace) -> int:
+    with open_backend(args, writing=False) as backend:
+        title = backend.index.lookup(args.id)
+    if args.json:
+        _emit_json({"id": args.id, "title": title})
+    elif title is not None:
+        print(title)
+    else:
+        print(f"imgscout: no entry with id {args.id}", file=sys.stderr)
+    return EXIT_OK if title is not None else EXIT_NOTHING_FOUND
+
+
+def cmd_size(args: argparse.Namespace) -> int:
+    with open_backend(args, writing=False) as backend:
+        size = backend.index.size()
+        pending = _pending(backend.index)
+    if args.json:
+        _emit_json({"size": size, "pending": pending})
+    else:
+        print(size)
+    return EXIT_OK
+
+
+def cmd_del(args: argparse.Namespace) -> int:
+    with open_backend(args, writing=True) as backend:
+        try:
+            backend.index.delete(args.id)
+        except KeyError:
+            deleted = False
+        else:
+            deleted = True
+            backend.cache.remove_ids([args.id])
+            backend.save()
+    if args.json:
+        _emit_json({"id": args.id, "deleted": deleted})
+    elif deleted:
+        print(f"deleted {args.id}")
+    else:
+        print(f"imgscout: no entry with id {args.id}", file=sys.stderr)
+    return EXIT_OK if deleted else EXIT_NOTHING_FOUND
+
+
+def cmd_dupes(args: argparse.Namespace) -> int:
+    paths = _candidates(args)
+    if args.redis and not args.key:
+        args.key = "imgscout"
+    hashed, failed = hash_files(paths, jobs=args.jobs)
+    pairs = _self_join(args, hashed)
+    groups = group_pairs([h.path for h in hashed], [h.hash for h in hashed], pairs)
+    if args.html:
+        try:
+            with open(args.html, "w", encoding="utf-8") as out:
+                out.write(format_html(groups, args.radius, len(hashed)))
+        except OSError as error:
+            raise CliError(f"cannot write {args.html}: {error}") from error
+    if args.json:
+        _emit_json(
+            {
+                "radius": args.radius,
+                "files_hashed": len(hashed),
+                "groups": to_json(groups),
+                "bad_files": _bad_json(failed),
+            }
+        )
+    else:
+        print(format_text(groups, args.radius, len(hashed)))
+        if args.html:
+            print(f"report written to {args.html}")
+    _report_bad_files(failed)
+    return EXIT_OK if groups else EXIT_NOTHING_FOUND
+
+
+def _self_join(
+    args: argparse.Namespace, hashed: Sequence[HashedFile]
+) -> list[tuple[int, int, int]]:
+    """Pairs within the radius as positions in ``hashed``, from the backend's own self-join.
+
+    ``dupes`` never changes a stored index: the embedded run uses a fresh in-memory index, the
+    Redis run a temporary key (deleted afterwards, with an expiry in case the run is killed).
+    """
+    import imgscout
+
+    if not hashed:
+        return []
+    titles = [h.path for h in hashed]
+    values = [h.hash for h in hashed]
+    if args.redis:
+        client = _redis_client(args.redis)
+        scratch_key = f"{args.key}:dupes:{uuid.uuid4().hex}"
+        index = imgscout.RedisIndex(client, scratch_key)
+        try:
+            ids = index.add_many(values, titles)
+            client.expire(scratch_key, 3600)
+            index.sync()
+            raw_pairs = index.pairs(args.radius)
+        finally:
+            client.delete(scratch_key)
+    else:
+        index = imgscout.Index()
+        ids = index.add_many(values, titles)
+        index.sync()
+        raw_pairs = index.pairs(args.radius)
+    position = {int(entry_id): k for k, entry_id in enumerate(ids)}
+    return [(position[int(a)], position[int(b)], int(d)) for a, b, d in raw_pairs]
+
+
+COMMANDS = {
+    "hash": cmd_hash,
+    "add": cmd_add,
+    "query": cmd_query,
+    "sync": cmd_sync,
+    "lookup": cmd_lookup,
+    "size": cmd_size,
+    "del": cmd_del,
+    "dupes": cmd_dupes,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except CliError as error:
+        print(f"imgscout: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except _redis_errors() as error:
+        print(f"imgscout: Redis error: {_first_line(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("imgscout: interrupted", file=sys.stderr)
+        return 130
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text.splitlines()[0]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

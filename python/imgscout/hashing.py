@@ -1,0 +1,229 @@
+"""Perceptual hashing of image files for the command-line tool.
+
+A hash is imagehash's ``phash`` with its default 8x8 DCT: 64 bits, held here as a Python ``int``
+and printed as 16 hex digits (the same text ``str(imagehash.phash(img))`` gives), so hashes made
+by this module, by the library directly, or typed by a person all agree.
+
+Hashing decodes every image and is by far the slowest step of a run, so :func:`hash_files` spreads
+the work over a process pool and reports progress; one file that cannot be decoded never stops
+the run: it comes back as a :class:`HashFailure` for the caller to report.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import TextIO
+
+HASH_BITS = 64
+HASH_HEX_DIGITS = HASH_BITS // 4
+
+#: Below this many files a process pool costs more to start than it saves.
+PARALLEL_MIN_FILES = 16
+
+
+@dataclass(frozen=True)
+class HashedFile:
+    path: str
+    hash: int
+
+
+@dataclass(frozen=True)
+class HashFailure:
+    path: str
+    reason: str
+
+
+def format_hash(value: int) -> str:
+    """16 lowercase hex digits, zero-padded: the form imagehash prints."""
+    return f"{value:0{HASH_HEX_DIGITS}x}"
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+def phash_image(image: object) -> int:
+    """The 64-bit phash of an already opened ``PIL.Image`` as an int."""
+    import imagehash
+
+    return int(str(imagehash.phash(image)), 16)  # type: ignore[arg-type]
+
+
+def hash_file(path: str) -> HashedFile | HashFailure:
+    """Hashes one file; any decoding problem becomes a :class:`HashFailure`, never an exception."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            # A decompression-bomb warning would otherwise print once per worker; an image
+            # PIL refuses outright raises instead and is reported like any bad file.
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:
+                image.load()
+                return HashedFile(path, phash_image(image))
+    except Exception as error:  # noqa: BLE001 - every decoder failure means "not an image"
+        reason = str(error) or type(error).__name__
+        return HashFailure(path, reason.splitlines()[0])
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def iter_image_candidates(
+    roots: Iterable[str], recursive: bool = True
+) -> Iterator[str]:
+    """Every file to try, in a stable order: named files as given, folders walked sorted.
+
+    Hidden files and folders (``.git``, ``.DS_Store``, ...) are not candidates: they are never
+    photos and would only fill the bad-file report. A missing root raises FileNotFoundError so
+    the caller can stop before any work with a clear message.
+    """
+    for root in roots:
+        if os.path.isfile(root):
+            yield root
+        elif os.path.isdir(root):
+            yield from _walk(root, recursive)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {root}")
+
+
+def _walk(folder: str, recursive: bool) -> Iterator[str]:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError:
+        return
+    subfolders = []
+    for entry in entries:
+        if _is_hidden(entry.name):
+            continue
+        if entry.is_file():
+            yield entry.path
+        elif entry.is_dir() and recursive:
+            subfolders.append(entry.path)
+    for subfolder in subfolders:
+        yield from _walk(subfolder, recursive)
+
+
+class Progress:
+    """A one-line progress bar with rate and ETA, drawn only when ``stream`` is a terminal.
+
+    Written by hand (no tqdm dependency): it redraws at most every ``interval`` seconds so a
+    fast run over small files does not spend its time printing.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        label: str = "hashing",
+        stream: TextIO | None = None,
+        interval: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total = total
+        self.label = label
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = total > 0 and _is_terminal(self.stream)
+        self.interval = interval
+        self.clock = clock
+        self.started = clock()
+        self.last_draw = -interval
+        self.done = 0
+
+    def advance(self, count: int = 1) -> None:
+        self.done += count
+        if not self.enabled:
+            return
+        now = self.clock()
+        if now - self.last_draw >= self.interval or self.done >= self.total:
+            self.last_draw = now
+            self.stream.write("\r" + self.render(now))
+            self.stream.flush()
+
+    def render(self, now: float) -> str:
+        elapsed = max(now - self.started, 1e-9)
+        rate = self.done / elapsed
+        fraction = self.done / self.total if self.total else 1.0
+        width = 24
+        filled = int(fraction * width)
+        bar = "#" * filled + "-" * (width - filled)
+        remaining = (self.total - self.done) / rate if rate > 0 else float("inf")
+        return (
+            f"{self.label} {self.done}/{self.total} [{bar}] {fraction:4.0%} "
+            f"{rate:.1f} files/s ETA {_format_seconds(remaining)}"
+        )
+
+    def close(self) -> None:
+        if self.enabled:
+            # Clear the bar so the report that follows starts on a clean line.
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _format_seconds(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "--:--"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def hash_files(
+    paths: Sequence[str],
+    jobs: int | None = None,
+    progress_stream: TextIO | None = None,
+) -> tuple[list[HashedFile], list[HashFailure]]:
+    """Hashes ``paths`` (in parallel when worth it); results keep the order of ``paths``."""
+    jobs = default_jobs() if jobs is None else jobs
+    progress = Progress(len(paths), stream=progress_stream)
+    hashed: list[HashedFile] = []
+    failed: list[HashFailure] = []
+    results: Iterable[HashedFile | HashFailure]
+    try:
+        if jobs <= 1 or len(paths) < PARALLEL_MIN_FILES:
+            results = map(hash_file, paths)
+            for result in results:
+                _collect(result, hashed, failed)
+                progress.advance()
+        else:
+            # Chunks amortise the pickling round trip without starving workers at the end.
+            chunksize = max(1, min(64, len(paths) // (jobs * 8)))
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                for result in pool.map(hash_file, paths, chunksize=chunksize):
+                    _collect(result, hashed, failed)
+                    progress.advance()
+    finally:
+        progress.close()
+    return hashed, failed
+
+
+def _collect(
+    result: HashedFile | HashFailure,
+    hashed: list[HashedFile],
+    failed: list[HashFailure],
+) -> None:
+    if isinstance(result, HashedFile):
+        hashed.append(result)
+    else:
+        failed.append(result)
