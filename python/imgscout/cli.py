@@ -468,9 +468,11 @@ def _confirmed_records(backend: Backend, records: Sequence[FileRecord]) -> dict[
 def cmd_query(args: argparse.Namespace) -> int:
     hashed, failed = hash_files(_candidates(args), jobs=args.jobs)
     with open_backend(args, writing=False) as backend:
-        answers = backend.index.query_many([h.hash for h in hashed], args.radius) if hashed else []
-    if args.limit is not None:
-        answers = [list(matches)[: args.limit] for matches in answers]
+        answers = (
+            backend.index.query_many([h.hash for h in hashed], args.radius, limit=args.limit)
+            if hashed
+            else []
+        )
     found = any(answers)
     if args.json:
         _emit_json(
@@ -610,7 +612,7 @@ def _self_join(
             ids = index.add_many(values, titles)
             client.expire(scratch_key, 3600)
             index.sync()
-            raw_pairs = index.pairs(args.radius)
+            raw_pairs = _pairs_by_queries(index, values, ids, args.radius)
         finally:
             client.delete(scratch_key)
     else:
@@ -620,6 +622,28 @@ def _self_join(
         raw_pairs = index.pairs(args.radius)
     position = {int(entry_id): k for k, entry_id in enumerate(ids)}
     return [(position[int(a)], position[int(b)], int(d)) for a, b, d in raw_pairs]
+
+
+def _pairs_by_queries(
+    index: Any, values: Sequence[int], ids: Sequence[int], radius: int
+) -> list[tuple[int, int, int]]:
+    """The self-join as one radius query per entry, for a backend without ``pairs``.
+
+    The Redis module has no self-join command (RedisIndex.pairs raises NotImplementedError),
+    so the server answers n pipelined queries instead; each pair is seen from both ends and
+    kept once.
+    """
+    try:
+        return [tuple(pair) for pair in index.pairs(radius)]  # type: ignore[misc]
+    except NotImplementedError:
+        pass
+    found = set()
+    for own_id, matches in zip(ids, index.query_many(values, radius)):
+        for match in matches:
+            if int(match.id) != int(own_id):
+                a, b = sorted((int(own_id), int(match.id)))
+                found.add((a, b, int(match.distance)))
+    return sorted(found, key=lambda pair: (pair[2], pair[0], pair[1]))
 
 
 COMMANDS = {

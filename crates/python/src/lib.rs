@@ -1,0 +1,403 @@
+//! `imgscout._core`: the mvptree index as a Python class.
+//!
+//! This crate only translates: arguments arrive already validated by the pure-Python layer
+//! (`python/imgscout`), core errors become Python exceptions, and panics become `RuntimeError`
+//! instead of escaping as `PanicException`. The index sits behind a `RwLock` so that queries
+//! from several Python threads run in parallel while the GIL is released.
+
+use std::ffi::c_char;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock};
+
+use mvptree::{Error, Index as CoreIndex, InfoValue, Match, Pair};
+use numpy::{PyArray1, PyReadonlyArray1};
+use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::PyString;
+
+/// `(title, id, distance)` with the title still as bytes: titles are copied out under the
+/// lock and decoded once the GIL is back.
+type RawMatch = (Box<[u8]>, u64, u32);
+
+fn to_py_err(error: Error) -> PyErr {
+    match error {
+        Error::NoSuchId(id) => PyKeyError::new_err(id),
+        Error::Io(io) => io.into(),
+        other => PyValueError::new_err(other.to_string()),
+    }
+}
+
+/// Runs `body`, turning a panic (a bug in the core or here) into `RuntimeError` so that
+/// callers can rely on ordinary exception handling.
+fn guarded<T>(body: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
+        let why = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        Err(PyRuntimeError::new_err(format!(
+            "imgscout internal error (please report): {why}"
+        )))
+    })
+}
+
+/// Titles are UTF-8 on the way in; bytes that are not (written by another client of a Redis
+/// key, say) come back as lone surrogates, which the Python layer encodes back to the same
+/// bytes, so every title round-trips.
+fn decode_title<'py>(py: Python<'py>, title: &[u8]) -> PyResult<Bound<'py, PyString>> {
+    let length = isize::try_from(title.len())
+        .map_err(|_| PyValueError::new_err("title too long for Python"))?;
+    // SAFETY: the pointer and length describe a live byte slice; PyUnicode_DecodeUTF8 copies
+    // it and returns a new reference or NULL with an exception set.
+    unsafe {
+        let raw = pyo3::ffi::PyUnicode_DecodeUTF8(
+            title.as_ptr() as *const c_char,
+            length,
+            c"surrogateescape".as_ptr(),
+        );
+        Ok(Bound::from_owned_ptr_or_err(py, raw)?.cast_into_unchecked())
+    }
+}
+
+fn matches_to_py<'py>(py: Python<'py>, raw: Vec<RawMatch>) -> PyResult<Vec<MatchTuple<'py>>> {
+    raw.into_iter()
+        .map(|(title, id, distance)| Ok((decode_title(py, &title)?, id, distance)))
+        .collect()
+}
+
+type MatchTuple<'py> = (Bound<'py, PyString>, u64, u32);
+
+/// `(id, hash, title, pending)`.
+type EntryTuple<'py> = (u64, u64, Bound<'py, PyString>, bool);
+
+fn with_titles(index: &CoreIndex, found: Vec<Match>) -> Vec<RawMatch> {
+    found
+        .into_iter()
+        .map(|m| {
+            let title = index
+                .lookup(m.id)
+                .expect("every match names an entry of the index");
+            (title.into(), m.id, m.distance)
+        })
+        .collect()
+}
+
+static SAVE_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Writes to a temporary file beside `path`, fsyncs it, renames it over `path` and fsyncs the
+/// folder: a crash at any point leaves either the old file or the new one, never a torn one.
+fn save_atomically(index: &CoreIndex, path: &Path) -> Result<(), Error> {
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a file path: {}", path.display()),
+        )
+    })?;
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut temporary_name = std::ffi::OsString::from(".");
+    temporary_name.push(name);
+    temporary_name.push(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        SAVE_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let temporary = folder.join(temporary_name);
+    let result = (|| -> Result<(), Error> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)?;
+        let mut writer = BufWriter::new(file);
+        index.write_to(&mut writer)?;
+        writer.flush()?;
+        let file = writer.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temporary, path)?;
+        // The rename itself is durable only once the folder is synced.
+        File::open(folder)?.sync_all()?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    result
+}
+
+fn load_file(path: &Path) -> Result<CoreIndex, Error> {
+    let mut reader = BufReader::new(File::open(path)?);
+    let index = CoreIndex::read_from(&mut reader).map_err(|error| match error {
+        Error::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => {
+            Error::Format("file is truncated".into())
+        }
+        other => other,
+    })?;
+    let mut probe = [0u8; 1];
+    if reader.read(&mut probe)? != 0 {
+        return Err(Error::Format("unexpected data after the index".into()));
+    }
+    Ok(index)
+}
+
+/// The core index, shared by Python threads. `frozen`: Python never borrows it mutably, all
+/// mutation goes through the lock.
+#[pyclass(module = "imgscout._core", name = "Index", frozen)]
+struct PyIndex {
+    inner: RwLock<CoreIndex>,
+}
+
+impl PyIndex {
+    /// Short reads take the lock with the GIL held when it is free; otherwise they wait for it
+    /// with the GIL released, so a long writer never stalls every Python thread.
+    fn read_quick<T: Send>(
+        &self,
+        py: Python<'_>,
+        body: impl FnOnce(&CoreIndex) -> T + Send,
+    ) -> PyResult<T> {
+        guarded(|| {
+            if let Ok(index) = self.inner.try_read() {
+                return Ok(body(&index));
+            }
+            Ok(py.detach(|| body(&self.inner.read().unwrap_or_else(PoisonError::into_inner))))
+        })
+    }
+
+    fn read_detached<T: Send>(
+        &self,
+        py: Python<'_>,
+        body: impl FnOnce(&CoreIndex) -> T + Send,
+    ) -> PyResult<T> {
+        guarded(|| {
+            Ok(py.detach(|| body(&self.inner.read().unwrap_or_else(PoisonError::into_inner))))
+        })
+    }
+
+    fn write_detached<T: Send>(
+        &self,
+        py: Python<'_>,
+        body: impl FnOnce(&mut CoreIndex) -> T + Send,
+    ) -> PyResult<T> {
+        guarded(|| {
+            Ok(py.detach(|| body(&mut self.inner.write().unwrap_or_else(PoisonError::into_inner))))
+        })
+    }
+}
+
+#[pymethods]
+impl PyIndex {
+    #[new]
+    #[pyo3(signature = (sync_threshold = mvptree::DEFAULT_SYNC_THRESHOLD))]
+    fn new(sync_threshold: usize) -> PyResult<Self> {
+        guarded(|| {
+            let index = CoreIndex::with_sync_threshold(sync_threshold).map_err(to_py_err)?;
+            Ok(PyIndex {
+                inner: RwLock::new(index),
+            })
+        })
+    }
+
+    #[getter]
+    fn sync_threshold(&self, py: Python<'_>) -> PyResult<usize> {
+        self.read_quick(py, |index| index.sync_threshold())
+    }
+
+    fn set_sync_threshold(&self, py: Python<'_>, threshold: usize) -> PyResult<()> {
+        self.write_detached(py, |index| index.set_sync_threshold(threshold))?
+            .map_err(to_py_err)
+    }
+
+    #[getter]
+    fn next_id(&self, py: Python<'_>) -> PyResult<u64> {
+        self.read_quick(py, |index| index.next_id())
+    }
+
+    #[getter]
+    fn pending(&self, py: Python<'_>) -> PyResult<usize> {
+        self.read_quick(py, |index| index.pending_len())
+    }
+
+    #[pyo3(signature = (hash, title, id = None))]
+    fn add(
+        &self,
+        py: Python<'_>,
+        hash: u64,
+        title: PyBackedBytes,
+        id: Option<u64>,
+    ) -> PyResult<u64> {
+        self.write_detached(py, |index| index.add(hash, &title, id))?
+            .map_err(to_py_err)
+    }
+
+    #[pyo3(signature = (hashes, titles, ids = None))]
+    fn add_many<'py>(
+        &self,
+        py: Python<'py>,
+        hashes: PyReadonlyArray1<'py, u64>,
+        titles: Vec<PyBackedBytes>,
+        ids: Option<PyReadonlyArray1<'py, u64>>,
+    ) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        let hashes = hashes.as_slice()?.to_vec();
+        let ids = ids
+            .map(|ids| ids.as_slice().map(<[u64]>::to_vec))
+            .transpose()?;
+        if titles.len() != hashes.len() || ids.as_ref().is_some_and(|ids| ids.len() != hashes.len())
+        {
+            return Err(PyValueError::new_err(
+                "hashes, titles and ids must have the same length",
+            ));
+        }
+        let assigned = self.write_detached(py, |index| {
+            let entries = hashes
+                .iter()
+                .zip(&titles)
+                .enumerate()
+                .map(|(at, (&hash, title))| (hash, &title[..], ids.as_ref().map(|ids| ids[at])));
+            index.add_many(entries)
+        })?;
+        Ok(PyArray1::from_vec(py, assigned.map_err(to_py_err)?))
+    }
+
+    fn sync(&self, py: Python<'_>) -> PyResult<()> {
+        self.write_detached(py, |index| index.sync())
+    }
+
+    #[pyo3(signature = (hash, radius, limit = None))]
+    fn query<'py>(
+        &self,
+        py: Python<'py>,
+        hash: u64,
+        radius: u32,
+        limit: Option<usize>,
+    ) -> PyResult<Vec<MatchTuple<'py>>> {
+        let raw = self.read_detached(py, |index| {
+            let found = match limit {
+                Some(limit) => index.query_limit(hash, radius, limit),
+                None => index.query(hash, radius),
+            };
+            with_titles(index, found)
+        })?;
+        matches_to_py(py, raw)
+    }
+
+    #[pyo3(signature = (hashes, radius, limit = None))]
+    fn query_many<'py>(
+        &self,
+        py: Python<'py>,
+        hashes: PyReadonlyArray1<'py, u64>,
+        radius: u32,
+        limit: Option<usize>,
+    ) -> PyResult<Vec<Vec<MatchTuple<'py>>>> {
+        let hashes = hashes.as_slice()?.to_vec();
+        let raw = self.read_detached(py, |index| {
+            index
+                .query_many(&hashes, radius)
+                .into_iter()
+                .map(|mut found| {
+                    if let Some(limit) = limit {
+                        found.truncate(limit);
+                    }
+                    with_titles(index, found)
+                })
+                .collect::<Vec<_>>()
+        })?;
+        raw.into_iter().map(|one| matches_to_py(py, one)).collect()
+    }
+
+    fn knn<'py>(&self, py: Python<'py>, hash: u64, k: usize) -> PyResult<Vec<MatchTuple<'py>>> {
+        let raw = self.read_detached(py, |index| with_titles(index, index.knn(hash, k)))?;
+        matches_to_py(py, raw)
+    }
+
+    fn lookup<'py>(&self, py: Python<'py>, id: u64) -> PyResult<Option<Bound<'py, PyString>>> {
+        let title = self.read_quick(py, |index| index.lookup(id).map(Box::<[u8]>::from))?;
+        title.map(|title| decode_title(py, &title)).transpose()
+    }
+
+    fn contains(&self, py: Python<'_>, id: u64) -> PyResult<bool> {
+        self.read_quick(py, |index| index.contains(id))
+    }
+
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        self.read_quick(py, |index| index.len())
+    }
+
+    fn delete(&self, py: Python<'_>, id: u64) -> PyResult<()> {
+        self.write_detached(py, |index| index.delete(id))?
+            .map_err(to_py_err)
+    }
+
+    /// `[(name, value)]` in the core's order; values are int or str.
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Vec<(&'static str, Bound<'py, PyAny>)>> {
+        let pairs = self.read_quick(py, |index| index.stats().to_pairs())?;
+        pairs
+            .into_iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    InfoValue::Int(n) => n.into_pyobject(py)?.into_any(),
+                    InfoValue::Text(text) => PyString::new(py, &text).into_any(),
+                };
+                Ok((name, value))
+            })
+            .collect()
+    }
+
+    /// `[(a, b, distance)]` with `a < b`, sorted by distance, then a, then b.
+    fn pairs(&self, py: Python<'_>, radius: u32) -> PyResult<Vec<(u64, u64, u32)>> {
+        self.read_detached(py, |index| {
+            index
+                .pairs(radius)
+                .into_iter()
+                .map(|Pair { a, b, distance }| (a, b, distance))
+                .collect()
+        })
+    }
+
+    /// A snapshot `[(id, hash, title, pending)]`: indexed entries by id, then pending ones.
+    fn entries<'py>(&self, py: Python<'py>) -> PyResult<Vec<EntryTuple<'py>>> {
+        let raw = self.read_detached(py, |index| {
+            index
+                .entries()
+                .map(|e| (e.id, e.hash, Box::<[u8]>::from(e.title), e.pending))
+                .collect::<Vec<_>>()
+        })?;
+        raw.into_iter()
+            .map(|(id, hash, title, pending)| Ok((id, hash, decode_title(py, &title)?, pending)))
+            .collect()
+    }
+
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        self.read_detached(py, |index| save_atomically(index, &path))?
+            .map_err(to_py_err)
+    }
+
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<PyIndex> {
+        let index =
+            guarded(|| Ok(py.detach(|| load_file(&path))))?.map_err(|error| match error {
+                Error::Io(io) => PyErr::from(io),
+                other => PyValueError::new_err(format!("{}: {other}", path.display())),
+            })?;
+        Ok(PyIndex {
+            inner: RwLock::new(index),
+        })
+    }
+}
+
+#[pymodule]
+fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<PyIndex>()?;
+    module.add("MAX_ID", mvptree::MAX_ID)?;
+    module.add("MAX_RADIUS", mvptree::MAX_RADIUS)?;
+    module.add("DEFAULT_SYNC_THRESHOLD", mvptree::DEFAULT_SYNC_THRESHOLD)?;
+    module.add("MAX_SYNC_THRESHOLD", mvptree::MAX_SYNC_THRESHOLD)?;
+    Ok(())
+}

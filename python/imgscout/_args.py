@@ -1,0 +1,158 @@
+"""Argument checks shared by the embedded and the Redis index.
+
+Both backends validate here first, so the same bad input raises the same exception with the
+same message whichever backend gets it; the messages for errors only the index itself can
+detect (duplicate id, exhausted ids) mirror the core's wording.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any, Union
+
+import numpy as np
+import numpy.typing as npt
+
+MAX_HASH = 2**64 - 1
+#: Ids must fit a signed 64-bit Redis integer.
+MAX_ID = 2**63 - 1
+#: Hashes have 64 bits, so larger radii act as this one.
+MAX_RADIUS = 64
+DEFAULT_SYNC_THRESHOLD = 500
+MAX_SYNC_THRESHOLD = 10_000_000
+
+#: What the public API accepts as a hash (``imagehash.ImageHash`` is matched by shape).
+HashLike = Union[int, str, Any]
+Title = Union[str, bytes]
+
+_HEX_HASH = re.compile(r"0[xX][0-9a-fA-F]{1,16}|[0-9a-fA-F]{16}")
+_HASH_FORMS = (
+    "an int 0..2**64-1, 16 hex digits (as str(imagehash.phash(image)) prints), "
+    "0x-prefixed hex or a 64-bit imagehash.ImageHash"
+)
+
+
+def duplicate_id_message(entry_id: int) -> str:
+    return f"id already exists: {entry_id}"
+
+
+IDS_EXHAUSTED_MESSAGE = "automatic ids exhausted; pass an explicit id"
+
+
+def _as_integer(value: object) -> int | None:
+    """``value`` as an int if it is an integer (Python or numpy) but not a bool, else None."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def parse_hash(value: HashLike) -> int:
+    """A 64-bit hash as an int, from any form the API accepts; ValueError names bad input."""
+    number = _as_integer(value)
+    if number is not None:
+        if 0 <= number <= MAX_HASH:
+            return number
+    elif isinstance(value, str):
+        if _HEX_HASH.fullmatch(value):
+            return int(value, 16)
+    else:
+        bits = getattr(value, "hash", None)
+        if isinstance(bits, np.ndarray) and bits.size == 64:
+            # imagehash prints its bits row by row, most significant first: do the same.
+            return int.from_bytes(np.packbits(bits.astype(bool).ravel()).tobytes(), "big")
+    raise ValueError(f"invalid hash value: {value!r} (expected {_HASH_FORMS})")
+
+
+def format_hash(value: HashLike) -> str:
+    """The 16-hex-digit form of a hash, as ``str(imagehash.phash(image))`` prints it."""
+    return f"{parse_hash(value):016x}"
+
+
+def parse_hashes(values: npt.ArrayLike | Iterable[HashLike]) -> npt.NDArray[np.uint64]:
+    """Many hashes as a uint64 array; integer arrays are range-checked without a Python loop."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "ui" and values.ndim == 1:
+        if values.dtype != np.uint64 and values.size and (values.min() < 0):
+            bad = values[values < 0][0]
+            raise ValueError(f"invalid hash value: {bad!r} (expected {_HASH_FORMS})")
+        return np.ascontiguousarray(values, dtype=np.uint64)
+    if isinstance(values, (str, bytes)):
+        raise ValueError(f"expected a sequence of hashes, got {values!r}")
+    parsed = [parse_hash(value) for value in values]  # type: ignore[union-attr]
+    return np.array(parsed, dtype=np.uint64)
+
+
+def parse_id(value: object) -> int:
+    number = _as_integer(value)
+    if number is None or not 0 <= number <= MAX_ID:
+        raise ValueError(f"invalid id: {value!r} (ids are integers 0..{MAX_ID})")
+    return number
+
+
+def parse_ids(values: npt.ArrayLike | Iterable[object]) -> npt.NDArray[np.uint64]:
+    if isinstance(values, np.ndarray) and values.dtype.kind in "ui" and values.ndim == 1:
+        if values.size and (values.min() < 0 or values.max() > MAX_ID):
+            bad = values[(values < 0) | (values > MAX_ID)][0]
+            raise ValueError(f"invalid id: {bad!r} (ids are integers 0..{MAX_ID})")
+        return np.ascontiguousarray(values, dtype=np.uint64)
+    if isinstance(values, (str, bytes)):
+        raise ValueError(f"expected a sequence of ids, got {values!r}")
+    return np.array([parse_id(value) for value in values], dtype=np.uint64)  # type: ignore[union-attr]
+
+
+def parse_radius(value: object) -> int:
+    """A radius as an int 0..64: decimals lose their fraction and larger radii act as 64."""
+    number = _as_integer(value)
+    if number is None and isinstance(value, numbers.Real) and not isinstance(value, bool):
+        real = float(value)
+        if math.isfinite(real) and real >= 0:
+            number = int(real)
+    if number is None or number < 0:
+        raise ValueError(f"invalid radius: {value!r} (expected a non-negative number)")
+    return min(number, MAX_RADIUS)
+
+
+def parse_count(value: object, what: str) -> int:
+    """A non-negative integer such as knn's ``k`` or a query limit."""
+    number = _as_integer(value)
+    if number is None or number < 0:
+        raise ValueError(f"invalid {what}: {value!r} (expected a non-negative integer)")
+    return number
+
+
+def parse_sync_threshold(value: object) -> int:
+    number = _as_integer(value)
+    if number is None or not 1 <= number <= MAX_SYNC_THRESHOLD:
+        raise ValueError(
+            f"invalid sync threshold: {value!r} (expected an integer 1..{MAX_SYNC_THRESHOLD})"
+        )
+    return number
+
+
+def encode_title(title: Title) -> bytes:
+    """Titles are stored as UTF-8. Strings that came from undecodable bytes (file names read
+    with ``surrogateescape``, titles another client wrote) encode back to those bytes."""
+    if isinstance(title, str):
+        try:
+            return title.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError as error:
+            raise ValueError(f"invalid title: {title!r} is not encodable as UTF-8") from error
+    if isinstance(title, (bytes, bytearray, memoryview)):
+        return bytes(title)
+    raise TypeError(f"a title must be str or bytes, not {type(title).__name__}")
+
+
+def decode_title(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def encode_titles(titles: Sequence[Title] | Iterable[Title]) -> list[bytes]:
+    if isinstance(titles, (str, bytes)):
+        raise TypeError("titles must be a sequence of titles, not a single title")
+    return [encode_title(title) for title in titles]

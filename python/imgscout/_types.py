@@ -1,0 +1,77 @@
+"""Result types and the interface both backends implement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Union
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from ._args import HashLike, Title
+
+
+class Match(NamedTuple):
+    """One query answer. Queries return these sorted by distance, then id."""
+
+    title: str
+    id: int
+    distance: int
+
+
+class Pair(NamedTuple):
+    """One answer of the self-join ``Index.pairs``: entries ``a < b`` within the radius."""
+
+    a: int
+    b: int
+    distance: int
+
+
+class Entry(NamedTuple):
+    """An entry as iterating an ``Index`` yields it."""
+
+    id: int
+    hash: int
+    title: str
+    #: Waiting for the next sync: ``lookup`` finds it, queries do not yet.
+    pending: bool
+
+
+InfoValue = Union[int, str]
+
+
+class SearchIndex(Protocol):
+    """What ``Index`` and ``RedisIndex`` both offer, for code that takes either."""
+
+    def add(self, hash: HashLike, title: Title, id: int | None = None) -> int: ...
+
+    def add_many(
+        self,
+        hashes: Sequence[HashLike] | npt.ArrayLike,
+        titles: Sequence[Title],
+        ids: Sequence[int] | npt.ArrayLike | None = None,
+    ) -> npt.NDArray[np.uint64]: ...
+
+    def sync(self) -> None: ...
+
+    def query(self, hash: HashLike, radius: float, limit: int | None = None) -> list[Match]: ...
+
+    def query_many(
+        self, hashes: Sequence[HashLike] | npt.ArrayLike, radius: float
+    ) -> list[list[Match]]: ...
+
+    def knn(self, hash: HashLike, k: int) -> list[Match]: ...
+
+    def lookup(self, id: int) -> str | None: ...
+
+    def size(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    @property
+    def pending(self) -> int: ...
+
+    def delete(self, id: int) -> None: ...
+
+    def info(self) -> dict[str, Any]: ...

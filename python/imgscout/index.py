@@ -1,0 +1,191 @@
+"""The embedded index: the Rust core in-process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import _core
+from ._args import (
+    DEFAULT_SYNC_THRESHOLD,
+    HashLike,
+    Title,
+    encode_title,
+    encode_titles,
+    parse_count,
+    parse_hash,
+    parse_hashes,
+    parse_id,
+    parse_ids,
+    parse_radius,
+    parse_sync_threshold,
+)
+from ._types import Entry, Match, Pair
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+_MAX_NATIVE_COUNT = 2**64 - 1
+
+
+def _matches(raw: list[tuple[str, int, int]]) -> list[Match]:
+    return list(map(Match._make, raw))
+
+
+class Index:
+    """Exact Hamming-distance search over 64-bit hashes, in this process.
+
+    New entries wait in a pending queue until :meth:`sync` (or the automatic sync once
+    ``sync_threshold`` entries are pending); queries see synced entries only, ``lookup``
+    sees both. Safe to share between threads: queries run in parallel with the GIL
+    released, writers wait for them.
+    """
+
+    __slots__ = ("_core",)
+
+    def __init__(self, sync_threshold: int = DEFAULT_SYNC_THRESHOLD) -> None:
+        self._core = _core.Index(parse_sync_threshold(sync_threshold))
+
+    @classmethod
+    def _wrap(cls, core: _core.Index) -> Index:
+        index = cls.__new__(cls)
+        index._core = core
+        return index
+
+    # -- configuration -------------------------------------------------------------------
+
+    @property
+    def sync_threshold(self) -> int:
+        return self._core.sync_threshold
+
+    def set_sync_threshold(self, threshold: int) -> None:
+        """Changes the threshold; a pending queue already that long is synced now."""
+        self._core.set_sync_threshold(parse_sync_threshold(threshold))
+
+    @property
+    def next_id(self) -> int:
+        """The id the next ``add`` without an explicit id gets."""
+        return self._core.next_id
+
+    # -- writes --------------------------------------------------------------------------
+
+    def add(self, hash: HashLike, title: Title, id: int | None = None) -> int:
+        """Adds one entry (pending until the next sync) and returns its id."""
+        value = parse_hash(hash)
+        raw_title = encode_title(title)
+        entry_id = None if id is None else parse_id(id)
+        return self._core.add(value, raw_title, entry_id)
+
+    def add_many(
+        self,
+        hashes: Sequence[HashLike] | npt.ArrayLike,
+        titles: Sequence[Title],
+        ids: Sequence[int] | npt.ArrayLike | None = None,
+    ) -> npt.NDArray[np.uint64]:
+        """Adds all entries or none (every id is checked first); returns their ids."""
+        values = parse_hashes(hashes)
+        raw_titles = encode_titles(titles)
+        id_values = None if ids is None else parse_ids(ids)
+        _check_lengths(len(values), len(raw_titles), id_values)
+        return self._core.add_many(values, raw_titles, id_values)
+
+    def sync(self) -> None:
+        """Moves pending entries into the searchable structures."""
+        self._core.sync()
+
+    def delete(self, id: int) -> None:
+        """Removes an entry, pending or synced; ``KeyError`` if no entry has ``id``."""
+        self._core.delete(parse_id(id))
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def query(self, hash: HashLike, radius: float, limit: int | None = None) -> list[Match]:
+        """Every synced entry within ``radius`` bits, nearest first (then by id)."""
+        value = parse_hash(hash)
+        bits = parse_radius(radius)
+        count = None if limit is None else min(parse_count(limit, "limit"), _MAX_NATIVE_COUNT)
+        return _matches(self._core.query(value, bits, count))
+
+    def query_many(
+        self,
+        hashes: Sequence[HashLike] | npt.ArrayLike,
+        radius: float,
+        limit: int | None = None,
+    ) -> list[list[Match]]:
+        """``[query(h, radius, limit) for h in hashes]`` in one call, with the GIL released."""
+        values = parse_hashes(hashes)
+        bits = parse_radius(radius)
+        count = None if limit is None else min(parse_count(limit, "limit"), _MAX_NATIVE_COUNT)
+        return [_matches(found) for found in self._core.query_many(values, bits, count)]
+
+    def knn(self, hash: HashLike, k: int) -> list[Match]:
+        """The ``k`` nearest synced entries, nearest first (then by id)."""
+        value = parse_hash(hash)
+        count = min(parse_count(k, "k"), _MAX_NATIVE_COUNT)
+        return _matches(self._core.knn(value, count))
+
+    def lookup(self, id: int) -> str | None:
+        """The title of entry ``id`` (pending or synced), or None."""
+        return self._core.lookup(parse_id(id))
+
+    def __contains__(self, id: object) -> bool:
+        try:
+            entry_id = parse_id(id)
+        except ValueError:
+            return False
+        return self._core.contains(entry_id)
+
+    def size(self) -> int:
+        """Synced entries (pending ones are not counted)."""
+        return len(self._core)
+
+    def __len__(self) -> int:
+        return len(self._core)
+
+    @property
+    def pending(self) -> int:
+        """Entries waiting for the next sync."""
+        return self._core.pending
+
+    def info(self) -> dict[str, Any]:
+        """The core's figures: entries, pending, next_id, sync_threshold, memory_bytes, ..."""
+        return dict(self._core.info())
+
+    def pairs(self, radius: float) -> list[Pair]:
+        """Every pair of synced entries within ``radius`` bits: the self-join behind dupes."""
+        return list(map(Pair._make, self._core.pairs(parse_radius(radius))))
+
+    def entries(self) -> list[Entry]:
+        """A consistent snapshot: synced entries by id, then pending ones in insertion order."""
+        return list(map(Entry._make, self._core.entries()))
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries())
+
+    # -- files ---------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the index to ``path`` atomically (temporary file, fsync, rename)."""
+        self._core.save(os.fspath(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Index:
+        """Reads an index ``save`` wrote; ``ValueError`` for a truncated, corrupted or
+        foreign file, ``OSError`` when it cannot be read at all."""
+        return cls._wrap(_core.Index.load(os.fspath(path)))
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(size={self.size()}, pending={self.pending}, "
+            f"sync_threshold={self.sync_threshold})"
+        )
+
+
+def _check_lengths(hashes: int, titles: int, ids: Sequence[int] | None) -> None:
+    if titles != hashes or (ids is not None and len(ids) != hashes):
+        counts = f"{hashes} hashes, {titles} titles"
+        if ids is not None:
+            counts += f", {len(ids)} ids"
+        raise ValueError(f"hashes, titles and ids must have the same length ({counts})")
