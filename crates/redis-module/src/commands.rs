@@ -1,0 +1,428 @@
+//! The `imgscout.*` command handlers: parse, call the core, shape the reply.
+
+use std::ffi::CStr;
+use std::os::raw::{c_char, c_long};
+
+use mvptree::{Error, Index, InfoValue, Match};
+use redis_module::{
+    raw, Context, ContextFlags, NotifyEvent, RedisError, RedisResult, RedisString, RedisValue,
+};
+
+use crate::args::{self, SYNTAX_ERROR};
+use crate::data_type::INDEX_TYPE;
+use crate::settings;
+
+const OK: RedisValue = RedisValue::SimpleStringStatic("OK");
+
+/// The protocol's error reply for a core error.
+fn core_error(error: Error) -> RedisError {
+    match error {
+        Error::DuplicateId(_) => RedisError::Str("ERR id already exists"),
+        Error::NoSuchId(_) => RedisError::Str("ERR no such id"),
+        Error::IdOutOfRange(_) => args::INVALID_ID,
+        Error::IdsExhausted => RedisError::Str("ERR automatic ids exhausted"),
+        Error::InvalidSyncThreshold(_) => args::INVALID_SYNC_THRESHOLD,
+        other => RedisError::String(format!("ERR {other}")),
+    }
+}
+
+fn check_arity(args: &[RedisString], allowed: impl Fn(usize) -> bool) -> Result<(), RedisError> {
+    if allowed(args.len()) {
+        Ok(())
+    } else {
+        Err(RedisError::WrongArity)
+    }
+}
+
+/// Runs `body` on the index at `key` for reading; `None` when the key is missing.
+fn with_index<T>(
+    ctx: &Context,
+    key: &RedisString,
+    body: impl FnOnce(Option<&Index>) -> Result<T, RedisError>,
+) -> Result<T, RedisError> {
+    let key = ctx.open_key(key);
+    // get_value fails only for a key of another type; Redis clients expect WRONGTYPE.
+    let index = key
+        .get_value::<Index>(&INDEX_TYPE)
+        .map_err(|_| RedisError::WrongType)?;
+    body(index)
+}
+
+/// Opens `key` for writing and hands its index to `body`, creating an empty one (with the
+/// module's default threshold) when the key is missing and `create` is set. `body` learns
+/// whether the index was just created.
+fn with_index_mut<T>(
+    ctx: &Context,
+    key_name: &RedisString,
+    create: bool,
+    body: impl FnOnce(Option<&mut Index>, bool) -> Result<T, RedisError>,
+) -> Result<T, RedisError> {
+    let key = ctx.open_key_writable(key_name);
+    let existing = key
+        .get_value::<Index>(&INDEX_TYPE)
+        .map_err(|_| RedisError::WrongType)?;
+    if let Some(index) = existing {
+        return body(Some(index), false);
+    }
+    if !create {
+        return body(None, false);
+    }
+    let mut fresh =
+        Index::with_sync_threshold(settings::default_sync_threshold()).map_err(core_error)?;
+    // Fill the new index before storing it so that a failing command leaves no empty key.
+    let result = body(Some(&mut fresh), true)?;
+    key.set_value(&INDEX_TYPE, fresh)?;
+    Ok(result)
+}
+
+/// `RedisModule_Replicate(ctx, command, "b...", ...)` for 2 to 4 binary-safe arguments.
+fn replicate(ctx: &Context, command: &CStr, args: &[&[u8]]) {
+    let Some(replicate) = (unsafe { raw::RedisModule_Replicate }) else {
+        return;
+    };
+    let arg = |i: usize| (args[i].as_ptr().cast::<c_char>(), args[i].len());
+    // SAFETY: every pointer/length pair describes a live slice; the format matches the count.
+    unsafe {
+        match args.len() {
+            2 => replicate(
+                ctx.ctx,
+                command.as_ptr(),
+                c"bb".as_ptr(),
+                arg(0).0,
+                arg(0).1,
+                arg(1).0,
+                arg(1).1,
+            ),
+            3 => replicate(
+                ctx.ctx,
+                command.as_ptr(),
+                c"bbb".as_ptr(),
+                arg(0).0,
+                arg(0).1,
+                arg(1).0,
+                arg(1).1,
+                arg(2).0,
+                arg(2).1,
+            ),
+            4 => replicate(
+                ctx.ctx,
+                command.as_ptr(),
+                c"bbbb".as_ptr(),
+                arg(0).0,
+                arg(0).1,
+                arg(1).0,
+                arg(1).1,
+                arg(2).0,
+                arg(2).1,
+                arg(3).0,
+                arg(3).1,
+            ),
+            n => unreachable!("no imgscout command is replicated with {n} arguments"),
+        };
+    }
+}
+
+/// A key created by a write carries the module's default threshold, which may differ on a
+/// replica or at AOF load: propagate it explicitly so every copy syncs at the same points.
+fn replicate_creation(ctx: &Context, key: &RedisString, index: &Index) {
+    let threshold = index.sync_threshold().to_string();
+    replicate(
+        ctx,
+        c"imgscout.config",
+        &[key.as_slice(), b"SYNC_THRESHOLD", threshold.as_bytes()],
+    );
+}
+
+fn replicate_add(ctx: &Context, key: &RedisString, hash: u64, title: &[u8], id: u64) {
+    let hash = hash.to_string();
+    let id = id.to_string();
+    replicate(
+        ctx,
+        c"imgscout.add",
+        &[key.as_slice(), hash.as_bytes(), title, id.as_bytes()],
+    );
+}
+
+fn notify(ctx: &Context, event: &str, key: &RedisString) {
+    ctx.notify_keyspace_event(NotifyEvent::MODULE, event, key);
+}
+
+/// The Redis hash `<key>:<id>` whose field `title` mirrors an entry's title (as the old
+/// module did). `None` when it must not be touched: title hashes are turned off, or in a
+/// cluster it would live in another slot than the index key (a node writes only its keys).
+fn title_hash_name(ctx: &Context, key: &RedisString, id: u64) -> Option<RedisString> {
+    if !settings::title_hashes() {
+        return None;
+    }
+    let mut name = key.as_slice().to_vec();
+    name.push(b':');
+    name.extend_from_slice(id.to_string().as_bytes());
+    if ctx.get_flags().contains(ContextFlags::CLUSTER)
+        && crate::slot::key_slot(&name) != crate::slot::key_slot(key.as_slice())
+    {
+        return None;
+    }
+    Some(RedisString::create_from_slice(ctx.ctx, &name))
+}
+
+/// Written through the key API, which Redis does not propagate: the replica's or the AOF's
+/// own `imgscout.add` writes it there.
+fn write_title_hash(ctx: &Context, key: &RedisString, id: u64, title: &[u8]) {
+    let Some(name) = title_hash_name(ctx, key, id) else {
+        return;
+    };
+    let hash_key = ctx.open_key_writable(&name);
+    // Never clobber a user's non-hash value that happens to have this name.
+    if matches!(
+        hash_key.key_type(),
+        raw::KeyType::Empty | raw::KeyType::Hash
+    ) {
+        hash_key.hash_set("title", RedisString::create_from_slice(ctx.ctx, title));
+    }
+}
+
+fn delete_title_hash(ctx: &Context, key: &RedisString, id: u64) {
+    let Some(name) = title_hash_name(ctx, key, id) else {
+        return;
+    };
+    let hash_key = ctx.open_key_writable(&name);
+    if hash_key.key_type() == raw::KeyType::Hash {
+        let _ = hash_key.delete();
+    }
+}
+
+/// `imgscout.add key hashvalue title [id]`
+pub fn add(ctx: &Context, args: &[RedisString]) -> RedisResult {
+    check_arity(args, |n| n == 4 || n == 5)?;
+    let key = &args[1];
+    let hash = args::hash_value(args[2].as_slice())?;
+    let title = args[3].as_slice();
+    let explicit_id = args.get(4).map(|id| args::id(id.as_slice())).transpose()?;
+    let id = with_index_mut(ctx, key, true, |index, created| {
+        let index = index.expect("created when missing");
+        let id = index.add(hash, title, explicit_id).map_err(core_error)?;
+        if created {
+            replicate_creation(ctx, key, index);
+        }
+        Ok(id)
+    })?;
+    replicate_add(ctx, key, hash, title, id);
+    write_title_hash(ctx, key, id, title);
+    notify(ctx, "imgscout.add", key);
+    Ok(RedisValue::Integer(id as i64))
+}
+
+/// `imgscout.madd key hashvalue title [hashvalue title ...]`: all validated, then all added or
+/// none. Replicated as one explicit-id `imgscout.add` per entry (Redis wraps them in
+/// MULTI/EXEC), so replicas and the AOF assign the same ids.
+pub fn madd(ctx: &Context, args: &[RedisString]) -> RedisResult {
+    check_arity(args, |n| n >= 4 && n % 2 == 0)?;
+    let key = &args[1];
+    let entries = args[2..]
+        .chunks_exact(2)
+        .map(|pair| {
+            Ok((
+                args::hash_value(pair[0].as_slice())?,
+                pair[1].as_slice(),
+                None,
+            ))
+        })
+        .collect::<Result<Vec<(u64, &[u8], Option<u64>)>, RedisError>>()?;
+    let ids = with_index_mut(ctx, key, true, |index, created| {
+        let index = index.expect("created when missing");
+        let ids = index
+            .add_many(entries.iter().copied())
+            .map_err(core_error)?;
+        if created {
+            replicate_creation(ctx, key, index);
+        }
+        Ok(ids)
+    })?;
+    for (&(hash, title, _), &id) in entries.iter().zip(&ids) {
+        replicate_add(ctx, key, hash, title, id);
+        write_title_hash(ctx, key, id, title);
+    }
+    notify(ctx, "imgscout.madd", key);
+    Ok(RedisValue::Array(
+        ids.into_iter()
+            .map(|id| RedisValue::Integer(id as i64))
+            .collect(),
+    ))
+}
+
+/// `imgscout.sync key`
+pub fn sync(ctx: &Context, args: &[RedisString]) -> RedisResult {
+    check_arity(args, |n| n == 2)?;
+    let key = &args[1];
+    let synced = with_index_mut(ctx, key, false, |index, _| {
+        Ok(index.map(|index| {
+            let had_pending = index.pending_len() > 0;
+            index.sync();
+            had_pending
+        }))
+    })?;
+    if synced == Some(true) {
+        ctx.replicate_verbatim();
+        notify(ctx, "imgscout.sync", key);
+    }
+    Ok(OK)
+}
+
+fn matches_reply(index: &Index, matches: Vec<Match>) -> RedisValue {
+    RedisValue::Array(
+        matches
+            .into_iter()
+            .map(|m| {
+                let title = index.lookup(m.id).unwrap_or_default().to_vec();
+                RedisValue::Array(vec![
+                    RedisValue::StringBuffer(title),
+                    RedisValue::Integer(m.id as i64),
+                    RedisValue::Integer(i64::from(m.distance)),
+                ])
+            })
+            .collect(),
+    )
+}
+
+/// `imgscout.query key hashvalue radius [LIMIT count]`
+pub fn query(ctx: &Context, args: &[RedisString]) -> RedisResult {
+    check_arity(args, |n| n >= 4)?;
+    let hash = args::hash_value(args[2].as_slice())?;
+    let radius = args::radius(args[3].as_slice())?;
+    let mut limit = None;
+    let mut options = args[4..].iter();
+    while let Some(option) = options.next() {
+        if args::is_keyword(option.as_slice(), "LIMIT") {
+            let count = options.next().ok_or(SYNTAX_ERROR)?;
+            limit = Some(args::limit(count.as_slice())?);
+        } else {
+            return Err(SYNTAX_ERROR);
+        }
+    }
+    with_index(ctx, &args[1], |index| {
+        let Some(index) = index else {
+            return Ok(RedisValue::Array(Vec::new()));
+        };
+        let matches = match limit {
+            Some(limit) => index.query_limit(hash, radius, limit),
+            None => index.query(hash, radius),
+        };
+        Ok(matches_reply(index, matches))
+    })
+}
+
+/// `imgscout.knn key hashvalue k`
+pub fn knn(ctx: &Context, args: &[RedisString]) -> RedisResult {
+    check_arity(args, |n| n == 4)?;
+    let hash = args::hash_value(args[2].as_slice())?;
+    let k = args::knn_k(args[3].as_slice())?;
+    with_index(ctx, &args[1], |index| {
+        Ok(match index {
+            Some(index) => matches_reply(index, index.knn(hash, k)),
+            None => RedisValue::Array(Vec::new()),
+        })
+    })
+}
+
+/// `imgscout.lookup key id`: the title, or nil for an unknown id or a missing key.
+pub fn lookup(ctx: &Context, args: &[RedisString]) -> RedisResult {
+    check_arity(args, |n| n == 3)?;
+    let id = args::id(args[2].as_slice())?;
+    with_index(ctx, &args[1], |index| {
+        Ok(index
+            .and_then(|index| index.lookup(id))
+            .map_or(RedisValue::Null, |title| {
+                RedisValue::StringBuffer(title.to_vec())
+            }))
+    })
+}
+
+/// `imgscout.size key`: indexed entries (pending ones not counted); 0 for a missing key.
+pub fn size(ctx: &Context, args: &[RedisString]) -> RedisResult {
+    check_arity(args, |n| n == 2)?;
+    with_index(ctx, &args[1], |index| {
+        Ok(RedisValue::Integer(index.map_or(0, Index::len) as i64))
+    })
+}
+
+/// `imgscout.del key id`: indexed or pending entries alike.
+pub fn del(ctx: &Context, args: &[RedisString]) -> RedisResult {
+    check_arity(args, |n| n == 3)?;
+    let key = &args[1];
+    let id = args::id(args[2].as_slice())?;
+    with_index_mut(ctx, key, false, |index, _| {
+        index
+            .ok_or(Error::NoSuchId(id))
+            .and_then(|index| index.delete(id))
+            .map_err(core_error)
+    })?;
+    ctx.replicate_verbatim();
+    delete_title_hash(ctx, key, id);
+    notify(ctx, "imgscout.del", key);
+    Ok(OK)
+}
+
+/// `imgscout.info key`: the core's figures as a map (a flat array under RESP2), in the core's
+/// order. A missing key reports an empty index with the module's default threshold.
+pub fn info(ctx: &Context, args: &[RedisString]) -> RedisResult {
+    check_arity(args, |n| n == 2)?;
+    let pairs = with_index(ctx, &args[1], |index| {
+        Ok(match index {
+            Some(index) => index.stats().to_pairs(),
+            None => Index::with_sync_threshold(settings::default_sync_threshold())
+                .map_err(core_error)?
+                .stats()
+                .to_pairs(),
+        })
+    })?;
+    // Replied by hand: RedisValue's maps would reorder the names.
+    raw::reply_with_map(ctx.ctx, pairs.len() as c_long);
+    for (name, value) in pairs {
+        raw::reply_with_string_buffer(ctx.ctx, name.as_ptr().cast::<c_char>(), name.len());
+        match value {
+            InfoValue::Int(n) => raw::reply_with_long_long(ctx.ctx, n as i64),
+            InfoValue::Text(text) => {
+                raw::reply_with_string_buffer(ctx.ctx, text.as_ptr().cast::<c_char>(), text.len())
+            }
+        };
+    }
+    Ok(RedisValue::NoReply)
+}
+
+/// `imgscout.config key [SYNC_THRESHOLD n] [NEXT_ID n]`: creates an empty index when the key
+/// is missing. All options are validated before any is applied.
+pub fn config(ctx: &Context, args: &[RedisString]) -> RedisResult {
+    check_arity(args, |n| n >= 2)?;
+    let key = &args[1];
+    let mut threshold = None;
+    let mut next_id = None;
+    let mut options = args[2..].iter();
+    while let Some(option) = options.next() {
+        let option = option.as_slice();
+        let value = options.next().ok_or(SYNTAX_ERROR)?.as_slice();
+        if args::is_keyword(option, "SYNC_THRESHOLD") {
+            threshold = Some(args::sync_threshold(value)?);
+        } else if args::is_keyword(option, "NEXT_ID") {
+            next_id = Some(args::next_id(value)?);
+        } else {
+            return Err(SYNTAX_ERROR);
+        }
+    }
+    with_index_mut(ctx, key, true, |index, created| {
+        let index = index.expect("created when missing");
+        if created {
+            // Before the verbatim copy, so a replica starts from this threshold, not its own.
+            replicate_creation(ctx, key, index);
+        }
+        if let Some(threshold) = threshold {
+            index.set_sync_threshold(threshold).map_err(core_error)?;
+        }
+        if let Some(next_id) = next_id {
+            index.advance_next_id(next_id).map_err(core_error)?;
+        }
+        Ok(())
+    })?;
+    ctx.replicate_verbatim();
+    notify(ctx, "imgscout.config", key);
+    Ok(OK)
+}

@@ -1,0 +1,247 @@
+//! The `imgscoutx` Redis data type: one `mvptree::Index` per key, and the callbacks Redis
+//! uses to persist, rewrite, copy, measure, digest and free it.
+
+use std::ffi::CString;
+use std::os::raw::{c_char, c_int, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use mvptree::Index;
+use redis_module::native_types::RedisType;
+use redis_module::raw;
+
+/// Bumped whenever the RDB layout of the value changes; `rdb_load` refuses other versions.
+pub const ENCODING_VERSION: c_int = 1;
+
+pub static INDEX_TYPE: RedisType = RedisType::new(
+    "imgscoutx",
+    ENCODING_VERSION,
+    raw::RedisModuleTypeMethods {
+        version: raw::REDISMODULE_TYPE_METHOD_VERSION as u64,
+        rdb_load: Some(rdb_load),
+        rdb_save: Some(rdb_save),
+        aof_rewrite: Some(aof_rewrite),
+        mem_usage: Some(mem_usage),
+        digest: Some(digest),
+        free: Some(free),
+        aux_load: None,
+        aux_save: None,
+        aux_save_triggers: 0,
+        free_effort: Some(free_effort),
+        unlink: Some(unlink),
+        copy: Some(copy),
+        defrag: None,
+        mem_usage2: None,
+        free_effort2: None,
+        unlink2: None,
+        copy2: None,
+        aux_save2: None,
+    },
+);
+
+/// Logs through Redis without a context (callbacks that get none).
+fn log_warning(message: &str) {
+    let level = CString::new("warning").expect("static text");
+    let Ok(message) = CString::new(message.replace('\0', "?")) else {
+        return;
+    };
+    // SAFETY: RedisModule_Log accepts a null context and NUL-terminated strings.
+    unsafe {
+        raw::RedisModule_Log.expect("RedisModule_Log")(
+            std::ptr::null_mut(),
+            level.as_ptr(),
+            c"%s".as_ptr(),
+            message.as_ptr(),
+        );
+    }
+}
+
+/// Runs a callback body, turning a panic into a logged warning and `fallback`: Redis runs
+/// these through `extern "C"`, where an unwinding panic would abort the server.
+fn guarded<T>(what: &str, fallback: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| {
+        log_warning(&format!(
+            "imgscout: {what} failed: {}",
+            crate::panic_message(&*panic)
+        ));
+        fallback
+    })
+}
+
+/// # Safety
+/// `value` must be a pointer this module created for the imgscout type.
+unsafe fn index_ref<'a>(value: *const c_void) -> &'a Index {
+    &*value.cast::<Index>()
+}
+
+unsafe extern "C" fn rdb_save(rdb: *mut raw::RedisModuleIO, value: *mut c_void) {
+    let index = index_ref(value);
+    let buffer = guarded("rdb_save", Vec::new(), || {
+        let mut buffer = Vec::new();
+        if let Err(e) = index.write_to(&mut buffer) {
+            // Writing to memory cannot fail short of a bug; the empty buffer then fails to
+            // load loudly instead of loading something half-written.
+            log_warning(&format!("imgscout: serializing an index failed: {e}"));
+            buffer.clear();
+        }
+        buffer
+    });
+    raw::save_slice(rdb, &buffer);
+}
+
+unsafe extern "C" fn rdb_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *mut c_void {
+    if encver != ENCODING_VERSION {
+        log_warning(&format!(
+            "imgscout: cannot load encoding version {encver} (this module reads {ENCODING_VERSION})"
+        ));
+        return std::ptr::null_mut();
+    }
+    // With REDISMODULE_OPTIONS_HANDLE_IO_ERRORS a short read is reported here instead of
+    // aborting the server, so RESTORE of a truncated payload only fails that command.
+    let Ok(buffer) = raw::load_string_buffer(rdb) else {
+        log_warning("imgscout: short read loading an index");
+        return std::ptr::null_mut();
+    };
+    guarded(
+        "rdb_load",
+        std::ptr::null_mut(),
+        || match Index::read_from(buffer.as_ref()) {
+            Ok(index) => Box::into_raw(Box::new(index)).cast::<c_void>(),
+            Err(e) => {
+                log_warning(&format!("imgscout: rejecting stored index: {e}"));
+                std::ptr::null_mut()
+            }
+        },
+    )
+}
+
+/// Emits one command into the rewritten AOF. Arguments are binary-safe buffers.
+unsafe fn emit(aof: *mut raw::RedisModuleIO, command: &std::ffi::CStr, args: &[&[u8]]) {
+    let emit_aof = raw::RedisModule_EmitAOF.expect("RedisModule_EmitAOF");
+    let arg = |i: usize| (args[i].as_ptr().cast::<c_char>(), args[i].len());
+    // EmitAOF is variadic with a format string, so each arity is spelled out.
+    match args.len() {
+        3 => emit_aof(
+            aof,
+            command.as_ptr(),
+            c"bbb".as_ptr(),
+            arg(0).0,
+            arg(0).1,
+            arg(1).0,
+            arg(1).1,
+            arg(2).0,
+            arg(2).1,
+        ),
+        4 => emit_aof(
+            aof,
+            command.as_ptr(),
+            c"bbbb".as_ptr(),
+            arg(0).0,
+            arg(0).1,
+            arg(1).0,
+            arg(1).1,
+            arg(2).0,
+            arg(2).1,
+            arg(3).0,
+            arg(3).1,
+        ),
+        1 => emit_aof(aof, command.as_ptr(), c"b".as_ptr(), arg(0).0, arg(0).1),
+        n => unreachable!("no imgscout command is emitted with {n} arguments"),
+    }
+}
+
+/// Rebuilds exactly the same state on replay: threshold first (so automatic syncs happen at
+/// the same points), indexed entries then SYNC, then the pending queue in its order, then the
+/// id counter (which may be past every id still present).
+unsafe extern "C" fn aof_rewrite(
+    aof: *mut raw::RedisModuleIO,
+    key: *mut raw::RedisModuleString,
+    value: *mut c_void,
+) {
+    let index = index_ref(value);
+    let mut key_len = 0;
+    let key_ptr =
+        raw::RedisModule_StringPtrLen.expect("RedisModule_StringPtrLen")(key, &mut key_len);
+    let key = std::slice::from_raw_parts(key_ptr.cast::<u8>(), key_len);
+
+    let threshold = index.sync_threshold().to_string();
+    emit(
+        aof,
+        c"imgscout.config",
+        &[key, b"SYNC_THRESHOLD", threshold.as_bytes()],
+    );
+    let mut synced = false;
+    for entry in index.entries() {
+        if entry.pending && !synced {
+            emit(aof, c"imgscout.sync", &[key]);
+            synced = true;
+        }
+        let hash = entry.hash.to_string();
+        let id = entry.id.to_string();
+        emit(
+            aof,
+            c"imgscout.add",
+            &[key, hash.as_bytes(), entry.title, id.as_bytes()],
+        );
+    }
+    if !synced {
+        emit(aof, c"imgscout.sync", &[key]);
+    }
+    let next_id = index.next_id().to_string();
+    emit(
+        aof,
+        c"imgscout.config",
+        &[key, b"NEXT_ID", next_id.as_bytes()],
+    );
+}
+
+unsafe extern "C" fn mem_usage(value: *const c_void) -> usize {
+    let index = index_ref(value);
+    guarded("mem_usage", 0, || {
+        std::mem::size_of::<Box<Index>>() + index.memory_bytes()
+    })
+}
+
+/// Digests the logical content (not the tree shape, which depends on insertion history), so
+/// `DEBUG DIGEST-VALUE` agrees between a master and its replicas.
+unsafe extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
+    let index = index_ref(value);
+    let add_long = raw::RedisModule_DigestAddLongLong.expect("DigestAddLongLong");
+    let add_buffer = raw::RedisModule_DigestAddStringBuffer.expect("DigestAddStringBuffer");
+    let end_sequence = raw::RedisModule_DigestEndSequence.expect("DigestEndSequence");
+    for entry in index.entries() {
+        add_long(md, entry.id as i64);
+        add_long(md, entry.hash as i64);
+        add_buffer(md, entry.title.as_ptr().cast::<c_char>(), entry.title.len());
+        add_long(md, i64::from(entry.pending));
+        end_sequence(md);
+    }
+    add_long(md, index.next_id() as i64);
+    add_long(md, index.sync_threshold() as i64);
+    end_sequence(md);
+}
+
+unsafe extern "C" fn free(value: *mut c_void) {
+    drop(Box::from_raw(value.cast::<Index>()));
+}
+
+/// Redis frees values whose effort exceeds `lazyfree-lazy-user-del`'s cutoff (64) in a
+/// background thread; an index's free cost grows with its entries.
+unsafe extern "C" fn free_effort(_key: *mut raw::RedisModuleString, value: *const c_void) -> usize {
+    let index = index_ref(value);
+    index.len() + index.pending_len()
+}
+
+/// Called when the key leaves the keyspace, before a possibly asynchronous `free`. The index
+/// holds no references to Redis objects, so there is nothing to release early.
+unsafe extern "C" fn unlink(_key: *mut raw::RedisModuleString, _value: *const c_void) {}
+
+unsafe extern "C" fn copy(
+    _from_key: *mut raw::RedisModuleString,
+    _to_key: *mut raw::RedisModuleString,
+    value: *const c_void,
+) -> *mut c_void {
+    let index = index_ref(value);
+    guarded("copy", std::ptr::null_mut(), || {
+        Box::into_raw(Box::new(index.clone())).cast::<c_void>()
+    })
+}
