@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from imgscout.hashing import format_hash, hamming
 
-THUMBNAIL_PIXELS = 240
+THUMBNAIL_PIXELS = 200
 #: Beyond this many members a distance matrix stops being readable; list the linking pairs.
 MATRIX_MAX_MEMBERS = 12
 
@@ -151,10 +151,10 @@ section.group { background: #fff; border: 1px solid #ccc; border-radius: 6px;
   padding: 0.8em 1em; margin: 0 0 1.2em 0; }
 section.group h2 { font-size: 1.1em; margin: 0 0 0.6em 0; }
 .members { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
-figure { margin: 0; width: 250px; }
-figure img { max-width: 240px; max-height: 240px; display: block; border: 1px solid #999;
+figure { margin: 0; width: 210px; }
+figure img { max-width: 200px; max-height: 200px; display: block; border: 1px solid #999;
   background: repeating-conic-gradient(#ddd 0 25%, #fff 0 50%) 0 0 / 16px 16px; }
-figcaption { font-size: 0.8em; word-break: break-all; margin-top: 4px; }
+figcaption { font-size: 0.8em; overflow-wrap: anywhere; margin-top: 4px; }
 figcaption code { color: #555; }
 table.distances { border-collapse: collapse; margin-top: 0.8em; font-size: 0.85em; }
 table.distances td, table.distances th { border: 1px solid #ccc; padding: 2px 6px;

@@ -608,13 +608,15 @@ def _self_join(
         client = _redis_client(args.redis)
         scratch_key = f"{args.key}:dupes:{uuid.uuid4().hex}"
         index = imgscout.RedisIndex(client, scratch_key)
+        # The module mirrors each title into a hash "<key>:<id>": those go with the key.
+        scratch_names = [scratch_key, *(f"{scratch_key}:{n}" for n in range(1, len(hashed) + 1))]
         try:
             ids = index.add_many(values, titles)
-            client.expire(scratch_key, 3600)
+            _for_each_key(client, "expire", scratch_names, 3600)
             index.sync()
             raw_pairs = _pairs_by_queries(index, values, ids, args.radius)
         finally:
-            client.delete(scratch_key)
+            _for_each_key(client, "delete", scratch_names)
     else:
         index = imgscout.Index()
         ids = index.add_many(values, titles)
@@ -622,6 +624,13 @@ def _self_join(
         raw_pairs = index.pairs(args.radius)
     position = {int(entry_id): k for k, entry_id in enumerate(ids)}
     return [(position[int(a)], position[int(b)], int(d)) for a, b, d in raw_pairs]
+
+
+def _for_each_key(client: Any, command: str, names: Sequence[str], *args: Any) -> None:
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        getattr(pipe, command)(name, *args)
+    pipe.execute()
 
 
 def _pairs_by_queries(
@@ -660,7 +669,11 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:
+        # --help and usage errors: return the status so callers (and tests) get an int.
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     try:
         return COMMANDS[args.command](args)
     except CliError as error:

@@ -1,0 +1,186 @@
+"""imgscout.hashing: hashes, file discovery, parallel hashing and the progress bar."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+from pathlib import Path
+
+import imagehash
+import pytest
+from PIL import Image
+
+from imgscout.hashing import (
+    HashedFile,
+    HashFailure,
+    Progress,
+    format_hash,
+    hamming,
+    hash_file,
+    hash_files,
+    iter_image_candidates,
+)
+
+
+def _noise_image(path: Path, seed: int, size: tuple[int, int] = (64, 48)) -> Path:
+    rng = random.Random(seed)
+    image = Image.new("RGB", size)
+    image.putdata(
+        [
+            (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+            for _ in range(size[0] * size[1])
+        ]
+    )
+    image.save(path)
+    return path
+
+
+def test_format_hash_is_imagehash_text() -> None:
+    assert format_hash(0) == "0" * 16
+    assert format_hash(2**64 - 1) == "f" * 16
+    assert format_hash(0xABC) == "0000000000000abc"
+
+
+def test_hamming_matches_bit_by_bit_count() -> None:
+    rng = random.Random(5)
+    for _ in range(500):
+        a, b = rng.getrandbits(64), rng.getrandbits(64)
+        assert hamming(a, b) == sum(((a >> k) & 1) != ((b >> k) & 1) for k in range(64))
+
+
+def test_hash_file_equals_imagehash_phash(tmp_path: Path) -> None:
+    path = _noise_image(tmp_path / "a.png", 1)
+    result = hash_file(str(path))
+    assert isinstance(result, HashedFile)
+    with Image.open(path) as image:
+        assert format_hash(result.hash) == str(imagehash.phash(image))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"not an image at all", b"", b"\x89PNG\r\n\x1a\n" + b"\x00" * 20],
+    ids=["text", "empty", "truncated-png"],
+)
+def test_hash_file_reports_undecodable_files(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "bad.png"
+    path.write_bytes(content)
+    result = hash_file(str(path))
+    assert isinstance(result, HashFailure)
+    assert result.path == str(path)
+    assert result.reason
+
+
+def test_hash_file_reports_truncated_jpeg(tmp_path: Path) -> None:
+    good = _noise_image(tmp_path / "good.jpg", 2, (200, 200))
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(good.read_bytes()[:300])
+    assert isinstance(hash_file(str(cut)), HashFailure)
+
+
+def test_candidates_recurse_skip_hidden_and_keep_order(tmp_path: Path) -> None:
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    (tmp_path / ".hidden").mkdir()
+    for name in ["b.jpg", "a.jpg", ".DS_Store", "sub/c.png", "sub/deeper/d.gif", ".hidden/e.jpg"]:
+        (tmp_path / name).write_bytes(b"x")
+    found = list(iter_image_candidates([str(tmp_path)]))
+    assert found == [
+        str(tmp_path / "a.jpg"),
+        str(tmp_path / "b.jpg"),
+        str(tmp_path / "sub" / "c.png"),
+        str(tmp_path / "sub" / "deeper" / "d.gif"),
+    ]
+    shallow = list(iter_image_candidates([str(tmp_path)], recursive=False))
+    assert shallow == [str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")]
+    # A file named explicitly is tried even when hidden.
+    assert list(iter_image_candidates([str(tmp_path / ".DS_Store")])) == [
+        str(tmp_path / ".DS_Store")
+    ]
+
+
+def test_candidates_missing_root_raises(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+        list(iter_image_candidates([str(tmp_path / "nope")]))
+
+
+def test_parallel_hashing_equals_serial_and_keeps_order(tmp_path: Path) -> None:
+    paths = [str(_noise_image(tmp_path / f"{k:02d}.png", k)) for k in range(20)]
+    bad = tmp_path / "10-bad.png"
+    bad.write_text("nope")
+    paths.insert(10, str(bad))
+    parallel_ok, parallel_bad = hash_files(paths, jobs=2)
+    serial_ok, serial_bad = hash_files(paths, jobs=1)
+    assert parallel_ok == serial_ok
+    assert [h.path for h in parallel_ok] == [p for p in paths if p != str(bad)]
+    assert [f.path for f in parallel_bad] == [str(bad)] == [f.path for f in serial_bad]
+    for item in parallel_ok:
+        assert item == hash_file(item.path)
+
+
+class _FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_silent_when_not_a_terminal() -> None:
+    stream = io.StringIO()
+    progress = Progress(10, stream=stream)
+    for _ in range(10):
+        progress.advance()
+    progress.close()
+    assert stream.getvalue() == ""
+
+
+def test_progress_shows_count_rate_and_eta_on_a_terminal() -> None:
+    now = [100.0]
+    stream = _FakeTerminal()
+    progress = Progress(40, stream=stream, interval=0.0, clock=lambda: now[0])
+    now[0] = 110.0
+    progress.advance(10)  # 10 files in 10 s: 1 file/s, 30 left -> 30 s
+    text = stream.getvalue()
+    assert "10/40" in text
+    assert "25%" in text
+    assert "1.0 files/s" in text
+    assert "ETA 00:30" in text
+    progress.close()
+    assert stream.getvalue().endswith("\r\x1b[K")
+
+
+def test_progress_redraws_at_most_once_per_interval() -> None:
+    now = [0.0]
+    stream = _FakeTerminal()
+    progress = Progress(1000, stream=stream, interval=1.0, clock=lambda: now[0])
+    for _ in range(100):
+        progress.advance()  # all at the same instant: one draw only
+    assert stream.getvalue().count("\r") == 1
+    now[0] = 2.0
+    progress.advance()
+    assert stream.getvalue().count("\r") == 2
+
+
+def test_hash_files_draws_progress_only_on_a_terminal(tmp_path: Path) -> None:
+    paths = [str(_noise_image(tmp_path / f"{k}.png", k)) for k in range(3)]
+    terminal = _FakeTerminal()
+    hash_files(paths, jobs=1, progress_stream=terminal)
+    assert "3/3" in terminal.getvalue()
+    plain = io.StringIO()
+    hash_files(paths, jobs=1, progress_stream=plain)
+    assert plain.getvalue() == ""
+
+
+def test_unreadable_folder_is_skipped_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # chmod cannot lock root out, so the refusal is simulated where the walk meets it.
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "b.jpg").write_bytes(b"x")
+    real_scandir = os.scandir
+
+    def refusing_scandir(path: str) -> object:
+        if os.path.basename(path) == "locked":
+            raise PermissionError(13, "Permission denied", path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing_scandir)
+    assert list(iter_image_candidates([str(tmp_path)])) == [str(tmp_path / "b.jpg")]
