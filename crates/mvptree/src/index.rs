@@ -1,7 +1,10 @@
-use std::collections::HashMap;
 use std::io::{Read, Write};
 
-use crate::{distance, Error, Result, DEFAULT_SYNC_THRESHOLD, MAX_ID, MAX_RADIUS, MAX_SYNC_THRESHOLD};
+use crate::columns::Columns;
+use crate::idmap::IdMap;
+use crate::plan::Plan;
+use crate::store::{SegmentStats, Store};
+use crate::{Error, Result, DEFAULT_SYNC_THRESHOLD, MAX_ID, MAX_RADIUS, MAX_SYNC_THRESHOLD};
 
 /// One query answer: an indexed entry and its Hamming distance to the query.
 ///
@@ -44,40 +47,85 @@ pub struct Stats {
     pub pending: usize,
     pub next_id: u64,
     pub sync_threshold: usize,
+    /// Every byte the index holds on the heap, plus the index itself.
     pub memory_bytes: usize,
+    pub segments: Vec<SegmentStats>,
+    /// The plan a range query takes on the largest segment, at each radius 0..=64.
+    pub plans_by_radius: Vec<Plan>,
 }
 
 impl Stats {
     /// The figures as `(name, value)` pairs in a fixed order, for faces that print a map
     /// (Redis `imgscout.info`, Python `Index.info()`): they pass these through unchanged.
     pub fn to_pairs(&self) -> Vec<(&'static str, InfoValue)> {
-        use InfoValue::Int;
+        use InfoValue::{Int, Text};
+        let largest = self.segments.iter().max_by_key(|s| s.len);
+        let sizes: Vec<String> = self.segments.iter().map(|s| s.len.to_string()).collect();
         vec![
             ("entries", Int(self.entries as u64)),
             ("pending", Int(self.pending as u64)),
             ("next_id", Int(self.next_id)),
             ("sync_threshold", Int(self.sync_threshold as u64)),
             ("memory_bytes", Int(self.memory_bytes as u64)),
+            ("segments", Int(self.segments.len() as u64)),
+            ("segment_sizes", Text(sizes.join(","))),
+            (
+                "deleted_slots",
+                Int(self.segments.iter().map(|s| s.dead as u64).sum()),
+            ),
+            (
+                "tree_nodes",
+                Int(self.segments.iter().map(|s| s.tree_nodes as u64).sum()),
+            ),
+            (
+                "tree_depth",
+                Int(self
+                    .segments
+                    .iter()
+                    .map(|s| s.tree_depth as u64)
+                    .max()
+                    .unwrap_or(0)),
+            ),
+            (
+                "multi_index_fields",
+                Text(largest.map_or(String::new(), |s| {
+                    let w: Vec<String> =
+                        s.multi_index_fields.iter().map(|w| w.to_string()).collect();
+                    w.join(",")
+                })),
+            ),
+            ("plan", Text(describe_plans(&self.plans_by_radius))),
         ]
     }
 }
 
-#[derive(Debug, Clone)]
-struct Item {
-    id: u64,
-    hash: u64,
-    title: Box<[u8]>,
+/// "multi-index r0-13, scan r14-64": the radius ranges of each plan.
+fn describe_plans(plans: &[Plan]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut start = 0;
+    for r in 1..=plans.len() {
+        if r == plans.len() || plans[r] != plans[start] {
+            parts.push(format!("{} r{}-{}", plans[start].name(), start, r - 1));
+            start = r;
+        }
+    }
+    parts.join(", ")
 }
 
+/// Location of an id in the id map: a slot of the store, or `PENDING | queue position`.
+const PENDING: u32 = 1 << 31;
+
 /// The index. See the crate documentation for the semantics.
+///
+/// Invariants: every id in `ids` is below `next_id` and points at its live store slot or its
+/// pending queue position; the pending queue is shorter than `sync_threshold` between calls.
 #[derive(Debug, Clone)]
 pub struct Index {
     sync_threshold: usize,
     next_id: u64,
-    pending: Vec<Item>,
-    indexed: Vec<Item>,
-    /// id -> (pending?, position)
-    locations: HashMap<u64, (bool, usize)>,
+    pending: Columns,
+    store: Store,
+    ids: IdMap,
 }
 
 impl Default for Index {
@@ -91,9 +139,9 @@ impl Index {
         Index {
             sync_threshold: DEFAULT_SYNC_THRESHOLD,
             next_id: 1,
-            pending: Vec::new(),
-            indexed: Vec::new(),
-            locations: HashMap::new(),
+            pending: Columns::default(),
+            store: Store::default(),
+            ids: IdMap::default(),
         }
     }
 
@@ -119,6 +167,14 @@ impl Index {
         Ok(())
     }
 
+    /// Gives every segment multi-index tables, however small (normally only segments of
+    /// [`crate::plan::MULTI_INDEX_MIN_LEN`] entries or more get them). For tests that must
+    /// exercise every plan on small data; takes effect as segments are rebuilt.
+    #[doc(hidden)]
+    pub fn set_multi_index_min_len(&mut self, len: usize) {
+        self.store.set_multi_index_min_len(len);
+    }
+
     /// The id the next `add` without an explicit id will get.
     pub fn next_id(&self) -> u64 {
         self.next_id
@@ -134,13 +190,26 @@ impl Index {
         Ok(())
     }
 
+    /// Queues an entry and returns its id (the next automatic one unless `id` is given).
     pub fn add(&mut self, hash: u64, title: &[u8], id: Option<u64>) -> Result<u64> {
-        let id = self.check_id(id)?;
+        let id = match id {
+            Some(id) if id > MAX_ID => return Err(Error::IdOutOfRange(id)),
+            Some(id) => id,
+            None if self.next_id > MAX_ID => return Err(Error::IdsExhausted),
+            None => self.next_id,
+        };
+        if self.ids.get(id).is_some() {
+            return Err(Error::DuplicateId(id));
+        }
         self.push_pending(id, hash, title);
+        if self.pending.len() >= self.sync_threshold {
+            self.sync();
+        }
         Ok(id)
     }
 
-    /// Adds all entries or none: every id is checked before anything is added.
+    /// Adds all entries or none: every id is checked before anything is added. The result is
+    /// the same as adding them one by one (automatic syncs included).
     pub fn add_many<'t, I>(&mut self, entries: I) -> Result<Vec<u64>>
     where
         I: IntoIterator<Item = (u64, &'t [u8], Option<u64>)>,
@@ -148,82 +217,66 @@ impl Index {
     {
         let entries = entries.into_iter();
         let mut counter = self.next_id;
-        let mut seen = std::collections::HashSet::new();
+        let mut batch_ids = std::collections::HashSet::new();
         let mut ids = Vec::with_capacity(entries.size_hint().0);
         for (_, _, id) in entries.clone() {
             let id = match id {
-                Some(id) => {
-                    if id > MAX_ID {
-                        return Err(Error::IdOutOfRange(id));
-                    }
-                    id
-                }
-                None => {
-                    if counter > MAX_ID {
-                        return Err(Error::IdsExhausted);
-                    }
-                    counter
-                }
+                Some(id) if id > MAX_ID => return Err(Error::IdOutOfRange(id)),
+                Some(id) => id,
+                None if counter > MAX_ID => return Err(Error::IdsExhausted),
+                None => counter,
             };
-            if self.locations.contains_key(&id) || !seen.insert(id) {
+            if self.ids.get(id).is_some() || !batch_ids.insert(id) {
                 return Err(Error::DuplicateId(id));
             }
             counter = counter.max(id + 1);
             ids.push(id);
         }
+        drop(batch_ids);
         for ((hash, title, _), &id) in entries.zip(&ids) {
-            self.next_id = self.next_id.max(id + 1);
             self.push_pending(id, hash, title);
+        }
+        // Adding one by one would have synced each time the queue reached the threshold:
+        // sync the same entries, in one batch.
+        let due = self.pending.len() - self.pending.len() % self.sync_threshold;
+        if due == self.pending.len() {
+            self.sync();
+        } else if due > 0 {
+            let batch = self.pending.split_front(due);
+            for i in 0..self.pending.len() {
+                self.ids.set(self.pending.ids[i], PENDING | i as u32);
+            }
+            self.store.insert(batch, &mut self.ids);
         }
         Ok(ids)
     }
 
-    fn check_id(&self, id: Option<u64>) -> Result<u64> {
-        let id = match id {
-            Some(id) if id > MAX_ID => return Err(Error::IdOutOfRange(id)),
-            Some(id) => id,
-            None if self.next_id > MAX_ID => return Err(Error::IdsExhausted),
-            None => self.next_id,
-        };
-        if self.locations.contains_key(&id) {
-            return Err(Error::DuplicateId(id));
-        }
-        Ok(id)
-    }
-
     fn push_pending(&mut self, id: u64, hash: u64, title: &[u8]) {
+        assert!(self.pending.len() < PENDING as usize, "pending queue full");
         self.next_id = self.next_id.max(id + 1);
-        self.locations.insert(id, (true, self.pending.len()));
-        self.pending.push(Item {
-            id,
-            hash,
-            title: title.into(),
-        });
-        if self.pending.len() >= self.sync_threshold {
-            self.sync();
-        }
+        self.ids.set(id, PENDING | self.pending.len() as u32);
+        self.pending.push(id, hash, title);
     }
 
+    /// Moves every pending entry into the searchable structures.
     pub fn sync(&mut self) {
-        for item in self.pending.drain(..) {
-            self.locations.insert(item.id, (false, self.indexed.len()));
-            self.indexed.push(item);
+        if !self.pending.is_empty() {
+            let batch = std::mem::take(&mut self.pending);
+            self.store.insert(batch, &mut self.ids);
         }
     }
 
+    /// Every indexed entry within `radius` (inclusive; above 64 acts as 64), sorted by
+    /// distance, then id.
     pub fn query(&self, hash: u64, radius: u32) -> Vec<Match> {
-        let radius = radius.min(MAX_RADIUS);
-        let mut out: Vec<Match> = self
-            .indexed
-            .iter()
-            .filter_map(|item| {
-                let d = distance(item.hash, hash);
-                (d <= radius).then_some(Match {
-                    distance: d,
-                    id: item.id,
-                })
-            })
-            .collect();
+        self.query_with(hash, radius, Plan::Auto)
+    }
+
+    /// [`Index::query`] with a forced plan (for tests and benchmarks; answers never differ).
+    pub fn query_with(&self, hash: u64, radius: u32, plan: Plan) -> Vec<Match> {
+        let mut out = Vec::new();
+        self.store
+            .range(hash, radius.min(MAX_RADIUS), plan, &mut out);
         out.sort_unstable();
         out
     }
@@ -235,97 +288,111 @@ impl Index {
         out
     }
 
+    /// [`Index::query`] for each hash: batches scan the index once for all of them when a
+    /// scan is the cheaper plan.
     pub fn query_many(&self, hashes: &[u64], radius: u32) -> Vec<Vec<Match>> {
-        hashes.iter().map(|&h| self.query(h, radius)).collect()
+        self.query_many_with(hashes, radius, Plan::Auto)
     }
 
-    pub fn knn(&self, hash: u64, k: usize) -> Vec<Match> {
-        self.query_limit(hash, MAX_RADIUS, k)
-    }
-
-    pub fn pairs(&self, radius: u32) -> Vec<Pair> {
-        let radius = radius.min(MAX_RADIUS);
-        let mut out = Vec::new();
-        for (i, x) in self.indexed.iter().enumerate() {
-            for y in &self.indexed[i + 1..] {
-                let d = distance(x.hash, y.hash);
-                if d <= radius {
-                    out.push(Pair {
-                        a: x.id.min(y.id),
-                        b: x.id.max(y.id),
-                        distance: d,
-                    });
-                }
-            }
+    pub fn query_many_with(&self, hashes: &[u64], radius: u32, plan: Plan) -> Vec<Vec<Match>> {
+        let mut out = vec![Vec::new(); hashes.len()];
+        self.store
+            .range_many(hashes, radius.min(MAX_RADIUS), plan, &mut out);
+        for answers in &mut out {
+            answers.sort_unstable();
         }
+        out
+    }
+
+    /// The `k` nearest indexed entries, sorted by distance, then id.
+    pub fn knn(&self, hash: u64, k: usize) -> Vec<Match> {
+        self.knn_with(hash, k, Plan::Auto)
+    }
+
+    pub fn knn_with(&self, hash: u64, k: usize, plan: Plan) -> Vec<Match> {
+        self.store.knn(hash, k, plan)
+    }
+
+    /// Every unordered pair of indexed entries within `radius`, as (smaller id, larger id,
+    /// distance), sorted by distance, then ids.
+    pub fn pairs(&self, radius: u32) -> Vec<Pair> {
+        self.pairs_with(radius, Plan::Auto)
+    }
+
+    pub fn pairs_with(&self, radius: u32, plan: Plan) -> Vec<Pair> {
+        let mut out = self.store.pairs(radius.min(MAX_RADIUS), plan);
         out.sort_unstable_by_key(|p| (p.distance, p.a, p.b));
         out
     }
 
-    fn item(&self, id: u64) -> Option<&Item> {
-        self.locations.get(&id).map(|&(pending, at)| {
-            if pending {
-                &self.pending[at]
+    /// The title of an indexed or pending entry.
+    pub fn lookup(&self, id: u64) -> Option<&[u8]> {
+        self.ids.get(id).map(|at| {
+            if at & PENDING != 0 {
+                self.pending.title((at & !PENDING) as usize)
             } else {
-                &self.indexed[at]
+                self.store.title(at as usize)
             }
         })
     }
 
-    pub fn lookup(&self, id: u64) -> Option<&[u8]> {
-        self.item(id).map(|item| &*item.title)
-    }
-
     /// The hash of an indexed or pending entry.
     pub fn hash_of(&self, id: u64) -> Option<u64> {
-        self.item(id).map(|item| item.hash)
+        self.ids.get(id).map(|at| {
+            if at & PENDING != 0 {
+                self.pending.hashes[(at & !PENDING) as usize]
+            } else {
+                self.store.hash(at as usize)
+            }
+        })
     }
 
     pub fn contains(&self, id: u64) -> bool {
-        self.locations.contains_key(&id)
+        self.ids.get(id).is_some()
     }
 
     /// Indexed entries (pending ones are not counted).
     pub fn len(&self) -> usize {
-        self.indexed.len()
+        self.store.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.indexed.is_empty()
+        self.store.len() == 0
     }
 
     pub fn pending_len(&self) -> usize {
         self.pending.len()
     }
 
+    /// Removes an indexed or pending entry.
     pub fn delete(&mut self, id: u64) -> Result<()> {
-        let (pending, at) = self.locations.remove(&id).ok_or(Error::NoSuchId(id))?;
-        let list = if pending {
-            &mut self.pending
+        let at = self.ids.remove(id).ok_or(Error::NoSuchId(id))?;
+        if at & PENDING != 0 {
+            let i = (at & !PENDING) as usize;
+            self.pending.remove(i);
+            for j in i..self.pending.len() {
+                self.ids.set(self.pending.ids[j], PENDING | j as u32);
+            }
         } else {
-            &mut self.indexed
-        };
-        list.remove(at);
-        for (i, item) in list.iter().enumerate().skip(at) {
-            self.locations.insert(item.id, (pending, i));
+            self.store.kill(at as usize, &mut self.ids);
         }
         Ok(())
     }
 
     /// Indexed entries in id order, then pending entries in the order they were added.
     pub fn entries(&self) -> impl Iterator<Item = Entry<'_>> + '_ {
-        let mut indexed: Vec<&Item> = self.indexed.iter().collect();
-        indexed.sort_unstable_by_key(|item| item.id);
-        let indexed = indexed.into_iter().map(|item| Entry {
-            id: item.id,
-            hash: item.hash,
-            title: &item.title,
+        let mut slots: Vec<usize> = self.store.live_slots().collect();
+        slots.sort_unstable_by_key(|&s| self.store.id(s));
+        let indexed = slots.into_iter().map(|s| Entry {
+            id: self.store.id(s),
+            hash: self.store.hash(s),
+            title: self.store.title(s),
             pending: false,
         });
-        let pending = self.pending.iter().map(|item| Entry {
-            id: item.id,
-            hash: item.hash,
-            title: &item.title,
+        let pending = (0..self.pending.len()).map(|i| Entry {
+            id: self.pending.ids[i],
+            hash: self.pending.hashes[i],
+            title: self.pending.title(i),
             pending: true,
         });
         indexed.chain(pending)
@@ -338,31 +405,63 @@ impl Index {
             next_id: self.next_id,
             sync_threshold: self.sync_threshold,
             memory_bytes: self.memory_bytes(),
+            segments: self.store.segment_stats(),
+            plans_by_radius: self.store.plans_by_radius(),
         }
     }
 
     /// Bytes of memory the index holds, everything included.
     pub fn memory_bytes(&self) -> usize {
-        let items = self.indexed.capacity() + self.pending.capacity();
-        let titles: usize = self
-            .indexed
-            .iter()
-            .chain(&self.pending)
-            .map(|i| i.title.len())
-            .sum();
         std::mem::size_of::<Self>()
-            + items * std::mem::size_of::<Item>()
-            + titles
-            + self.locations.capacity() * 24
+            + self.pending.memory_bytes()
+            + self.store.memory_bytes()
+            + self.ids.memory_bytes()
     }
 
+    /// Writes the whole index (entries, pending queue, id counter, threshold) in the format
+    /// described in [`crate::format`].
     pub fn write_to<W: Write>(&self, writer: W) -> Result<()> {
-        let _ = writer;
-        Ok(())
+        crate::format::write(self, writer)
     }
 
+    /// Reads an index written by [`Index::write_to`]. Truncated, corrupted or foreign input is
+    /// an [`Error::Format`].
     pub fn read_from<R: Read>(reader: R) -> Result<Index> {
-        let _ = reader;
-        Err(Error::Format("not yet".into()))
+        crate::format::read(reader)
+    }
+
+    /// Rebuilds an index from its parts (used by the reader): `indexed` entries are synced in
+    /// one batch, `pending` ones queued.
+    pub(crate) fn from_parts(
+        sync_threshold: usize,
+        next_id: u64,
+        indexed: Columns,
+        pending: Columns,
+    ) -> Result<Index> {
+        let mut index = Index::new();
+        index.set_sync_threshold(sync_threshold)?;
+        for part in [&indexed, &pending] {
+            for &id in &part.ids {
+                if id > MAX_ID {
+                    return Err(Error::Format(format!("id {id} out of range")));
+                }
+                if id >= next_id {
+                    return Err(Error::Format(format!(
+                        "id {id} not below next id {next_id}"
+                    )));
+                }
+                if index.ids.get(id).is_some() {
+                    return Err(Error::Format(format!("duplicate id {id}")));
+                }
+                index.ids.set(id, 0);
+            }
+        }
+        index.next_id = next_id;
+        index.store.insert(indexed, &mut index.ids);
+        for i in 0..pending.len() {
+            index.ids.set(pending.ids[i], PENDING | i as u32);
+        }
+        index.pending = pending;
+        Ok(index)
     }
 }

@@ -1,15 +1,31 @@
 //! Exact Hamming-distance search over 64-bit perceptual hashes.
 //!
 //! [`Index`] holds entries `(id, hash, title)`. New entries wait in a pending queue until
-//! [`Index::sync`] (or the automatic sync at the threshold) moves them into the searchable
-//! structures; queries see indexed entries only. Every answer is exact: the structures only
-//! decide how much work a query does, never what it returns.
+//! [`Index::sync`] (or the automatic sync when the queue reaches its threshold) moves them into
+//! the searchable structures; queries see indexed entries only. Every answer is exact: the
+//! structures only decide how much work a query does, never what it returns.
+//!
+//! Inside, indexed entries live in contiguous columns split into segments
+//! ([`store`](crate::store)); each segment has an MVP-tree ([`mvp`](crate::mvp)) and, when large
+//! enough, multi-index hash tables ([`mih`](crate::mih)); a cost model ([`plan`]) picks per
+//! segment and query between them and a plain scan ([`hamming`](crate::hamming)).
 
+mod columns;
 mod error;
+pub mod format;
+mod hamming;
+mod idmap;
 mod index;
+mod mih;
+mod mvp;
+pub mod plan;
+mod store;
 
 pub use error::{Error, Result};
+pub use hamming::distance;
 pub use index::{Entry, Index, InfoValue, Match, Pair, Stats};
+pub use plan::Plan;
+pub use store::SegmentStats;
 
 /// Largest id an entry may carry: ids must fit a signed 64-bit Redis integer.
 pub const MAX_ID: u64 = i64::MAX as u64;
@@ -17,12 +33,5 @@ pub const MAX_ID: u64 = i64::MAX as u64;
 pub const MAX_RADIUS: u32 = 64;
 /// Pending entries that trigger an automatic sync, unless an index is told otherwise.
 pub const DEFAULT_SYNC_THRESHOLD: usize = 500;
-/// Largest sync threshold accepted (a pending queue is scanned linearly by `lookup`-free paths
-/// only, but it is held in memory twice during sync).
+/// Largest sync threshold accepted.
 pub const MAX_SYNC_THRESHOLD: usize = 10_000_000;
-
-/// Number of differing bits between two hashes.
-#[inline(always)]
-pub fn distance(a: u64, b: u64) -> u32 {
-    (a ^ b).count_ones()
-}

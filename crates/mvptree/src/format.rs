@@ -1,0 +1,167 @@
+//! The serialized form of an [`Index`]: what Redis keeps in RDB files and Python in `.idx` files.
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  magic "IMGSCOUT"
+//!      8     4  format version (u32, currently 1)
+//!     12     4  flags (u32, reserved, must be 0)
+//!     16     8  sync threshold (u64)
+//!     24     8  next automatic id (u64)
+//!     32     8  indexed entry count (u64)
+//!     40     8  pending entry count (u64)
+//!     48     .  entries: indexed ones in id order, then pending ones in queue order, each
+//!               id (u64), hash (u64), title length (u32), title bytes
+//!      .     4  CRC-32 (IEEE) of every byte before it
+//! ```
+//! All integers are little-endian. Only entries are stored, not the search structures: those
+//! are rebuilt on load (deterministically), so the format does not change when they do.
+//!
+//! Reading never trusts a length field for an allocation: buffers grow with the bytes actually
+//! read, so a forged count or title length fails at the end of the input instead.
+
+use std::io::{self, BufWriter, Read, Write};
+
+use crate::columns::Columns;
+use crate::{Error, Index, Result};
+
+pub const MAGIC: &[u8; 8] = b"IMGSCOUT";
+pub const VERSION: u32 = 1;
+
+struct Crc<T> {
+    inner: T,
+    hasher: crc32fast::Hasher,
+}
+
+impl<W: Write> Write for Crc<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Crc<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+pub fn write<W: Write>(index: &Index, writer: W) -> Result<()> {
+    let mut out = Crc {
+        inner: BufWriter::with_capacity(1 << 16, writer),
+        hasher: crc32fast::Hasher::new(),
+    };
+    let indexed = index.len() as u64;
+    let pending = index.pending_len() as u64;
+    out.write_all(MAGIC)?;
+    out.write_all(&VERSION.to_le_bytes())?;
+    out.write_all(&0u32.to_le_bytes())?;
+    out.write_all(&(index.sync_threshold() as u64).to_le_bytes())?;
+    out.write_all(&index.next_id().to_le_bytes())?;
+    out.write_all(&indexed.to_le_bytes())?;
+    out.write_all(&pending.to_le_bytes())?;
+    for entry in index.entries() {
+        let len = u32::try_from(entry.title.len())
+            .map_err(|_| Error::Format(format!("title of id {} over 4 GiB", entry.id)))?;
+        out.write_all(&entry.id.to_le_bytes())?;
+        out.write_all(&entry.hash.to_le_bytes())?;
+        out.write_all(&len.to_le_bytes())?;
+        out.write_all(entry.title)?;
+    }
+    let crc = out.hasher.clone().finalize();
+    let mut inner = out.inner;
+    inner.write_all(&crc.to_le_bytes())?;
+    inner.flush()?;
+    Ok(())
+}
+
+fn truncated() -> Error {
+    Error::Format("truncated input".into())
+}
+
+fn read_exact<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<()> {
+    r.read_exact(buf).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => truncated(),
+        _ => Error::Io(e),
+    })
+}
+
+fn read_u32<R: Read>(r: &mut R) -> Result<u32> {
+    let mut b = [0; 4];
+    read_exact(r, &mut b)?;
+    Ok(u32::from_le_bytes(b))
+}
+
+fn read_u64<R: Read>(r: &mut R) -> Result<u64> {
+    let mut b = [0; 8];
+    read_exact(r, &mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+pub fn read<R: Read>(reader: R) -> Result<Index> {
+    let mut input = Crc {
+        inner: reader,
+        hasher: crc32fast::Hasher::new(),
+    };
+    let mut magic = [0; 8];
+    read_exact(&mut input, &mut magic)?;
+    if &magic != MAGIC {
+        return Err(Error::Format("not an imgscout index (bad magic)".into()));
+    }
+    let version = read_u32(&mut input)?;
+    if version != VERSION {
+        return Err(Error::Format(format!(
+            "format version {version} is not supported (this build reads {VERSION})"
+        )));
+    }
+    let flags = read_u32(&mut input)?;
+    if flags != 0 {
+        return Err(Error::Format(format!("unknown flags {flags:#x}")));
+    }
+    let threshold = read_u64(&mut input)?;
+    let next_id = read_u64(&mut input)?;
+    let counts = [read_u64(&mut input)?, read_u64(&mut input)?];
+    if next_id > crate::MAX_ID + 1 {
+        return Err(Error::Format(format!("next id {next_id} out of range")));
+    }
+    let threshold = usize::try_from(threshold)
+        .ok()
+        .filter(|t| (1..=crate::MAX_SYNC_THRESHOLD).contains(t))
+        .ok_or_else(|| Error::Format(format!("sync threshold {threshold} out of range")))?;
+    let mut parts = [Columns::default(), Columns::default()];
+    let mut title = Vec::new();
+    for (part, &count) in parts.iter_mut().zip(&counts) {
+        for _ in 0..count {
+            let id = read_u64(&mut input)?;
+            let hash = read_u64(&mut input)?;
+            let len = read_u32(&mut input)? as u64;
+            title.clear();
+            let got = (&mut input)
+                .take(len)
+                .read_to_end(&mut title)
+                .map_err(Error::Io)?;
+            if got as u64 != len {
+                return Err(truncated());
+            }
+            part.push(id, hash, &title);
+        }
+    }
+    let computed = input.hasher.clone().finalize();
+    let mut inner = input.inner;
+    let stored = read_u32(&mut inner)?;
+    if stored != computed {
+        return Err(Error::Format("checksum mismatch (corrupted data)".into()));
+    }
+    let mut extra = [0u8; 1];
+    if inner.read(&mut extra).map_err(Error::Io)? != 0 {
+        return Err(Error::Format("trailing bytes after the index".into()));
+    }
+    let [indexed, pending] = parts;
+    Index::from_parts(threshold, next_id, indexed, pending)
+}

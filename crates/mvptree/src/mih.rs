@@ -1,0 +1,290 @@
+//! Multi-index hashing (Norouzi, Punjani & Fleet, CVPR 2012), exact.
+//!
+//! The 64 bits are cut into `m` disjoint substrings ("fields"); field `j` has a bucket table
+//! mapping each substring value to the positions whose hash carries it. If two hashes differ in
+//! `d` bits, their field distances `d_0..d_m` add up to `d`.
+//!
+//! # Search schedule
+//! Step `L` (0, 1, 2, ...) visits, in field `j = L % m`, every bucket at exactly `s = L / m`
+//! flips of the query's substring. A hash `x` is *owned* by the step of its field
+//! `j* = argmin_j (d_j, j)`: that step has index `d_{j*}·m + j* <= d` (since every other field
+//! has `d_i >= d_{j*}`, and `> d_{j*}` for `i < j*`). So:
+//! - steps `0..=r` find every hash within `r` (exactness), and
+//! - reporting a hash only at its owner step reports it once, with no set of seen positions.
+
+/// Bucket tables over one segment's hashes. Positions are indexes into that segment.
+#[derive(Debug, Clone)]
+pub struct MultiIndex {
+    fields: Vec<Field>,
+    len: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Field {
+    shift: u32,
+    width: u32,
+    /// `offsets[k]..offsets[k + 1]` are the positions in bucket `k`; `2^width + 1` entries.
+    offsets: Vec<u32>,
+    /// Positions, grouped by bucket, ascending inside a bucket (so reads go forward in memory).
+    positions: Vec<u32>,
+}
+
+impl Field {
+    #[inline(always)]
+    fn key(&self, hash: u64) -> usize {
+        ((hash >> self.shift) & ((1u64 << self.width) - 1)) as usize
+    }
+
+    #[inline(always)]
+    fn mask(&self) -> u64 {
+        ((1u64 << self.width) - 1) << self.shift
+    }
+
+    #[inline(always)]
+    fn bucket(&self, key: usize) -> &[u32] {
+        &self.positions[self.offsets[key] as usize..self.offsets[key + 1] as usize]
+    }
+}
+
+/// Field count for `n` hashes: about `log2(n)` bits per field, so a bucket holds about one hash,
+/// but at least 3 fields (wider tables cost more memory than they save) and at most 8.
+pub fn field_count_for(n: usize) -> usize {
+    let log2 = (n.max(2) as f64).log2();
+    ((64.0 / log2).ceil() as usize).clamp(3, 8)
+}
+
+/// `n choose k` as a float (exact for the small values used here).
+pub fn binomial(n: u32, k: u32) -> f64 {
+    if k > n {
+        return 0.0;
+    }
+    (0..k).fold(1.0, |acc, i| acc * f64::from(n - i) / f64::from(i + 1))
+}
+
+impl MultiIndex {
+    pub fn build(hashes: &[u64]) -> MultiIndex {
+        assert!(hashes.len() < u32::MAX as usize, "segment too large");
+        let m = field_count_for(hashes.len()) as u32;
+        let mut fields = Vec::with_capacity(m as usize);
+        let mut shift = 0;
+        for j in 0..m {
+            // Spread 64 bits as evenly as possible; earlier fields get the extra bits.
+            let width = 64 / m + u32::from(j < 64 % m);
+            let mut field = Field {
+                shift,
+                width,
+                offsets: vec![0; (1usize << width) + 1],
+                positions: vec![0; hashes.len()],
+            };
+            for &h in hashes {
+                let k = field.key(h);
+                field.offsets[k + 1] += 1;
+            }
+            for k in 1..field.offsets.len() {
+                field.offsets[k] += field.offsets[k - 1];
+            }
+            let mut cursor = field.offsets.clone();
+            for (pos, &h) in hashes.iter().enumerate() {
+                let k = field.key(h);
+                field.positions[cursor[k] as usize] = pos as u32;
+                cursor[k] += 1;
+            }
+            fields.push(field);
+            shift += width;
+        }
+        debug_assert_eq!(shift, 64);
+        MultiIndex {
+            fields,
+            len: hashes.len(),
+        }
+    }
+
+    pub fn field_widths(&self) -> Vec<u32> {
+        self.fields.iter().map(|f| f.width).collect()
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.fields
+            .iter()
+            .map(|f| (f.offsets.capacity() + f.positions.capacity()) * 4)
+            .sum::<usize>()
+            + self.fields.capacity() * std::mem::size_of::<Field>()
+    }
+
+    /// Number of steps that have any bucket: past it, every hash has been reported.
+    pub fn step_count(&self) -> usize {
+        let m = self.fields.len();
+        // Field j has steps for s = 0..=width_j, at indexes s*m + j.
+        self.fields
+            .iter()
+            .enumerate()
+            .map(|(j, f)| f.width as usize * m + j + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Buckets visited by step `step`, and the hashes expected in them if hashes were uniform.
+    pub fn step_work(&self, step: usize) -> (f64, f64) {
+        let m = self.fields.len();
+        let field = &self.fields[step % m];
+        let s = (step / m) as u32;
+        let buckets = binomial(field.width, s);
+        let expected = self.len as f64 * buckets / (1u64 << field.width) as f64;
+        (buckets, expected)
+    }
+
+    /// Reports `(position, distance)` for every hash owned by step `step` (see the module
+    /// documentation), whatever its distance.
+    #[inline]
+    pub fn step(&self, hashes: &[u64], query: u64, step: usize, mut hit: impl FnMut(usize, u32)) {
+        let m = self.fields.len();
+        let j = step % m;
+        let field = &self.fields[j];
+        let s = (step / m) as u32;
+        if s > field.width {
+            return;
+        }
+        let key = field.key(query);
+        let mut visit = |flips: usize| {
+            for &pos in field.bucket(key ^ flips) {
+                let x = hashes[pos as usize];
+                let diff = x ^ query;
+                if self.owns(diff, j, s) {
+                    hit(pos as usize, diff.count_ones());
+                }
+            }
+        };
+        for_each_mask(field.width, s, &mut visit);
+    }
+
+    /// True when field `j` at field distance `s` is the owner of a hash that differs from the
+    /// query in the bits `diff`: every earlier field differs in more than `s` bits, every
+    /// later one in at least `s`.
+    #[inline(always)]
+    fn owns(&self, diff: u64, j: usize, s: u32) -> bool {
+        self.fields.iter().enumerate().all(|(i, f)| {
+            let di = (diff & f.mask()).count_ones();
+            match i.cmp(&j) {
+                std::cmp::Ordering::Less => di > s,
+                std::cmp::Ordering::Equal => true,
+                std::cmp::Ordering::Greater => di >= s,
+            }
+        })
+    }
+
+    /// Index of the step that owns a hash differing from the query in the bits `diff`.
+    #[inline]
+    pub fn owner_step(&self, diff: u64) -> usize {
+        let m = self.fields.len();
+        let (d, j) = self
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(j, f)| ((diff & f.mask()).count_ones(), j))
+            .min()
+            .expect("at least one field");
+        d as usize * m + j
+    }
+
+    /// Reports every position within `radius` of `query`, each once, in no particular order.
+    pub fn range(&self, hashes: &[u64], query: u64, radius: u32, mut hit: impl FnMut(usize, u32)) {
+        let last = (radius as usize).min(self.step_count().saturating_sub(1));
+        for step in 0..=last {
+            self.step(hashes, query, step, |pos, d| {
+                if d <= radius {
+                    hit(pos, d)
+                }
+            });
+        }
+    }
+}
+
+/// Calls `visit` with every `width`-bit mask that has exactly `ones` bits set.
+#[inline]
+fn for_each_mask(width: u32, ones: u32, visit: &mut impl FnMut(usize)) {
+    if ones == 0 {
+        visit(0);
+        return;
+    }
+    if ones > width {
+        return;
+    }
+    let limit = 1u64 << width;
+    let mut v: u64 = (1u64 << ones) - 1;
+    while v < limit {
+        visit(v as usize);
+        // Gosper's hack: the next larger integer with the same number of set bits.
+        let t = v | (v - 1);
+        v = (t + 1) | (((!t & (t + 1)) - 1) >> (v.trailing_zeros() + 1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hamming::distance;
+
+    fn sample(n: usize, seed: u64) -> Vec<u64> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                // splitmix64
+                x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = x;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                z ^ (z >> 31)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn masks_are_all_combinations() {
+        let mut seen = Vec::new();
+        for_each_mask(5, 2, &mut |m| seen.push(m));
+        assert_eq!(seen.len(), 10);
+        assert!(seen.iter().all(|m| m.count_ones() == 2 && *m < 32));
+        let mut zero = Vec::new();
+        for_each_mask(16, 0, &mut |m| zero.push(m));
+        assert_eq!(zero, vec![0]);
+    }
+
+    #[test]
+    fn range_is_exact_and_reports_each_hash_once() {
+        let mut hashes = sample(3000, 7);
+        // near-duplicates, so small radii have answers
+        for i in 0..500 {
+            let h = hashes[i] ^ (1 << (i % 64)) ^ (1 << ((i * 7) % 64));
+            hashes.push(h);
+        }
+        let mi = MultiIndex::build(&hashes);
+        for (qi, &q) in [hashes[0], hashes[2999] ^ 0xF0F0, 0, u64::MAX]
+            .iter()
+            .enumerate()
+        {
+            for radius in [0, 1, 2, 5, 9, 16, 30, 64] {
+                let mut got = Vec::new();
+                mi.range(&hashes, q, radius, |p, d| got.push((p, d)));
+                got.sort_unstable();
+                let want: Vec<(usize, u32)> = hashes
+                    .iter()
+                    .enumerate()
+                    .map(|(p, &h)| (p, distance(h, q)))
+                    .filter(|&(_, d)| d <= radius)
+                    .collect();
+                assert_eq!(got, want, "query {qi} radius {radius}");
+            }
+        }
+    }
+
+    #[test]
+    fn all_steps_report_every_hash_exactly_once() {
+        let hashes = sample(200, 3);
+        let mi = MultiIndex::build(&hashes);
+        let mut count = vec![0; hashes.len()];
+        for step in 0..mi.step_count() + 3 {
+            mi.step(&hashes, 12345, step, |p, _| count[p] += 1);
+        }
+        assert!(count.iter().all(|&c| c == 1));
+    }
+}

@@ -1,0 +1,502 @@
+//! The indexed (synced) entries: columns split into segments, each with its own MVP-tree and,
+//! when large enough, multi-index tables.
+//!
+//! # Segments
+//! A sync appends its batch as a new segment at the end of the columns. Segments are kept in
+//! geometrically shrinking sizes: a new batch absorbs (is rebuilt together with) every trailing
+//! segment holding fewer than [`MERGE_RATIO`] times its live entries. Rebuilding always touches
+//! a suffix of the columns, so the columns stay contiguous, and each entry is rebuilt
+//! O(log n) times over its life (a logarithmic method, as in Bentley & Saxe). Deletion marks a
+//! slot dead; a segment more than half dead is rebuilt with the ones after it.
+//!
+//! Invariants: segments cover `0..columns.len()` in order without gaps; `dead` has a bit per
+//! slot; `live` counts slots whose bit is clear; the id map points every live id at its slot.
+//! The layout depends only on the sequence of operations, never on time or randomness.
+
+use std::collections::BinaryHeap;
+
+use crate::columns::Columns;
+use crate::hamming::{scan, scan_many};
+use crate::idmap::IdMap;
+use crate::index::{Match, Pair};
+use crate::mih::MultiIndex;
+use crate::mvp::MvpTree;
+use crate::plan::{self, Plan};
+
+/// A segment absorbs the segments after it while they hold at least `1/MERGE_RATIO` of its
+/// live entries.
+pub const MERGE_RATIO: usize = 4;
+
+#[derive(Debug, Clone)]
+pub struct Segment {
+    start: usize,
+    len: usize,
+    dead: usize,
+    tree: MvpTree,
+    mih: Option<MultiIndex>,
+}
+
+impl Segment {
+    fn live(&self) -> usize {
+        self.len - self.dead
+    }
+
+    fn range_plan(&self, plan: Plan, radius: u32) -> Plan {
+        match (plan, &self.mih) {
+            (Plan::Auto, mih) => plan::choose_range(self.len, mih.as_ref(), radius),
+            (Plan::MultiIndex, None) => Plan::Scan,
+            (forced, _) => forced,
+        }
+    }
+}
+
+/// Statistics of one segment, for `info`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentStats {
+    pub len: usize,
+    pub dead: usize,
+    pub tree_nodes: usize,
+    pub tree_depth: usize,
+    pub multi_index_fields: Vec<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    columns: Columns,
+    dead: Vec<u64>,
+    segments: Vec<Segment>,
+    live: usize,
+    multi_index_min_len: usize,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            columns: Columns::default(),
+            dead: Vec::new(),
+            segments: Vec::new(),
+            live: 0,
+            multi_index_min_len: plan::MULTI_INDEX_MIN_LEN,
+        }
+    }
+}
+
+/// The best `k` matches seen so far: a max-heap on `(distance, id)`.
+struct TopK {
+    k: usize,
+    heap: BinaryHeap<Match>,
+}
+
+impl TopK {
+    fn new(k: usize) -> TopK {
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k.min(1 << 16) + 1),
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.heap.len() >= self.k
+    }
+
+    /// Largest distance that can still enter.
+    #[inline]
+    fn bound(&self) -> u32 {
+        if self.full() {
+            self.heap.peek().map_or(0, |m| m.distance)
+        } else {
+            crate::MAX_RADIUS
+        }
+    }
+
+    #[inline]
+    fn offer(&mut self, candidate: Match) {
+        if !self.full() {
+            self.heap.push(candidate);
+        } else if self.heap.peek().is_some_and(|worst| candidate < *worst) {
+            self.heap.pop();
+            self.heap.push(candidate);
+        }
+    }
+
+    fn into_sorted(self) -> Vec<Match> {
+        self.heap.into_sorted_vec()
+    }
+}
+
+impl Store {
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Gives segments of any size multi-index tables (tests use 0 to exercise them on small
+    /// data). Takes effect at the next rebuild of each segment.
+    pub fn set_multi_index_min_len(&mut self, len: usize) {
+        self.multi_index_min_len = len;
+    }
+
+    #[inline]
+    fn is_dead(&self, slot: usize) -> bool {
+        self.dead[slot / 64] >> (slot % 64) & 1 == 1
+    }
+
+    #[inline]
+    pub fn hash(&self, slot: usize) -> u64 {
+        self.columns.hashes[slot]
+    }
+
+    #[inline]
+    pub fn id(&self, slot: usize) -> u64 {
+        self.columns.ids[slot]
+    }
+
+    #[inline]
+    pub fn title(&self, slot: usize) -> &[u8] {
+        self.columns.title(slot)
+    }
+
+    /// Live slots, in slot order.
+    pub fn live_slots(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.columns.len()).filter(|&s| !self.is_dead(s))
+    }
+
+    /// Adds a batch of entries (ids must be new) and points their ids at their slots.
+    pub fn insert(&mut self, batch: Columns, ids: &mut IdMap) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut first = self.segments.len();
+        let mut size = batch.len();
+        while first > 0 && self.segments[first - 1].live() < MERGE_RATIO * size {
+            first -= 1;
+            size += self.segments[first].live();
+        }
+        self.rebuild_from(first, batch, ids);
+    }
+
+    /// Marks the entry at `slot` deleted (its id must already be gone from the id map).
+    pub fn kill(&mut self, slot: usize, ids: &mut IdMap) {
+        debug_assert!(!self.is_dead(slot));
+        self.dead[slot / 64] |= 1 << (slot % 64);
+        self.live -= 1;
+        let at = self.segments.partition_point(|s| s.start + s.len <= slot);
+        let segment = &mut self.segments[at];
+        segment.dead += 1;
+        if segment.dead * 2 > segment.len {
+            self.rebuild_from(at, Columns::default(), ids);
+        }
+    }
+
+    /// Rebuilds segments `first..` together with `batch` into one new segment.
+    fn rebuild_from(&mut self, first: usize, batch: Columns, ids: &mut IdMap) {
+        let start = self
+            .segments
+            .get(first)
+            .map_or(self.columns.len(), |s| s.start);
+        let mut merged = Columns::default();
+        for slot in start..self.columns.len() {
+            if !self.is_dead(slot) {
+                merged.push(self.id(slot), self.hash(slot), self.title(slot));
+            }
+        }
+        for i in 0..batch.len() {
+            merged.push(batch.ids[i], batch.hashes[i], batch.title(i));
+        }
+        drop(batch);
+        self.columns.truncate(start);
+        self.segments.truncate(first);
+        self.live = start - self.segments.iter().map(|s| s.dead).sum::<usize>();
+        if !merged.is_empty() {
+            assert!(
+                start + merged.len() < (1 << 31),
+                "an index holds at most 2^31 entries"
+            );
+            let (tree, order) = MvpTree::build(&merged.hashes);
+            for &i in &order {
+                let i = i as usize;
+                ids.set(merged.ids[i], self.columns.len() as u32);
+                self.columns
+                    .push(merged.ids[i], merged.hashes[i], merged.title(i));
+            }
+            let mih = (merged.len() >= self.multi_index_min_len)
+                .then(|| MultiIndex::build(&self.columns.hashes[start..]));
+            self.segments.push(Segment {
+                start,
+                len: merged.len(),
+                dead: 0,
+                tree,
+                mih,
+            });
+            self.live += merged.len();
+        }
+        self.columns.trim();
+        let words = self.columns.len().div_ceil(64);
+        self.dead.truncate(start / 64 + 1);
+        if let Some(w) = self.dead.get_mut(start / 64) {
+            *w &= (1u64 << (start % 64)) - 1;
+        }
+        self.dead.resize(words, 0);
+        self.dead.shrink_to(words + words / 8);
+    }
+
+    fn segment_hashes(&self, s: &Segment) -> &[u64] {
+        &self.columns.hashes[s.start..s.start + s.len]
+    }
+
+    /// Appends every live entry within `radius` (unsorted).
+    pub fn range(&self, query: u64, radius: u32, plan: Plan, out: &mut Vec<Match>) {
+        for s in &self.segments {
+            let hashes = self.segment_hashes(s);
+            let hit = |p: usize, distance: u32| {
+                let slot = s.start + p;
+                if !self.is_dead(slot) {
+                    out.push(Match {
+                        distance,
+                        id: self.id(slot),
+                    });
+                }
+            };
+            match s.range_plan(plan, radius) {
+                Plan::MultiIndex => s
+                    .mih
+                    .as_ref()
+                    .expect("plan checked")
+                    .range(hashes, query, radius, hit),
+                Plan::Tree => s.tree.range(hashes, query, radius, hit),
+                _ => scan(hashes, query, radius, hit),
+            }
+        }
+    }
+
+    /// Range queries for many hashes; `out[i]` gets the answers for `queries[i]` (unsorted).
+    pub fn range_many(&self, queries: &[u64], radius: u32, plan: Plan, out: &mut [Vec<Match>]) {
+        for s in &self.segments {
+            let hashes = self.segment_hashes(s);
+            let chosen = match (plan, &s.mih) {
+                (Plan::Auto, Some(mih))
+                    if plan::multi_index_cost(mih, radius as usize + 1)
+                        >= plan::batch_scan_cost(s.len) =>
+                {
+                    Plan::Scan
+                }
+                _ => s.range_plan(plan, radius),
+            };
+            if chosen == Plan::Scan {
+                scan_many(hashes, queries, radius, |qi, p, distance| {
+                    let slot = s.start + p;
+                    if !self.is_dead(slot) {
+                        out[qi].push(Match {
+                            distance,
+                            id: self.id(slot),
+                        });
+                    }
+                });
+                continue;
+            }
+            for (qi, &q) in queries.iter().enumerate() {
+                let sink = &mut out[qi];
+                let hit = |p: usize, distance: u32| {
+                    let slot = s.start + p;
+                    if !self.is_dead(slot) {
+                        sink.push(Match {
+                            distance,
+                            id: self.id(slot),
+                        });
+                    }
+                };
+                match chosen {
+                    Plan::MultiIndex => s
+                        .mih
+                        .as_ref()
+                        .expect("plan checked")
+                        .range(hashes, q, radius, hit),
+                    _ => s.tree.range(hashes, q, radius, hit),
+                }
+            }
+        }
+    }
+
+    /// The `k` nearest live entries, sorted.
+    pub fn knn(&self, query: u64, k: usize, plan: Plan) -> Vec<Match> {
+        let mut top = TopK::new(k);
+        if k == 0 {
+            return Vec::new();
+        }
+        // Largest segments first: they fill the heap, and smaller ones only need to beat it.
+        let mut order: Vec<&Segment> = self.segments.iter().collect();
+        order.sort_by_key(|s| std::cmp::Reverse(s.live()));
+        let expected = plan::expected_knn_radius(self.live, k);
+        for s in order {
+            let hashes = self.segment_hashes(s);
+            let offer = |top: &mut TopK, p: usize, distance: u32| {
+                let slot = s.start + p;
+                if !self.is_dead(slot) {
+                    top.offer(Match {
+                        distance,
+                        id: self.id(slot),
+                    });
+                }
+            };
+            let chosen = match (plan, &s.mih) {
+                (Plan::Auto, Some(mih)) => {
+                    let radius = expected.min(top.bound());
+                    if plan::multi_index_cost(mih, radius as usize + 1) < plan::scan_cost(s.len) {
+                        Plan::MultiIndex
+                    } else {
+                        Plan::Scan
+                    }
+                }
+                (Plan::Auto, None) | (Plan::MultiIndex, None) => Plan::Scan,
+                (forced, _) => forced,
+            };
+            match chosen {
+                Plan::MultiIndex => {
+                    let mih = s.mih.as_ref().expect("plan checked");
+                    let budget = if plan == Plan::Auto {
+                        plan::scan_cost(s.len)
+                    } else {
+                        f64::INFINITY
+                    };
+                    let mut spent = 0.0;
+                    for step in 0..mih.step_count() {
+                        // Steps 0..step found every entry within step - 1 of the query.
+                        if top.full() && top.bound() < step as u32 {
+                            break;
+                        }
+                        if spent > budget {
+                            // Past a scan's cost: finish with one, skipping what steps found.
+                            scan(hashes, query, top.bound(), |p, d| {
+                                if mih.owner_step(hashes[p] ^ query) >= step {
+                                    offer(&mut top, p, d)
+                                }
+                            });
+                            break;
+                        }
+                        mih.step(hashes, query, step, |p, d| offer(&mut top, p, d));
+                        spent += plan::multi_index_cost_of_step(mih, step);
+                    }
+                }
+                Plan::Tree => {
+                    let mut visitor = TreeKnn {
+                        top: &mut top,
+                        hashes,
+                        query,
+                        offer: &offer,
+                    };
+                    s.tree.best_first(hashes, query, &mut visitor);
+                }
+                _ => {
+                    for (b, block) in hashes.chunks(1024).enumerate() {
+                        let bound = top.bound();
+                        scan(block, query, bound, |p, d| offer(&mut top, b * 1024 + p, d));
+                    }
+                }
+            }
+        }
+        top.into_sorted()
+    }
+
+    /// Every unordered pair of live entries within `radius` (unsorted, `a < b`).
+    pub fn pairs(&self, radius: u32, plan: Plan) -> Vec<Pair> {
+        let mut out = Vec::new();
+        for (bi, b) in self.segments.iter().enumerate() {
+            let probes = self.segment_hashes(b);
+            for a in &self.segments[..=bi] {
+                let same = std::ptr::eq(a, b);
+                let hashes = self.segment_hashes(a);
+                let mut emit = |qp: usize, p: usize, distance: u32| {
+                    let (qs, ps) = (b.start + qp, a.start + p);
+                    if (!same || p > qp) && !self.is_dead(ps) && !self.is_dead(qs) {
+                        let (x, y) = (self.id(qs), self.id(ps));
+                        out.push(Pair {
+                            a: x.min(y),
+                            b: x.max(y),
+                            distance,
+                        });
+                    }
+                };
+                let chosen = match (plan, &a.mih) {
+                    (Plan::Auto, Some(mih))
+                        if plan::multi_index_cost(mih, radius as usize + 1)
+                            >= plan::batch_scan_cost(a.len) =>
+                    {
+                        Plan::Scan
+                    }
+                    _ => a.range_plan(plan, radius),
+                };
+                if chosen == Plan::Scan {
+                    scan_many(hashes, probes, radius, &mut emit);
+                    continue;
+                }
+                for (qp, &q) in probes.iter().enumerate() {
+                    if self.is_dead(b.start + qp) {
+                        continue;
+                    }
+                    let hit = |p: usize, d: u32| emit(qp, p, d);
+                    match chosen {
+                        Plan::MultiIndex => a
+                            .mih
+                            .as_ref()
+                            .expect("plan checked")
+                            .range(hashes, q, radius, hit),
+                        _ => a.tree.range(hashes, q, radius, hit),
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub fn segment_stats(&self) -> Vec<SegmentStats> {
+        self.segments
+            .iter()
+            .map(|s| SegmentStats {
+                len: s.len,
+                dead: s.dead,
+                tree_nodes: s.tree.node_count(),
+                tree_depth: s.tree.depth(),
+                multi_index_fields: s.mih.as_ref().map_or(Vec::new(), |m| m.field_widths()),
+            })
+            .collect()
+    }
+
+    /// For the largest segment: the plan [`Plan::Auto`] takes at each radius 0..=64.
+    pub fn plans_by_radius(&self) -> Vec<Plan> {
+        let largest = self.segments.iter().max_by_key(|s| s.len);
+        (0..=crate::MAX_RADIUS)
+            .map(|r| largest.map_or(Plan::Scan, |s| s.range_plan(Plan::Auto, r)))
+            .collect()
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.columns.memory_bytes()
+            + self.dead.capacity() * 8
+            + self.segments.capacity() * std::mem::size_of::<Segment>()
+            + self
+                .segments
+                .iter()
+                .map(|s| s.tree.memory_bytes() + s.mih.as_ref().map_or(0, |m| m.memory_bytes()))
+                .sum::<usize>()
+    }
+}
+
+struct TreeKnn<'a, F> {
+    top: &'a mut TopK,
+    hashes: &'a [u64],
+    query: u64,
+    offer: &'a F,
+}
+
+impl<F: Fn(&mut TopK, usize, u32)> crate::mvp::LeafVisitor for TreeKnn<'_, F> {
+    fn bound(&self) -> u32 {
+        self.top.bound()
+    }
+
+    fn visit(&mut self, start: usize, end: usize) {
+        let bound = self.top.bound();
+        let (top, offer) = (&mut *self.top, self.offer);
+        scan(&self.hashes[start..end], self.query, bound, |p, d| {
+            offer(top, start + p, d)
+        });
+    }
+}

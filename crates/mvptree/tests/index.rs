@@ -1,0 +1,226 @@
+//! Each operation and each error of the public API, one at a time.
+
+use mvptree::{Error, Index, Match, Pair, DEFAULT_SYNC_THRESHOLD, MAX_ID, MAX_SYNC_THRESHOLD};
+
+fn m(distance: u32, id: u64) -> Match {
+    Match { distance, id }
+}
+
+#[test]
+fn ids_count_up_from_one_and_are_never_reused() {
+    let mut index = Index::new();
+    assert_eq!(index.sync_threshold(), DEFAULT_SYNC_THRESHOLD);
+    assert_eq!(index.add(1, b"a", None).unwrap(), 1);
+    assert_eq!(index.add(2, b"b", None).unwrap(), 2);
+    index.delete(2).unwrap();
+    assert_eq!(index.add(3, b"c", None).unwrap(), 3);
+    assert_eq!(index.add(4, b"d", Some(100)).unwrap(), 100);
+    assert_eq!(index.add(5, b"e", None).unwrap(), 101);
+    // An explicit id below the counter is fine when free, and does not move the counter back.
+    assert_eq!(index.add(6, b"f", Some(2)).unwrap(), 2);
+    assert_eq!(index.next_id(), 102);
+}
+
+#[test]
+fn id_errors() {
+    let mut index = Index::new();
+    index.add(0, b"a", Some(7)).unwrap();
+    assert!(matches!(
+        index.add(0, b"b", Some(7)),
+        Err(Error::DuplicateId(7))
+    ));
+    index.sync();
+    assert!(matches!(
+        index.add(0, b"b", Some(7)),
+        Err(Error::DuplicateId(7))
+    ));
+    assert!(matches!(
+        index.add(0, b"b", Some(MAX_ID + 1)),
+        Err(Error::IdOutOfRange(_))
+    ));
+    assert_eq!(index.add(0, b"max", Some(MAX_ID)).unwrap(), MAX_ID);
+    assert!(matches!(index.add(0, b"b", None), Err(Error::IdsExhausted)));
+    assert_eq!(index.add(0, b"zero", Some(0)).unwrap(), 0);
+    assert!(matches!(index.delete(12345), Err(Error::NoSuchId(12345))));
+    assert!(matches!(
+        index.advance_next_id(MAX_ID + 2),
+        Err(Error::IdOutOfRange(_))
+    ));
+}
+
+#[test]
+fn pending_entries_are_found_by_lookup_but_not_by_queries() {
+    let mut index = Index::new();
+    let id = index.add(0xFF, b"pending", None).unwrap();
+    assert_eq!(index.lookup(id), Some(&b"pending"[..]));
+    assert_eq!(index.hash_of(id), Some(0xFF));
+    assert!(index.query(0xFF, 0).is_empty());
+    assert_eq!((index.len(), index.pending_len()), (0, 1));
+    index.sync();
+    assert_eq!(index.query(0xFF, 0), vec![m(0, id)]);
+    assert_eq!((index.len(), index.pending_len()), (1, 0));
+}
+
+#[test]
+fn the_threshold_syncs_automatically() {
+    let mut index = Index::with_sync_threshold(3).unwrap();
+    index.add(1, b"", None).unwrap();
+    index.add(2, b"", None).unwrap();
+    assert_eq!(index.len(), 0);
+    index.add(3, b"", None).unwrap();
+    assert_eq!((index.len(), index.pending_len()), (3, 0));
+    index.add(4, b"", None).unwrap();
+    index.add(5, b"", None).unwrap();
+    // Lowering the threshold under the queue length syncs at once.
+    index.set_sync_threshold(2).unwrap();
+    assert_eq!((index.len(), index.pending_len()), (5, 0));
+    assert!(matches!(
+        Index::with_sync_threshold(0),
+        Err(Error::InvalidSyncThreshold(0))
+    ));
+    assert!(matches!(
+        index.set_sync_threshold(MAX_SYNC_THRESHOLD + 1),
+        Err(Error::InvalidSyncThreshold(_))
+    ));
+}
+
+#[test]
+fn add_many_is_all_or_nothing_and_syncs_like_single_adds() {
+    let mut index = Index::with_sync_threshold(4).unwrap();
+    index.add(1, b"x", None).unwrap();
+    let bad: Vec<(u64, &[u8], Option<u64>)> = vec![(1, b"a", None), (2, b"b", Some(3))];
+    // The first entry would get id 2, the second... 3 (fine), but add a clash with id 1:
+    assert!(matches!(
+        index.add_many(vec![(5, &b"a"[..], None), (6, &b"b"[..], Some(1))]),
+        Err(Error::DuplicateId(1))
+    ));
+    // Auto id 2 then explicit 2 clash inside the batch.
+    assert!(matches!(
+        index.add_many(vec![(5, &b"a"[..], None), (6, &b"b"[..], Some(2))]),
+        Err(Error::DuplicateId(2))
+    ));
+    assert_eq!(
+        (index.len(), index.pending_len(), index.next_id()),
+        (0, 1, 2)
+    );
+    let ids = index.add_many(bad).unwrap();
+    assert_eq!(ids, vec![2, 3]);
+    let more: Vec<(u64, &[u8], Option<u64>)> = (0..6).map(|i| (i, &b"m"[..], None)).collect();
+    index.add_many(more).unwrap();
+    // 3 queued + 6 = 9 adds: syncs at 4 and 8 leave 1 pending.
+    assert_eq!((index.len(), index.pending_len()), (8, 1));
+}
+
+#[test]
+fn queries_are_sorted_by_distance_then_id_and_radius_saturates() {
+    let mut index = Index::new();
+    let a = index.add(0b0000, b"a", None).unwrap();
+    let b = index.add(0b0011, b"b", None).unwrap();
+    let c = index.add(0b0001, b"c", None).unwrap();
+    let d = index.add(0b0010, b"d", None).unwrap();
+    let e = index.add(u64::MAX, b"e", None).unwrap();
+    index.sync();
+    assert_eq!(index.query(0, 1), vec![m(0, a), m(1, c), m(1, d)]);
+    assert_eq!(index.query_limit(0, 1, 2), vec![m(0, a), m(1, c)]);
+    assert_eq!(index.query(0, 1000).last(), Some(&m(64, e)));
+    assert_eq!(index.query(0, 1000).len(), 5);
+    assert_eq!(index.knn(0b0011, 2), vec![m(0, b), m(1, c)]);
+    assert!(index.knn(0, 0).is_empty());
+    assert_eq!(index.knn(0, 99).len(), 5);
+    assert_eq!(
+        index.query_many(&[0, u64::MAX], 0),
+        vec![vec![m(0, a)], vec![m(0, e)]]
+    );
+    assert_eq!(
+        index.pairs(1),
+        vec![
+            Pair {
+                a,
+                b: c,
+                distance: 1
+            },
+            Pair {
+                a,
+                b: d,
+                distance: 1
+            },
+            Pair {
+                a: b,
+                b: c,
+                distance: 1
+            },
+            Pair {
+                a: b,
+                b: d,
+                distance: 1
+            },
+        ]
+    );
+}
+
+#[test]
+fn delete_works_on_pending_and_indexed_entries() {
+    let mut index = Index::new();
+    let a = index.add(1, b"a", None).unwrap();
+    index.sync();
+    let b = index.add(1, b"b", None).unwrap();
+    index.delete(b).unwrap();
+    index.sync();
+    assert_eq!(index.query(1, 0), vec![m(0, a)]);
+    index.delete(a).unwrap();
+    assert!(index.query(1, 0).is_empty());
+    assert_eq!(index.lookup(a), None);
+    assert!(matches!(index.delete(a), Err(Error::NoSuchId(_))));
+    assert!(index.is_empty());
+}
+
+#[test]
+fn stats_and_memory_accounting() {
+    let mut index = Index::new();
+    let empty = index.stats().memory_bytes;
+    let entries: Vec<(u64, &[u8], Option<u64>)> = (0..100_000u64)
+        .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15), &b"title"[..], None))
+        .collect();
+    index.add_many(entries).unwrap();
+    index.sync();
+    let stats = index.stats();
+    assert_eq!(stats.entries, 100_000);
+    assert!(stats.memory_bytes > empty + 100_000 * 16);
+    // The budget is 64 bytes per entry for all structures, titles excluded ("title" is 5 bytes).
+    let per_entry = (stats.memory_bytes - empty) as f64 / 100_000.0 - 5.0;
+    assert!(per_entry < 64.0, "{per_entry} bytes per entry");
+    let pairs = stats.to_pairs();
+    let names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
+    assert_eq!(
+        &names[..5],
+        [
+            "entries",
+            "pending",
+            "next_id",
+            "sync_threshold",
+            "memory_bytes"
+        ]
+    );
+    let plan = pairs.iter().find(|p| p.0 == "plan").unwrap();
+    assert!(
+        format!("{:?}", plan.1).contains("multi-index r0-"),
+        "{plan:?}"
+    );
+}
+
+#[test]
+fn same_operations_give_the_same_structure() {
+    let build = || {
+        let mut index = Index::with_sync_threshold(50).unwrap();
+        for i in 0..5000u64 {
+            index
+                .add(i.wrapping_mul(0xD1B5_4A32_D192_ED03), b"", None)
+                .unwrap();
+            if i % 7 == 0 && i > 0 {
+                index.delete(i).unwrap();
+            }
+        }
+        index.stats()
+    };
+    assert_eq!(build(), build());
+}
