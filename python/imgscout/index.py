@@ -45,8 +45,10 @@ class Index:
 
     __slots__ = ("_core",)
 
-    def __init__(self, sync_threshold: int = DEFAULT_SYNC_THRESHOLD) -> None:
-        self._core = _core.Index(parse_sync_threshold(sync_threshold))
+    def __init__(self, sync_threshold: int | None = None) -> None:
+        """``sync_threshold``: pending entries that trigger an automatic sync (default 500)."""
+        threshold = DEFAULT_SYNC_THRESHOLD if sync_threshold is None else sync_threshold
+        self._core = _core.Index(parse_sync_threshold(threshold))
 
     @classmethod
     def _wrap(cls, core: _core.Index) -> Index:

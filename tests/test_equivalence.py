@@ -1,0 +1,354 @@
+"""The embedded Index, RedisIndex on a real redis-server with the module, and a brute-force
+model, driven through the same random operation sequences: every reply and every exception
+must be the same on the three.
+
+Profiles (``HYPOTHESIS_PROFILE``): ``ci`` (default; a few hundred sequences, a few minutes on
+two cores) and ``long`` (thousands of longer sequences for a local soak).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import imagehash
+import numpy as np
+import pytest
+import redis
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from imgscout import Index, RedisIndex
+from python_support import MAX_ID, ReferenceIndex, unique_key
+
+settings.register_profile(
+    "ci",
+    max_examples=400,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    print_blob=True,
+)
+settings.register_profile(
+    "long",
+    max_examples=5000,
+    stateful_step_count=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    print_blob=True,
+)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+
+#: Module default threshold (the test server loads the module without SYNC_THRESHOLD).
+SERVER_DEFAULT_THRESHOLD = 500
+
+Outcome = tuple[Any, ...]
+
+
+def outcome(call: Callable[[], Any]) -> Outcome:
+    """A call's result or exception, in a comparable form."""
+    try:
+        result = call()
+    except (ValueError, KeyError, TypeError, NotImplementedError) as error:
+        detail = error.args if isinstance(error, KeyError) else str(error)
+        return ("raised", type(error).__name__, detail)
+    return ("returned", plain(result))
+
+
+def plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return [int(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def semantic_info(info: dict[str, Any]) -> dict[str, Any]:
+    """The figures whose values are defined by the operations alone (not by memory or shape)."""
+    return {name: info[name] for name in ("entries", "pending", "next_id", "sync_threshold")}
+
+
+titles = st.one_of(
+    st.text(max_size=12),
+    # Titles from bytes that are not UTF-8 (another client's titles, odd file names).
+    st.binary(max_size=12).map(lambda raw: raw.decode("utf-8", "surrogateescape")),
+)
+near_max_ids = st.integers(MAX_ID - 3, MAX_ID)
+fresh_ids = st.one_of(st.integers(0, 60), near_max_ids, st.integers(0, MAX_ID))
+radii = st.one_of(
+    st.integers(0, 64),
+    st.integers(65, 2**70),
+    st.floats(0, 70, allow_nan=False, allow_infinity=False),
+)
+limits = st.one_of(st.none(), st.integers(0, 6), st.just(2**66))
+
+BAD_HASHES = [-1, 2**64, "", "fff", "0x", "0xg", "00000000000000fg", 1.5, None, True]
+BAD_RADII = [-1, -0.5, float("nan"), float("inf"), "2", None, False]
+BAD_IDS = [-1, MAX_ID + 1, "3", 2.0, None, True]
+BAD_COUNTS = [-1, 1.5, "2", None, True]
+
+
+class IndexEquivalence(RuleBasedStateMachine):
+    """Same operations on three indexes; see the module docstring."""
+
+    clients: ClassVar[list[redis.Redis]] = []
+    save_dir: ClassVar[Path]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.key = unique_key("equivalence")
+        self.used_ids: list[int] = []
+        self.used_hashes: list[int] = []
+
+    # -- setup ------------------------------------------------------------------------------
+
+    @initialize(threshold=st.one_of(st.none(), st.integers(1, 6)), client=st.integers(0, 3))
+    def start(self, threshold: int | None, client: int) -> None:
+        self.client = self.clients[client]
+        self.embedded = Index(sync_threshold=threshold)
+        self.remote = RedisIndex(self.client, self.key, sync_threshold=threshold)
+        self.model = ReferenceIndex(threshold or SERVER_DEFAULT_THRESHOLD)
+
+    def teardown(self) -> None:
+        if hasattr(self, "client"):
+            self.client.delete(self.key)
+
+    # -- drawing helpers --------------------------------------------------------------------
+
+    def draw_hash_value(self, data: st.DataObject) -> int:
+        if self.used_hashes and data.draw(st.booleans(), label="near a stored hash"):
+            base = data.draw(st.sampled_from(self.used_hashes))
+            for bit in data.draw(st.sets(st.integers(0, 63), max_size=12), label="flipped bits"):
+                base ^= 1 << bit
+            return base
+        return data.draw(st.integers(0, 2**64 - 1), label="random hash")
+
+    def draw_hash(self, data: st.DataObject) -> tuple[int, Any]:
+        """A hash and the form the caller passes it in (int, numpy, hex, ImageHash)."""
+        value = self.draw_hash_value(data)
+        form = data.draw(st.sampled_from(["int", "numpy", "hex", "0x", "imagehash"]))
+        if form == "numpy":
+            return value, np.uint64(value)
+        if form == "hex":
+            return value, f"{value:016x}"
+        if form == "0x":
+            return value, hex(value)
+        if form == "imagehash":
+            return value, imagehash.hex_to_hash(f"{value:016x}")
+        return value, value
+
+    def draw_id(self, data: st.DataObject) -> int:
+        if self.used_ids and data.draw(st.booleans(), label="a used id"):
+            return data.draw(st.sampled_from(self.used_ids))
+        return data.draw(fresh_ids, label="fresh id")
+
+    # -- comparison -------------------------------------------------------------------------
+
+    def compare(
+        self,
+        operation: Callable[[Any], Any],
+        model_operation: Callable[[ReferenceIndex], Any] | None = None,
+    ) -> Outcome:
+        embedded = outcome(lambda: operation(self.embedded))
+        remote = outcome(lambda: operation(self.remote))
+        assert embedded == remote, f"embedded {embedded} != redis {remote}"
+        if model_operation is not None:
+            expected = outcome(lambda: model_operation(self.model))
+            assert embedded == expected, f"index {embedded} != brute force {expected}"
+        return embedded
+
+    def remember(self, ids: list[int], hashes: list[int]) -> None:
+        self.used_ids.extend(ids)
+        self.used_hashes.extend(hashes)
+
+    # -- writes -----------------------------------------------------------------------------
+
+    @rule(data=st.data(), title=titles, explicit=st.booleans())
+    def add(self, data: st.DataObject, title: str, explicit: bool) -> None:
+        value, given = self.draw_hash(data)
+        entry_id = self.draw_id(data) if explicit else None
+        result = self.compare(
+            lambda index: index.add(given, title, id=entry_id),
+            lambda model: model.add(value, title, entry_id),
+        )
+        if result[0] == "returned":
+            self.remember([result[1]], [value])
+
+    @rule(data=st.data(), count=st.integers(0, 6), explicit=st.booleans(), as_array=st.booleans())
+    def add_many(self, data: st.DataObject, count: int, explicit: bool, as_array: bool) -> None:
+        drawn = [self.draw_hash(data) for _ in range(count)]
+        values = [value for value, _ in drawn]
+        given: Any = np.array(values, dtype=np.uint64) if as_array else [g for _, g in drawn]
+        names = [data.draw(titles) for _ in range(count)]
+        ids = [self.draw_id(data) for _ in range(count)] if explicit else None
+        result = self.compare(
+            lambda index: index.add_many(given, names, ids=ids),
+            lambda model: model.add_many(values, names, ids),
+        )
+        if result[0] == "returned":
+            self.remember(result[1], values)
+
+    @rule()
+    def sync(self) -> None:
+        self.compare(lambda index: index.sync(), lambda model: model.sync())
+
+    @rule(threshold=st.integers(1, 8))
+    def set_sync_threshold(self, threshold: int) -> None:
+        self.compare(
+            lambda index: index.set_sync_threshold(threshold),
+            lambda model: model.set_sync_threshold(threshold),
+        )
+
+    @rule(data=st.data())
+    def delete(self, data: st.DataObject) -> None:
+        entry_id = self.draw_id(data)
+        self.compare(lambda index: index.delete(entry_id), lambda model: model.delete(entry_id))
+
+    # -- reads ------------------------------------------------------------------------------
+
+    @rule(data=st.data(), radius=radii, limit=limits)
+    def query(self, data: st.DataObject, radius: float, limit: int | None) -> None:
+        value, given = self.draw_hash(data)
+        self.compare(
+            lambda index: index.query(given, radius, limit=limit),
+            lambda model: model.query(value, int(radius), limit),
+        )
+
+    @rule(data=st.data(), count=st.integers(0, 4), radius=radii, limit=limits)
+    def query_many(self, data: st.DataObject, count: int, radius: float, limit: int | None) -> None:
+        drawn = [self.draw_hash(data) for _ in range(count)]
+        self.compare(
+            lambda index: index.query_many([g for _, g in drawn], radius, limit=limit),
+            lambda model: [model.query(v, int(radius), limit) for v, _ in drawn],
+        )
+
+    @rule(data=st.data(), k=st.one_of(st.integers(0, 10), st.just(2**64)))
+    def knn(self, data: st.DataObject, k: int) -> None:
+        value, given = self.draw_hash(data)
+        self.compare(lambda index: index.knn(given, k), lambda model: model.knn(value, k))
+
+    @rule()
+    def everything(self) -> None:
+        """The whole synced content, as one radius-64 query sees it."""
+        self.compare(lambda index: index.query(0, 64), lambda model: model.query(0, 64))
+
+    @rule(data=st.data())
+    def lookup(self, data: st.DataObject) -> None:
+        entry_id = self.draw_id(data)
+        self.compare(lambda index: index.lookup(entry_id), lambda model: model.lookup(entry_id))
+
+    @rule()
+    def info(self) -> None:
+        self.compare(
+            lambda index: semantic_info(index.info()),
+            lambda model: {
+                "entries": len(model.indexed),
+                "pending": len(model.pending),
+                "next_id": model.next_id,
+                "sync_threshold": model.sync_threshold,
+            },
+        )
+        assert self.embedded.info().keys() == self.remote.info().keys()
+
+    # -- bad input: both backends refuse it the same way, and nothing changes ------------------
+
+    @rule(
+        method=st.sampled_from(["add", "add_many", "query", "query_many", "knn"]),
+        bad=st.sampled_from(BAD_HASHES),
+    )
+    def bad_hash(self, method: str, bad: Any) -> None:
+        calls = {
+            "add": lambda index: index.add(bad, "t"),
+            "add_many": lambda index: index.add_many([1, bad], ["a", "b"]),
+            "query": lambda index: index.query(bad, 3),
+            "query_many": lambda index: index.query_many([1, bad], 3),
+            "knn": lambda index: index.knn(bad, 3),
+        }
+        result = self.compare(calls[method])
+        assert result[:2] == ("raised", "ValueError")
+
+    @rule(bad=st.sampled_from(BAD_RADII), many=st.booleans())
+    def bad_radius(self, bad: Any, many: bool) -> None:
+        result = self.compare(
+            (lambda index: index.query_many([1], bad))
+            if many
+            else (lambda index: index.query(1, bad))
+        )
+        assert result[:2] == ("raised", "ValueError")
+
+    @rule(
+        method=st.sampled_from(["add", "lookup", "delete", "add_many"]),
+        bad=st.sampled_from(BAD_IDS),
+    )
+    def bad_id(self, method: str, bad: Any) -> None:
+        calls = {
+            "add": lambda index: index.add(1, "t", id=bad),
+            "lookup": lambda index: index.lookup(bad),
+            "delete": lambda index: index.delete(bad),
+            "add_many": lambda index: index.add_many([1, 2], ["a", "b"], ids=[100, bad]),
+        }
+        result = self.compare(calls[method])
+        assert result[:2] == ("raised", "ValueError")
+
+    @rule(bad=st.sampled_from(BAD_COUNTS), what=st.sampled_from(["k", "limit", "threshold"]))
+    def bad_count(self, bad: Any, what: str) -> None:
+        calls = {
+            "k": lambda index: index.knn(1, bad),
+            "limit": lambda index: index.query(1, 3, limit=bad),
+            "threshold": lambda index: index.set_sync_threshold(bad),
+        }
+        result = self.compare(calls[what])
+        assert result[:2] == ("raised", "ValueError")
+
+    # -- persistence --------------------------------------------------------------------------
+
+    @rule()
+    def persist_and_reload(self) -> None:
+        """save/load on the embedded side, DEBUG RELOAD (RDB save + load) on the server."""
+        entries_before = self.embedded.entries()
+        path = self.save_dir / f"{self.key.replace(':', '-')}.idx"
+        self.embedded.save(path)
+        self.embedded = Index.load(path)
+        path.unlink()
+        assert self.embedded.entries() == entries_before
+        self.client.execute_command("DEBUG", "RELOAD")
+
+    # -- after every step -------------------------------------------------------------------
+
+    @invariant()
+    def sizes_agree(self) -> None:
+        if hasattr(self, "embedded"):
+            self.compare(
+                lambda index: (index.size(), len(index), index.pending),
+                lambda model: (len(model.indexed), len(model.indexed), len(model.pending)),
+            )
+
+
+@pytest.fixture
+def equivalence_clients(redis_server: Any) -> Iterator[list[redis.Redis]]:
+    clients = [
+        redis_server.client(protocol=protocol, decode_responses=decoded)
+        for protocol in (2, 3)
+        for decoded in (False, True)
+    ]
+    yield clients
+    for connection in clients:
+        connection.close()
+
+
+@pytest.mark.timeout(3600)
+def test_index_redis_and_brute_force_agree(equivalence_clients: list[redis.Redis]) -> None:
+    IndexEquivalence.clients = equivalence_clients
+    with tempfile.TemporaryDirectory(prefix="imgscout-equivalence-") as folder:
+        IndexEquivalence.save_dir = Path(folder)
+        run_state_machine_as_test(IndexEquivalence, settings=settings.get_profile(PROFILE))
