@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on a fresh Debian 12 machine, builds both faces, then runs
+# the linters and the whole test suite (Rust core, Redis module in a real redis-server, Python
+# package, CLI, browser-rendered report, bench smoke test).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || missing+=(libclang-dev)
+command -v chromium >/dev/null || missing+=(chromium)
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+cargo build --release -p imgscout-redis
+
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+ruff check .
+ruff format --check .
+
+cargo test --release -p mvptree
+python3 -m pytest
