@@ -48,14 +48,16 @@ class Backend:
     args: list[str]
 
 
-@pytest.fixture(params=["embedded", "redis"])
+@pytest.fixture(params=["embedded", "redis-resp2", "redis-resp3"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "embedded":
         yield Backend("embedded", ["--index", str(tmp_path / "test.idx")])
     else:
         server = request.getfixturevalue("redis_server")
         key = f"cli-test-{uuid.uuid4().hex}"
-        yield Backend("redis", ["--redis", f"redis://{server.host}:{server.port}/0", "--key", key])
+        protocol = request.param[-1]
+        url = f"redis://{server.host}:{server.port}/0?protocol={protocol}"
+        yield Backend(request.param, ["--redis", url, "--key", key])
         with server.client() as connection:
             connection.delete(key, *connection.keys(f"{key}:*"))
 
@@ -334,9 +336,11 @@ def test_dupes_same_answer_on_both_backends(
 ) -> None:
     url = f"redis://{redis_server.host}:{redis_server.port}"  # type: ignore[attr-defined]
     embedded = run(capsys, "dupes", "--json", "-r", "20", str(SAMPLE))
-    on_redis = run(capsys, "dupes", "--json", "-r", "20", "--redis", url, str(SAMPLE))
-    assert embedded.code == on_redis.code == 0
-    assert embedded.json() == on_redis.json()
+    for protocol in (2, 3):
+        redis_url = f"{url}?protocol={protocol}"
+        on_redis = run(capsys, "dupes", "--json", "-r", "20", "--redis", redis_url, str(SAMPLE))
+        assert embedded.code == on_redis.code == 0
+        assert embedded.json() == on_redis.json()
     # The scratch key is gone afterwards.
     with redis_server.client() as connection:  # type: ignore[attr-defined]
         assert connection.keys("imgscout:dupes:*") == []
