@@ -481,3 +481,31 @@ def test_installed_console_script_exit_codes(tmp_path: Path) -> None:
     # Not a terminal: no progress bar in the captured stderr.
     assert found.stderr == ""
     assert not (tmp_path / "imgscout.idx").exists()  # dupes never writes an index
+
+
+def test_read_commands_on_a_missing_index_answer_empty_and_write_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    index = tmp_path / "none.idx"
+    assert run(capsys, "size", "--index", str(index)).out == "0\n"
+    assert run(capsys, "lookup", "--index", str(index), "1").code == 1
+    assert run(capsys, "query", "--index", str(index), str(SAMPLE / "coins.jpg")).code == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_unwritable_outputs_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing_dir = tmp_path / "no" / "such" / "dir"
+    added = run(capsys, "add", "--index", str(missing_dir / "x.idx"), str(SAMPLE / "coins.jpg"))
+    assert added.code == 2
+    assert added.err.startswith("imgscout: cannot write next to index")
+    report = run(capsys, "dupes", "--html", str(missing_dir / "r.html"), str(SAMPLE))
+    assert report.code == 2
+    assert report.err.startswith(f"imgscout: cannot write {missing_dir / 'r.html'}:")
+    assert len(report.err.strip().splitlines()) == 1
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(capsys, "--help")
+    assert result.code == 0
+    for command in ("hash", "add", "query", "sync", "lookup", "size", "del", "dupes"):
+        assert command in result.out

@@ -231,14 +231,14 @@ def open_backend(args: argparse.Namespace, writing: bool) -> Iterator[Backend]:
     else:
         if args.key:
             raise CliError("--key only applies with --redis URL")
-        backend = _open_embedded(args.index, writing)
+        backend = _open_embedded(args.index, writing, create_cache=args.command == "add")
     try:
         yield backend
     finally:
         backend.close()
 
 
-def _open_embedded(path: str, writing: bool) -> Backend:
+def _open_embedded(path: str, writing: bool, create_cache: bool) -> Backend:
     import imgscout
 
     lock_file = None
@@ -260,7 +260,8 @@ def _open_embedded(path: str, writing: bool) -> Backend:
     else:
         index = imgscout.Index()
     cache: FileCache
-    if writing or os.path.exists(sidecar_path(path)):
+    # Only `add` starts a cache; other commands keep an existing one in step (del) or read it.
+    if create_cache or os.path.exists(sidecar_path(path)):
         cache = SqliteFileCache(sidecar_path(path))
     else:
         cache = _NoCache()
