@@ -38,9 +38,7 @@ STARTUP_TIMEOUT_S = 20.0
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "slow: long-running load test (deselect with -m 'not slow')"
-    )
+    config.addinivalue_line("markers", "slow: long-running load test (deselect with -m 'not slow')")
 
 
 class RedisStartError(RuntimeError):
@@ -91,7 +89,7 @@ class RedisServer:
         ]
 
     def start(self) -> RedisServer:
-        """Starts the process and waits for PING; raises RedisStartError with the log if it fails."""
+        """Starts the process and waits for PING; on failure raises RedisStartError with the log."""
         for _attempt in range(3):
             self.process = subprocess.Popen(
                 self.command_line,
@@ -103,10 +101,7 @@ class RedisServer:
                 self._wait_ready()
                 return self
             except RedisStartError:
-                if (
-                    self.process.poll() is not None
-                    and "Address already in use" in self.log()
-                ):
+                if self.process.poll() is not None and "Address already in use" in self.log():
                     # Someone took the port between free_port() and bind: try another one.
                     self.port = free_port()
                     continue
@@ -253,9 +248,7 @@ def redis_server(
 
 
 @pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def client(
-    redis_server: RedisServer, request: pytest.FixtureRequest
-) -> Iterator[redis.Redis]:
+def client(redis_server: RedisServer, request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
     """A client of ``redis_server`` speaking RESP2 or RESP3, on a flushed server."""
     connection = redis_server.client(protocol=request.param)
     connection.flushall()

@@ -1,0 +1,615 @@
+"""The imgscout Redis module's commands against a real redis-server, under RESP2 and RESP3."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+
+import pytest
+import redis
+
+from conftest import RedisServer, RedisStartError, ServerFactory
+from redis_support import (
+    MAX_ID,
+    ReferenceIndex,
+    assert_same_state,
+    info,
+    raw_reply,
+    run_random_workload,
+)
+
+PROTOCOLS = pytest.mark.parametrize("protocol", [2, 3], ids=["resp2", "resp3"])
+
+
+def command(client: redis.Redis, *args: object) -> object:
+    return client.execute_command(*args)
+
+
+def as_dict(reply: object) -> object:
+    """Nested RESP3 maps or their RESP2 flat-array form, as dicts."""
+    if isinstance(reply, dict):
+        return {name: as_dict(value) for name, value in reply.items()}
+    if (
+        isinstance(reply, list)
+        and len(reply) % 2 == 0
+        and all(isinstance(name, bytes) for name in reply[::2])
+    ):
+        return {name: as_dict(value) for name, value in zip(reply[::2], reply[1::2])}
+    return reply
+
+
+def error_of(client: redis.Redis, *args: object) -> str:
+    with pytest.raises(redis.ResponseError) as caught:
+        client.execute_command(*args)
+    return str(caught.value)
+
+
+# --- happy paths ---------------------------------------------------------------------------
+
+
+def test_add_assigns_increasing_ids_and_creates_the_key(client: redis.Redis) -> None:
+    assert command(client, "imgscout.add", "idx", 123, "first") == 1
+    assert command(client, "imgscout.add", "idx", "0xff", "second") == 2
+    assert client.type("idx") == b"imgscoutx"
+    assert info(client, "idx")["pending"] == 2
+
+
+def test_add_with_explicit_id_moves_the_counter_past_it(client: redis.Redis) -> None:
+    assert command(client, "imgscout.add", "idx", 1, "a", 41) == 41
+    assert command(client, "imgscout.add", "idx", 2, "b") == 42
+    assert command(client, "imgscout.add", "idx", 3, "c", 0) == 0
+    assert command(client, "imgscout.add", "idx", 4, "d", MAX_ID) == MAX_ID
+    assert error_of(client, "imgscout.add", "idx", 5, "e") == "automatic ids exhausted"
+    assert command(client, "imgscout.add", "idx", 5, "e", 7) == 7
+
+
+def test_hash_values_decimal_and_hex_are_the_same_hash(client: redis.Redis) -> None:
+    command(client, "imgscout.add", "idx", str(2**64 - 1), "max")
+    command(client, "imgscout.add", "idx", "0xFFFFFFFFFFFFFFFF", "max-hex")
+    command(client, "imgscout.add", "idx", "0x0", "zero")
+    command(client, "imgscout.add", "idx", "00017", "seventeen")
+    command(client, "imgscout.sync", "idx")
+    assert command(client, "imgscout.query", "idx", "0xffffffffffffffff", 0) == [
+        [b"max", 1, 0],
+        [b"max-hex", 2, 0],
+    ]
+    assert command(client, "imgscout.query", "idx", 17, 0) == [[b"seventeen", 4, 0]]
+    assert command(client, "imgscout.query", "idx", "0x11", 0) == [[b"seventeen", 4, 0]]
+
+
+def test_titles_are_binary_safe(client: redis.Redis) -> None:
+    title = b"caf\xc3\xa9 \x00\r\n\xff end"
+    entry_id = command(client, "imgscout.add", "idx", 9, title)
+    assert command(client, "imgscout.lookup", "idx", entry_id) == title
+    command(client, "imgscout.sync", "idx")
+    assert command(client, "imgscout.query", "idx", 9, 0) == [[title, entry_id, 0]]
+    assert client.hget(f"idx:{entry_id}", "title") == title
+
+
+def test_add_writes_the_title_hash_and_del_removes_it(client: redis.Redis) -> None:
+    entry_id = command(client, "imgscout.add", "idx", 5, "sunset.jpg")
+    assert client.hgetall(f"idx:{entry_id}") == {b"title": b"sunset.jpg"}
+    assert command(client, "imgscout.del", "idx", entry_id) == b"OK"
+    assert client.exists(f"idx:{entry_id}") == 0
+
+
+def test_title_hash_never_clobbers_a_value_of_another_type(client: redis.Redis) -> None:
+    client.set("idx:1", "user data")
+    assert command(client, "imgscout.add", "idx", 5, "t") == 1
+    command(client, "imgscout.del", "idx", 1)
+    assert client.get("idx:1") == b"user data"
+
+
+def test_madd_returns_ids_in_order(client: redis.Redis) -> None:
+    command(client, "imgscout.add", "idx", 1, "one")
+    assert command(client, "imgscout.madd", "idx", 2, "two", "0x3", "three", 4, "four") == [
+        2,
+        3,
+        4,
+    ]
+    assert [command(client, "imgscout.lookup", "idx", i) for i in (2, 3, 4)] == [
+        b"two",
+        b"three",
+        b"four",
+    ]
+    assert client.hget("idx:3", "title") == b"three"
+
+
+def test_madd_is_all_or_none(client: redis.Redis) -> None:
+    command(client, "imgscout.add", "idx", 1, "one")
+    assert error_of(client, "imgscout.madd", "idx", 2, "two", "junk", "x") == "invalid hash value"
+    assert info(client, "idx")["pending"] == 1
+    assert command(client, "imgscout.lookup", "idx", 2) is None
+    assert client.exists("idx:2") == 0
+    # A failed madd on a missing key leaves no key behind.
+    assert error_of(client, "imgscout.madd", "fresh", 1, "a", -1, "b") == "invalid hash value"
+    assert client.exists("fresh") == 0
+
+
+def test_sync_moves_pending_into_the_index(client: redis.Redis) -> None:
+    command(client, "imgscout.madd", "idx", 1, "a", 3, "b")
+    assert command(client, "imgscout.size", "idx") == 0
+    assert command(client, "imgscout.query", "idx", 1, 64) == []
+    assert command(client, "imgscout.sync", "idx") == b"OK"
+    assert command(client, "imgscout.size", "idx") == 2
+    assert command(client, "imgscout.query", "idx", 1, 64) == [[b"a", 1, 0], [b"b", 2, 1]]
+    assert command(client, "imgscout.sync", "missing") == b"OK"
+    assert client.exists("missing") == 0
+
+
+def test_query_orders_by_distance_then_id_and_limits(client: redis.Redis) -> None:
+    command(client, "imgscout.madd", "idx", 0b111, "d3", 0b1, "d1a", 0b10, "d1b", 0, "d0")
+    command(client, "imgscout.sync", "idx")
+    assert command(client, "imgscout.query", "idx", 0, 2) == [
+        [b"d0", 4, 0],
+        [b"d1a", 2, 1],
+        [b"d1b", 3, 1],
+    ]
+    assert command(client, "imgscout.query", "idx", 0, 64, "LIMIT", 2) == [
+        [b"d0", 4, 0],
+        [b"d1a", 2, 1],
+    ]
+    assert command(client, "imgscout.query", "idx", 0, 64, "limit", 0) == []
+    assert len(command(client, "imgscout.query", "idx", 0, 64, "LIMIT", 10**30)) == 4
+
+
+@pytest.mark.parametrize(
+    ("radius", "expected"),
+    [("1", 2), ("1.9", 2), ("5.000000", 3), ("2.", 3), (".5", 1), ("0", 1), ("65", 4)],
+)
+def test_radius_accepts_decimals_and_drops_the_fraction(
+    client: redis.Redis, radius: str, expected: int
+) -> None:
+    command(client, "imgscout.madd", "idx", 0, "a", 1, "b", 3, "c", 2**64 - 1, "d")
+    command(client, "imgscout.sync", "idx")
+    assert len(command(client, "imgscout.query", "idx", 0, radius)) == expected
+
+
+def test_radius_above_64_acts_as_64(client: redis.Redis) -> None:
+    command(client, "imgscout.madd", "idx", 0, "a", 2**64 - 1, "b")
+    command(client, "imgscout.sync", "idx")
+    for radius in (64, 65, 1000, "99999999999999999999999"):
+        assert command(client, "imgscout.query", "idx", 0, radius) == [[b"a", 1, 0], [b"b", 2, 64]]
+
+
+def test_knn_returns_the_k_nearest(client: redis.Redis) -> None:
+    command(client, "imgscout.madd", "idx", 0b1111, "far", 0b1, "near", 0b11, "mid")
+    command(client, "imgscout.sync", "idx")
+    assert command(client, "imgscout.knn", "idx", 0, 2) == [[b"near", 2, 1], [b"mid", 3, 2]]
+    assert command(client, "imgscout.knn", "idx", 0, 0) == []
+    assert len(command(client, "imgscout.knn", "idx", 0, 100)) == 3
+    assert command(client, "imgscout.knn", "missing", 0, 3) == []
+
+
+def test_lookup_finds_pending_and_indexed_and_nil_otherwise(client: redis.Redis) -> None:
+    command(client, "imgscout.add", "idx", 1, "indexed")
+    command(client, "imgscout.sync", "idx")
+    command(client, "imgscout.add", "idx", 2, "pending")
+    assert command(client, "imgscout.lookup", "idx", 1) == b"indexed"
+    assert command(client, "imgscout.lookup", "idx", 2) == b"pending"
+    assert command(client, "imgscout.lookup", "idx", 3) is None
+    assert command(client, "imgscout.lookup", "idx", MAX_ID) is None
+    assert command(client, "imgscout.lookup", "missing", 1) is None
+
+
+def test_size_counts_indexed_only(client: redis.Redis) -> None:
+    assert command(client, "imgscout.size", "missing") == 0
+    command(client, "imgscout.madd", "idx", 1, "a", 2, "b")
+    assert command(client, "imgscout.size", "idx") == 0
+    command(client, "imgscout.sync", "idx")
+    command(client, "imgscout.add", "idx", 3, "c")
+    assert command(client, "imgscout.size", "idx") == 2
+
+
+def test_del_works_on_indexed_and_pending_entries(client: redis.Redis) -> None:
+    command(client, "imgscout.madd", "idx", 1, "a", 2, "b")
+    command(client, "imgscout.sync", "idx")
+    command(client, "imgscout.add", "idx", 3, "c")
+    assert command(client, "imgscout.del", "idx", 1) == b"OK"
+    assert command(client, "imgscout.del", "idx", 3) == b"OK"
+    # The old module let deleted pending entries come back at the next sync.
+    command(client, "imgscout.sync", "idx")
+    assert command(client, "imgscout.query", "idx", 0, 64) == [[b"b", 2, 1]]
+    assert command(client, "imgscout.lookup", "idx", 3) is None
+    assert error_of(client, "imgscout.del", "idx", 3) == "no such id"
+    assert error_of(client, "imgscout.del", "missing", 1) == "no such id"
+
+
+def test_info_reports_the_cores_figures_in_order(client: redis.Redis) -> None:
+    command(client, "imgscout.madd", "idx", 1, "a", 2, "b")
+    command(client, "imgscout.sync", "idx")
+    command(client, "imgscout.add", "idx", 3, "c")
+    figures = info(client, "idx")
+    assert list(figures)[:5] == ["entries", "pending", "next_id", "sync_threshold", "memory_bytes"]
+    assert figures["entries"] == 2
+    assert figures["pending"] == 1
+    assert figures["next_id"] == 4
+    assert figures["sync_threshold"] == 500
+    assert isinstance(figures["memory_bytes"], int)
+    assert figures["memory_bytes"] > 0
+
+
+def test_info_of_a_missing_key_is_an_empty_index(client: redis.Redis) -> None:
+    figures = info(client, "missing")
+    assert (figures["entries"], figures["pending"], figures["next_id"]) == (0, 0, 1)
+    assert client.exists("missing") == 0
+
+
+def test_info_reply_shape_per_protocol(redis_server: RedisServer) -> None:
+    resp2 = redis_server.client(protocol=2)
+    resp3 = redis_server.client(protocol=3)
+    resp2.flushall()
+    resp2.execute_command("imgscout.add", "idx", 1, "a")
+    assert isinstance(resp2.execute_command("imgscout.info", "idx"), list)
+    assert isinstance(resp3.execute_command("imgscout.info", "idx"), dict)
+    assert raw_reply(redis_server.host, redis_server.port, "imgscout.info", "idx") == b"*10"
+    assert (
+        raw_reply(redis_server.host, redis_server.port, "imgscout.info", "idx", protocol=3) == b"%5"
+    )
+    assert raw_reply(redis_server.host, redis_server.port, "imgscout.lookup", "idx", 9) == b"$-1"
+    assert (
+        raw_reply(redis_server.host, redis_server.port, "imgscout.lookup", "idx", 9, protocol=3)
+        == b"_"
+    )
+
+
+def test_config_sets_threshold_and_counter_and_creates_the_key(client: redis.Redis) -> None:
+    assert command(client, "imgscout.config", "idx") == b"OK"
+    assert client.type("idx") == b"imgscoutx"
+    assert command(client, "imgscout.config", "idx", "SYNC_THRESHOLD", 3, "next_id", 100) == b"OK"
+    figures = info(client, "idx")
+    assert (figures["sync_threshold"], figures["next_id"]) == (3, 100)
+    assert command(client, "imgscout.madd", "idx", 1, "a", 2, "b") == [100, 101]
+    assert command(client, "imgscout.size", "idx") == 0
+    command(client, "imgscout.add", "idx", 3, "c")
+    assert command(client, "imgscout.size", "idx") == 3  # the threshold synced automatically
+    command(client, "imgscout.config", "idx", "NEXT_ID", 5)
+    assert info(client, "idx")["next_id"] == 103  # never moves back
+    command(client, "imgscout.add", "idx", 4, "d")
+    command(client, "imgscout.add", "idx", 5, "e")
+    command(client, "imgscout.config", "idx", "SYNC_THRESHOLD", 2)
+    assert info(client, "idx")["pending"] == 0  # lowering it below the queue syncs now
+    command(client, "imgscout.config", "idx", "NEXT_ID", MAX_ID + 1)
+    assert error_of(client, "imgscout.add", "idx", 1, "x") == "automatic ids exhausted"
+    assert error_of(client, "imgscout.madd", "idx", 1, "x") == "automatic ids exhausted"
+
+
+def test_random_workload_matches_the_reference(client: redis.Redis) -> None:
+    rng = random.Random(3)
+    model = ReferenceIndex()
+    client.execute_command("imgscout.config", "idx", "SYNC_THRESHOLD", 7)
+    model.set_sync_threshold(7)
+    run_random_workload(client, "idx", model, rng, 400)
+    assert_same_state(client, "idx", model)
+    command(client, "imgscout.sync", "idx")
+    model.sync()
+    assert_same_state(client, "idx", model)
+
+
+# --- errors --------------------------------------------------------------------------------
+
+BAD_HASHES = ["", "-1", "abc", "18446744073709551616", "0x", "0x1g", "0x11111111111111111", " 1"]
+
+
+@pytest.mark.parametrize("bad", BAD_HASHES)
+def test_invalid_hash_value_everywhere(client: redis.Redis, bad: str) -> None:
+    command(client, "imgscout.add", "idx", 1, "ok")
+    for args in (
+        ("imgscout.add", "idx", bad, "t"),
+        ("imgscout.madd", "idx", 1, "t", bad, "u"),
+        ("imgscout.query", "idx", bad, 3),
+        ("imgscout.knn", "idx", bad, 3),
+    ):
+        assert error_of(client, *args) == "invalid hash value", args
+
+
+@pytest.mark.parametrize("bad", ["-1", "abc", "", "1e3", "1.2.3", ".", "-0.5", "inf", " 3"])
+def test_invalid_radius(client: redis.Redis, bad: str) -> None:
+    assert error_of(client, "imgscout.query", "idx", 1, bad) == "invalid radius"
+
+
+@pytest.mark.parametrize("bad", ["-1", "abc", "", "9223372036854775808", "1.5", "+3", "0x10"])
+def test_invalid_id(client: redis.Redis, bad: str) -> None:
+    command(client, "imgscout.add", "idx", 1, "t")
+    assert error_of(client, "imgscout.add", "idx", 1, "t", bad) == "invalid id"
+    assert error_of(client, "imgscout.lookup", "idx", bad) == "invalid id"
+    assert error_of(client, "imgscout.del", "idx", bad) == "invalid id"
+    # NEXT_ID may be one past the largest id (the counter is then used up).
+    bad_next_id = "9223372036854775809" if bad == "9223372036854775808" else bad
+    assert error_of(client, "imgscout.config", "idx", "NEXT_ID", bad_next_id) == "invalid id"
+
+
+def test_duplicate_id(client: redis.Redis) -> None:
+    command(client, "imgscout.add", "idx", 1, "t", 5)
+    assert error_of(client, "imgscout.add", "idx", 2, "u", 5) == "id already exists"
+    command(client, "imgscout.sync", "idx")
+    assert error_of(client, "imgscout.add", "idx", 2, "u", 5) == "id already exists"
+    assert command(client, "imgscout.lookup", "idx", 5) == b"t"
+
+
+@pytest.mark.parametrize("bad", ["-1", "x", "", "1.5"])
+def test_invalid_k(client: redis.Redis, bad: str) -> None:
+    assert error_of(client, "imgscout.knn", "idx", 1, bad) == "invalid k"
+
+
+@pytest.mark.parametrize("bad", ["-1", "x", "", "2.5"])
+def test_invalid_limit(client: redis.Redis, bad: str) -> None:
+    assert error_of(client, "imgscout.query", "idx", 1, 3, "LIMIT", bad) == "invalid limit"
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "x", "10000001", "1.5"])
+def test_invalid_sync_threshold(client: redis.Redis, bad: str) -> None:
+    assert error_of(client, "imgscout.config", "idx", "SYNC_THRESHOLD", bad) == (
+        "invalid sync threshold"
+    )
+    assert client.exists("idx") == 0
+
+
+def test_config_applies_nothing_when_an_option_is_bad(client: redis.Redis) -> None:
+    command(client, "imgscout.add", "idx", 1, "t")
+    error_of(client, "imgscout.config", "idx", "SYNC_THRESHOLD", 9, "NEXT_ID", "x")
+    assert info(client, "idx")["sync_threshold"] == 500
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("imgscout.query", "idx", 1, 3, "LIMIT"),
+        ("imgscout.query", "idx", 1, 3, "NOPE", 1),
+        ("imgscout.query", "idx", 1, 3, "extra"),
+        ("imgscout.config", "idx", "SYNC_THRESHOLD"),
+        ("imgscout.config", "idx", "BOGUS", 1),
+    ],
+)
+def test_syntax_errors(client: redis.Redis, args: tuple[object, ...]) -> None:
+    assert error_of(client, *args) == "syntax error"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("imgscout.add", "idx", 1),
+        ("imgscout.add", "idx", 1, "t", 2, "extra"),
+        ("imgscout.madd", "idx", 1),
+        ("imgscout.madd", "idx", 1, "t", 2),
+        ("imgscout.sync",),
+        ("imgscout.sync", "idx", "extra"),
+        ("imgscout.query", "idx", 1),
+        ("imgscout.knn", "idx", 1),
+        ("imgscout.knn", "idx", 1, 2, 3),
+        ("imgscout.lookup", "idx"),
+        ("imgscout.lookup", "idx", 1, 2),
+        ("imgscout.size",),
+        ("imgscout.size", "idx", "extra"),
+        ("imgscout.del", "idx"),
+        ("imgscout.del", "idx", 1, 2),
+        ("imgscout.info",),
+        ("imgscout.info", "idx", "extra"),
+        ("imgscout.config",),
+    ],
+)
+def test_arity_errors(client: redis.Redis, args: tuple[object, ...]) -> None:
+    name = str(args[0])
+    assert error_of(client, *args) == f"wrong number of arguments for '{name}' command"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("imgscout.add", "s", 1, "t"),
+        ("imgscout.madd", "s", 1, "t"),
+        ("imgscout.sync", "s"),
+        ("imgscout.query", "s", 1, 3),
+        ("imgscout.knn", "s", 1, 3),
+        ("imgscout.lookup", "s", 1),
+        ("imgscout.size", "s"),
+        ("imgscout.del", "s", 1),
+        ("imgscout.info", "s"),
+        ("imgscout.config", "s", "SYNC_THRESHOLD", 3),
+    ],
+)
+def test_wrongtype(client: redis.Redis, args: tuple[object, ...]) -> None:
+    client.set("s", "a string")
+    assert error_of(client, *args).startswith("WRONGTYPE ")
+    assert client.get("s") == b"a string"
+
+
+def test_commands_on_another_type_in_the_title_hash_namespace(client: redis.Redis) -> None:
+    client.hset("idx", "f", "v")
+    assert error_of(client, "imgscout.add", "idx", 1, "t").startswith("WRONGTYPE ")
+
+
+@PROTOCOLS
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("imgscout.add", "idx", "junk", "t"), b"-ERR invalid hash value"),
+        (("imgscout.query", "idx", 1, "-2"), b"-ERR invalid radius"),
+        (("imgscout.lookup", "idx", "-1"), b"-ERR invalid id"),
+        (("imgscout.add", "idx", 1, "t", 1), b"-ERR id already exists"),
+        (("imgscout.del", "idx", 99), b"-ERR no such id"),
+        (("imgscout.knn", "idx", 1, "k"), b"-ERR invalid k"),
+        (("imgscout.query", "idx", 1, 2, "LIMIT", "x"), b"-ERR invalid limit"),
+        (("imgscout.config", "idx", "SYNC_THRESHOLD", 0), b"-ERR invalid sync threshold"),
+        (("imgscout.config", "idx", "WHAT", 0), b"-ERR syntax error"),
+        (
+            ("imgscout.size",),
+            b"-ERR wrong number of arguments for 'imgscout.size' command",
+        ),
+    ],
+)
+def test_exact_error_texts(
+    redis_server: RedisServer, protocol: int, args: tuple[object, ...], expected: bytes
+) -> None:
+    setup = redis_server.client()
+    setup.flushall()
+    setup.execute_command("imgscout.add", "idx", 1, "t", 1)
+    assert raw_reply(redis_server.host, redis_server.port, *args, protocol=protocol) == expected  # type: ignore[arg-type]
+
+
+def test_exhausted_ids_exact_text(redis_server: RedisServer) -> None:
+    setup = redis_server.client()
+    setup.flushall()
+    setup.execute_command("imgscout.config", "idx", "NEXT_ID", MAX_ID + 1)
+    reply = raw_reply(redis_server.host, redis_server.port, "imgscout.add", "idx", 1, "t")
+    assert reply == b"-ERR automatic ids exhausted"
+
+
+# --- command table -------------------------------------------------------------------------
+
+COMMAND_FLAGS = {
+    "imgscout.add": ({"write", "denyoom"}, -4),
+    "imgscout.madd": ({"write", "denyoom"}, -4),
+    "imgscout.sync": ({"write", "denyoom"}, 2),
+    "imgscout.config": ({"write", "denyoom"}, -2),
+    "imgscout.del": ({"write"}, 3),
+    "imgscout.query": ({"readonly"}, -4),
+    "imgscout.knn": ({"readonly"}, 4),
+    "imgscout.info": ({"readonly"}, 2),
+    "imgscout.lookup": ({"readonly", "fast"}, 3),
+    "imgscout.size": ({"readonly", "fast"}, 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMMAND_FLAGS))
+def test_command_table_flags_arity_and_single_key(redis_server: RedisServer, name: str) -> None:
+    client = redis_server.client(protocol=2)
+    entry = client.execute_command("COMMAND", "INFO", name)[name]
+    expected_flags, expected_arity = COMMAND_FLAGS[name]
+    assert entry["arity"] == expected_arity
+    assert set(entry["flags"]) - {"module"} == expected_flags
+    assert (entry["first_key_pos"], entry["last_key_pos"], entry["step_count"]) == (1, 1, 1)
+    (key_spec,) = [as_dict(spec) for spec in entry["key_specifications"]]
+    assert key_spec[b"begin_search"] == {b"type": b"index", b"spec": {b"index": 1}}
+    assert key_spec[b"find_keys"][b"spec"] == {b"lastkey": 0, b"keystep": 1, b"limit": 0}
+    access = {b"RO", b"RW"} & set(key_spec[b"flags"])
+    assert access == ({b"RW"} if b"write" in str(expected_flags).encode() else {b"RO"})
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("imgscout.add", "{tag}idx", "123", "some title", "7"),
+        ("imgscout.madd", "{tag}idx", "1", "a", "2", "b", "3", "c"),
+        ("imgscout.query", "{tag}idx", "1", "3", "LIMIT", "2"),
+        ("imgscout.config", "{tag}idx", "SYNC_THRESHOLD", "3", "NEXT_ID", "9"),
+    ],
+)
+def test_only_argument_one_is_a_key(redis_server: RedisServer, args: tuple[str, ...]) -> None:
+    """The old module declared every argument a key: CROSSSLOT on any cluster."""
+    client = redis_server.client(protocol=2)
+    assert client.command_getkeys(*args) == ["{tag}idx"]
+
+
+# --- the seed's session, through redis-cli and redis-py --------------------------------------
+
+
+def test_seed_session_with_redis_cli(redis_server: RedisServer) -> None:
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        pytest.skip("redis-cli is not installed")
+    redis_server.client().flushall()
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [cli, "-h", redis_server.host, "-p", str(redis_server.port), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        )
+        return done.stdout.strip()
+
+    assert run("imgscout.add", "mykey", "12345678901234567890", "cat.jpg") == "1"
+    assert run("imgscout.add", "mykey", "12345678901234567891", "cat-copy.jpg") == "2"
+    assert run("imgscout.add", "mykey", "42", "other.png") == "3"
+    assert run("imgscout.sync", "mykey") == "OK"
+    assert run("imgscout.query", "mykey", "12345678901234567890", "5.000000").splitlines() == [
+        "cat.jpg",
+        "1",
+        "0",
+        "cat-copy.jpg",
+        "2",
+        "1",
+    ]
+    assert run("imgscout.lookup", "mykey", "3") == "other.png"
+    assert run("imgscout.lookup", "mykey", "77") == ""
+    assert run("imgscout.size", "mykey") == "3"
+    assert run("imgscout.del", "mykey", "2") == "OK"
+    assert run("imgscout.size", "mykey") == "2"
+    assert run("hget", "mykey:1", "title") == "cat.jpg"
+    assert run("imgscout.add", "mykey", "nonsense", "x") == "ERR invalid hash value"
+    assert run("-3", "imgscout.info", "mykey").splitlines()[:2] == ["entries 2", "pending 0"]
+
+
+@PROTOCOLS
+def test_seed_session_with_redis_py(redis_server: RedisServer, protocol: int) -> None:
+    client = redis_server.client(protocol=protocol, decode_responses=True)
+    client.flushall()
+    assert client.execute_command("imgscout.add", "mykey", 12345678901234567890, "cat.jpg") == 1
+    assert client.execute_command("imgscout.add", "mykey", 12345678901234567891, "copy.jpg") == 2
+    assert client.execute_command("imgscout.sync", "mykey") == "OK"
+    assert client.execute_command("imgscout.query", "mykey", 12345678901234567890, 5.0) == [
+        ["cat.jpg", 1, 0],
+        ["copy.jpg", 2, 1],
+    ]
+    assert client.execute_command("imgscout.lookup", "mykey", 2) == "copy.jpg"
+    assert client.execute_command("imgscout.size", "mykey") == 2
+    assert client.execute_command("imgscout.del", "mykey", 1) == "OK"
+    assert client.execute_command("imgscout.size", "mykey") == 1
+
+
+# --- module arguments ----------------------------------------------------------------------
+
+
+def test_module_argument_sync_threshold(redis_server_factory: ServerFactory) -> None:
+    server = redis_server_factory(module_args=("SYNC_THRESHOLD", "2"))
+    client = server.client()
+    client.execute_command("imgscout.add", "idx", 1, "a")
+    assert client.execute_command("imgscout.size", "idx") == 0
+    client.execute_command("imgscout.add", "idx", 2, "b")
+    assert client.execute_command("imgscout.size", "idx") == 2
+    assert info(client, "idx")["sync_threshold"] == 2
+
+
+def test_module_argument_title_hashes_no(redis_server_factory: ServerFactory) -> None:
+    server = redis_server_factory(module_args=("TITLE_HASHES", "no"))
+    client = server.client()
+    client.execute_command("imgscout.add", "idx", 1, "a")
+    assert client.exists("idx:1") == 0
+    assert client.execute_command("imgscout.lookup", "idx", 1) == b"a"
+
+
+@pytest.mark.parametrize(
+    ("module_args", "logged"),
+    [
+        (("SYNC_THRESHOLD", "0"), "SYNC_THRESHOLD must be an integer"),
+        (("SYNC_THRESHOLD", "lots"), "SYNC_THRESHOLD must be an integer"),
+        (("SYNC_THRESHOLD",), "module argument SYNC_THRESHOLD needs a value"),
+        (("TITLE_HASHES", "maybe"), "TITLE_HASHES must be yes or no"),
+        (("COLOUR", "blue"), "unknown module argument 'COLOUR'"),
+    ],
+)
+def test_bad_module_arguments_fail_the_load_with_a_log_line(
+    redis_server_factory: ServerFactory, module_args: tuple[str, ...], logged: str
+) -> None:
+    server = redis_server_factory(module_args=module_args, start=False)
+    with pytest.raises(RedisStartError):
+        server.start()
+    assert "imgscout: cannot load: " + logged in server.log()
+
+
+def test_module_load_and_unload_at_runtime(
+    redis_server_factory: ServerFactory, module_path: object
+) -> None:
+    server = redis_server_factory("--enable-module-command", "yes", load_module=False)
+    client = server.client()
+    assert client.execute_command("MODULE", "LOAD", str(module_path), "SYNC_THRESHOLD", "9") in (
+        b"OK",
+        True,
+    )
+    names = [entry[1] for entry in client.execute_command("MODULE", "LIST")]
+    assert b"imgscout" in names
+    client.execute_command("imgscout.add", "idx", 1, "a")
+    assert info(client, "idx")["sync_threshold"] == 9
