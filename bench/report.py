@@ -121,6 +121,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines += targets_section(results)
     lines += range_sections(results)
     lines += knn_sections(results)
+    lines += python_layer_section(results)
     lines += bktree_sections(results)
     lines += pairs_section(results)
     lines += build_memory_section(results)
@@ -307,6 +308,28 @@ def knn_sections(results: dict[str, Any]) -> list[str]:
                 + " | ".join(fmt_us(s[n]["median_us"]) for n in systems)
                 + f" | {fmt_ratio(ratio)} |"
             )
+        lines.append("")
+    return lines
+
+
+def python_layer_section(results: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for label, section in results.get("datasets", {}).items():
+        costs = section.get("python_layer")
+        if not costs:
+            continue
+        names = list(next(iter(costs.values())))
+        lines += [
+            f"## Where wide queries spend their time, {label} (median µs, a few queries)",
+            "",
+            "`Index.query` builds `Match` named tuples from the extension's plain tuples; `_core.query` with "
+            "limit 1 is the search with almost no answer objects. Diagnostic only (`_core` is private).",
+            "",
+            "| r | " + " | ".join(f"`{n}`" for n in names) + " |",
+            "|" + "---|" * (len(names) + 1),
+        ]
+        for radius, row in costs.items():
+            lines.append(f"| {radius} | " + " | ".join(fmt_us(row[n]) for n in names) + " |")
         lines.append("")
     return lines
 

@@ -56,6 +56,8 @@ SEED_TEN_MILLION = 16
 #: FAISS MultiHash layouts tried; the issue measured 4x16, 3x21 is the log2(N) substring length
 #: that multi-index hashing recommends for 1M entries.
 MULTIHASH_LAYOUTS = ((4, 16), (3, 21))
+#: Radii at which the cost of building Python answer objects is split out (wide answers).
+PYTHON_LAYER_RADII = (8, 16, 24, 32)
 
 
 @dataclass(frozen=True)
@@ -249,7 +251,29 @@ class Bench:
                 label, index, data, ids, range_peers, radius, queries_per_radius
             )
         section["knn"] = self.knn_section(label, index, data, ids, flat, queries_per_radius)
+        section["python_layer"] = self.python_layer_costs(index, data)
         return section
+
+    def python_layer_costs(self, index: Any, data: np.ndarray) -> dict[str, Any]:
+        """Where a wide query's time goes: the public ``Index.query`` (Match tuples), the
+        extension's ``_core.query`` (plain tuples) and ``_core.query`` with limit 1 (the search
+        alone, almost no answer objects). Diagnostic only: ``_core`` is private and may change."""
+        core = getattr(index, "_core", None)
+        if core is None or not hasattr(core, "query"):
+            return {}
+        out: dict[str, Any] = {}
+        for radius in PYTHON_LAYER_RADII:
+            queries = [int(q) for q in hashdata.make_queries(data, radius, 6, SEED_QUERIES)]
+            calls = {
+                "Index.query": lambda q, r=radius: index.query(q, r),
+                "_core.query": lambda q, r=radius: core.query(q, r, None),
+                "_core.query limit 1": lambda q, r=radius: core.query(q, r, 1),
+            }
+            out[str(radius)] = {
+                name: time_each(call, queries, lambda _i, _a: None, self.mode.budget_s, 3).median
+                for name, call in calls.items()
+            }
+        return out
 
     def one_radius(
         self,
