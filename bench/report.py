@@ -416,7 +416,8 @@ def build_memory_section(results: dict[str, Any]) -> list[str]:
         if not build:
             lines += ["## Memory", ""]
         lines.append(
-            f"- memory, fresh process, empty titles, {memory['entries']:,} entries: RSS grew {memory['rss_bytes_per_entry']:.1f} bytes per entry; "
+            f"- memory, fresh process, empty titles, {memory['entries']:,} entries: RSS grew {memory['rss_bytes_per_entry']:.1f} bytes per entry "
+            f"after `malloc_trim(0)` ({memory.get('rss_untrimmed_bytes_per_entry', float('nan')):.1f} before it: freed build temporaries glibc had kept); "
             f"`info()['memory_bytes']` says {memory['info_bytes_per_entry']:.1f}."
         )
     return lines + ([""] if lines else [])
