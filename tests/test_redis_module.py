@@ -242,10 +242,14 @@ def test_info_reply_shape_per_protocol(redis_server: RedisServer) -> None:
     resp2.flushall()
     resp2.execute_command("imgscout.add", "idx", 1, "a")
     assert isinstance(resp2.execute_command("imgscout.info", "idx"), list)
-    assert isinstance(resp3.execute_command("imgscout.info", "idx"), dict)
-    assert raw_reply(redis_server.host, redis_server.port, "imgscout.info", "idx") == b"*10"
+    pairs = len(resp3.execute_command("imgscout.info", "idx"))
+    assert pairs >= 5
+    assert raw_reply(redis_server.host, redis_server.port, "imgscout.info", "idx") == b"*%d" % (
+        2 * pairs
+    )
     assert (
-        raw_reply(redis_server.host, redis_server.port, "imgscout.info", "idx", protocol=3) == b"%5"
+        raw_reply(redis_server.host, redis_server.port, "imgscout.info", "idx", protocol=3)
+        == b"%%%d" % pairs
     )
     assert raw_reply(redis_server.host, redis_server.port, "imgscout.lookup", "idx", 9) == b"$-1"
     assert (
