@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import shutil
 import subprocess
+import time
 
 import pytest
 import redis
@@ -617,3 +618,25 @@ def test_module_load_and_unload_at_runtime(
     assert b"imgscout" in names
     client.execute_command("imgscout.add", "idx", 1, "a")
     assert info(client, "idx")["sync_threshold"] == 9
+
+
+def test_cluster_node_writes_title_hashes_only_in_the_index_keys_slot(
+    redis_server_factory: ServerFactory,
+) -> None:
+    """A node never writes a key of another slot: with a hash tag the title hash shares the
+    index key's slot and is written; without one it would land elsewhere and is skipped."""
+    server = redis_server_factory("--cluster-enabled", "yes")
+    client = server.client()
+    client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+    deadline = time.monotonic() + 20
+    while client.cluster("INFO")["cluster_state"] != "ok":
+        assert time.monotonic() < deadline, "single-node cluster never became ok"
+        time.sleep(0.05)
+    assert client.cluster("KEYSLOT", "plain") != client.cluster("KEYSLOT", "plain:1")
+    assert client.execute_command("imgscout.add", "plain", 1, "untagged") == 1
+    assert client.execute_command("imgscout.add", "{photos}", 2, "tagged") == 1
+    assert client.exists("plain:1") == 0
+    assert client.hget("{photos}:1", "title") == b"tagged"
+    assert client.execute_command("imgscout.lookup", "plain", 1) == b"untagged"
+    assert client.execute_command("imgscout.del", "{photos}", 1) == b"OK"
+    assert client.exists("{photos}:1") == 0
