@@ -640,3 +640,40 @@ def test_cluster_node_writes_title_hashes_only_in_the_index_keys_slot(
     assert client.execute_command("imgscout.lookup", "plain", 1) == b"untagged"
     assert client.execute_command("imgscout.del", "{photos}", 1) == b"OK"
     assert client.exists("{photos}:1") == 0
+
+
+def test_writes_fire_module_keyspace_events(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    client.flushall()
+    client.config_set("notify-keyspace-events", "Kd")
+    try:
+        pubsub = client.pubsub()
+        pubsub.psubscribe("__keyspace@0__:idx")
+        assert pubsub.get_message(timeout=5)["type"] == "psubscribe"
+        client.execute_command("imgscout.add", "idx", 1, "a")
+        client.execute_command("imgscout.madd", "idx", 2, "b")
+        client.execute_command("imgscout.sync", "idx")
+        client.execute_command("imgscout.del", "idx", 1)
+        client.execute_command("imgscout.config", "idx", "SYNC_THRESHOLD", 9)
+        events = []
+        while (message := pubsub.get_message(timeout=2)) is not None:
+            events.append(message["data"])
+        assert events == [
+            b"imgscout.add",
+            b"imgscout.madd",
+            b"imgscout.sync",
+            b"imgscout.del",
+            b"imgscout.config",
+        ]
+        pubsub.close()
+    finally:
+        client.config_set("notify-keyspace-events", "")
+
+
+def test_commands_inside_multi_exec(client: redis.Redis) -> None:
+    pipe = client.pipeline(transaction=True)
+    pipe.execute_command("imgscout.add", "idx", 1, "a")
+    pipe.execute_command("imgscout.madd", "idx", 2, "b", 3, "c")
+    pipe.execute_command("imgscout.sync", "idx")
+    pipe.execute_command("imgscout.query", "idx", 1, 1)
+    assert pipe.execute() == [1, [2, 3], b"OK", [[b"a", 1, 0], [b"c", 3, 1]]]

@@ -324,7 +324,7 @@ def test_restore_rejects_corrupted_index_bytes(sanitizing_server: RedisServer, k
     assert client.exists("bad") == 0
     assert client.ping()
     assert_same_state(client, "idx", model)
-    assert "imgscout" in sanitizing_server.log()
+    assert "imgscout: rejecting stored index" in sanitizing_server.log()
 
 
 def test_restore_rejects_a_payload_cut_short(sanitizing_server: RedisServer) -> None:
@@ -341,6 +341,7 @@ def test_restore_rejects_a_payload_cut_short(sanitizing_server: RedisServer) -> 
         client.restore("bad", 0, cut)
     assert client.ping()
     assert client.execute_command("imgscout.size", "idx") > 0
+    assert "imgscout: short read loading an index" in sanitizing_server.log()
 
 
 def test_restore_rejects_an_unknown_encoding_version(sanitizing_server: RedisServer) -> None:
