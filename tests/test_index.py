@@ -539,6 +539,8 @@ def test_concurrent_queries_see_consistent_snapshots() -> None:
     stop = threading.Event()
     failures: list[str] = []
     seen_counts: list[int] = []
+    newest_seen = [0]
+    progress = threading.Condition()
 
     def reader() -> None:
         last = 0
@@ -554,6 +556,9 @@ def test_concurrent_queries_see_consistent_snapshots() -> None:
                 return
             last = batches_seen
             seen_counts.append(batches_seen)
+            with progress:
+                newest_seen[0] = max(newest_seen[0], batches_seen)
+                progress.notify_all()
 
     readers = [threading.Thread(target=reader) for _ in range(4)]
     for thread in readers:
@@ -562,9 +567,50 @@ def test_concurrent_queries_see_consistent_snapshots() -> None:
         index.add_many(hashes, [f"b{number}-{i}" for i in range(batch_size)])
         assert index.lookup(index.next_id - 1) is not None
         index.sync()
+        # Let a reader see this state before the next write, so that every state is observed
+        # while other writes run (without this, the GIL's switch interval may starve readers).
+        with progress:
+            assert progress.wait_for(lambda n=number: newest_seen[0] > n or failures, timeout=30)
     stop.set()
     for thread in readers:
         thread.join(timeout=60)
     assert not failures, failures
     assert index.query(probe, radius) == expected_after[-1]
-    assert len(set(seen_counts)) > 1, "readers ran during the writes"
+    assert set(range(1, batches + 1)) <= set(seen_counts), "readers saw every state"
+
+
+def test_long_calls_release_the_gil(tmp_path: Path) -> None:
+    """A Python thread keeps running while query_many, pairs, sync, add_many and save work:
+    with the GIL held it could not run a single bytecode until they return."""
+    rng = np.random.default_rng(5)
+    count = 300_000
+    hashes = rng.integers(0, 2**64, size=count, dtype=np.uint64)
+    titles = [b"t"] * count
+    index = Index(sync_threshold=10**7)
+    ticks = [0]
+    stop = threading.Event()
+
+    def ticker() -> None:
+        while not stop.is_set():
+            ticks[0] += 1
+
+    def ticks_during(call: Callable[[], object]) -> int:
+        before = ticks[0]
+        call()
+        return ticks[0] - before
+
+    thread = threading.Thread(target=ticker)
+    thread.start()
+    try:
+        during = {
+            "add_many": ticks_during(lambda: index.add_many(hashes, titles)),
+            "sync": ticks_during(index.sync),
+            "query_many": ticks_during(lambda: index.query_many(hashes[:5_000], 8)),
+            "pairs": ticks_during(lambda: index.pairs(2)),
+            "save": ticks_during(lambda: index.save(tmp_path / "big.idx")),
+            "load": ticks_during(lambda: Index.load(tmp_path / "big.idx")),
+        }
+    finally:
+        stop.set()
+        thread.join()
+    assert all(n > 0 for n in during.values()), during
