@@ -273,7 +273,10 @@ fn matches_reply(index: &Index, matches: Vec<Match>) -> RedisValue {
         matches
             .into_iter()
             .map(|m| {
-                let title = index.lookup(m.id).unwrap_or_default().to_vec();
+                let title = index
+                    .lookup(m.id)
+                    .expect("every match is an entry of the index")
+                    .to_vec();
                 RedisValue::Array(vec![
                     RedisValue::StringBuffer(title),
                     RedisValue::Integer(m.id as i64),
