@@ -38,7 +38,8 @@ _RAW = {NEVER_DECODE: True}
 
 #: Adds entries with explicit ids all or none: ``imgscout.madd`` has no ids, and a pipeline
 #: of ``imgscout.add`` would stop half way at a duplicate. Checks run in entry order, as the
-#: core's ``add_many`` does, so both name the same id.
+#: core's ``add_many`` does, so both name the same id. Ids stay strings: Lua numbers are
+#: doubles and would round ids above 2**53.
 _ADD_WITH_IDS = """
 local key = KEYS[1]
 local seen = {}
@@ -49,11 +50,10 @@ for i = 3, #ARGV, 3 do
   end
   seen[id] = true
 end
-local ids = {}
 for i = 1, #ARGV, 3 do
-  ids[#ids + 1] = redis.call('imgscout.add', key, ARGV[i], ARGV[i + 1], ARGV[i + 2])
+  redis.call('imgscout.add', key, ARGV[i], ARGV[i + 1], ARGV[i + 2])
 end
-return {1, ids}
+return {1}
 """
 
 #: Module error texts (after ``ERR``) that mean bad input: the client checks the same inputs
@@ -100,7 +100,11 @@ def _matches(reply: list[list[Any]]) -> list[Match]:
 
 
 def _info_value(value: Any) -> int | str:
-    return _text(value) if isinstance(value, (bytes, str)) else int(value)
+    if isinstance(value, (bytes, str)):
+        return _text(value)
+    # The core's figures are unsigned 64-bit; a Redis integer reply is signed, so one above
+    # 2**63 - 1 (next_id once automatic ids are used up) arrives wrapped to a negative number.
+    return int(value) % 2**64
 
 
 class RedisIndex:
@@ -171,10 +175,10 @@ class RedisIndex:
             return np.array([int(i) for i in reply], dtype=np.uint64)
         for value, title, entry_id in zip(values.tolist(), raw_titles, id_values.tolist()):
             arguments += (value, title, entry_id)
-        status, result = self._call("EVAL", _ADD_WITH_IDS, 1, self.key, *arguments)
-        if int(status) == 0:
-            raise ValueError(duplicate_id_message(int(result)))
-        return np.array([int(i) for i in result], dtype=np.uint64)
+        reply = self._call("EVAL", _ADD_WITH_IDS, 1, self.key, *arguments)
+        if int(reply[0]) == 0:
+            raise ValueError(duplicate_id_message(int(reply[1])))
+        return id_values
 
     def sync(self) -> None:
         self._call("imgscout.sync", self.key)
