@@ -38,7 +38,9 @@ impl IdMap {
         if (id as usize) >= self.dense.len() {
             let limit = 2 * (self.len as u64 + 1) + 1024;
             if id < limit {
-                self.grow_dense((id + 1).max(self.dense.len() as u64 * 2).min(limit));
+                // Grow by a quarter: a doubling table would waste up to 4 bytes per id.
+                let grown = self.dense.len() as u64 + self.dense.len() as u64 / 4;
+                self.grow_dense((id + 1).max(grown).min(limit));
             }
         }
         let slot = match self.dense.get_mut(id as usize) {
@@ -70,6 +72,8 @@ impl IdMap {
 
     fn grow_dense(&mut self, new_len: u64) {
         let old_len = self.dense.len() as u64;
+        self.dense
+            .reserve_exact(new_len as usize - self.dense.len());
         self.dense.resize(new_len as usize, ABSENT);
         if !self.sparse.is_empty() {
             let moved: Vec<u64> = self

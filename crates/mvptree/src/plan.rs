@@ -31,8 +31,14 @@ impl Plan {
 pub const SCAN_NS_PER_HASH: f64 = 0.55;
 /// Starting on one bucket: two offset reads, usually a cache miss.
 pub const BUCKET_NS: f64 = 6.0;
-/// One candidate from a bucket: a random read of its hash, then xor and popcount.
-pub const CANDIDATE_NS: f64 = 3.0;
+/// One candidate from a bucket: a random read of its hash (a cache miss on large segments),
+/// then xor and popcount.
+pub const CANDIDATE_NS: f64 = 20.0;
+/// One candidate whose hash is stored in the bucket itself (field 0): read in sequence.
+pub const INLINE_CANDIDATE_NS: f64 = 1.0;
+/// A kNN search walks multi-index steps until it has spent this fraction of a scan's cost,
+/// then finishes with a scan.
+pub const KNN_PROBE_BUDGET: f64 = 0.3;
 /// Segments smaller than this get no bucket tables: scanning them is as fast, and tables
 /// would cost memory in every small Redis key.
 pub const MULTI_INDEX_MIN_LEN: usize = 4096;
@@ -49,8 +55,13 @@ pub fn batch_scan_cost(len: usize) -> f64 {
 }
 
 pub fn multi_index_cost_of_step(mih: &MultiIndex, step: usize) -> f64 {
-    let (buckets, candidates) = mih.step_work(step);
-    buckets * BUCKET_NS + candidates * CANDIDATE_NS
+    let work = mih.step_work(step);
+    let per_candidate = if work.inline {
+        INLINE_CANDIDATE_NS
+    } else {
+        CANDIDATE_NS
+    };
+    work.buckets * BUCKET_NS + work.candidates * per_candidate
 }
 
 /// Estimated cost of multi-index steps `0..steps`, assuming uniformly spread hashes.
@@ -68,20 +79,4 @@ pub fn choose_range(len: usize, mih: Option<&MultiIndex>, radius: u32) -> Plan {
         }
         _ => Plan::Scan,
     }
-}
-
-/// Fraction of uniformly random 64-bit hashes within `radius` of a point.
-fn uniform_fraction_within(radius: u32) -> f64 {
-    (0..=radius.min(64))
-        .map(|i| crate::mih::binomial(64, i))
-        .sum::<f64>()
-        / 2f64.powi(64)
-}
-
-/// Expected radius holding `k` of `len` uniformly random hashes: the radius a kNN search
-/// must reach at worst-case (uniform) density.
-pub fn expected_knn_radius(len: usize, k: usize) -> u32 {
-    (0..=64)
-        .find(|&r| len as f64 * uniform_fraction_within(r) >= k as f64)
-        .unwrap_or(64)
 }

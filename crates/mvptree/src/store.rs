@@ -325,7 +325,6 @@ impl Store {
         // Largest segments first: they fill the heap, and smaller ones only need to beat it.
         let mut order: Vec<&Segment> = self.segments.iter().collect();
         order.sort_by_key(|s| std::cmp::Reverse(s.live()));
-        let expected = plan::expected_knn_radius(self.live, k);
         for s in order {
             let hashes = self.segment_hashes(s);
             let offer = |top: &mut TopK, p: usize, distance: u32| {
@@ -337,15 +336,11 @@ impl Store {
                     });
                 }
             };
+            // Auto walks the multi-index steps while they stay cheap, then falls back to a
+            // scan: at most KNN_PROBE_BUDGET more than a scan, far less when neighbours are
+            // near (the usual case for duplicate search).
             let chosen = match (plan, &s.mih) {
-                (Plan::Auto, Some(mih)) => {
-                    let radius = expected.min(top.bound());
-                    if plan::multi_index_cost(mih, radius as usize + 1) < plan::scan_cost(s.len) {
-                        Plan::MultiIndex
-                    } else {
-                        Plan::Scan
-                    }
-                }
+                (Plan::Auto, Some(_)) => Plan::MultiIndex,
                 (Plan::Auto, None) | (Plan::MultiIndex, None) => Plan::Scan,
                 (forced, _) => forced,
             };
@@ -353,7 +348,7 @@ impl Store {
                 Plan::MultiIndex => {
                     let mih = s.mih.as_ref().expect("plan checked");
                     let budget = if plan == Plan::Auto {
-                        plan::scan_cost(s.len)
+                        plan::scan_cost(s.len) * plan::KNN_PROBE_BUDGET
                     } else {
                         f64::INFINITY
                     };
@@ -372,7 +367,8 @@ impl Store {
                             });
                             break;
                         }
-                        mih.step(hashes, query, step, |p, d| offer(&mut top, p, d));
+                        let bound = top.bound();
+                        mih.step(hashes, query, step, bound, |p, d| offer(&mut top, p, d));
                         spent += plan::multi_index_cost_of_step(mih, step);
                     }
                 }

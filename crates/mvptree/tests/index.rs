@@ -178,16 +178,18 @@ fn delete_works_on_pending_and_indexed_entries() {
 fn stats_and_memory_accounting() {
     let mut index = Index::new();
     let empty = index.stats().memory_bytes;
-    let entries: Vec<(u64, &[u8], Option<u64>)> = (0..100_000u64)
+    const N: u64 = 1_000_000;
+    let entries: Vec<(u64, &[u8], Option<u64>)> = (0..N)
         .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15), &b"title"[..], None))
         .collect();
     index.add_many(entries).unwrap();
     index.sync();
     let stats = index.stats();
-    assert_eq!(stats.entries, 100_000);
-    assert!(stats.memory_bytes > empty + 100_000 * 16);
+    assert_eq!(stats.entries, N as usize);
+    assert!(stats.memory_bytes > empty + N as usize * 16);
     // The budget is 64 bytes per entry for all structures, titles excluded ("title" is 5 bytes).
-    let per_entry = (stats.memory_bytes - empty) as f64 / 100_000.0 - 5.0;
+    let per_entry = (stats.memory_bytes - empty) as f64 / N as f64 - 5.0;
+    println!("{per_entry:.1} bytes per entry at 1M, titles excluded");
     assert!(per_entry < 64.0, "{per_entry} bytes per entry");
     let pairs = stats.to_pairs();
     let names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
