@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 
-from conftest import RedisServer, RedisStartError, ServerFactory
+from conftest import RedisServer, RedisStartError, ServerFactory, free_port
 from redis_support import (
     MAX_ID,
     ReferenceIndex,
@@ -181,6 +181,43 @@ def test_knn_returns_the_k_nearest(client: redis.Redis) -> None:
     assert command(client, "imgscout.knn", "idx", 0, 0) == []
     assert len(command(client, "imgscout.knn", "idx", 0, 100)) == 3
     assert command(client, "imgscout.knn", "missing", 0, 3) == []
+
+
+def test_pairs_is_the_exact_self_join(client: redis.Redis) -> None:
+    rng = random.Random(11)
+    hashes = [rng.getrandbits(64) for _ in range(40)]
+    hashes += [h ^ (1 << rng.randrange(64)) ^ (1 << rng.randrange(64)) for h in hashes[:25]]
+    for h in hashes:
+        command(client, "imgscout.add", "idx", h, "t")
+    assert command(client, "imgscout.pairs", "idx", 64) == [], "pending entries are not joined"
+    command(client, "imgscout.sync", "idx")
+    # A pending copy of the first hash stays out of the join until the next sync.
+    command(client, "imgscout.add", "idx", hashes[0], "pending copy")
+    indexed = list(enumerate(hashes, start=1))
+    for radius in (0, 2, 5, 30, 64):
+        want = sorted(
+            (bin(ha ^ hb).count("1"), a, b)
+            for i, (a, ha) in enumerate(indexed)
+            for b, hb in indexed[i + 1 :]
+            if bin(ha ^ hb).count("1") <= radius
+        )
+        got = command(client, "imgscout.pairs", "idx", radius)
+        assert got == [[a, b, d] for d, a, b in want], radius
+    assert len(command(client, "imgscout.pairs", "idx", 64)) == 65 * 64 // 2
+    assert command(client, "imgscout.pairs", "missing", 3) == []
+
+
+def test_entries_lists_indexed_by_id_then_pending(client: redis.Redis) -> None:
+    command(client, "imgscout.add", "idx", 2**64 - 1, "big", 5)
+    command(client, "imgscout.add", "idx", 7, "seven", 3)
+    command(client, "imgscout.sync", "idx")
+    command(client, "imgscout.add", "idx", "0x10", "pending\x00title")
+    assert command(client, "imgscout.entries", "idx") == [
+        [3, b"7", b"seven", 0],
+        [5, b"18446744073709551615", b"big", 0],
+        [6, b"16", b"pending\x00title", 1],
+    ]
+    assert command(client, "imgscout.entries", "missing") == []
 
 
 def test_lookup_finds_pending_and_indexed_and_nil_otherwise(client: redis.Redis) -> None:
@@ -392,6 +429,10 @@ def test_syntax_errors(client: redis.Redis, args: tuple[object, ...]) -> None:
         ("imgscout.info",),
         ("imgscout.info", "idx", "extra"),
         ("imgscout.config",),
+        ("imgscout.pairs", "idx"),
+        ("imgscout.pairs", "idx", 1, 2),
+        ("imgscout.entries",),
+        ("imgscout.entries", "idx", "extra"),
     ],
 )
 def test_arity_errors(client: redis.Redis, args: tuple[object, ...]) -> None:
@@ -412,6 +453,8 @@ def test_arity_errors(client: redis.Redis, args: tuple[object, ...]) -> None:
         ("imgscout.del", "s", 1),
         ("imgscout.info", "s"),
         ("imgscout.config", "s", "SYNC_THRESHOLD", 3),
+        ("imgscout.pairs", "s", 3),
+        ("imgscout.entries", "s"),
     ],
 )
 def test_wrongtype(client: redis.Redis, args: tuple[object, ...]) -> None:
@@ -431,6 +474,7 @@ def test_commands_on_another_type_in_the_title_hash_namespace(client: redis.Redi
     [
         (("imgscout.add", "idx", "junk", "t"), b"-ERR invalid hash value"),
         (("imgscout.query", "idx", 1, "-2"), b"-ERR invalid radius"),
+        (("imgscout.pairs", "idx", "x"), b"-ERR invalid radius"),
         (("imgscout.lookup", "idx", "-1"), b"-ERR invalid id"),
         (("imgscout.add", "idx", 1, "t", 1), b"-ERR id already exists"),
         (("imgscout.del", "idx", 99), b"-ERR no such id"),
@@ -474,6 +518,8 @@ COMMAND_FLAGS = {
     "imgscout.info": ({"readonly"}, 2),
     "imgscout.lookup": ({"readonly", "fast"}, 3),
     "imgscout.size": ({"readonly", "fast"}, 2),
+    "imgscout.pairs": ({"readonly"}, 3),
+    "imgscout.entries": ({"readonly"}, 2),
 }
 
 
@@ -625,7 +671,8 @@ def test_cluster_node_writes_title_hashes_only_in_the_index_keys_slot(
 ) -> None:
     """A node never writes a key of another slot: with a hash tag the title hash shares the
     index key's slot and is written; without one it would land elsewhere and is skipped."""
-    server = redis_server_factory("--cluster-enabled", "yes")
+    # The bus port defaults to port + 10000, past 65535 for the high ports the kernel hands out.
+    server = redis_server_factory("--cluster-enabled", "yes", "--cluster-port", str(free_port()))
     client = server.client()
     client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
     deadline = time.monotonic() + 20

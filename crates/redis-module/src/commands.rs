@@ -327,6 +327,53 @@ pub fn knn(ctx: &Context, args: &[RedisString]) -> RedisResult {
     })
 }
 
+/// `imgscout.pairs key radius`: the self-join, every pair of indexed entries within the
+/// radius as `[smaller id, larger id, distance]`, sorted by distance, then ids.
+pub fn pairs(ctx: &Context, args: &[RedisString]) -> RedisResult {
+    check_arity(args, |n| n == 3)?;
+    let radius = args::radius(args[2].as_slice())?;
+    with_index(ctx, &args[1], |index| {
+        let pairs = index.map_or_else(Vec::new, |index| index.pairs(radius));
+        Ok(RedisValue::Array(
+            pairs
+                .into_iter()
+                .map(|p| {
+                    RedisValue::Array(vec![
+                        RedisValue::Integer(p.a as i64),
+                        RedisValue::Integer(p.b as i64),
+                        RedisValue::Integer(i64::from(p.distance)),
+                    ])
+                })
+                .collect(),
+        ))
+    })
+}
+
+/// `imgscout.entries key`: every entry as `[id, hash, title, pending]`, indexed ones by id,
+/// then pending ones in queue order. The hash is a decimal string (it may not fit a signed
+/// integer reply); `pending` is 0 or 1. O(n), like `HGETALL`.
+pub fn entries(ctx: &Context, args: &[RedisString]) -> RedisResult {
+    check_arity(args, |n| n == 2)?;
+    with_index(ctx, &args[1], |index| {
+        let Some(index) = index else {
+            return Ok(RedisValue::Array(Vec::new()));
+        };
+        Ok(RedisValue::Array(
+            index
+                .entries()
+                .map(|e| {
+                    RedisValue::Array(vec![
+                        RedisValue::Integer(e.id as i64),
+                        RedisValue::BulkString(e.hash.to_string()),
+                        RedisValue::StringBuffer(e.title.to_vec()),
+                        RedisValue::Integer(i64::from(e.pending)),
+                    ])
+                })
+                .collect(),
+        ))
+    })
+}
+
 /// `imgscout.lookup key id`: the title, or nil for an unknown id or a missing key.
 pub fn lookup(ctx: &Context, args: &[RedisString]) -> RedisResult {
     check_arity(args, |n| n == 3)?;

@@ -107,6 +107,22 @@ fn table() -> Vec<Command> {
             callback: callback!(commands::knn),
         },
         Command {
+            name: "imgscout.pairs",
+            flags: "readonly",
+            arity: 3,
+            key_flags: read,
+            summary: "Every pair of indexed entries within a Hamming radius (the self-join).",
+            callback: callback!(commands::pairs),
+        },
+        Command {
+            name: "imgscout.entries",
+            flags: "readonly",
+            arity: 2,
+            key_flags: read,
+            summary: "Every entry with its id, hash, title and pending flag.",
+            callback: callback!(commands::entries),
+        },
+        Command {
             name: "imgscout.lookup",
             flags: "readonly fast",
             arity: 3,
