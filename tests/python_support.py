@@ -132,5 +132,9 @@ class ReferenceIndex:
                     found.append((distance, a, b))
         return [(a, b, distance) for distance, a, b in sorted(found)]
 
+    def entries(self) -> list[tuple[int, int, str, bool]]:
+        synced = [(i, h, t, False) for i, (h, t) in sorted(self.indexed.items())]
+        return synced + [(i, h, t, True) for i, (h, t) in self.pending.items()]
+
     def hashes(self) -> list[int]:
         return [hash_value for hash_value, _ in (*self.pending.values(), *self.indexed.values())]

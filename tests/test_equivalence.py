@@ -255,6 +255,16 @@ class IndexEquivalence(RuleBasedStateMachine):
         """The whole synced content, as one radius-64 query sees it."""
         self.compare(lambda index: index.query(0, 64), lambda model: model.query(0, 64))
 
+    @rule(radius=radii)
+    def pairs(self, radius: float) -> None:
+        self.compare(
+            lambda index: index.pairs(radius), lambda model: model.pairs(min(int(radius), 64))
+        )
+
+    @rule()
+    def entries(self) -> None:
+        self.compare(lambda index: list(index), lambda model: model.entries())
+
     @rule(data=st.data())
     def lookup(self, data: st.DataObject) -> None:
         entry_id = self.draw_id(data)

@@ -399,11 +399,11 @@ def test_info_reports_the_core_figures(make_index: IndexFactory) -> None:
     assert list(info)[:5] == ["entries", "pending", "next_id", "sync_threshold", "memory_bytes"]
 
 
-# -- embedded only: self-join, iteration, files ----------------------------------------------
+# -- self-join and iteration ----------------------------------------------------------------
 
 
-def test_pairs_match_brute_force() -> None:
-    index, reference = filled(lambda sync_threshold: Index(sync_threshold), 250, 9)
+def test_pairs_match_brute_force(make_index: IndexFactory) -> None:
+    index, reference = filled(make_index, 250, 9)
     for radius in (0, 3, 8, 70):
         assert index.pairs(radius) == [Pair(*p) for p in reference.pairs(min(radius, 64))]
     with pytest.raises(ValueError, match="invalid radius"):
@@ -414,8 +414,8 @@ def test_pairs_match_brute_force() -> None:
     )
 
 
-def test_iteration_lists_synced_then_pending_entries() -> None:
-    index = Index()
+def test_iteration_lists_synced_then_pending_entries(make_index: IndexFactory) -> None:
+    index = make_index()
     index.add(5, "five", id=5)
     index.add(1, "one", id=1)
     index.sync()
@@ -428,6 +428,9 @@ def test_iteration_lists_synced_then_pending_entries() -> None:
         (3, 3, "three", True),
     ]
     assert index.entries()[0].title == "one"
+
+
+# -- embedded only: files ------------------------------------------------------------------
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:

@@ -62,6 +62,8 @@ def test_missing_key_reads_as_an_empty_index(client: redis.Redis) -> None:
         and index.query_many([1, 2], 5) == [[], []]
     )
     assert index.lookup(1) is None
+    assert index.pairs(64) == []
+    assert list(index) == []
     assert index.info() == {**Index().info(), "memory_bytes": index.info()["memory_bytes"]}
     index.sync()
     with pytest.raises(KeyError):
@@ -86,6 +88,8 @@ def test_wrong_type_key_raises_the_redis_error(client: redis.Redis) -> None:
         lambda: index.delete(1),
         lambda: index.info(),
         lambda: index.sync(),
+        lambda: index.pairs(3),
+        lambda: index.entries(),
     ]
     for call in calls:
         with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
@@ -195,16 +199,6 @@ def test_every_call_is_one_round_trip(client: redis.Redis) -> None:
     assert index.query_many(hashes[:50], 2) == [
         [Match(*m) for m in reference.query(h, 2)] for h in hashes[:50]
     ]
-
-
-def test_pairs_and_iteration_are_not_available(client: redis.Redis) -> None:
-    index = RedisIndex(client, "no-scan")
-    with pytest.raises(NotImplementedError):
-        index.pairs(3)
-    with pytest.raises(NotImplementedError):
-        list(index)
-    with pytest.raises(ValueError, match="invalid radius"):
-        index.pairs(-1)
 
 
 def test_state_survives_debug_reload(client: redis.Redis) -> None:

@@ -250,12 +250,18 @@ class RedisIndex:
         return {_text(name): _info_value(value) for name, value in items}
 
     def pairs(self, radius: float) -> list[Pair]:
-        """Not available: the module has no self-join or scan command to build it from."""
-        parse_radius(radius)
-        raise NotImplementedError("the Redis module has no self-join command; use Index.pairs")
+        """Every pair of synced entries within ``radius`` bits (``imgscout.pairs``)."""
+        reply = self._call("imgscout.pairs", self.key, parse_radius(radius))
+        return [Pair(int(a), int(b), int(distance)) for a, b, distance in reply]
 
     def entries(self) -> list[Entry]:
-        raise NotImplementedError("the Redis module has no command that lists entries")
+        """Synced entries by id, then pending ones in insertion order (``imgscout.entries``)."""
+        reply = self._call("imgscout.entries", self.key)
+        return [
+            # The hash comes as a decimal string: it may not fit a signed integer reply.
+            Entry(int(entry_id), int(hash_value), decode_title(title), bool(int(pending)))
+            for entry_id, hash_value, title, pending in reply
+        ]
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries())
