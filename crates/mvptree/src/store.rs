@@ -393,52 +393,74 @@ impl Store {
     }
 
     /// Every unordered pair of live entries within `radius` (unsorted, `a < b`).
+    ///
+    /// Joins all segments at once: their live hashes are gathered into one array, then joined
+    /// by a temporary multi-index ([`MultiIndex::self_join`]) or, when a scan is cheaper (small
+    /// indexes, wide radii) or forced, by a blocked scan of every pair. [`Plan::Tree`] queries
+    /// each entry's segment tree instead (for testing that structure; it is never faster).
     pub fn pairs(&self, radius: u32, plan: Plan) -> Vec<Pair> {
+        let slots: Vec<usize> = self.live_slots().collect();
+        let hashes: Vec<u64> = slots.iter().map(|&s| self.hash(s)).collect();
         let mut out = Vec::new();
-        for (bi, b) in self.segments.iter().enumerate() {
-            let probes = self.segment_hashes(b);
-            for a in &self.segments[..=bi] {
-                let same = std::ptr::eq(a, b);
-                let hashes = self.segment_hashes(a);
-                let mut emit = |qp: usize, p: usize, distance: u32| {
-                    let (qs, ps) = (b.start + qp, a.start + p);
-                    if (!same || p > qp) && !self.is_dead(ps) && !self.is_dead(qs) {
-                        let (x, y) = (self.id(qs), self.id(ps));
-                        out.push(Pair {
-                            a: x.min(y),
-                            b: x.max(y),
-                            distance,
-                        });
-                    }
-                };
-                let chosen = match (plan, &a.mih) {
-                    (Plan::Auto, Some(mih))
-                        if plan::multi_index_cost(mih, radius as usize + 1)
-                            >= plan::batch_scan_cost(a.len) =>
-                    {
-                        Plan::Scan
-                    }
-                    _ => a.range_plan(plan, radius),
-                };
-                if chosen == Plan::Scan {
-                    scan_many(hashes, probes, radius, &mut emit);
-                    continue;
+        let mut emit = |a: usize, b: usize, distance: u32| {
+            let (x, y) = (self.id(slots[a]), self.id(slots[b]));
+            out.push(Pair {
+                a: x.min(y),
+                b: x.max(y),
+                distance,
+            });
+        };
+        let chosen = match plan {
+            Plan::Auto if hashes.len() < self.multi_index_min_len => Plan::Scan,
+            Plan::Auto => {
+                let mih = MultiIndex::build_with(&hashes, true);
+                // Half of one query per entry (each pair is read once), candidates read in
+                // sequence, against half a scan per entry.
+                let per_entry: f64 = (0..=radius as usize)
+                    .map(|s| mih.step_work(s).candidates * plan::INLINE_CANDIDATE_NS)
+                    .sum();
+                if per_entry < plan::batch_scan_cost(hashes.len()) {
+                    mih.self_join(radius, &mut emit);
+                    return out;
                 }
-                for (qp, &q) in probes.iter().enumerate() {
-                    if self.is_dead(b.start + qp) {
-                        continue;
-                    }
-                    let hit = |p: usize, d: u32| emit(qp, p, d);
-                    match chosen {
-                        Plan::MultiIndex => a
-                            .mih
-                            .as_ref()
-                            .expect("plan checked")
-                            .range(hashes, q, radius, hit),
-                        _ => a.tree.range(hashes, q, radius, hit),
+                Plan::Scan
+            }
+            forced => forced,
+        };
+        match chosen {
+            Plan::MultiIndex => MultiIndex::build_with(&hashes, true).self_join(radius, emit),
+            Plan::Tree => {
+                for s in &self.segments {
+                    for p in 0..s.len {
+                        let slot = s.start + p;
+                        if self.is_dead(slot) {
+                            continue;
+                        }
+                        let q = self.hash(slot);
+                        let mut found = Vec::new();
+                        for t in &self.segments {
+                            t.tree.range(self.segment_hashes(t), q, radius, |tp, d| {
+                                found.push((t.start + tp, d))
+                            });
+                        }
+                        for (other, d) in found {
+                            if other > slot && !self.is_dead(other) {
+                                let (x, y) = (self.id(slot), self.id(other));
+                                out.push(Pair {
+                                    a: x.min(y),
+                                    b: x.max(y),
+                                    distance: d,
+                                });
+                            }
+                        }
                     }
                 }
             }
+            _ => scan_many(&hashes, &hashes, radius, |qa, b, d| {
+                if b > qa {
+                    emit(qa, b, d)
+                }
+            }),
         }
         out
     }
