@@ -119,6 +119,9 @@ def markdown(results: dict[str, Any]) -> str:
         add(f"- skipped {name}: {why}")
     add("")
     lines += targets_section(results)
+    findings = Path(__file__).with_name("FINDINGS.md")
+    if findings.exists():
+        lines += [findings.read_text().rstrip(), ""]
     lines += range_sections(results)
     lines += knn_sections(results)
     lines += python_layer_section(results)

@@ -77,46 +77,65 @@ class Mode:
     redis_entries: int
     redis_queries: int
     build_repeats: int
+    #: A batch is repeated until its timed total reaches this (fast batches are noise-prone).
+    batch_min_total_s: float
     ten_million_queries: int = 40
 
 
 MODES = {
     "tiny": Mode(
-        "tiny", 20_000, 6, 0.2, 3, 200_000, 1, 5_000, 4, 5_000, 200, (500, 1_000), 20_000, 64, 1
+        name="tiny",
+        entries=20_000,
+        queries=6,
+        budget_s=0.2,
+        min_calls=3,
+        batch_result_cap=200_000,
+        batch_repeats=1,
+        bktree_entries=5_000,
+        bktree_queries=4,
+        pairs_entries=5_000,
+        pairs_sample=200,
+        imagededup_sizes=(500, 1_000),
+        redis_entries=20_000,
+        redis_queries=64,
+        build_repeats=1,
+        batch_min_total_s=0.0,
     ),
     "quick": Mode(
-        "quick",
-        200_000,
-        40,
-        1.5,
-        5,
-        1_000_000,
-        2,
-        20_000,
-        20,
-        20_000,
-        500,
-        (2_000, 4_000),
-        200_000,
-        400,
-        2,
+        name="quick",
+        entries=200_000,
+        queries=40,
+        budget_s=1.5,
+        min_calls=5,
+        batch_result_cap=1_000_000,
+        batch_repeats=2,
+        bktree_entries=20_000,
+        bktree_queries=20,
+        pairs_entries=20_000,
+        pairs_sample=500,
+        imagededup_sizes=(2_000, 4_000),
+        redis_entries=200_000,
+        redis_queries=400,
+        build_repeats=2,
+        batch_min_total_s=0.1,
     ),
     "full": Mode(
-        "full",
-        1_000_000,
-        200,
-        4.0,
-        10,
-        1_000_000,
-        3,
-        100_000,
-        100,
-        100_000,
-        2_000,
-        (5_000, 10_000, 20_000),
-        1_000_000,
-        2_000,
-        3,
+        name="full",
+        entries=1_000_000,
+        queries=200,
+        budget_s=4.0,
+        min_calls=10,
+        batch_result_cap=1_000_000,
+        batch_repeats=3,
+        bktree_entries=100_000,
+        bktree_queries=100,
+        pairs_entries=100_000,
+        pairs_sample=2_000,
+        imagededup_sizes=(5_000, 10_000, 20_000),
+        redis_entries=1_000_000,
+        redis_queries=2_000,
+        build_repeats=3,
+        batch_min_total_s=0.25,
     ),
 }
 #: imagededup's self-join is quadratic; its time at this size is extrapolated from the sizes run.
@@ -321,7 +340,11 @@ class Bench:
                 self.check_imgscout(answer, expected[i], f"imgscout query_many {where} q#{i}")
 
         many = time_batch(
-            lambda: index.query_many(batch, radius), batch_size, check_batch, mode.batch_repeats
+            lambda: index.query_many(batch, radius),
+            batch_size,
+            check_batch,
+            mode.batch_repeats,
+            min_total_s=mode.batch_min_total_s,
         )
         row["systems"]["imgscout query_many"] = summary(many, batch_size)
 
@@ -365,6 +388,7 @@ class Bench:
                     peer_batch,
                     check_peer_batch,
                     mode.batch_repeats,
+                    min_total_s=mode.batch_min_total_s,
                 )
                 row["systems"][f"{peer.name} batch"] = summary(timed_batch, peer_batch) | {
                     "exact": exact[0]
@@ -434,6 +458,7 @@ class Bench:
                 len(queries),
                 lambda answers: [check_distances(i, a) for i, a in enumerate(answers)] and None,
                 mode.batch_repeats,
+                min_total_s=mode.batch_min_total_s,
             )
             systems["FAISS flat search batch"] = summary(timed, len(queries))
 

@@ -54,14 +54,21 @@ def time_batch(
     batch_size: int,
     check: Callable[[Any], None],
     repeats: int,
+    min_total_s: float = 0.25,
+    max_repeats: int = 30,
 ) -> Timed:
-    """Times ``repeats`` calls of a whole batch; each figure is the batch time divided by its
-    size (µs per query). Every answer of every repeat goes through ``check``."""
+    """Times whole-batch calls; each figure is the batch time divided by its size (µs per
+    query). At least ``repeats`` calls, more (up to ``max_repeats``) while the timed total is
+    under ``min_total_s``: a batch of fast queries takes a millisecond, and one noisy
+    millisecond on a shared machine would decide the ratio. Every answer of every repeat goes
+    through ``check``."""
     micros: list[float] = []
-    for _ in range(repeats):
+    total_ns = 0
+    while len(micros) < repeats or (total_ns < min_total_s * 1e9 and len(micros) < max_repeats):
         started = time.perf_counter_ns()
         answer = call()
         elapsed = time.perf_counter_ns() - started
+        total_ns += elapsed
         micros.append(elapsed / 1000.0 / batch_size)
         check(answer)
         del answer
