@@ -505,6 +505,16 @@ def test_exhausted_ids_exact_text(redis_server: RedisServer) -> None:
     assert reply == b"-ERR automatic ids exhausted"
 
 
+@PROTOCOLS
+def test_used_up_id_counter_is_reported_unsigned(redis_server: RedisServer, protocol: int) -> None:
+    """next_id = 2**63 does not fit a Redis integer: a RESP3 big number, a RESP2 bulk string."""
+    client = redis_server.client(protocol=protocol)
+    client.flushall()
+    client.execute_command("imgscout.config", "idx", "NEXT_ID", MAX_ID + 1)
+    assert int(info(client, "idx")["next_id"]) == MAX_ID + 1  # type: ignore[call-overload]
+    assert int(info(client, "idx")["entries"]) == 0  # type: ignore[call-overload]
+
+
 # --- command table -------------------------------------------------------------------------
 
 COMMAND_FLAGS = {

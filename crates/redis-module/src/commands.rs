@@ -430,7 +430,19 @@ pub fn info(ctx: &Context, args: &[RedisString]) -> RedisResult {
     for (name, value) in pairs {
         raw::reply_with_string_buffer(ctx.ctx, name.as_ptr().cast::<c_char>(), name.len());
         match value {
-            InfoValue::Int(n) => raw::reply_with_long_long(ctx.ctx, n as i64),
+            InfoValue::Int(n) => match i64::try_from(n) {
+                Ok(n) => raw::reply_with_long_long(ctx.ctx, n),
+                // next_id once every automatic id is used up (2^63): a RESP3 big number, a
+                // bulk string under RESP2, never a wrapped negative integer.
+                Err(_) => {
+                    let digits = n.to_string();
+                    raw::reply_with_big_number(
+                        ctx.ctx,
+                        digits.as_ptr().cast::<c_char>(),
+                        digits.len(),
+                    )
+                }
+            },
             InfoValue::Text(text) => {
                 raw::reply_with_string_buffer(ctx.ctx, text.as_ptr().cast::<c_char>(), text.len())
             }
