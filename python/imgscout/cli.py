@@ -605,6 +605,7 @@ def _self_join(
         return []
     titles = [h.path for h in hashed]
     values = [h.hash for h in hashed]
+    index: imgscout.SearchIndex
     if args.redis:
         client = _redis_client(args.redis)
         scratch_key = f"{args.key}:dupes:{uuid.uuid4().hex}"
@@ -615,7 +616,7 @@ def _self_join(
             ids = index.add_many(values, titles)
             _for_each_key(client, "expire", scratch_names, 3600)
             index.sync()
-            raw_pairs = _pairs_by_queries(index, values, ids, args.radius)
+            raw_pairs = index.pairs(args.radius)
         finally:
             _for_each_key(client, "delete", scratch_names)
     else:
@@ -632,28 +633,6 @@ def _for_each_key(client: Any, command: str, names: Sequence[str], *args: Any) -
     for name in names:
         getattr(pipe, command)(name, *args)
     pipe.execute()
-
-
-def _pairs_by_queries(
-    index: Any, values: Sequence[int], ids: Sequence[int], radius: int
-) -> list[tuple[int, int, int]]:
-    """The self-join as one radius query per entry, for a backend without ``pairs``.
-
-    The Redis module has no self-join command (RedisIndex.pairs raises NotImplementedError),
-    so the server answers n pipelined queries instead; each pair is seen from both ends and
-    kept once.
-    """
-    try:
-        return [tuple(pair) for pair in index.pairs(radius)]  # type: ignore[misc]
-    except NotImplementedError:
-        pass
-    found = set()
-    for own_id, matches in zip(ids, index.query_many(values, radius)):
-        for match in matches:
-            if int(match.id) != int(own_id):
-                a, b = sorted((int(own_id), int(match.id)))
-                found.add((a, b, int(match.distance)))
-    return sorted(found, key=lambda pair: (pair[2], pair[0], pair[1]))
 
 
 COMMANDS = {
