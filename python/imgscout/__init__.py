@@ -11,6 +11,7 @@ from ._args import MAX_HASH, MAX_ID, MAX_RADIUS, format_hash, parse_hash
 from ._types import Entry, Match, Pair, SearchIndex
 from .index import Index
 from .redis_index import RedisIndex
+from .sharded import ShardedIndex
 
 __all__ = [
     "MAX_HASH",
@@ -22,6 +23,7 @@ __all__ = [
     "Pair",
     "RedisIndex",
     "SearchIndex",
+    "ShardedIndex",
     "format_hash",
     "parse_hash",
 ]

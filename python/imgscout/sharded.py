@@ -1,0 +1,488 @@
+"""One logical index spread over several imgscout keys, for Redis Cluster.
+
+A single imgscout key lives in one hash slot, so on one cluster node. ``ShardedIndex`` splits
+an index into ``shards`` keys whose hash tags put them in different parts of the slot space
+(so, on a cluster made by ``redis-cli --cluster create``, on different nodes). Entry ``id``
+always lives in shard ``id % shards``: writes, ``lookup`` and ``delete`` go to that one key;
+queries go to every shard at once (one pipeline per node) and the sorted answers are merged.
+
+The answers, ids, pending counts and exceptions are those of :class:`imgscout.Index` given the
+same calls, because the client reproduces the index's two global rules itself:
+
+* automatic ids continue after the largest id of the whole index: the client reads every
+  shard's counter (``next_id``) and sends the ids it chose as explicit ids;
+* the pending queue is global: when the entries pending on all shards reach the threshold,
+  every shard is synced at the point where an ``Index`` would have synced.
+
+Each shard's part of a write is one atomic script on that shard. Across shards Redis Cluster
+has no transactions, so with several writers at once the guarantees weaken: ids stay unique
+(a shard refuses a taken id; a batch that lost a race is undone on the other shards and
+retried with fresh automatic ids), but a sync can happen a little earlier or later than a
+single ``Index`` would have done it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time
+from collections.abc import Iterator, Sequence
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import redis
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
+from ._args import (
+    IDS_EXHAUSTED_MESSAGE,
+    MAX_ID,
+    MAX_SYNC_THRESHOLD,
+    HashLike,
+    Title,
+    decode_title,
+    duplicate_id_message,
+    encode_title,
+    encode_titles,
+    parse_count,
+    parse_hash,
+    parse_hashes,
+    parse_id,
+    parse_ids,
+    parse_radius,
+    parse_sync_threshold,
+)
+from ._types import Entry, Match, Pair
+from .index import Index, _check_lengths
+from .redis_index import _RAW, _limit_args, _matches, _raise_translated, _text
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+#: One shard's part of a write, atomic on that shard: refuses the whole part if an id is
+#: taken (another writer won a race), else adds the entries in order, syncing the shard
+#: before entry number ARGV[1] (0-based; -1: never) or after the last when it equals their
+#: count. ARGV[2..] are hash, title, id triples. Replies {1, count} or {0, taken id}.
+_SHARD_WRITE = """
+local key = KEYS[1]
+local sync_before = tonumber(ARGV[1])
+for i = 4, #ARGV, 3 do
+  if redis.call('imgscout.lookup', key, ARGV[i]) then
+    return {0, ARGV[i]}
+  end
+end
+local added = 0
+for i = 2, #ARGV, 3 do
+  if added == sync_before then
+    redis.call('imgscout.sync', key)
+  end
+  redis.call('imgscout.add', key, ARGV[i], ARGV[i + 1], ARGV[i + 2])
+  added = added + 1
+end
+if added == sync_before then
+  redis.call('imgscout.sync', key)
+end
+return {1, added}
+"""
+
+#: Figures of ``Index.info()`` and how the shards' values combine into the whole index's.
+_SUMMED = ("entries", "pending", "memory_bytes", "segments", "deleted_slots", "tree_nodes")
+_LARGEST = ("next_id", "tree_depth")
+
+#: Rounds of a write that lost an id race to another writer before giving up.
+_WRITE_ATTEMPTS = 20
+
+MAX_SHARDS = REDIS_CLUSTER_HASH_SLOTS
+
+
+def shard_key(name: str, shard: int, shards: int) -> str:
+    """The key of shard ``shard`` of ``shards``: ``{name:shard/shards:salt}``.
+
+    The whole name is the hash tag, so each shard's title hashes (``<key>:<id>``) share its
+    slot. ``salt`` is the smallest integer that puts the slot in the shard's own
+    ``1/shards`` of the slot space: ``redis-cli --cluster create`` gives each master one
+    contiguous range, so shards spread evenly over the masters. The names depend only on
+    ``name`` and ``shards``, never on the cluster's current layout, so every client (and the
+    same client after a resharding) finds the same keys.
+    """
+    low = shard * REDIS_CLUSTER_HASH_SLOTS // shards
+    high = (shard + 1) * REDIS_CLUSTER_HASH_SLOTS // shards
+    salt = 0
+    while True:
+        key = f"{{{name}:{shard}/{shards}:{salt}}}"
+        if low <= key_slot(key.encode("utf-8", "surrogateescape")) < high:
+            return key
+        salt += 1
+
+
+#: The figures of ``imgscout.info`` that are text; every other one is an unsigned integer.
+_TEXT_INFO = frozenset({"segment_sizes", "multi_index_fields", "plan"})
+
+
+def _info_dict(reply: Any) -> dict[str, Any]:
+    items = list(reply.items()) if isinstance(reply, dict) else list(zip(reply[::2], reply[1::2]))
+    info: dict[str, Any] = {}
+    for raw_name, value in items:
+        name = _text(raw_name)
+        # Integers above 2**63 - 1 (next_id once automatic ids are used up) come as a RESP3
+        # big number or a RESP2 bulk string; module builds before that fix wrapped them to
+        # a negative integer, which `% 2**64` reads back.
+        info[name] = _text(value) if name in _TEXT_INFO else int(value) % 2**64
+    return info
+
+
+def _combined_info(shard_infos: list[dict[str, Any]]) -> dict[str, Any]:
+    """The shards' figures as one index's, with the names and order of ``Index.info()``."""
+    combined: dict[str, Any] = {}
+    largest_shard = max(shard_infos, key=lambda info: int(info["entries"]))
+    for name in shard_infos[0]:
+        values = [info[name] for info in shard_infos]
+        if name in _SUMMED:
+            combined[name] = sum(int(value) for value in values)
+        elif name in _LARGEST:
+            combined[name] = max(int(value) for value in values)
+        elif name == "sync_threshold":
+            combined[name] = int(values[0])
+        elif name == "segment_sizes":
+            combined[name] = ",".join(str(value) for value in values if value != "")
+        else:
+            # Descriptions of one tree's layout (multi-index fields, plans): the largest
+            # shard's, as the index answers with the largest segment's.
+            combined[name] = largest_shard[name]
+    return combined
+
+
+class ShardedIndex:
+    """An index spread over ``shards`` keys of a Redis Cluster (or of one server).
+
+    ``client`` is a ``redis.cluster.RedisCluster`` (or a ``redis.Redis``: the shards then share
+    one server, which only helps to test). Every client of one index must use the same
+    ``name`` and ``shards``: another shard count names other keys (see :func:`shard_key`).
+    Same methods, results and exceptions as :class:`imgscout.Index` and
+    :class:`imgscout.RedisIndex`; see the module documentation for concurrent writers.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis | redis.RedisCluster,
+        name: str,
+        shards: int = 3,
+        sync_threshold: int | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name or "{" in name or "}" in name:
+            raise ValueError(
+                f"invalid index name: {name!r} (a non-empty str without braces: the shard keys "
+                "put it in a hash tag)"
+            )
+        if isinstance(shards, bool) or not isinstance(shards, int):
+            raise ValueError(f"invalid shard count: {shards!r} (expected 1..{MAX_SHARDS})")
+        if not 1 <= shards <= MAX_SHARDS:
+            raise ValueError(f"invalid shard count: {shards!r} (expected 1..{MAX_SHARDS})")
+        self.client = client
+        self.name = name
+        self.shards = shards
+        self.keys: list[str] = [shard_key(name, shard, shards) for shard in range(shards)]
+        if sync_threshold is not None:
+            self.set_sync_threshold(sync_threshold)
+
+    def shard_of(self, id: int) -> int:
+        """The shard that holds (or would hold) entry ``id``."""
+        return parse_id(id) % self.shards
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _call(self, *args: Any, entry_id: int | None = None) -> Any:
+        try:
+            return self.client.execute_command(*args, **_RAW)
+        except redis.ResponseError as error:
+            _raise_translated(error, entry_id)
+
+    def _pipelined(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Runs the commands in one pipeline (redis-py's cluster pipeline sends each node its
+        share on its own connection, all written before any reply is read)."""
+        if not commands:
+            return []
+        pipeline = self.client.pipeline(transaction=False)
+        for command in commands:
+            pipeline.execute_command(*command, **_RAW)
+        replies = pipeline.execute(raise_on_error=False)
+        for reply in replies:
+            if isinstance(reply, redis.ResponseError):
+                _raise_translated(reply)
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    def _on_every_shard(self, *command: Any) -> list[Any]:
+        name, *rest = command
+        return self._pipelined([(name, key, *rest) for key in self.keys])
+
+    def shard_infos(self) -> list[dict[str, Any]]:
+        """``imgscout.info`` of each shard, in shard order."""
+        return [_info_dict(reply) for reply in self._on_every_shard("imgscout.info")]
+
+    # -- configuration -------------------------------------------------------------------
+
+    @property
+    def sync_threshold(self) -> int:
+        return int(self.shard_infos()[0]["sync_threshold"])
+
+    def set_sync_threshold(self, threshold: int) -> None:
+        """Sets every shard's threshold (creating empty shards where missing); a global
+        pending queue already that long is synced now, as ``Index`` does."""
+        value = parse_sync_threshold(threshold)
+        self._on_every_shard("imgscout.config", "SYNC_THRESHOLD", value)
+        if sum(int(info["pending"]) for info in self.shard_infos()) >= value:
+            self.sync()
+
+    @property
+    def next_id(self) -> int:
+        return max(int(info["next_id"]) for info in self.shard_infos())
+
+    # -- writes --------------------------------------------------------------------------
+
+    def add(self, hash: HashLike, title: Title, id: int | None = None) -> int:
+        value = parse_hash(hash)
+        raw_title = encode_title(title)
+        entry_id = None if id is None else parse_id(id)
+        ids = self._add_entries([value], [raw_title], None if entry_id is None else [entry_id])
+        return ids[0]
+
+    def add_many(
+        self,
+        hashes: Sequence[HashLike] | npt.ArrayLike,
+        titles: Sequence[Title],
+        ids: Sequence[int] | npt.ArrayLike | None = None,
+    ) -> npt.NDArray[np.uint64]:
+        """All entries or none (every id is checked first); returns their ids."""
+        values = parse_hashes(hashes)
+        raw_titles = encode_titles(titles)
+        id_values = None if ids is None else parse_ids(ids)
+        _check_lengths(len(values), len(raw_titles), id_values)
+        if len(values) == 0:
+            return np.zeros(0, dtype=np.uint64)
+        chosen = self._add_entries(
+            values.tolist(), raw_titles, None if id_values is None else id_values.tolist()
+        )
+        return np.array(chosen, dtype=np.uint64)
+
+    def _add_entries(
+        self, values: list[int], titles: list[bytes], explicit: list[int] | None
+    ) -> list[int]:
+        for attempt in range(_WRITE_ATTEMPTS):
+            written = self._try_add(values, titles, explicit)
+            if written is not None:
+                return written
+            # Writers that collided would collide again if they retried in step: back off a
+            # random, growing while.
+            time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 8)))
+        raise redis.RedisError(
+            f"gave up adding after {_WRITE_ATTEMPTS} rounds lost to concurrent writers"
+        )
+
+    def _try_add(
+        self, values: list[int], titles: list[bytes], explicit: list[int] | None
+    ) -> list[int] | None:
+        """One round: read the shards' counters and queues, choose ids as ``Index.add_many``
+        does, write. None when another writer took one of the automatic ids meanwhile."""
+        probes = [("imgscout.info", key) for key in self.keys]
+        if explicit is not None:
+            probes += [("imgscout.lookup", self.keys[i % self.shards], i) for i in explicit]
+        replies = self._pipelined(probes)
+        infos = [_info_dict(reply) for reply in replies[: self.shards]]
+        taken = {i for i, title in zip(explicit or [], replies[self.shards :]) if title is not None}
+        counter = max(int(info["next_id"]) for info in infos)
+        pending = sum(int(info["pending"]) for info in infos)
+        threshold = int(infos[0]["sync_threshold"])
+
+        ids: list[int] = []
+        seen: set[int] = set()
+        for position in range(len(values)):
+            if explicit is not None:
+                entry_id = explicit[position]
+            elif counter > MAX_ID:
+                raise ValueError(IDS_EXHAUSTED_MESSAGE)
+            else:
+                entry_id = counter
+            if entry_id in taken or entry_id in seen:
+                raise ValueError(duplicate_id_message(entry_id))
+            seen.add(entry_id)
+            counter = max(counter, entry_id + 1)
+            ids.append(entry_id)
+
+        # Index.add_many syncs whenever the queue reaches the threshold, so the first
+        # `synced_count` new entries end up synced with everything pending before them.
+        total = pending + len(ids)
+        must_sync = total >= threshold
+        # max(): another client may have left a queue already past the threshold.
+        synced_count = max(0, len(ids) - total % threshold) if must_sync else 0
+        parts: list[list[Any]] = [[] for _ in range(self.shards)]
+        sync_before = [0 if must_sync else -1] * self.shards
+        for position, (value, title, entry_id) in enumerate(zip(values, titles, ids)):
+            shard = entry_id % self.shards
+            if position < synced_count:
+                sync_before[shard] += 1
+            parts[shard] += (value, title, entry_id)
+        commands: list[tuple[Any, ...]] = []
+        written_shards: list[int] = []
+        for shard, part in enumerate(parts):
+            if part:
+                written_shards.append(shard)
+                commands.append(
+                    ("EVAL", _SHARD_WRITE, 1, self.keys[shard], sync_before[shard], *part)
+                )
+            elif must_sync:
+                commands.append(("imgscout.sync", self.keys[shard]))
+        replies = self._pipelined(commands)
+        script_replies = [reply for reply in replies if isinstance(reply, list)]
+        lost = [int(reply[1]) for reply in script_replies if int(reply[0]) == 0]
+        if not lost:
+            return ids
+        # Another writer took an id between our check and our write: undo the shards that
+        # did write, so the batch stays all or none.
+        undo = [
+            ("imgscout.del", self.keys[shard], entry_id)
+            for shard, reply in zip(written_shards, script_replies)
+            if int(reply[0]) == 1
+            for entry_id in ids
+            if entry_id % self.shards == shard
+        ]
+        self._pipelined(undo)
+        explicit_ids = set(explicit or ())
+        if lost[0] in explicit_ids:
+            raise ValueError(duplicate_id_message(lost[0]))
+        return None
+
+    def sync(self) -> None:
+        self._on_every_shard("imgscout.sync")
+
+    def delete(self, id: int) -> None:
+        entry_id = parse_id(id)
+        self._call("imgscout.del", self.keys[entry_id % self.shards], entry_id, entry_id=entry_id)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def query(self, hash: HashLike, radius: float, limit: int | None = None) -> list[Match]:
+        value = parse_hash(hash)
+        bits = parse_radius(radius)
+        tail = _limit_args(limit)
+        replies = self._on_every_shard("imgscout.query", value, bits, *tail)
+        return _merge(replies, _count(limit))
+
+    def query_many(
+        self,
+        hashes: Sequence[HashLike] | npt.ArrayLike,
+        radius: float,
+        limit: int | None = None,
+    ) -> list[list[Match]]:
+        """Every query on every shard in one pipelined round trip per node."""
+        values = parse_hashes(hashes)
+        bits = parse_radius(radius)
+        tail = _limit_args(limit)
+        commands = [
+            ("imgscout.query", key, value, bits, *tail)
+            for value in values.tolist()
+            for key in self.keys
+        ]
+        replies = self._pipelined(commands)
+        return [
+            _merge(replies[start : start + self.shards], _count(limit))
+            for start in range(0, len(replies), self.shards)
+        ]
+
+    def knn(self, hash: HashLike, k: int) -> list[Match]:
+        value = parse_hash(hash)
+        count = min(parse_count(k, "k"), MAX_ID)
+        # The k nearest of the whole index are among the k nearest of each shard.
+        return _merge(self._on_every_shard("imgscout.knn", value, count), count)
+
+    def lookup(self, id: int) -> str | None:
+        entry_id = parse_id(id)
+        title = self._call("imgscout.lookup", self.keys[entry_id % self.shards], entry_id)
+        return None if title is None else decode_title(title)
+
+    def __contains__(self, id: object) -> bool:
+        try:
+            return self.lookup(id) is not None  # type: ignore[arg-type]
+        except ValueError:
+            return False
+
+    def size(self) -> int:
+        return sum(int(size) for size in self._on_every_shard("imgscout.size"))
+
+    def __len__(self) -> int:
+        return self.size()
+
+    @property
+    def pending(self) -> int:
+        return sum(int(info["pending"]) for info in self.shard_infos())
+
+    def info(self) -> dict[str, Any]:
+        """The figures of ``Index.info()`` for the whole index (sums, or the largest value
+        where a sum means nothing); ``shard_infos()`` has each shard's own."""
+        return _combined_info(self.shard_infos())
+
+    def pairs(self, radius: float) -> list[Pair]:
+        """Every pair of synced entries within ``radius`` bits, as ``Index.pairs`` gives them.
+
+        Pairs may straddle shards, so this copies every synced entry's id and hash (not the
+        titles) to this process and joins them with the embedded core: O(entries) transfer
+        and memory, like ``entries()``.
+        """
+        bits = parse_radius(radius)
+        synced = [entry for entry in self.entries() if not entry.pending]
+        joined = Index(sync_threshold=MAX_SYNC_THRESHOLD)
+        joined.add_many(
+            np.array([entry.hash for entry in synced], dtype=np.uint64),
+            [b""] * len(synced),
+            np.array([entry.id for entry in synced], dtype=np.uint64),
+        )
+        joined.sync()
+        return joined.pairs(bits)
+
+    def entries(self) -> list[Entry]:
+        """Synced entries by id, then pending ones.
+
+        Unlike ``Index``, pending entries come by id, not in insertion order: each shard
+        keeps its own queue's order, but the order across shards is not recorded anywhere.
+        Each shard is read at once; with concurrent writers the shards may be read at
+        slightly different moments.
+        """
+        replies = self._on_every_shard("imgscout.entries")
+        shard_entries = [
+            [
+                # The hash comes as a decimal string: it may not fit a signed integer reply.
+                Entry(int(entry_id), int(hash_value), decode_title(title), bool(int(pending)))
+                for entry_id, hash_value, title, pending in reply
+            ]
+            for reply in replies
+        ]
+        every = [entry for entries in shard_entries for entry in entries]
+        synced = sorted((entry for entry in every if not entry.pending), key=_entry_id)
+        pending = sorted((entry for entry in every if entry.pending), key=_entry_id)
+        return synced + pending
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.client!r}, name={self.name!r}, shards={self.shards})"
+
+
+def _merge(replies: Sequence[list[list[Any]]], limit: int | None) -> list[Match]:
+    """The shards' answers (each sorted by distance, then id) as one sorted answer."""
+    merged = heapq.merge(*(_matches(reply) for reply in replies), key=_rank)
+    return list(merged if limit is None else islice(merged, limit))
+
+
+def _count(limit: int | None) -> int | None:
+    """A validated limit, capped where it means "all" anyway (islice takes no more)."""
+    return None if limit is None else min(parse_count(limit, "limit"), MAX_ID)
+
+
+def _entry_id(entry: Entry) -> int:
+    return entry.id
+
+
+def _rank(match: Match) -> tuple[int, int]:
+    return (match.distance, match.id)
