@@ -435,12 +435,12 @@ def redis_section(results: dict[str, Any]) -> list[str]:
         "",
         f"- `imgscout.madd` ({redis['entries']:,} entries, 1,000 per command, pipelined): {redis['madd_entries_per_s']:,.0f} entries/s; "
         f"`imgscout.sync` {redis['sync_s']:.2f} s; with sync {redis['madd_and_sync_entries_per_s']:,.0f} entries/s; "
-        f"used_memory grew {redis['used_memory_bytes_per_entry']:.0f} bytes per entry (titles and `<key>:<id>` hashes included).",
+        f"used_memory grew {redis['used_memory_bytes_per_entry']:.0f} bytes per entry (titles included; {redis.get('keys_after_load', '?'):,} keys in the database afterwards).",
     ]
     bench = redis.get("redis_benchmark")
     if bench:
         lines.append(
-            f"- redis-benchmark, {redis['benchmark_clients']} clients, pipeline {redis['pipeline_depth']}, {bench['requests']:,} requests: "
+            f"- redis-benchmark, {redis['benchmark_clients']} clients, pipeline {redis['pipeline_depth']}, {bench['requests']:,} queries / {bench.get('ping_requests', bench['requests']):,} PINGs per run, median of 3 runs: "
             f"`imgscout.query key <existing hash> 4` {bench['query_fixed_hash_per_s']:,.0f}/s, `imgscout.query key __rand_int__ 4` "
             f"{bench['query_random_hash_per_s']:,.0f}/s, `PING` {bench['ping_per_s']:,.0f}/s."
         )
