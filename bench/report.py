@@ -286,6 +286,14 @@ def range_sections(results: dict[str, Any]) -> list[str]:
             + ", ".join(f"{k} {v:.2f}" for k, v in section.get("build_s", {}).items())
             + "."
         )
+        info = section.get("info")
+        if info:
+            lines += [
+                "",
+                "imgscout `info()` after the build: "
+                + ", ".join(f"{k} = `{v}`" for k, v in info.items())
+                + ".",
+            ]
         lines.append("")
     return lines
 
