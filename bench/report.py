@@ -313,7 +313,8 @@ def knn_sections(results: dict[str, Any]) -> list[str]:
         ]
         for k, row in knn.items():
             s = row["systems"]
-            ratio = s["FAISS flat search"]["median_us"] / s["imgscout knn"]["median_us"]
+            faiss = s.get("FAISS flat search")
+            ratio = faiss["median_us"] / s["imgscout knn"]["median_us"] if faiss else None
             lines.append(
                 f"| {k} | "
                 + " | ".join(fmt_us(s[n]["median_us"]) for n in systems)

@@ -167,8 +167,6 @@ def compilers_running() -> list[str]:
 
 
 def environment(mode: Mode) -> dict[str, Any]:
-    import faiss
-
     cpu = platform.processor()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -187,9 +185,8 @@ def environment(mode: Mode) -> dict[str, Any]:
     versions = {
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "faiss": faiss.__version__,
     }
-    for name in ("imgscout", "pybktree", "imagededup", "redis"):
+    for name in ("imgscout", "faiss-cpu", "pybktree", "imagededup", "redis", "matplotlib"):
         try:
             from importlib.metadata import version
 
@@ -214,6 +211,12 @@ class Bench:
         self.counters = Counters()
         self.results: dict[str, Any] = {"environment": environment(mode), "config": asdict(mode)}
         self.imgscout = subject.load_module()
+
+    def faiss_available(self) -> bool:
+        if peers.package_available("faiss"):
+            return True
+        self.counters.skipped["FAISS"] = "package faiss-cpu is not installed"
+        return False
 
     # -- checks ---------------------------------------------------------------------------------
 
@@ -269,10 +272,13 @@ class Bench:
             "range": {},
             "knn": {},
         }
-        flat, flat_s = peers.faiss_flat(data, ids)
-        section["build_s"]["FAISS flat"] = flat_s
-        range_peers: list[Any] = [peers.NumpyScan(data, ids), flat]
-        if with_multihash:
+        range_peers: list[Any] = [peers.NumpyScan(data, ids)]
+        flat = None
+        if self.faiss_available():
+            flat, flat_s = peers.faiss_flat(data, ids)
+            section["build_s"]["FAISS flat"] = flat_s
+            range_peers.append(flat)
+        if with_multihash and flat is not None:
             for nhash, bits in MULTIHASH_LAYOUTS:
                 multihash, multihash_s = peers.faiss_multihash(data, ids, nhash, bits)
                 section["build_s"][multihash.name] = multihash_s
@@ -424,7 +430,7 @@ class Bench:
         index: Any,
         data: np.ndarray,
         ids: np.ndarray,
-        flat: peers.FaissRange,
+        flat: peers.FaissRange | None,
         count: int,
     ) -> dict[str, Any]:
         mode = self.mode
@@ -459,22 +465,23 @@ class Bench:
             def check_numpy(i: int, answer: peers.RangeAnswer) -> None:
                 check_distances(i, answer, "numpy argpartition")
 
-            timed = time_each(
-                lambda q, k=k: flat.knn(q, k),
-                list(queries),
-                check_distances,
-                mode.budget_s,
-                mode.min_calls,
-            )
-            systems["FAISS flat search"] = summary(timed)
-            timed = time_batch(
-                lambda k=k: flat.knn_batch(queries, k),
-                len(queries),
-                lambda answers: [check_distances(i, a) for i, a in enumerate(answers)] and None,
-                mode.batch_repeats,
-                min_total_s=mode.batch_min_total_s,
-            )
-            systems["FAISS flat search batch"] = summary(timed, len(queries))
+            if flat is not None:
+                timed = time_each(
+                    lambda q, k=k, flat=flat: flat.knn(q, k),
+                    list(queries),
+                    check_distances,
+                    mode.budget_s,
+                    mode.min_calls,
+                )
+                systems["FAISS flat search"] = summary(timed)
+                timed = time_batch(
+                    lambda k=k, flat=flat: flat.knn_batch(queries, k),
+                    len(queries),
+                    lambda answers: [check_distances(i, a) for i, a in enumerate(answers)] and None,
+                    mode.batch_repeats,
+                    min_total_s=mode.batch_min_total_s,
+                )
+                systems["FAISS flat search batch"] = summary(timed, len(queries))
 
             def numpy_knn(q: np.uint64, k: int = k) -> peers.RangeAnswer:
                 dist = reference.distances(data, q)
@@ -503,8 +510,9 @@ class Bench:
         started = time.perf_counter()
         tree = peers.BkTree(data, ids)
         build_s = time.perf_counter() - started
-        flat, _ = peers.faiss_flat(data, ids)
-        systems = [tree, peers.NumpyScan(data, ids), flat]
+        systems = [tree, peers.NumpyScan(data, ids)]
+        if self.faiss_available():
+            systems.append(peers.faiss_flat(data, ids)[0])
         out: dict[str, Any] = {"entries": len(data), "pybktree_build_s": build_s, "range": {}}
         for radius in RADII:
             queries = hashdata.make_queries(data, radius, mode.bktree_queries, SEED_QUERIES)

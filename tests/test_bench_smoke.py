@@ -24,7 +24,8 @@ from bench.reference import WrongAnswer  # noqa: E402
 
 RUN = REPO_ROOT / "bench" / "run.py"
 RADII = ("0", "2", "4", "6", "8", "10", "12", "16", "20", "24", "32")
-OPTIONAL_PEERS = {"pybktree": "pybktree", "imagededup": "imagededup"}
+#: Peers the bench skips (and names in results["checks"]["skipped"]) when their package is missing.
+OPTIONAL_PEERS = {"FAISS": "faiss", "pybktree": "pybktree", "imagededup": "imagededup"}
 
 
 def bench_env(module_path: Path) -> dict[str, str]:
@@ -61,7 +62,10 @@ def test_tiny_run_checks_every_answer_and_writes_reports(tmp_path: Path, module_
         assert list(section["range"]) == list(RADII)
         for row in section["range"].values():
             systems = row["systems"]
-            for name in ("imgscout query", "imgscout query_many", "numpy scan", "FAISS flat"):
+            names = ["imgscout query", "imgscout query_many", "numpy scan"]
+            if "FAISS" not in missing:
+                names += ["FAISS flat", "FAISS flat batch", "FAISS MultiHash 4x16"]
+            for name in names:
                 assert systems[name]["median_us"] > 0, name
             assert all(s.get("exact", True) for s in systems.values())
             checked_queries += systems["imgscout query"]["calls"]
