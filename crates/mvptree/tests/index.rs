@@ -241,3 +241,26 @@ fn same_operations_give_the_same_structure() {
     };
     assert_eq!(build(), build());
 }
+
+/// Wide queries return thousands of matches, sorted by a different path than small answers.
+#[test]
+fn large_answers_are_sorted_by_distance_then_id() {
+    let mut index = Index::new();
+    let mut hashes = Vec::new();
+    for i in 0..6000u64 {
+        let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) & 0xFFFF_0000_FFFF;
+        hashes.push((h, index.add(h, b"", Some(6000 - i)).unwrap()));
+    }
+    index.sync();
+    for radius in [20, 64] {
+        let mut want: Vec<Match> = hashes
+            .iter()
+            .map(|&(h, id)| m(mvptree::distance(h, 0), id))
+            .filter(|x| x.distance <= radius)
+            .collect();
+        want.sort();
+        assert!(want.len() > 1024);
+        assert_eq!(index.query(0, radius), want);
+        assert_eq!(index.query_many(&[0], radius), vec![want]);
+    }
+}
