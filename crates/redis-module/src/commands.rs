@@ -11,6 +11,7 @@ use redis_module::{
 use crate::args::{self, SYNTAX_ERROR};
 use crate::data_type::INDEX_TYPE;
 use crate::settings;
+use crate::variadic::call_with_buffers;
 
 const OK: RedisValue = RedisValue::SimpleStringStatic("OK");
 
@@ -75,50 +76,14 @@ fn with_index_mut<T>(
     Ok(result)
 }
 
-/// `RedisModule_Replicate(ctx, command, "b...", ...)` for 2 to 4 binary-safe arguments.
+/// `RedisModule_Replicate(ctx, command, "b...", ...)` with binary-safe arguments.
 fn replicate(ctx: &Context, command: &CStr, args: &[&[u8]]) {
     let Some(replicate) = (unsafe { raw::RedisModule_Replicate }) else {
         return;
     };
-    let arg = |i: usize| (args[i].as_ptr().cast::<c_char>(), args[i].len());
-    // SAFETY: every pointer/length pair describes a live slice; the format matches the count.
+    // SAFETY: the buffers outlive the call; the format matches their count.
     unsafe {
-        match args.len() {
-            2 => replicate(
-                ctx.ctx,
-                command.as_ptr(),
-                c"bb".as_ptr(),
-                arg(0).0,
-                arg(0).1,
-                arg(1).0,
-                arg(1).1,
-            ),
-            3 => replicate(
-                ctx.ctx,
-                command.as_ptr(),
-                c"bbb".as_ptr(),
-                arg(0).0,
-                arg(0).1,
-                arg(1).0,
-                arg(1).1,
-                arg(2).0,
-                arg(2).1,
-            ),
-            4 => replicate(
-                ctx.ctx,
-                command.as_ptr(),
-                c"bbbb".as_ptr(),
-                arg(0).0,
-                arg(0).1,
-                arg(1).0,
-                arg(1).1,
-                arg(2).0,
-                arg(2).1,
-                arg(3).0,
-                arg(3).1,
-            ),
-            n => unreachable!("no imgscout command is replicated with {n} arguments"),
-        };
+        call_with_buffers!(replicate, (ctx.ctx, command.as_ptr()), args);
     }
 }
 

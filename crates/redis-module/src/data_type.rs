@@ -9,6 +9,8 @@ use mvptree::Index;
 use redis_module::native_types::RedisType;
 use redis_module::raw;
 
+use crate::variadic::call_with_buffers;
+
 /// Bumped whenever the RDB layout of the value changes; `rdb_load` refuses other versions.
 pub const ENCODING_VERSION: c_int = 1;
 
@@ -117,36 +119,7 @@ unsafe extern "C" fn rdb_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *m
 /// Emits one command into the rewritten AOF. Arguments are binary-safe buffers.
 unsafe fn emit(aof: *mut raw::RedisModuleIO, command: &std::ffi::CStr, args: &[&[u8]]) {
     let emit_aof = raw::RedisModule_EmitAOF.expect("RedisModule_EmitAOF");
-    let arg = |i: usize| (args[i].as_ptr().cast::<c_char>(), args[i].len());
-    // EmitAOF is variadic with a format string, so each arity is spelled out.
-    match args.len() {
-        3 => emit_aof(
-            aof,
-            command.as_ptr(),
-            c"bbb".as_ptr(),
-            arg(0).0,
-            arg(0).1,
-            arg(1).0,
-            arg(1).1,
-            arg(2).0,
-            arg(2).1,
-        ),
-        4 => emit_aof(
-            aof,
-            command.as_ptr(),
-            c"bbbb".as_ptr(),
-            arg(0).0,
-            arg(0).1,
-            arg(1).0,
-            arg(1).1,
-            arg(2).0,
-            arg(2).1,
-            arg(3).0,
-            arg(3).1,
-        ),
-        1 => emit_aof(aof, command.as_ptr(), c"b".as_ptr(), arg(0).0, arg(0).1),
-        n => unreachable!("no imgscout command is emitted with {n} arguments"),
-    }
+    call_with_buffers!(emit_aof, (aof, command.as_ptr()), args);
 }
 
 /// Rebuilds exactly the same state on replay: threshold first (so automatic syncs happen at

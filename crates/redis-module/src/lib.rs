@@ -11,6 +11,7 @@ mod data_type;
 mod settings;
 mod slot;
 mod table;
+mod variadic;
 
 use std::os::raw::c_int;
 
