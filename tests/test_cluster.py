@@ -7,8 +7,10 @@ equivalence machine run on ShardedIndex."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import random
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +27,7 @@ from redis.crc import key_slot
 
 from cluster_support import LocalCluster
 from conftest import RedisServer
-from imgscout import Index, Match, ShardedIndex
+from imgscout import Index, Match, ShardedIndex, cli
 from imgscout.sharded import _WRITE_ATTEMPTS, shard_key
 from python_support import MAX_ID, ReferenceIndex, unique_key
 from redis_support import ReferenceIndex as RawReference
@@ -670,3 +672,72 @@ def test_index_sharded_index_and_brute_force_agree(cluster: LocalCluster, tmp_pa
     finally:
         for connection in clients:
             connection.close()
+
+
+# -- the CLI on the cluster ---------------------------------------------------------------------
+
+SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "photos"
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_cli_on_the_cluster_answers_as_the_embedded_index(
+    capsys: pytest.CaptureFixture[str],
+    cluster: LocalCluster,
+    tmp_path: Path,
+    protocol: int,
+) -> None:
+    """Every CLI command with ``--redis URL --cluster`` prints what the embedded backend prints
+    (tests/test_cli.py checks the embedded answers against brute force)."""
+    photos = tmp_path / "photos"
+    shutil.copytree(SAMPLE, photos)
+    node = cluster.nodes[protocol % len(cluster.nodes)]
+    key = unique_key("cli")
+    on_cluster = [
+        "--redis",
+        f"redis://{node.host}:{node.port}?protocol={protocol}",
+        "--cluster",
+        "--key",
+        key,
+    ]
+    embedded = ["--index", str(tmp_path / "test.idx")]
+    probe = str(photos / "astronaut.jpg")
+
+    def both(*argv: str) -> tuple[int, str, str]:
+        here = run_cli(capsys, *argv[:1], *embedded, *argv[1:])
+        there = run_cli(capsys, *argv[:1], *on_cluster, *argv[1:])
+        assert here == there, argv
+        return there
+
+    code, out, _ = both("add", "--json", str(photos))
+    count = json.loads(out)["added"]
+    assert code == 0 and count == len(list(photos.rglob("*.jpg")))
+    assert both("size")[1] == f"{count}\n"
+    for entry_id in range(1, count + 1):
+        assert both("lookup", str(entry_id))[0] == 0
+    for radius in ("0", "8", "30"):
+        assert both("query", "--json", "-r", radius, probe)[0] == 0
+    assert both("query", "--limit", "2", probe)[0] == 0
+    assert both("del", "3") == (0, "deleted 3\n", "")
+    assert both("del", "3")[0] == 1
+    # Incremental: only the deleted file is added again (the cache is checked per shard).
+    assert json.loads(both("add", "--json", str(photos))[1])["added"] == 1
+    assert both("sync")[0] == 0
+    code, out, _ = both("dupes", "--json", "-r", "20", str(photos))
+    assert code == 0 and json.loads(out)["groups"]
+    leftovers = []
+    for server in cluster.nodes:
+        with server.client() as direct:
+            leftovers += direct.keys(f"{key}:dupes:*") + direct.keys(f"{{{key}:dupes:*")
+    assert leftovers == [], "dupes removes its scratch index and title hashes"
+    assert ShardedIndex(cluster.client(), key, shards=3).size() == count
+
+
+def test_cli_cluster_needs_redis(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "size", "--cluster")
+    assert code == 2 and "--cluster only apply with --redis" in err

@@ -107,6 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="use a Redis server with the imgscout module instead",
     )
     backend.add_argument("--key", help="the Redis key holding the index (with --redis)")
+    backend.add_argument(
+        "--cluster",
+        action="store_true",
+        help="--redis names a Redis Cluster node: the index is a ShardedIndex named --key",
+    )
+    backend.add_argument(
+        "--shards",
+        type=_positive,
+        default=3,
+        help="with --cluster: the index's shard count; every run must use the same (default 3)",
+    )
     output = common.add_argument_group("output")
     output.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -201,11 +212,14 @@ class Backend:
             self.lock_file.close()
 
 
-def _redis_client(url: str) -> Any:
+def _redis_client(url: str, cluster: bool = False) -> Any:
     import redis
+    import redis.cluster
 
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=60)
+        # A cluster client discovers every node from the one the URL names.
+        kind = redis.cluster.RedisCluster if cluster else redis.Redis
+        client = kind.from_url(url, socket_connect_timeout=5, socket_timeout=60)
         client.ping()
     except ValueError as error:
         raise CliError(f"invalid Redis URL {url!r}: {error}") from error
@@ -221,16 +235,21 @@ def open_backend(args: argparse.Namespace, writing: bool) -> Iterator[Backend]:
     if args.redis:
         if not args.key:
             raise CliError("--redis needs --key KEY (the key that holds the index)")
-        client = _redis_client(args.redis)
+        client = _redis_client(args.redis, args.cluster)
+        index = (
+            imgscout.ShardedIndex(client, args.key, shards=args.shards)
+            if args.cluster
+            else imgscout.RedisIndex(client, args.key)
+        )
         backend = Backend(
-            imgscout.RedisIndex(client, args.key),
+            index,
             RedisFileCache(client, args.key),
             redis_client=client,
             redis_key=args.key,
         )
     else:
-        if args.key:
-            raise CliError("--key only applies with --redis URL")
+        if args.key or args.cluster:
+            raise CliError("--key and --cluster only apply with --redis URL")
         backend = _open_embedded(args.index, writing, create_cache=args.command == "add")
     try:
         yield backend
@@ -449,7 +468,9 @@ def _confirmed_records(backend: Backend, records: Sequence[FileRecord]) -> dict[
     """The cache records whose id still names the same path in the index."""
     if not records:
         return {}
-    if backend.redis_client is not None:
+    if hasattr(backend.index, "lookup_many"):  # ShardedIndex: lookups across shards
+        titles: list[Any] = backend.index.lookup_many([record.id for record in records])
+    elif backend.redis_client is not None:
         # One round trip for all lookups instead of one per file.
         pipe = backend.redis_client.pipeline(transaction=False)
         for record in records:
@@ -607,11 +628,19 @@ def _self_join(
     values = [h.hash for h in hashed]
     index: imgscout.SearchIndex
     if args.redis:
-        client = _redis_client(args.redis)
+        client = _redis_client(args.redis, args.cluster)
         scratch_key = f"{args.key}:dupes:{uuid.uuid4().hex}"
-        index = imgscout.RedisIndex(client, scratch_key)
         # The module mirrors each title into a hash "<key>:<id>": those go with the key.
-        scratch_names = [scratch_key, *(f"{scratch_key}:{n}" for n in range(1, len(hashed) + 1))]
+        if args.cluster:
+            index = imgscout.ShardedIndex(client, scratch_key, shards=args.shards)
+            ids_ahead = range(1, len(hashed) + 1)
+            scratch_names = [*index.keys, *index.title_hash_keys(ids_ahead)]
+        else:
+            index = imgscout.RedisIndex(client, scratch_key)
+            scratch_names = [
+                scratch_key,
+                *(f"{scratch_key}:{n}" for n in range(1, len(hashed) + 1)),
+            ]
         try:
             ids = index.add_many(values, titles)
             _for_each_key(client, "expire", scratch_names, 3600)

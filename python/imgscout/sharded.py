@@ -231,8 +231,19 @@ class ShardedIndex:
         """Sets every shard's threshold (creating empty shards where missing); a global
         pending queue already that long is synced now, as ``Index`` does."""
         value = parse_sync_threshold(threshold)
-        self._on_every_shard("imgscout.config", "SYNC_THRESHOLD", value)
-        if sum(int(info["pending"]) for info in self.shard_infos()) >= value:
+        # Each shard's queue is counted before its config: a shard whose own queue reaches
+        # the new threshold syncs itself, and the others must follow when the sum does.
+        replies = self._pipelined(
+            [
+                command
+                for key in self.keys
+                for command in (
+                    ("imgscout.info", key),
+                    ("imgscout.config", key, "SYNC_THRESHOLD", value),
+                )
+            ]
+        )
+        if sum(int(_info_dict(info)["pending"]) for info in replies[::2]) >= value:
             self.sync()
 
     @property
@@ -400,6 +411,19 @@ class ShardedIndex:
         entry_id = parse_id(id)
         title = self._call("imgscout.lookup", self.keys[entry_id % self.shards], entry_id)
         return None if title is None else decode_title(title)
+
+    def lookup_many(self, ids: Sequence[int] | npt.ArrayLike) -> list[str | None]:
+        """``[lookup(i) for i in ids]`` in one pipelined round trip per node."""
+        entry_ids = parse_ids(ids).tolist()
+        titles = self._pipelined(
+            [("imgscout.lookup", self.keys[i % self.shards], i) for i in entry_ids]
+        )
+        return [None if title is None else decode_title(title) for title in titles]
+
+    def title_hash_keys(self, ids: Sequence[int] | npt.ArrayLike) -> list[str]:
+        """The names of the ``<key>:<id>`` hashes the module writes for these entries (each
+        in its shard key's slot, thanks to the hash tag)."""
+        return [f"{self.keys[i % self.shards]}:{i}" for i in parse_ids(ids).tolist()]
 
     def __contains__(self, id: object) -> bool:
         try:
