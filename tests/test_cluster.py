@@ -588,6 +588,18 @@ def test_moving_a_shards_slot_keeps_every_answer(cluster: LocalCluster) -> None:
         remaining = cluster.migrate_keys(slot, source, target, keys=[index.keys[shard]])
         assert exists_anywhere(cluster, index.keys[shard]) == [target.port]
         assert remaining == keys_in_slot - 1 > 0
+        # Reads go straight to the node the slot table names; the ASK they get now sends
+        # them through redis-py's cluster pipeline, which follows it.
+        through_cluster_pipeline: list[str] = []
+        direct = index._pipelined
+
+        def counted(commands: Any) -> list[Any]:
+            through_cluster_pipeline.extend(command[0] for command in commands)
+            return direct(commands)
+
+        index._pipelined = counted  # type: ignore[method-assign]
+        assert index.query(probes[0], 64) == [Match(*m) for m in model.query(probes[0], 64)]
+        assert "imgscout.query" in through_cluster_pipeline
         while True:
             check_against_reference(index, model, probes[:3], rng)
             value, title = rng.getrandbits(64), f"during-{remaining}"
