@@ -31,7 +31,7 @@ from imgscout import Index, Match, ShardedIndex, cli
 from imgscout.sharded import _WRITE_ATTEMPTS, shard_key
 from python_support import MAX_ID, ReferenceIndex, unique_key
 from redis_support import ReferenceIndex as RawReference
-from redis_support import clustered_hashes, raw_reply
+from redis_support import clustered_hashes, distance, raw_reply
 from test_equivalence import SERVER_DEFAULT_THRESHOLD, IndexEquivalence
 
 CLIENT_SETTINGS = [(2, False), (2, True), (3, False), (3, True)]
@@ -144,6 +144,27 @@ def test_every_command_through_the_cluster_client(
     assert c.execute_command("imgscout.del", key, victim) in (b"OK", "OK", True)
     model.delete(victim)
     assert c.execute_command("imgscout.query", key, 0, 64) == model.query(0, 64)
+    c.execute_command("imgscout.add", key, hashes[50], b"left pending")
+    model.add(hashes[50], b"left pending")
+    indexed = sorted(model.indexed.items())
+    expected_pairs = sorted(
+        (
+            [a, b, distance(hash_a, hash_b)]
+            for position, (a, (hash_a, _)) in enumerate(indexed)
+            for b, (hash_b, _) in indexed[position + 1 :]
+            if distance(hash_a, hash_b) <= 6
+        ),
+        key=lambda pair: (pair[2], pair[0], pair[1]),
+    )
+    assert expected_pairs and c.execute_command("imgscout.pairs", key, 6) == expected_pairs
+    listed = [
+        [int(entry_id), int(value), title, int(pending)]
+        for entry_id, value, title, pending in c.execute_command("imgscout.entries", key)
+    ]
+    assert listed == [
+        *([i, h, t, 0] for i, (h, t) in indexed),
+        *([i, h, t, 1] for i, (h, t) in model.pending.items()),
+    ]
 
     # Errors come back through the cluster client with the protocol's texts.
     owner = node_holding(cluster, key)
@@ -212,7 +233,13 @@ def test_title_hash_of_an_untagged_key_is_written_only_when_it_shares_the_slot(
     """Without a hash tag ``<key>:<id>`` usually hashes to another slot, maybe on another
     node: the module then skips it (a node never writes a key it does not own), and writes it
     only for the ids whose title hash happens to land in the index key's slot."""
-    key = "untagged-" + unique_key("titles").replace(":", "-")
+    base = "untagged-" + unique_key("titles").replace(":", "-")
+    # A name whose entry 1 does share the slot, so both cases happen.
+    key = next(
+        name
+        for name in (f"{base}-{n}" for n in itertools.count())
+        if key_slot(f"{name}:1".encode()) == key_slot(name.encode())
+    )
     key_slot_value = key_slot(key.encode())
     with cluster.client() as c:
         ids = [c.execute_command("imgscout.add", key, i, f"t{i}") for i in range(40)]
@@ -223,6 +250,8 @@ def test_title_hash_of_an_untagged_key_is_written_only_when_it_shares_the_slot(
                 assert exists_anywhere(cluster, name) == [owner.port]
             else:
                 assert exists_anywhere(cluster, name) == [], name
+        assert exists_anywhere(cluster, f"{key}:1") == [owner.port]
+        assert sum(bool(exists_anywhere(cluster, f"{key}:{i}")) for i in ids) < len(ids)
         # Every entry is still in the index, titles included.
         assert [c.execute_command("imgscout.lookup", key, i) for i in ids] == [
             f"t{i}".encode() for i in range(40)
