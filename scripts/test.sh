@@ -16,7 +16,7 @@ if ((${#missing[@]})); then
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
-cargo build --release -p imgscout-redis
+cargo build --release --locked -p imgscout-redis
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
