@@ -164,13 +164,17 @@ impl MultiIndex {
     }
 
     /// Buckets visited by step `step`, and the hashes expected in them for a query near the
-    /// indexed hashes (uniform density scaled by the field's crowding).
+    /// indexed hashes (uniform density; the query's own bucket scaled by the field's crowding).
     pub fn step_work(&self, step: usize) -> StepWork {
         let m = self.fields.len();
         let field = &self.fields[step % m];
         let s = (step / m) as u32;
         let buckets = binomial(field.width, s);
-        let expected = self.len as f64 * buckets / (1u64 << field.width) as f64 * field.crowding;
+        // Crowding is the excess of a data point's own bucket: it applies to the query's own
+        // bucket (s = 0) when the query is near the data; the buckets around it hold about
+        // the uniform share.
+        let crowding = if s == 0 { field.crowding } else { 1.0 };
+        let expected = self.len as f64 * buckets / (1u64 << field.width) as f64 * crowding;
         StepWork {
             buckets,
             candidates: expected.min(self.len as f64),

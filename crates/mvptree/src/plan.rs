@@ -28,17 +28,17 @@ impl Plan {
 }
 
 /// One hash of a linear scan (xor, popcount, compare; memory-bound at this rate).
-pub const SCAN_NS_PER_HASH: f64 = 0.55;
+pub const SCAN_NS_PER_HASH: f64 = 0.41;
 /// Starting on one bucket: two offset reads, usually a cache miss.
 pub const BUCKET_NS: f64 = 6.0;
 /// One candidate from a bucket: a random read of its hash (a cache miss on large segments),
 /// then xor and popcount.
-pub const CANDIDATE_NS: f64 = 20.0;
+pub const CANDIDATE_NS: f64 = 11.0;
 /// One candidate whose hash is stored in the bucket itself (field 0): read in sequence.
 pub const INLINE_CANDIDATE_NS: f64 = 1.0;
-/// A kNN search walks multi-index steps until it has spent this fraction of a scan's cost,
-/// then finishes with a scan.
-pub const KNN_PROBE_BUDGET: f64 = 0.3;
+/// A kNN search that chose the multi-index finishes with a scan once it has spent this many
+/// times its estimated cost (the query was far from the data, so its neighbours are too).
+pub const KNN_BUDGET_FACTOR: f64 = 2.0;
 /// Segments smaller than this get no bucket tables: scanning them is as fast, and tables
 /// would cost memory in every small Redis key.
 pub const MULTI_INDEX_MIN_LEN: usize = 4096;
@@ -78,5 +78,37 @@ pub fn choose_range(len: usize, mih: Option<&MultiIndex>, radius: u32) -> Plan {
             Plan::MultiIndex
         }
         _ => Plan::Scan,
+    }
+}
+
+/// Fraction of uniformly random 64-bit hashes within `radius` of a point.
+fn uniform_fraction_within(radius: u32) -> f64 {
+    (0..=radius.min(64))
+        .map(|i| crate::mih::binomial(64, i))
+        .sum::<f64>()
+        / 2f64.powi(64)
+}
+
+/// The radius that holds `k` of `len` uniformly spread hashes: how far a kNN search is
+/// expected to go (less on clustered data, where neighbours are nearer).
+pub fn expected_knn_radius(len: usize, k: usize) -> u32 {
+    (0..=64)
+        .find(|&r| len as f64 * uniform_fraction_within(r) >= k as f64)
+        .unwrap_or(64)
+}
+
+/// The plan [`Plan::Auto`] resolves to for a kNN search on a segment, with the cost budget
+/// after which a multi-index search gives up and scans.
+pub fn choose_knn(len: usize, mih: Option<&MultiIndex>, expected_radius: u32) -> (Plan, f64) {
+    match mih {
+        Some(mih) => {
+            let estimate = multi_index_cost(mih, expected_radius as usize + 1);
+            if estimate < scan_cost(len) {
+                (Plan::MultiIndex, estimate * KNN_BUDGET_FACTOR)
+            } else {
+                (Plan::Scan, 0.0)
+            }
+        }
+        None => (Plan::Scan, 0.0),
     }
 }

@@ -325,6 +325,7 @@ impl Store {
         // Largest segments first: they fill the heap, and smaller ones only need to beat it.
         let mut order: Vec<&Segment> = self.segments.iter().collect();
         order.sort_by_key(|s| std::cmp::Reverse(s.live()));
+        let expected = plan::expected_knn_radius(self.live, k);
         for s in order {
             let hashes = self.segment_hashes(s);
             let offer = |top: &mut TopK, p: usize, distance: u32| {
@@ -336,22 +337,18 @@ impl Store {
                     });
                 }
             };
-            // Auto walks the multi-index steps while they stay cheap, then falls back to a
-            // scan: at most KNN_PROBE_BUDGET more than a scan, far less when neighbours are
-            // near (the usual case for duplicate search).
-            let chosen = match (plan, &s.mih) {
-                (Plan::Auto, Some(_)) => Plan::MultiIndex,
-                (Plan::Auto, None) | (Plan::MultiIndex, None) => Plan::Scan,
-                (forced, _) => forced,
+            // Auto estimates how far the search must reach, takes the multi-index when that
+            // is cheaper than a scan, and falls back to a scan if the estimate proves wrong.
+            let (chosen, budget) = match (plan, &s.mih) {
+                (Plan::Auto, mih) => {
+                    plan::choose_knn(s.len, mih.as_ref(), expected.min(top.bound()))
+                }
+                (Plan::MultiIndex, None) => (Plan::Scan, 0.0),
+                (forced, _) => (forced, f64::INFINITY),
             };
             match chosen {
                 Plan::MultiIndex => {
                     let mih = s.mih.as_ref().expect("plan checked");
-                    let budget = if plan == Plan::Auto {
-                        plan::scan_cost(s.len) * plan::KNN_PROBE_BUDGET
-                    } else {
-                        f64::INFINITY
-                    };
                     let mut spent = 0.0;
                     for step in 0..mih.step_count() {
                         // Steps 0..step found every entry within step - 1 of the query.
