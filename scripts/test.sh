@@ -15,7 +15,8 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+python3 -m pip install -q --disable-pip-version-check -e ".[test,bench]"
+python3 -m pip install -q --disable-pip-version-check --no-deps "imagededup==0.3.3.post2"
 cargo build --release --locked -p imgscout-redis
 
 cargo fmt --all --check
