@@ -100,6 +100,13 @@ def markdown(results: dict[str, Any]) -> str:
         "All figures are medians of per-query wall times (batch figures: median over repeats of batch time ÷ batch size). "
         "The machine is shared and noisy; ratios come from the same run."
     )
+    if env.get("uncommitted_code"):
+        add("")
+        add(
+            "**Note:** the measured build included uncommitted changes to: "
+            + ", ".join(f"`{line[3:]}`" for line in env["uncommitted_code"])
+            + "."
+        )
     if env.get("compilers_at_start") or env.get("compilers_at_end"):
         add("")
         add(

@@ -182,6 +182,14 @@ def environment(mode: Mode) -> dict[str, Any]:
         text=True,
         check=False,
     ).stdout.strip()
+    # Uncommitted changes in the code under test mean the commit hash alone does not name it.
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "crates", "python", "Cargo.lock"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.splitlines()
     versions = {
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -198,6 +206,7 @@ def environment(mode: Mode) -> dict[str, Any]:
         "cpu": cpu,
         "cores": os.cpu_count(),
         "commit": commit,
+        "uncommitted_code": dirty,
         "versions": versions,
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         "compilers_at_start": compilers_running(),
