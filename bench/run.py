@@ -156,14 +156,18 @@ def log(message: str) -> None:
 
 
 def compilers_running() -> list[str]:
-    """Other engineers' builds share the 2 cores: the report says if any ran during the bench."""
+    """Names of compiler processes (cargo, rustc, clippy) running now: other engineers' builds
+    share the 2 cores, and the report says so. Process names only, never command lines."""
     try:
         out = subprocess.run(
-            ["pgrep", "-a", "-f", "rustc|cargo"], capture_output=True, text=True, check=False
+            ["pgrep", "-l", "^(cargo|rustc|cargo-clippy|clippy-driver)$"],
+            capture_output=True,
+            text=True,
+            check=False,
         )
     except FileNotFoundError:
         return []
-    return [line for line in out.stdout.splitlines() if "pgrep" not in line][:5]
+    return sorted({line.split()[-1] for line in out.stdout.splitlines() if line.strip()})
 
 
 def environment(mode: Mode) -> dict[str, Any]:
