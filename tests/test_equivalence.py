@@ -60,7 +60,7 @@ def outcome(call: Callable[[], Any]) -> Outcome:
     """A call's result or exception, in a comparable form."""
     try:
         result = call()
-    except (ValueError, KeyError, TypeError, NotImplementedError) as error:
+    except (ValueError, KeyError, TypeError) as error:
         detail = error.args if isinstance(error, KeyError) else str(error)
         return ("raised", type(error).__name__, detail)
     return ("returned", plain(result))
