@@ -155,19 +155,21 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+COMPILER_NAMES = ("cargo", "rustc", "cargo-clippy", "clippy-driver")
+
+
 def compilers_running() -> list[str]:
     """Names of compiler processes (cargo, rustc, clippy) running now: other engineers' builds
-    share the 2 cores, and the report says so. Process names only, never command lines."""
-    try:
-        out = subprocess.run(
-            ["pgrep", "-l", "^(cargo|rustc|cargo-clippy|clippy-driver)$"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except FileNotFoundError:
-        return []
-    return sorted({line.split()[-1] for line in out.stdout.splitlines() if line.strip()})
+    share the 2 cores, and the report says so. Reads process names only, never command lines."""
+    names: set[str] = set()
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            name = comm.read_text().strip()
+        except OSError:
+            continue  # the process ended meanwhile
+        if name in COMPILER_NAMES:
+            names.add(name)
+    return sorted(names)
 
 
 def environment(mode: Mode) -> dict[str, Any]:
