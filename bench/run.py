@@ -310,7 +310,7 @@ class Bench:
     def python_layer_costs(self, index: Any, data: np.ndarray) -> dict[str, Any]:
         """Where a wide query's time goes: the public ``Index.query`` (Match tuples), the
         extension's ``_core.query`` (plain tuples) and ``_core.query`` with limit 1 (the search
-        alone, almost no answer objects). Diagnostic only: ``_core`` is private and may change."""
+        and its collection in Rust, one answer object). Diagnostic only: ``_core`` is private."""
         core = getattr(index, "_core", None)
         if core is None or not hasattr(core, "query"):
             return {}
