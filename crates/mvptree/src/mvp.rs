@@ -295,7 +295,7 @@ mod tests {
             .collect();
         let near: Vec<u64> = (0..300).map(|i| hashes[i] ^ (1 << (i % 64))).collect();
         hashes.extend(near);
-        hashes.extend(std::iter::repeat(42).take(200)); // many equal hashes
+        hashes.extend(std::iter::repeat_n(42, 200)); // many equal hashes
         let (tree, laid) = laid_out(&hashes);
         let mut sorted = laid.clone();
         sorted.sort_unstable();
