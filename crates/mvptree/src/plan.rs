@@ -38,9 +38,27 @@ pub const BUCKET_NS: f64 = 6.0;
 pub const CANDIDATE_NS: f64 = 11.0;
 /// One candidate whose hash is stored in the bucket itself (field 0): read in sequence.
 pub const INLINE_CANDIDATE_NS: f64 = 1.0;
-/// A kNN search that chose the multi-index finishes with a scan once it has spent this many
-/// times its estimated cost (the query was far from the data, so its neighbours are too).
-pub const KNN_BUDGET_FACTOR: f64 = 2.0;
+/// A kNN search probes the multi-index for up to this fraction of a scan's cost before it
+/// weighs finishing there against scanning.
+pub const KNN_PROBE_FRACTION: f64 = 0.1;
+/// The distance up to which that probe collects neighbours: beyond it they are as likely
+/// found by the scan, and offering every far candidate to the k best costs more than the
+/// probe itself.
+pub const KNN_PROBE_RADIUS: u32 = 10;
+
+pub fn knn_probe_budget(len: usize) -> f64 {
+    scan_cost(len) * KNN_PROBE_FRACTION
+}
+
+/// Estimated cost of multi-index steps `first..=last_distance` (the steps still needed to find
+/// every hash within `last_distance`).
+pub fn multi_index_cost_between(mih: &MultiIndex, first: usize, last_distance: u32) -> f64 {
+    let last = (last_distance as usize).min(mih.step_count().saturating_sub(1));
+    (first..=last)
+        .map(|s| multi_index_cost_of_step(mih, s))
+        .sum()
+}
+
 /// Segments smaller than this get no bucket tables: scanning them is as fast, and tables
 /// would cost memory in every small Redis key.
 pub const MULTI_INDEX_MIN_LEN: usize = 4096;
@@ -91,37 +109,5 @@ pub fn choose_range(len: usize, mih: Option<&MultiIndex>, radius: u32) -> Plan {
             Plan::MultiIndex
         }
         _ => Plan::Scan,
-    }
-}
-
-/// Fraction of uniformly random 64-bit hashes within `radius` of a point.
-fn uniform_fraction_within(radius: u32) -> f64 {
-    (0..=radius.min(64))
-        .map(|i| crate::mih::binomial(64, i))
-        .sum::<f64>()
-        / 2f64.powi(64)
-}
-
-/// The radius that holds `k` of `len` uniformly spread hashes: how far a kNN search is
-/// expected to go (less on clustered data, where neighbours are nearer).
-pub fn expected_knn_radius(len: usize, k: usize) -> u32 {
-    (0..=64)
-        .find(|&r| len as f64 * uniform_fraction_within(r) >= k as f64)
-        .unwrap_or(64)
-}
-
-/// The plan [`Plan::Auto`] resolves to for a kNN search on a segment, with the cost budget
-/// after which a multi-index search gives up and scans.
-pub fn choose_knn(len: usize, mih: Option<&MultiIndex>, expected_radius: u32) -> (Plan, f64) {
-    match mih {
-        Some(mih) => {
-            let estimate = multi_index_cost(mih, expected_radius as usize + 1);
-            if estimate < scan_cost(len) {
-                (Plan::MultiIndex, estimate * KNN_BUDGET_FACTOR)
-            } else {
-                (Plan::Scan, 0.0)
-            }
-        }
-        None => (Plan::Scan, 0.0),
     }
 }

@@ -325,7 +325,6 @@ impl Store {
         // Largest segments first: they fill the heap, and smaller ones only need to beat it.
         let mut order: Vec<&Segment> = self.segments.iter().collect();
         order.sort_by_key(|s| std::cmp::Reverse(s.live()));
-        let expected = plan::expected_knn_radius(self.live, k);
         for s in order {
             let hashes = self.segment_hashes(s);
             let offer = |top: &mut TopK, p: usize, distance: u32| {
@@ -337,18 +336,25 @@ impl Store {
                     });
                 }
             };
-            // Auto estimates how far the search must reach, takes the multi-index when that
-            // is cheaper than a scan, and falls back to a scan if the estimate proves wrong.
-            let (chosen, budget) = match (plan, &s.mih) {
-                (Plan::Auto, mih) => {
-                    plan::choose_knn(s.len, mih.as_ref(), expected.min(top.bound()))
-                }
-                (Plan::MultiIndex, None) => (Plan::Scan, 0.0),
+            // Auto probes the multi-index, for near neighbours only, while that stays cheap:
+            // near queries (the usual case for duplicate search) finish there. Then it decides
+            // once: finish probing if the k found so far are all near and the rest is cheaper
+            // than a scan, else scan.
+            let (chosen, mut budget) = match (plan, &s.mih) {
+                (Plan::Auto, Some(_)) => (Plan::MultiIndex, plan::knn_probe_budget(s.len)),
+                (Plan::Auto, None) | (Plan::MultiIndex, None) => (Plan::Scan, 0.0),
                 (forced, _) => (forced, f64::INFINITY),
             };
             match chosen {
                 Plan::MultiIndex => {
                     let mih = s.mih.as_ref().expect("plan checked");
+                    // While probing, hashes farther than the cap are not offered; the decision
+                    // below accounts for them.
+                    let mut cap = if budget.is_finite() {
+                        plan::KNN_PROBE_RADIUS
+                    } else {
+                        crate::MAX_RADIUS
+                    };
                     let mut spent = 0.0;
                     for step in 0..mih.step_count() {
                         // Steps 0..step found every entry within step - 1 of the query.
@@ -356,15 +362,27 @@ impl Store {
                             break;
                         }
                         if spent > budget {
-                            // Past a scan's cost: finish with one, skipping what steps found.
-                            scan(hashes, query, top.bound(), |p, d| {
-                                if mih.owner_step(hashes[p] ^ query) >= step {
-                                    offer(&mut top, p, d)
+                            let finish = plan::multi_index_cost_between(mih, step, top.bound());
+                            // Entries skipped for the cap lie beyond it, so beyond the k-th.
+                            if top.full() && top.bound() <= cap && finish < plan::scan_cost(s.len) {
+                                budget = f64::INFINITY;
+                            } else {
+                                // Finish with a scan: what the steps did not report, either
+                                // because a later step owns it or because it lay past the cap.
+                                for (b, block) in hashes.chunks(1024).enumerate() {
+                                    let bound = top.bound();
+                                    scan(block, query, bound, |p, d| {
+                                        let p = b * 1024 + p;
+                                        if d > cap || mih.owner_step(hashes[p] ^ query) >= step {
+                                            offer(&mut top, p, d)
+                                        }
+                                    });
                                 }
-                            });
-                            break;
+                                break;
+                            }
+                            cap = crate::MAX_RADIUS;
                         }
-                        let bound = top.bound();
+                        let bound = top.bound().min(cap);
                         mih.step(hashes, query, step, bound, |p, d| offer(&mut top, p, d));
                         spent += plan::multi_index_cost_of_step(mih, step);
                     }

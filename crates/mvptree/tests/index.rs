@@ -264,3 +264,50 @@ fn large_answers_are_sorted_by_distance_then_id() {
         assert_eq!(index.query_many(&[0], radius), vec![want]);
     }
 }
+
+/// kNN on an index large enough for multi-index tables, with near and far queries, so that
+/// the automatic plan takes each of its paths: probe and finish, probe then scan.
+#[test]
+fn knn_is_exact_on_every_automatic_path() {
+    let mut x = 0x1234_5678u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut index = Index::new();
+    let mut hashes = Vec::new();
+    // 1M entries: only there is finishing the probe cheaper than a scan while the k-th
+    // neighbour found so far lies beyond the probe's radius.
+    for _ in 0..100_000 {
+        let center = next();
+        for _ in 0..10 {
+            let h = center ^ (1 << (next() % 64)) ^ (1 << (next() % 64));
+            hashes.push((h, index.add(h, b"", None).unwrap()));
+        }
+    }
+    index.sync();
+    let brute = |q: u64, k: usize| {
+        let mut all: Vec<Match> = hashes
+            .iter()
+            .map(|&(h, id)| m(mvptree::distance(h, q), id))
+            .collect();
+        if k < all.len() {
+            all.select_nth_unstable(k);
+            all.truncate(k);
+        }
+        all.sort();
+        all
+    };
+    for i in 0..60 {
+        let q = if i % 2 == 0 {
+            hashes[i * 97].0 ^ 0b101
+        } else {
+            next()
+        };
+        for k in [1, 10, 100, 1000] {
+            assert_eq!(index.knn(q, k), brute(q, k), "query {i}, k {k}");
+        }
+    }
+}
