@@ -30,7 +30,6 @@ import platform  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -43,7 +42,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench import hashdata, reference  # noqa: E402
-from bench.redis_bench import free_port, module_path  # noqa: E402
+from bench.redis_bench import Server, free_port, module_path  # noqa: E402
 
 RADII = (4, 12)
 SHARDS = 3
@@ -54,33 +53,12 @@ CHECKED_QUERIES = 200
 INDEX_NAME = "bench"
 
 
-class Node:
-    """One redis-server with the module, in its own temporary directory."""
+class Node(Server):
+    """One benchmark server without title hashes; a cluster node when ``cluster`` is set."""
 
     def __init__(self, module: Path, cluster: bool) -> None:
-        self.directory = Path(tempfile.mkdtemp(prefix="imgscout-cluster-bench-"))
-        self.port = free_port()
-        command = [
-            shutil.which("redis-server") or "redis-server",
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(self.directory),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--logfile",
-            str(self.directory / "redis.log"),
-            "--loadmodule",
-            str(module),
-            "TITLE_HASHES",
-            "no",
-        ]
-        if cluster:
-            command += [
+        extra = (
+            [
                 "--cluster-enabled",
                 "yes",
                 "--cluster-config-file",
@@ -91,30 +69,10 @@ class Node:
                 "--cluster-node-timeout",
                 "60000",
             ]
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            if cluster
+            else []
         )
-        self._wait()
-
-    def _wait(self) -> None:
-        import redis
-
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                self.client().ping()
-                return
-            except redis.ConnectionError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    log = (self.directory / "redis.log").read_text(errors="replace")
-                    self.stop()
-                    raise RuntimeError(f"redis-server did not start:\n{log[-2000:]}") from None
-                time.sleep(0.05)
-
-    def client(self) -> Any:
-        import redis
-
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=600)
+        super().__init__(module, module_args=("TITLE_HASHES", "no"), extra=extra)
 
     def query_usec(self) -> tuple[int, float]:
         """(calls, total µs) of imgscout.query since the last CONFIG RESETSTAT."""
@@ -124,16 +82,6 @@ class Node:
 
     def rss(self) -> int:
         return int(self.client().info("memory")["used_memory_rss"])
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def make_cluster(module: Path) -> list[Node]:

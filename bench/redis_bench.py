@@ -15,7 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,12 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, module: Path) -> None:
+    """A redis-server with the module on a free loopback port, in its own temporary folder.
+    ``module_args`` follow the module path; ``extra`` are further server options."""
+
+    def __init__(
+        self, module: Path, module_args: Sequence[str] = (), extra: Sequence[str] = ()
+    ) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="imgscout-bench-redis-"))
         self.port = free_port()
         self.process = subprocess.Popen(
@@ -75,8 +80,10 @@ class Server:
                 "no",
                 "--logfile",
                 str(self.directory / "redis.log"),
+                *extra,
                 "--loadmodule",
                 str(module),
+                *module_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -108,7 +115,7 @@ class Server:
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=30)
+                self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
