@@ -14,6 +14,11 @@ pub enum Error {
     IdsExhausted,
     /// A sync threshold of 0 or above [`crate::MAX_SYNC_THRESHOLD`].
     InvalidSyncThreshold(usize),
+    /// An answer would hold more rows than the caller allows (its `max_rows`): detected while
+    /// the answer is gathered, before it grows past that many rows.
+    TooManyRows(usize),
+    /// A cursor that no call of this index produced.
+    InvalidCursor,
     /// Serialized input that is truncated, corrupted, from a newer version or not an index.
     Format(String),
     /// The reader or writer failed.
@@ -36,6 +41,11 @@ impl fmt::Display for Error {
                 "invalid sync threshold: {n} (must be 1..={})",
                 crate::MAX_SYNC_THRESHOLD
             ),
+            Error::TooManyRows(max) => write!(
+                f,
+                "answer has more than {max} rows; ask for fewer with a limit or page through it with a cursor"
+            ),
+            Error::InvalidCursor => write!(f, "invalid cursor"),
             Error::Format(why) => write!(f, "invalid index data: {why}"),
             Error::Io(e) => write!(f, "i/o error: {e}"),
         }

@@ -70,6 +70,36 @@ impl IdMap {
         old
     }
 
+    /// The `n` smallest ids at or above `start`, in order, with their locations: a page of an
+    /// id-ordered walk. O(n + gaps in the dense table + sparse ids).
+    pub fn ids_from(&self, start: u64, n: usize) -> Vec<(u64, u32)> {
+        let mut out = Vec::with_capacity(n.min(1 << 16));
+        if let Ok(first) = usize::try_from(start) {
+            for (offset, &location) in self.dense.get(first..).unwrap_or(&[]).iter().enumerate() {
+                if out.len() == n {
+                    return out;
+                }
+                if location != ABSENT {
+                    out.push(((first + offset) as u64, location));
+                }
+            }
+        }
+        let mut sparse: Vec<(u64, u32)> = self
+            .sparse
+            .iter()
+            .filter(|&(&id, _)| id >= start)
+            .map(|(&id, &location)| (id, location))
+            .collect();
+        let wanted = n - out.len();
+        if sparse.len() > wanted {
+            sparse.select_nth_unstable(wanted);
+            sparse.truncate(wanted);
+        }
+        sparse.sort_unstable();
+        out.extend(sparse);
+        out
+    }
+
     fn grow_dense(&mut self, new_len: u64) {
         let old_len = self.dense.len() as u64;
         self.dense
@@ -125,5 +155,29 @@ mod tests {
         }
         assert_eq!(m.get(5000), Some(3));
         assert_eq!(m.get(2000), Some(2000));
+    }
+
+    #[test]
+    fn ids_from_walks_dense_and_sparse_ids_in_order() {
+        let mut m = IdMap::default();
+        let ids = [9u64, 1, 3, 1 << 40, 7, i64::MAX as u64, 1 << 50, 0];
+        for (k, &id) in ids.iter().enumerate() {
+            m.set(id, k as u32);
+        }
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        for start in [0, 1, 2, 8, 10, 1 << 40, (1 << 40) + 1, u64::MAX] {
+            for n in 0..=ids.len() + 1 {
+                let got: Vec<u64> = m.ids_from(start, n).iter().map(|&(id, _)| id).collect();
+                let want: Vec<u64> = sorted
+                    .iter()
+                    .copied()
+                    .filter(|&id| id >= start)
+                    .take(n)
+                    .collect();
+                assert_eq!(got, want, "start {start} n {n}");
+            }
+        }
+        assert_eq!(m.ids_from(7, 1), vec![(7, 4)]);
     }
 }

@@ -1,6 +1,7 @@
 use std::io::{Read, Write};
 
 use crate::columns::Columns;
+use crate::cursor::PairsCursor;
 use crate::idmap::IdMap;
 use crate::plan::Plan;
 use crate::store::{SegmentStats, Store};
@@ -303,16 +304,51 @@ impl Index {
     pub fn query_with(&self, hash: u64, radius: u32, plan: Plan) -> Vec<Match> {
         let mut out = Vec::new();
         self.store
-            .range(hash, radius.min(MAX_RADIUS), plan, &mut out);
+            .range(hash, radius.min(MAX_RADIUS), plan, usize::MAX, &mut out);
         sort_matches(&mut out);
         out
     }
 
-    /// The first `limit` answers of [`Index::query`].
+    /// The first `limit` answers of [`Index::query`]. The search is bounded by the limit: it
+    /// keeps the best `limit` so far and narrows the radius as they fill in, so `limit` 1 at
+    /// a wide radius costs about one nearest-neighbour search, not the whole answer.
     pub fn query_limit(&self, hash: u64, radius: u32, limit: usize) -> Vec<Match> {
-        let mut out = self.query(hash, radius);
-        out.truncate(limit);
-        out
+        self.store
+            .knn(hash, limit, radius.min(MAX_RADIUS), Plan::Auto, |_| true)
+    }
+
+    /// [`Index::query`] or, with `limit`, [`Index::query_limit`], refusing an answer of more
+    /// than `max_rows` rows with [`Error::TooManyRows`] before it grows past that.
+    pub fn query_bounded(
+        &self,
+        hash: u64,
+        radius: u32,
+        limit: Option<usize>,
+        max_rows: usize,
+    ) -> Result<Vec<Match>> {
+        let radius = radius.min(MAX_RADIUS);
+        match limit {
+            Some(limit) if limit <= max_rows => Ok(self.query_limit(hash, radius, limit)),
+            Some(limit) => {
+                // More rows asked for than allowed: find one more than allowed, to know.
+                let found = self.query_limit(hash, radius, max_rows.saturating_add(1));
+                if found.len() > max_rows {
+                    return Err(Error::TooManyRows(max_rows));
+                }
+                Ok(found.into_iter().take(limit).collect())
+            }
+            None => {
+                let mut out = Vec::new();
+                if !self
+                    .store
+                    .range(hash, radius, Plan::Auto, max_rows, &mut out)
+                {
+                    return Err(Error::TooManyRows(max_rows));
+                }
+                sort_matches(&mut out);
+                Ok(out)
+            }
+        }
     }
 
     /// [`Index::query`] for each hash: batches scan the index once for all of them when a
@@ -324,11 +360,34 @@ impl Index {
     pub fn query_many_with(&self, hashes: &[u64], radius: u32, plan: Plan) -> Vec<Vec<Match>> {
         let mut out = vec![Vec::new(); hashes.len()];
         self.store
-            .range_many(hashes, radius.min(MAX_RADIUS), plan, &mut out);
+            .range_many(hashes, radius.min(MAX_RADIUS), plan, usize::MAX, &mut out);
         for answers in &mut out {
             sort_matches(answers);
         }
         out
+    }
+
+    /// [`Index::query_many`], refusing answers that hold more than `max_rows` rows together.
+    pub fn query_many_bounded(
+        &self,
+        hashes: &[u64],
+        radius: u32,
+        max_rows: usize,
+    ) -> Result<Vec<Vec<Match>>> {
+        let mut out = vec![Vec::new(); hashes.len()];
+        if !self.store.range_many(
+            hashes,
+            radius.min(MAX_RADIUS),
+            Plan::Auto,
+            max_rows,
+            &mut out,
+        ) {
+            return Err(Error::TooManyRows(max_rows));
+        }
+        for answers in &mut out {
+            sort_matches(answers);
+        }
+        Ok(out)
     }
 
     /// The `k` nearest indexed entries, sorted by distance, then id.
@@ -337,7 +396,16 @@ impl Index {
     }
 
     pub fn knn_with(&self, hash: u64, k: usize, plan: Plan) -> Vec<Match> {
-        self.store.knn(hash, k, plan)
+        self.store.knn(hash, k, MAX_RADIUS, plan, |_| true)
+    }
+
+    /// [`Index::knn`], refused before any work when the answer would hold more than
+    /// `max_rows` rows (it holds `min(k, len)`).
+    pub fn knn_bounded(&self, hash: u64, k: usize, max_rows: usize) -> Result<Vec<Match>> {
+        if k.min(self.len()) > max_rows {
+            return Err(Error::TooManyRows(max_rows));
+        }
+        Ok(self.knn(hash, k))
     }
 
     /// Every unordered pair of indexed entries within `radius`, as (smaller id, larger id,
@@ -347,9 +415,116 @@ impl Index {
     }
 
     pub fn pairs_with(&self, radius: u32, plan: Plan) -> Vec<Pair> {
-        let mut out = self.store.pairs(radius.min(MAX_RADIUS), plan);
+        let mut out = self
+            .store
+            .pairs(radius.min(MAX_RADIUS), plan, usize::MAX)
+            .expect("no row cap");
         out.sort_unstable_by_key(|p| (p.distance, p.a, p.b));
         out
+    }
+
+    /// [`Index::pairs`], refusing an answer of more than `max_rows` pairs: the join stops as
+    /// soon as it finds one more, so neither time nor memory grows with the whole answer.
+    pub fn pairs_bounded(&self, radius: u32, max_rows: usize) -> Result<Vec<Pair>> {
+        let mut out = self
+            .store
+            .pairs(radius.min(MAX_RADIUS), Plan::Auto, max_rows)
+            .ok_or(Error::TooManyRows(max_rows))?;
+        out.sort_unstable_by_key(|p| (p.distance, p.a, p.b));
+        Ok(out)
+    }
+
+    /// One page of [`Index::pairs`]: at most `count` pairs, from at most `count` anchors (the
+    /// smaller id of a pair), walking anchors in id order and each anchor's pairs in
+    /// `(distance, other id)` order; returns the cursor of the next page, `None` at the end.
+    /// The pages of a walk over an unchanged index are exactly the pairs of
+    /// [`Index::pairs`], each once (in another order). A page costs one bounded search per
+    /// anchor it visits, so its work is proportional to `count`.
+    pub fn pairs_page(
+        &self,
+        radius: u32,
+        cursor: PairsCursor,
+        count: usize,
+    ) -> (Vec<Pair>, Option<PairsCursor>) {
+        let radius = radius.min(MAX_RADIUS);
+        let count = count.max(1);
+        let anchors = self.store.live_ids_from(cursor.anchor, count + 1);
+        let mut out = Vec::new();
+        let mut after = cursor
+            .after
+            .filter(|_| anchors.first().is_some_and(|&(id, _)| id == cursor.anchor));
+        for &(anchor, slot) in anchors.iter().take(count) {
+            let wanted = count - out.len();
+            let resume = after.take();
+            let found = self.store.knn(
+                self.store.hash(slot),
+                wanted,
+                radius,
+                Plan::Auto,
+                |m: &Match| {
+                    m.id > anchor && resume.is_none_or(|(d, id)| (m.distance, m.id) > (d, id))
+                },
+            );
+            let full = found.len() == wanted;
+            out.extend(found.iter().map(|m| Pair {
+                a: anchor,
+                b: m.id,
+                distance: m.distance,
+            }));
+            if full {
+                let last = found.last().expect("wanted is at least 1");
+                let next = PairsCursor {
+                    anchor,
+                    after: Some((last.distance, last.id)),
+                };
+                return (out, Some(next));
+            }
+        }
+        let next = anchors.get(count).map(|&(anchor, _)| PairsCursor {
+            anchor,
+            after: None,
+        });
+        (out, next)
+    }
+
+    /// One page of the entries, indexed and pending alike, in id order: at most `count`
+    /// entries with ids at or above `start`, and the first id of the next page (`None` at the
+    /// end). O(count) for the usual dense ids.
+    pub fn entries_page(&self, start: u64, count: usize) -> (Vec<Entry<'_>>, Option<u64>) {
+        let count = count.max(1);
+        let mut found = self.ids.ids_from(start, count + 1);
+        let next = (found.len() > count).then(|| found[count].0);
+        found.truncate(count);
+        let page = found
+            .into_iter()
+            .map(|(id, at)| self.entry_at(id, at))
+            .collect();
+        (page, next)
+    }
+
+    fn entry_at(&self, id: u64, at: u32) -> Entry<'_> {
+        if at & PENDING != 0 {
+            let i = (at & !PENDING) as usize;
+            Entry {
+                id,
+                hash: self.pending.hashes[i],
+                title: self.pending.title(i),
+                pending: true,
+            }
+        } else {
+            let slot = at as usize;
+            Entry {
+                id,
+                hash: self.store.hash(slot),
+                title: self.store.title(slot),
+                pending: false,
+            }
+        }
+    }
+
+    /// Indexed and pending entries together.
+    pub fn total_len(&self) -> usize {
+        self.len() + self.pending_len()
     }
 
     /// The title of an indexed or pending entry.

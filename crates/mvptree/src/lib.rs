@@ -11,6 +11,7 @@
 //! segment and query between them and a plain scan ([`hamming`](crate::hamming)).
 
 mod columns;
+mod cursor;
 mod error;
 pub mod format;
 mod hamming;
@@ -21,6 +22,7 @@ mod mvp;
 pub mod plan;
 mod store;
 
+pub use cursor::{parse_entries_cursor, PairsCursor};
 pub use error::{Error, Result};
 pub use hamming::distance;
 pub use index::{Entry, Index, InfoValue, Match, Pair, Stats};
@@ -33,5 +35,11 @@ pub const MAX_ID: u64 = i64::MAX as u64;
 pub const MAX_RADIUS: u32 = 64;
 /// Pending entries that trigger an automatic sync, unless an index is told otherwise.
 pub const DEFAULT_SYNC_THRESHOLD: usize = 500;
+/// Rows an answer may hold unless a face says otherwise: a cap against answers that would
+/// exhaust memory (the self-join of 20,000 entries at radius 64 has 2·10^8 pairs), well
+/// above any useful single answer; larger ones are asked for with a limit or a cursor.
+pub const DEFAULT_MAX_ROWS: usize = 1_000_000;
+/// Rows per page of a cursor walk unless the caller says otherwise.
+pub const DEFAULT_PAGE_ROWS: usize = 1000;
 /// Largest sync threshold accepted.
 pub const MAX_SYNC_THRESHOLD: usize = 10_000_000;

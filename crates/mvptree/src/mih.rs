@@ -269,16 +269,20 @@ impl MultiIndex {
 
 impl MultiIndex {
     /// The self-join: calls `emit(a, b, distance)` once for every unordered pair of positions
-    /// within `radius`. Needs every field inline ([`MultiIndex::build_with`]).
+    /// within `radius`, until `emit` returns false. Needs every field inline
+    /// ([`MultiIndex::build_with`]).
     ///
     /// A pair is reported at its owner step, like a query's candidate: at step `(j, s)` every
     /// bucket `k` of field `j` is joined with itself (`s = 0`) or with each bucket `k ^ mask`
     /// above it (`s > 0`, `mask` of `s` bits), so each unordered pair of buckets is read once,
     /// in sequence. Versus one query per entry this saves a bucket lookup per entry and step,
     /// and every random read.
-    pub fn self_join(&self, radius: u32, mut emit: impl FnMut(usize, usize, u32)) {
+    pub fn self_join(&self, radius: u32, mut emit: impl FnMut(usize, usize, u32) -> bool) {
         let last = (radius as usize).min(self.step_count().saturating_sub(1));
         let m = self.fields.len();
+        // Checked in the innermost loops: one bucket of identical hashes (flat images) can
+        // hold most of the index, and its pairs alone the square of that.
+        let stopped = std::cell::Cell::new(false);
         for step in 0..=last {
             let j = step % m;
             let s = (step / m) as u32;
@@ -294,8 +298,8 @@ impl MultiIndex {
             let mut check = |x: u64, px: u32, y: u64, py: u32| {
                 let diff = x ^ y;
                 let d = diff.count_ones();
-                if d <= radius && self.owns(diff, j, s) {
-                    emit(px as usize, py as usize, d);
+                if d <= radius && self.owns(diff, j, s) && !emit(px as usize, py as usize, d) {
+                    stopped.set(true);
                 }
             };
             for key in 0..(1usize << field.width) {
@@ -305,26 +309,35 @@ impl MultiIndex {
                 }
                 let (ha, pa) = (&field.hashes[a.clone()], &field.positions[a]);
                 if s == 0 {
-                    for i in 0..ha.len() {
+                    'rows: for i in 0..ha.len() {
                         for k in i + 1..ha.len() {
                             check(ha[i], pa[i], ha[k], pa[k]);
+                            if stopped.get() {
+                                break 'rows;
+                            }
                         }
                     }
-                    continue;
+                } else {
+                    for_each_mask(field.width, s, &mut |mask| {
+                        let other = key ^ mask;
+                        if other < key || stopped.get() {
+                            return;
+                        }
+                        let b = field.bucket(other);
+                        let (hb, pb) = (&field.hashes[b.clone()], &field.positions[b]);
+                        for (&x, &px) in ha.iter().zip(pa) {
+                            for (&y, &py) in hb.iter().zip(pb) {
+                                check(x, px, y, py);
+                                if stopped.get() {
+                                    return;
+                                }
+                            }
+                        }
+                    });
                 }
-                for_each_mask(field.width, s, &mut |mask| {
-                    let other = key ^ mask;
-                    if other < key {
-                        return;
-                    }
-                    let b = field.bucket(other);
-                    let (hb, pb) = (&field.hashes[b.clone()], &field.positions[b]);
-                    for (&x, &px) in ha.iter().zip(pa) {
-                        for (&y, &py) in hb.iter().zip(pb) {
-                            check(x, px, y, py);
-                        }
-                    }
-                });
+                if stopped.get() {
+                    return;
+                }
             }
         }
     }
@@ -417,7 +430,10 @@ mod tests {
         let mi = MultiIndex::build_with(&hashes, true);
         for radius in [0, 2, 3, 8, 17] {
             let mut got = Vec::new();
-            mi.self_join(radius, |a, b, d| got.push((a.min(b), a.max(b), d)));
+            mi.self_join(radius, |a, b, d| {
+                got.push((a.min(b), a.max(b), d));
+                true
+            });
             got.sort_unstable();
             let mut want = Vec::new();
             for a in 0..hashes.len() {

@@ -13,6 +13,7 @@
 //! slot; `live` counts slots whose bit is clear; the id map points every live id at its slot.
 //! The layout depends only on the sequence of operations, never on time or randomness.
 
+use std::cell::Cell;
 use std::collections::BinaryHeap;
 
 use crate::columns::Columns;
@@ -81,16 +82,20 @@ impl Default for Store {
     }
 }
 
-/// The best `k` matches seen so far: a max-heap on `(distance, id)`.
-struct TopK {
+/// The best `k` matches seen so far within `max_distance`: a max-heap on `(distance, id)`.
+///
+/// Invariant: the heap holds at most `k` matches, all within `max_distance`.
+pub(crate) struct TopK {
     k: usize,
+    max_distance: u32,
     heap: BinaryHeap<Match>,
 }
 
 impl TopK {
-    fn new(k: usize) -> TopK {
+    pub(crate) fn new(k: usize, max_distance: u32) -> TopK {
         TopK {
             k,
+            max_distance,
             heap: BinaryHeap::with_capacity(k.min(1 << 16) + 1),
         }
     }
@@ -105,12 +110,15 @@ impl TopK {
         if self.full() {
             self.heap.peek().map_or(0, |m| m.distance)
         } else {
-            crate::MAX_RADIUS
+            self.max_distance
         }
     }
 
     #[inline]
-    fn offer(&mut self, candidate: Match) {
+    pub(crate) fn offer(&mut self, candidate: Match) {
+        if candidate.distance > self.max_distance {
+            return;
+        }
         if !self.full() {
             self.heap.push(candidate);
         } else if self.heap.peek().is_some_and(|worst| candidate < *worst) {
@@ -119,8 +127,27 @@ impl TopK {
         }
     }
 
-    fn into_sorted(self) -> Vec<Match> {
+    pub(crate) fn into_sorted(self) -> Vec<Match> {
         self.heap.into_sorted_vec()
+    }
+}
+
+/// Collects matches for a range query up to a row cap: past `max_rows` it stops growing and
+/// remembers that the answer overflowed, so no answer can grow memory past the cap.
+struct Capped<'a> {
+    out: &'a mut Vec<Match>,
+    max_rows: usize,
+    overflowed: bool,
+}
+
+impl Capped<'_> {
+    #[inline]
+    fn push(&mut self, m: Match) {
+        if self.out.len() < self.max_rows {
+            self.out.push(m);
+        } else {
+            self.overflowed = true;
+        }
     }
 }
 
@@ -158,6 +185,29 @@ impl Store {
     /// Live slots, in slot order.
     pub fn live_slots(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.columns.len()).filter(|&s| !self.is_dead(s))
+    }
+
+    /// The `n` live entries with the smallest ids at or above `start`, as `(id, slot)` in id
+    /// order. One pass over the ids and a heap of `n`: O(len · log n), from the store alone,
+    /// so a read that holds only the store can walk it.
+    pub fn live_ids_from(&self, start: u64, n: usize) -> Vec<(u64, usize)> {
+        let mut best: BinaryHeap<(u64, usize)> = BinaryHeap::with_capacity(n.min(1 << 16) + 1);
+        if n == 0 {
+            return Vec::new();
+        }
+        for slot in self.live_slots() {
+            let id = self.id(slot);
+            if id < start {
+                continue;
+            }
+            if best.len() < n {
+                best.push((id, slot));
+            } else if best.peek().is_some_and(|&(worst, _)| id < worst) {
+                best.pop();
+                best.push((id, slot));
+            }
+        }
+        best.into_sorted_vec()
     }
 
     /// Adds a batch of entries (ids must be new) and points their ids at their slots.
@@ -243,14 +293,27 @@ impl Store {
         &self.columns.hashes[s.start..s.start + s.len]
     }
 
-    /// Appends every live entry within `radius` (unsorted).
-    pub fn range(&self, query: u64, radius: u32, plan: Plan, out: &mut Vec<Match>) {
+    /// Appends every live entry within `radius` (unsorted). Returns false, with `out` holding
+    /// `max_rows` of them, when there are more than `max_rows`.
+    pub fn range(
+        &self,
+        query: u64,
+        radius: u32,
+        plan: Plan,
+        max_rows: usize,
+        out: &mut Vec<Match>,
+    ) -> bool {
+        let mut sink = Capped {
+            out,
+            max_rows,
+            overflowed: false,
+        };
         for s in &self.segments {
             let hashes = self.segment_hashes(s);
             let hit = |p: usize, distance: u32| {
                 let slot = s.start + p;
                 if !self.is_dead(slot) {
-                    out.push(Match {
+                    sink.push(Match {
                         distance,
                         id: self.id(slot),
                     });
@@ -265,11 +328,26 @@ impl Store {
                 Plan::Tree => s.tree.range(hashes, query, radius, hit),
                 _ => scan(hashes, query, radius, hit),
             }
+            if sink.overflowed {
+                return false;
+            }
         }
+        true
     }
 
     /// Range queries for many hashes; `out[i]` gets the answers for `queries[i]` (unsorted).
-    pub fn range_many(&self, queries: &[u64], radius: u32, plan: Plan, out: &mut [Vec<Match>]) {
+    /// Returns false as soon as the answers together hold more than `max_rows` rows (the
+    /// answers are then incomplete and memory stayed within the cap).
+    pub fn range_many(
+        &self,
+        queries: &[u64],
+        radius: u32,
+        plan: Plan,
+        max_rows: usize,
+        out: &mut [Vec<Match>],
+    ) -> bool {
+        let rows = Cell::new(0usize);
+        let overflowed = Cell::new(false);
         for s in &self.segments {
             let hashes = self.segment_hashes(s);
             let chosen = match (plan, &s.mih) {
@@ -281,29 +359,34 @@ impl Store {
                 }
                 _ => s.range_plan(plan, radius),
             };
-            if chosen == Plan::Scan {
-                scan_many(hashes, queries, radius, |qi, p, distance| {
-                    let slot = s.start + p;
-                    if !self.is_dead(slot) {
+            let record = |out: &mut [Vec<Match>], qi: usize, p: usize, distance: u32| {
+                let slot = s.start + p;
+                if !self.is_dead(slot) {
+                    if rows.get() < max_rows {
+                        rows.set(rows.get() + 1);
                         out[qi].push(Match {
                             distance,
                             id: self.id(slot),
                         });
+                    } else {
+                        overflowed.set(true);
                     }
-                });
+                }
+            };
+            if chosen == Plan::Scan {
+                // In slices of queries, so that an overflow stops the work soon.
+                for (c, group) in queries.chunks(64).enumerate() {
+                    scan_many(hashes, group, radius, |qi, p, distance| {
+                        record(out, c * 64 + qi, p, distance)
+                    });
+                    if overflowed.get() {
+                        return false;
+                    }
+                }
                 continue;
             }
             for (qi, &q) in queries.iter().enumerate() {
-                let sink = &mut out[qi];
-                let hit = |p: usize, distance: u32| {
-                    let slot = s.start + p;
-                    if !self.is_dead(slot) {
-                        sink.push(Match {
-                            distance,
-                            id: self.id(slot),
-                        });
-                    }
-                };
+                let hit = |p: usize, distance: u32| record(&mut *out, qi, p, distance);
                 match chosen {
                     Plan::MultiIndex => s
                         .mih
@@ -312,13 +395,26 @@ impl Store {
                         .range(hashes, q, radius, hit),
                     _ => s.tree.range(hashes, q, radius, hit),
                 }
+                if overflowed.get() {
+                    return false;
+                }
             }
         }
+        true
     }
 
-    /// The `k` nearest live entries, sorted.
-    pub fn knn(&self, query: u64, k: usize, plan: Plan) -> Vec<Match> {
-        let mut top = TopK::new(k);
+    /// The `k` nearest live entries within `max_distance` that `accept` lets through, sorted.
+    /// A bounded range query (`LIMIT`) is this search: the bound shrinks as the best `k` fill
+    /// in, so its work falls with `k` and its memory is `k` rows.
+    pub fn knn(
+        &self,
+        query: u64,
+        k: usize,
+        max_distance: u32,
+        plan: Plan,
+        accept: impl Fn(&Match) -> bool,
+    ) -> Vec<Match> {
+        let mut top = TopK::new(k, max_distance);
         if k == 0 {
             return Vec::new();
         }
@@ -330,10 +426,13 @@ impl Store {
             let offer = |top: &mut TopK, p: usize, distance: u32| {
                 let slot = s.start + p;
                 if !self.is_dead(slot) {
-                    top.offer(Match {
+                    let m = Match {
                         distance,
                         id: self.id(slot),
-                    });
+                    };
+                    if accept(&m) {
+                        top.offer(m);
+                    }
                 }
             };
             // Auto probes the multi-index, for near neighbours only, while that stays cheap:
@@ -357,14 +456,16 @@ impl Store {
                     };
                     let mut spent = 0.0;
                     for step in 0..mih.step_count() {
-                        // Steps 0..step found every entry within step - 1 of the query.
-                        if top.full() && top.bound() < step as u32 {
+                        // Steps 0..step found every entry within step - 1 of the query, and
+                        // while probing, every entry within the cap was offered.
+                        if top.bound() < step as u32 && top.bound() <= cap {
                             break;
                         }
                         if spent > budget {
                             let finish = plan::multi_index_cost_between(mih, step, top.bound());
-                            // Entries skipped for the cap lie beyond it, so beyond the k-th.
-                            if top.full() && top.bound() <= cap && finish < plan::scan_cost(s.len) {
+                            // Entries skipped for the cap lie beyond it, so beyond the k-th
+                            // (or beyond `max_distance`, the bound of a heap not yet full).
+                            if top.bound() <= cap && finish < plan::scan_cost(s.len) {
                                 budget = f64::INFINITY;
                             } else {
                                 // Finish with a scan: what the steps did not report, either
@@ -407,23 +508,31 @@ impl Store {
         top.into_sorted()
     }
 
-    /// Every unordered pair of live entries within `radius` (unsorted, `a < b`).
+    /// Every unordered pair of live entries within `radius` (unsorted, `a < b`), or `None` as
+    /// soon as there are more than `max_rows` of them: the join stops there, so neither its
+    /// time nor its memory grows with the pairs it would have found.
     ///
     /// Joins all segments at once: their live hashes are gathered into one array, then joined
     /// by a temporary multi-index ([`MultiIndex::self_join`]) or, when a scan is cheaper (small
     /// indexes, wide radii) or forced, by a blocked scan of every pair. [`Plan::Tree`] queries
     /// each entry's segment tree instead (for testing that structure; it is never faster).
-    pub fn pairs(&self, radius: u32, plan: Plan) -> Vec<Pair> {
+    pub fn pairs(&self, radius: u32, plan: Plan, max_rows: usize) -> Option<Vec<Pair>> {
         let slots: Vec<usize> = self.live_slots().collect();
         let hashes: Vec<u64> = slots.iter().map(|&s| self.hash(s)).collect();
         let mut out = Vec::new();
+        let overflowed = Cell::new(false);
         let mut emit = |a: usize, b: usize, distance: u32| {
+            if out.len() >= max_rows {
+                overflowed.set(true);
+                return false;
+            }
             let (x, y) = (self.id(slots[a]), self.id(slots[b]));
             out.push(Pair {
                 a: x.min(y),
                 b: x.max(y),
                 distance,
             });
+            true
         };
         let chosen = match plan {
             Plan::Auto if hashes.len() < self.multi_index_min_len => Plan::Scan,
@@ -436,48 +545,50 @@ impl Store {
                     .sum();
                 if per_entry < plan::batch_scan_cost(hashes.len()) {
                     mih.self_join(radius, &mut emit);
-                    return out;
+                    return (!overflowed.get()).then_some(out);
                 }
                 Plan::Scan
             }
             forced => forced,
         };
         match chosen {
-            Plan::MultiIndex => MultiIndex::build_with(&hashes, true).self_join(radius, emit),
+            Plan::MultiIndex => MultiIndex::build_with(&hashes, true).self_join(radius, &mut emit),
             Plan::Tree => {
-                for s in &self.segments {
-                    for p in 0..s.len {
-                        let slot = s.start + p;
-                        if self.is_dead(slot) {
-                            continue;
-                        }
-                        let q = self.hash(slot);
-                        let mut found = Vec::new();
-                        for t in &self.segments {
-                            t.tree.range(self.segment_hashes(t), q, radius, |tp, d| {
-                                found.push((t.start + tp, d))
-                            });
-                        }
-                        for (other, d) in found {
-                            if other > slot && !self.is_dead(other) {
-                                let (x, y) = (self.id(slot), self.id(other));
-                                out.push(Pair {
-                                    a: x.min(y),
-                                    b: x.max(y),
-                                    distance: d,
-                                });
+                'anchors: for (qa, &slot) in slots.iter().enumerate() {
+                    let q = self.hash(slot);
+                    let mut found = Vec::new();
+                    for t in &self.segments {
+                        t.tree.range(self.segment_hashes(t), q, radius, |tp, d| {
+                            found.push((t.start + tp, d))
+                        });
+                    }
+                    for (other, d) in found {
+                        if other > slot && !self.is_dead(other) {
+                            let qb = slots.partition_point(|&s| s < other);
+                            if !emit(qa, qb, d) {
+                                break 'anchors;
                             }
                         }
                     }
                 }
             }
-            _ => scan_many(&hashes, &hashes, radius, |qa, b, d| {
-                if b > qa {
-                    emit(qa, b, d)
+            _ => {
+                // In slices of anchors, so that an overflow stops the work soon.
+                const SLICE: usize = 64;
+                for (c, group) in hashes.chunks(SLICE).enumerate() {
+                    let first = c * SLICE;
+                    scan_many(&hashes[first..], group, radius, |qi, p, d| {
+                        if p > qi && !overflowed.get() {
+                            emit(first + qi, first + p, d);
+                        }
+                    });
+                    if overflowed.get() {
+                        break;
+                    }
                 }
-            }),
+            }
         }
-        out
+        (!overflowed.get()).then_some(out)
     }
 
     pub fn segment_stats(&self) -> Vec<SegmentStats> {

@@ -311,3 +311,45 @@ fn knn_is_exact_on_every_automatic_path() {
         }
     }
 }
+
+/// An answer past the row cap is refused, and finding that out stops the work: the self-join
+/// of 20,000 entries at radius 64 (2·10^8 pairs) or of 20,000 identical hashes (one bucket
+/// holding every pair) ends as soon as the cap is passed.
+#[test]
+fn oversized_answers_are_refused_while_they_are_gathered() {
+    let spread: Vec<u64> = (0..20_000u64)
+        .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .collect();
+    for hashes in [spread, vec![0xABCD; 20_000]] {
+        let mut index = Index::new();
+        index
+            .add_many(hashes.iter().map(|&h| (h, &b""[..], None)))
+            .unwrap();
+        index.sync();
+        assert!(matches!(
+            index.pairs_bounded(64, 100_000),
+            Err(Error::TooManyRows(100_000))
+        ));
+        assert!(matches!(
+            index.query_bounded(hashes[0], 64, None, 1000),
+            Err(Error::TooManyRows(1000))
+        ));
+        assert!(matches!(
+            index.query_many_bounded(&hashes[..50], 64, 1000),
+            Err(Error::TooManyRows(1000))
+        ));
+        assert!(matches!(
+            index.knn_bounded(hashes[0], 20_000, 19_999),
+            Err(Error::TooManyRows(19_999))
+        ));
+        assert_eq!(index.query_bounded(hashes[0], 64, Some(3), 2).unwrap_err().to_string(),
+            "answer has more than 2 rows; ask for fewer with a limit or page through it with a cursor");
+        assert_eq!(
+            index
+                .query_bounded(hashes[0], 64, Some(2), 2)
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use mvptree::{distance, Error, Index, Match, Pair, Plan, MAX_ID};
+use mvptree::{distance, Error, Index, Match, Pair, PairsCursor, Plan, MAX_ID};
 use proptest::prelude::*;
 
 /// The reference: a map from id to (hash, title, pending), searched by brute force.
@@ -124,6 +124,12 @@ enum Op {
     QueryMany(Vec<u64>, u32, Plan),
     Knn(u64, usize, Plan),
     Pairs(u32, Plan),
+    /// A query with a limit, and one under a row cap.
+    Bounded(u64, u32, Option<usize>, usize),
+    /// The self-join under a row cap, and walked page by page.
+    PairsPaged(u32, usize, usize),
+    /// The entries walked page by page.
+    EntriesPaged(usize),
     Lookup(u64),
     RoundTrip,
 }
@@ -172,6 +178,9 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (hash(), 0usize..30, plan()).prop_map(|(h, k, p)| Op::Knn(h, k, p)),
         2 => (0u32..20, plan()).prop_map(|(r, p)| Op::Pairs(r, p)),
         3 => (0u64..60).prop_map(Op::Lookup),
+        3 => (hash(), 0u32..70, prop::option::of(0usize..12), 0usize..40).prop_map(|(h, r, l, m)| Op::Bounded(h, r, l, m)),
+        2 => (0u32..70, 1usize..8, 0usize..60).prop_map(|(r, c, m)| Op::PairsPaged(r, c, m)),
+        1 => (1usize..8).prop_map(Op::EntriesPaged),
         1 => Just(Op::RoundTrip),
     ]
 }
@@ -182,6 +191,7 @@ fn kind(e: &Error) -> &'static str {
         Error::IdOutOfRange(_) => "range",
         Error::IdsExhausted => "exhausted",
         Error::NoSuchId(_) => "missing",
+        Error::TooManyRows(_) => "too many rows",
         _ => "other",
     }
 }
@@ -233,6 +243,99 @@ fn run(threshold: usize, tables_everywhere: bool, ops: Vec<Op>) -> Result<(), Te
             }
             Op::Knn(h, k, p) => prop_assert_eq!(index.knn_with(h, k, p), model.knn(h, k)),
             Op::Pairs(r, p) => prop_assert_eq!(index.pairs_with(r, p), model.pairs(r)),
+            Op::Bounded(h, r, limit, max_rows) => {
+                let mut want = model.query(h, r);
+                if let Some(limit) = limit {
+                    prop_assert_eq!(
+                        index.query_limit(h, r, limit),
+                        want[..limit.min(want.len())].to_vec()
+                    );
+                    want.truncate(limit);
+                }
+                let want = if want.len() > max_rows {
+                    Err("too many rows")
+                } else {
+                    Ok(want)
+                };
+                let got = index
+                    .query_bounded(h, r, limit, max_rows)
+                    .map_err(|e| kind(&e));
+                prop_assert_eq!(got, want);
+                let k = limit.unwrap_or(3);
+                let want = if k.min(index.len()) > max_rows {
+                    Err("too many rows")
+                } else {
+                    Ok(model.knn(h, k))
+                };
+                prop_assert_eq!(
+                    index.knn_bounded(h, k, max_rows).map_err(|e| kind(&e)),
+                    want
+                );
+                let hs = [h, !h, h ^ 1];
+                let all: Vec<Vec<Match>> = hs.iter().map(|&q| model.query(q, r)).collect();
+                let rows: usize = all.iter().map(Vec::len).sum();
+                let want = if rows > max_rows {
+                    Err("too many rows")
+                } else {
+                    Ok(all)
+                };
+                prop_assert_eq!(
+                    index
+                        .query_many_bounded(&hs, r, max_rows)
+                        .map_err(|e| kind(&e)),
+                    want
+                );
+            }
+            Op::PairsPaged(r, count, max_rows) => {
+                let want = model.pairs(r);
+                let bounded = if want.len() > max_rows {
+                    Err("too many rows")
+                } else {
+                    Ok(want.clone())
+                };
+                prop_assert_eq!(
+                    index.pairs_bounded(r, max_rows).map_err(|e| kind(&e)),
+                    bounded
+                );
+                let mut got = Vec::new();
+                let mut cursor = PairsCursor::START;
+                let mut pages = 0;
+                loop {
+                    let (page, next) = index.pairs_page(r, cursor, count);
+                    prop_assert!(page.len() <= count);
+                    got.extend(page);
+                    pages += 1;
+                    prop_assert!(pages <= 2 + want.len() + index.len(), "the walk must end");
+                    match next {
+                        Some(next) => cursor = next.to_string().parse().unwrap(),
+                        None => break,
+                    }
+                }
+                got.sort_unstable_by_key(|p| (p.distance, p.a, p.b));
+                prop_assert_eq!(got, want);
+            }
+            Op::EntriesPaged(count) => {
+                let mut got = Vec::new();
+                let mut start = 0;
+                loop {
+                    let (page, next) = index.entries_page(start, count);
+                    prop_assert!(page.len() <= count);
+                    got.extend(
+                        page.iter()
+                            .map(|e| (e.id, e.hash, e.title.to_vec(), e.pending)),
+                    );
+                    match next {
+                        Some(next) => start = next,
+                        None => break,
+                    }
+                }
+                let want: Vec<(u64, u64, Vec<u8>, bool)> = model
+                    .entries
+                    .iter()
+                    .map(|(&id, (h, t))| (id, *h, t.clone(), model.pending.contains(&id)))
+                    .collect();
+                prop_assert_eq!(got, want);
+            }
             Op::Lookup(id) => {
                 let want = model.entries.get(&id).map(|(_, t)| t.as_slice());
                 prop_assert_eq!(index.lookup(id), want);
