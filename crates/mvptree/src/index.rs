@@ -2,10 +2,11 @@ use std::io::{Read, Write};
 
 use crate::columns::Columns;
 use crate::cursor::PairsCursor;
-use crate::idmap::IdMap;
 use crate::plan::Plan;
-use crate::store::{SegmentStats, Store};
-use crate::{Error, Result, DEFAULT_SYNC_THRESHOLD, MAX_ID, MAX_RADIUS, MAX_SYNC_THRESHOLD};
+use crate::search::Snapshot;
+use crate::store::SegmentStats;
+use crate::{Error, Result, DEFAULT_SYNC_THRESHOLD, MAX_ID, MAX_SYNC_THRESHOLD};
+use std::sync::Arc;
 
 /// One query answer: an indexed entry and its Hamming distance to the query.
 ///
@@ -113,35 +114,8 @@ fn describe_plans(plans: &[Plan]) -> String {
     parts.join(", ")
 }
 
-/// Sorts by distance, then id. Wide radii return a large share of the index, and a
-/// comparison sort of hundreds of thousands of matches costs more than the scan that found
-/// them: a counting sort on the distance (65 values) leaves only short runs to sort by id.
-fn sort_matches(matches: &mut Vec<Match>) {
-    if matches.len() < 1024 {
-        matches.sort_unstable();
-        return;
-    }
-    let mut starts = [0usize; MAX_RADIUS as usize + 2];
-    for m in matches.iter() {
-        starts[m.distance as usize + 1] += 1;
-    }
-    for d in 1..starts.len() {
-        starts[d] += starts[d - 1];
-    }
-    let bounds = starts;
-    let mut sorted = vec![Match { distance: 0, id: 0 }; matches.len()];
-    for &m in matches.iter() {
-        sorted[starts[m.distance as usize]] = m;
-        starts[m.distance as usize] += 1;
-    }
-    for run in bounds.windows(2) {
-        sorted[run[0]..run[1]].sort_unstable_by_key(|m| m.id);
-    }
-    *matches = sorted;
-}
-
 /// Location of an id in the id map: a slot of the store, or `PENDING | queue position`.
-const PENDING: u32 = 1 << 31;
+pub(crate) const PENDING: u32 = 1 << 31;
 
 /// The index. See the crate documentation for the semantics.
 ///
@@ -152,8 +126,7 @@ pub struct Index {
     sync_threshold: usize,
     next_id: u64,
     pending: Columns,
-    store: Store,
-    ids: IdMap,
+    indexed: Snapshot,
 }
 
 impl Default for Index {
@@ -168,8 +141,7 @@ impl Index {
             sync_threshold: DEFAULT_SYNC_THRESHOLD,
             next_id: 1,
             pending: Columns::default(),
-            store: Store::default(),
-            ids: IdMap::default(),
+            indexed: Snapshot::default(),
         }
     }
 
@@ -200,7 +172,7 @@ impl Index {
     /// exercise every plan on small data; takes effect as segments are rebuilt.
     #[doc(hidden)]
     pub fn set_multi_index_min_len(&mut self, len: usize) {
-        self.store.set_multi_index_min_len(len);
+        self.indexed.store.set_multi_index_min_len(len);
     }
 
     /// The id the next `add` without an explicit id will get.
@@ -226,7 +198,7 @@ impl Index {
             None if self.next_id > MAX_ID => return Err(Error::IdsExhausted),
             None => self.next_id,
         };
-        if self.ids.get(id).is_some() {
+        if self.indexed.ids.get(id).is_some() {
             return Err(Error::DuplicateId(id));
         }
         self.push_pending(id, hash, title);
@@ -254,7 +226,7 @@ impl Index {
                 None if counter > MAX_ID => return Err(Error::IdsExhausted),
                 None => counter,
             };
-            if self.ids.get(id).is_some() || !batch_ids.insert(id) {
+            if self.indexed.ids.get(id).is_some() || !batch_ids.insert(id) {
                 return Err(Error::DuplicateId(id));
             }
             counter = counter.max(id + 1);
@@ -272,9 +244,9 @@ impl Index {
         } else if due > 0 {
             let batch = self.pending.split_front(due);
             for i in 0..self.pending.len() {
-                self.ids.set(self.pending.ids[i], PENDING | i as u32);
+                Arc::make_mut(&mut self.indexed.ids).set(self.pending.ids[i], PENDING | i as u32);
             }
-            self.store.insert(batch, &mut self.ids);
+            self.indexed.insert(batch);
         }
         Ok(ids)
     }
@@ -282,7 +254,7 @@ impl Index {
     fn push_pending(&mut self, id: u64, hash: u64, title: &[u8]) {
         assert!(self.pending.len() < PENDING as usize, "pending queue full");
         self.next_id = self.next_id.max(id + 1);
-        self.ids.set(id, PENDING | self.pending.len() as u32);
+        Arc::make_mut(&mut self.indexed.ids).set(id, PENDING | self.pending.len() as u32);
         self.pending.push(id, hash, title);
     }
 
@@ -290,31 +262,33 @@ impl Index {
     pub fn sync(&mut self) {
         if !self.pending.is_empty() {
             let batch = std::mem::take(&mut self.pending);
-            self.store.insert(batch, &mut self.ids);
+            self.indexed.insert(batch);
         }
+    }
+
+    /// A read-only view of the indexed entries as they are now: searches on it answer as
+    /// this index does now, whatever is written to the index afterwards. Cheap (a pointer
+    /// per segment): meant for searching on another thread while writes go on.
+    pub fn snapshot(&self) -> Snapshot {
+        self.indexed.clone()
     }
 
     /// Every indexed entry within `radius` (inclusive; above 64 acts as 64), sorted by
     /// distance, then id.
     pub fn query(&self, hash: u64, radius: u32) -> Vec<Match> {
-        self.query_with(hash, radius, Plan::Auto)
+        self.indexed.query(hash, radius)
     }
 
     /// [`Index::query`] with a forced plan (for tests and benchmarks; answers never differ).
     pub fn query_with(&self, hash: u64, radius: u32, plan: Plan) -> Vec<Match> {
-        let mut out = Vec::new();
-        self.store
-            .range(hash, radius.min(MAX_RADIUS), plan, usize::MAX, &mut out);
-        sort_matches(&mut out);
-        out
+        self.indexed.query_with(hash, radius, plan)
     }
 
     /// The first `limit` answers of [`Index::query`]. The search is bounded by the limit: it
     /// keeps the best `limit` so far and narrows the radius as they fill in, so `limit` 1 at
     /// a wide radius costs about one nearest-neighbour search, not the whole answer.
     pub fn query_limit(&self, hash: u64, radius: u32, limit: usize) -> Vec<Match> {
-        self.store
-            .knn(hash, limit, radius.min(MAX_RADIUS), Plan::Auto, |_| true)
+        self.indexed.query_limit(hash, radius, limit)
     }
 
     /// [`Index::query`] or, with `limit`, [`Index::query_limit`], refusing an answer of more
@@ -326,45 +300,17 @@ impl Index {
         limit: Option<usize>,
         max_rows: usize,
     ) -> Result<Vec<Match>> {
-        let radius = radius.min(MAX_RADIUS);
-        match limit {
-            Some(limit) if limit <= max_rows => Ok(self.query_limit(hash, radius, limit)),
-            Some(limit) => {
-                // More rows asked for than allowed: find one more than allowed, to know.
-                let found = self.query_limit(hash, radius, max_rows.saturating_add(1));
-                if found.len() > max_rows {
-                    return Err(Error::TooManyRows(max_rows));
-                }
-                Ok(found.into_iter().take(limit).collect())
-            }
-            None => {
-                let mut out = Vec::new();
-                if !self
-                    .store
-                    .range(hash, radius, Plan::Auto, max_rows, &mut out)
-                {
-                    return Err(Error::TooManyRows(max_rows));
-                }
-                sort_matches(&mut out);
-                Ok(out)
-            }
-        }
+        self.indexed.query_bounded(hash, radius, limit, max_rows)
     }
 
     /// [`Index::query`] for each hash: batches scan the index once for all of them when a
     /// scan is the cheaper plan.
     pub fn query_many(&self, hashes: &[u64], radius: u32) -> Vec<Vec<Match>> {
-        self.query_many_with(hashes, radius, Plan::Auto)
+        self.indexed.query_many(hashes, radius)
     }
 
     pub fn query_many_with(&self, hashes: &[u64], radius: u32, plan: Plan) -> Vec<Vec<Match>> {
-        let mut out = vec![Vec::new(); hashes.len()];
-        self.store
-            .range_many(hashes, radius.min(MAX_RADIUS), plan, usize::MAX, &mut out);
-        for answers in &mut out {
-            sort_matches(answers);
-        }
-        out
+        self.indexed.query_many_with(hashes, radius, plan)
     }
 
     /// [`Index::query_many`], refusing answers that hold more than `max_rows` rows together.
@@ -374,64 +320,38 @@ impl Index {
         radius: u32,
         max_rows: usize,
     ) -> Result<Vec<Vec<Match>>> {
-        let mut out = vec![Vec::new(); hashes.len()];
-        if !self.store.range_many(
-            hashes,
-            radius.min(MAX_RADIUS),
-            Plan::Auto,
-            max_rows,
-            &mut out,
-        ) {
-            return Err(Error::TooManyRows(max_rows));
-        }
-        for answers in &mut out {
-            sort_matches(answers);
-        }
-        Ok(out)
+        self.indexed.query_many_bounded(hashes, radius, max_rows)
     }
 
     /// The `k` nearest indexed entries, sorted by distance, then id.
     pub fn knn(&self, hash: u64, k: usize) -> Vec<Match> {
-        self.knn_with(hash, k, Plan::Auto)
+        self.indexed.knn(hash, k)
     }
 
     pub fn knn_with(&self, hash: u64, k: usize, plan: Plan) -> Vec<Match> {
-        self.store.knn(hash, k, MAX_RADIUS, plan, |_| true)
+        self.indexed.knn_with(hash, k, plan)
     }
 
     /// [`Index::knn`], refused before any work when the answer would hold more than
     /// `max_rows` rows (it holds `min(k, len)`).
     pub fn knn_bounded(&self, hash: u64, k: usize, max_rows: usize) -> Result<Vec<Match>> {
-        if k.min(self.len()) > max_rows {
-            return Err(Error::TooManyRows(max_rows));
-        }
-        Ok(self.knn(hash, k))
+        self.indexed.knn_bounded(hash, k, max_rows)
     }
 
     /// Every unordered pair of indexed entries within `radius`, as (smaller id, larger id,
     /// distance), sorted by distance, then ids.
     pub fn pairs(&self, radius: u32) -> Vec<Pair> {
-        self.pairs_with(radius, Plan::Auto)
+        self.indexed.pairs(radius)
     }
 
     pub fn pairs_with(&self, radius: u32, plan: Plan) -> Vec<Pair> {
-        let mut out = self
-            .store
-            .pairs(radius.min(MAX_RADIUS), plan, usize::MAX)
-            .expect("no row cap");
-        out.sort_unstable_by_key(|p| (p.distance, p.a, p.b));
-        out
+        self.indexed.pairs_with(radius, plan)
     }
 
     /// [`Index::pairs`], refusing an answer of more than `max_rows` pairs: the join stops as
     /// soon as it finds one more, so neither time nor memory grows with the whole answer.
     pub fn pairs_bounded(&self, radius: u32, max_rows: usize) -> Result<Vec<Pair>> {
-        let mut out = self
-            .store
-            .pairs(radius.min(MAX_RADIUS), Plan::Auto, max_rows)
-            .ok_or(Error::TooManyRows(max_rows))?;
-        out.sort_unstable_by_key(|p| (p.distance, p.a, p.b));
-        Ok(out)
+        self.indexed.pairs_bounded(radius, max_rows)
     }
 
     /// One page of [`Index::pairs`]: at most `count` pairs, from at most `count` anchors (the
@@ -446,45 +366,7 @@ impl Index {
         cursor: PairsCursor,
         count: usize,
     ) -> (Vec<Pair>, Option<PairsCursor>) {
-        let radius = radius.min(MAX_RADIUS);
-        let count = count.max(1);
-        let anchors = self.store.live_ids_from(cursor.anchor, count + 1);
-        let mut out = Vec::new();
-        let mut after = cursor
-            .after
-            .filter(|_| anchors.first().is_some_and(|&(id, _)| id == cursor.anchor));
-        for &(anchor, slot) in anchors.iter().take(count) {
-            let wanted = count - out.len();
-            let resume = after.take();
-            let found = self.store.knn(
-                self.store.hash(slot),
-                wanted,
-                radius,
-                Plan::Auto,
-                |m: &Match| {
-                    m.id > anchor && resume.is_none_or(|(d, id)| (m.distance, m.id) > (d, id))
-                },
-            );
-            let full = found.len() == wanted;
-            out.extend(found.iter().map(|m| Pair {
-                a: anchor,
-                b: m.id,
-                distance: m.distance,
-            }));
-            if full {
-                let last = found.last().expect("wanted is at least 1");
-                let next = PairsCursor {
-                    anchor,
-                    after: Some((last.distance, last.id)),
-                };
-                return (out, Some(next));
-            }
-        }
-        let next = anchors.get(count).map(|&(anchor, _)| PairsCursor {
-            anchor,
-            after: None,
-        });
-        (out, next)
+        self.indexed.pairs_page(radius, cursor, count)
     }
 
     /// One page of the entries, indexed and pending alike, in id order: at most `count`
@@ -492,7 +374,7 @@ impl Index {
     /// end). O(count) for the usual dense ids.
     pub fn entries_page(&self, start: u64, count: usize) -> (Vec<Entry<'_>>, Option<u64>) {
         let count = count.max(1);
-        let mut found = self.ids.ids_from(start, count + 1);
+        let mut found = self.indexed.ids.ids_from(start, count + 1);
         let next = (found.len() > count).then(|| found[count].0);
         found.truncate(count);
         let page = found
@@ -515,8 +397,8 @@ impl Index {
             let slot = at as usize;
             Entry {
                 id,
-                hash: self.store.hash(slot),
-                title: self.store.title(slot),
+                hash: self.indexed.store.hash(slot),
+                title: self.indexed.store.title(slot),
                 pending: false,
             }
         }
@@ -529,37 +411,37 @@ impl Index {
 
     /// The title of an indexed or pending entry.
     pub fn lookup(&self, id: u64) -> Option<&[u8]> {
-        self.ids.get(id).map(|at| {
+        self.indexed.ids.get(id).map(|at| {
             if at & PENDING != 0 {
                 self.pending.title((at & !PENDING) as usize)
             } else {
-                self.store.title(at as usize)
+                self.indexed.store.title(at as usize)
             }
         })
     }
 
     /// The hash of an indexed or pending entry.
     pub fn hash_of(&self, id: u64) -> Option<u64> {
-        self.ids.get(id).map(|at| {
+        self.indexed.ids.get(id).map(|at| {
             if at & PENDING != 0 {
                 self.pending.hashes[(at & !PENDING) as usize]
             } else {
-                self.store.hash(at as usize)
+                self.indexed.store.hash(at as usize)
             }
         })
     }
 
     pub fn contains(&self, id: u64) -> bool {
-        self.ids.get(id).is_some()
+        self.indexed.ids.get(id).is_some()
     }
 
     /// Indexed entries (pending ones are not counted).
     pub fn len(&self) -> usize {
-        self.store.len()
+        self.indexed.store.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.store.len() == 0
+        self.indexed.store.len() == 0
     }
 
     pub fn pending_len(&self) -> usize {
@@ -568,27 +450,29 @@ impl Index {
 
     /// Removes an indexed or pending entry.
     pub fn delete(&mut self, id: u64) -> Result<()> {
-        let at = self.ids.remove(id).ok_or(Error::NoSuchId(id))?;
+        let at = Arc::make_mut(&mut self.indexed.ids)
+            .remove(id)
+            .ok_or(Error::NoSuchId(id))?;
         if at & PENDING != 0 {
             let i = (at & !PENDING) as usize;
             self.pending.remove(i);
             for j in i..self.pending.len() {
-                self.ids.set(self.pending.ids[j], PENDING | j as u32);
+                Arc::make_mut(&mut self.indexed.ids).set(self.pending.ids[j], PENDING | j as u32);
             }
         } else {
-            self.store.kill(at as usize, &mut self.ids);
+            self.indexed.kill(at as usize);
         }
         Ok(())
     }
 
     /// Indexed entries in id order, then pending entries in the order they were added.
     pub fn entries(&self) -> impl Iterator<Item = Entry<'_>> + '_ {
-        let mut slots: Vec<usize> = self.store.live_slots().collect();
-        slots.sort_unstable_by_key(|&s| self.store.id(s));
+        let mut slots: Vec<usize> = self.indexed.store.live_slots().collect();
+        slots.sort_unstable_by_key(|&s| self.indexed.store.id(s));
         let indexed = slots.into_iter().map(|s| Entry {
-            id: self.store.id(s),
-            hash: self.store.hash(s),
-            title: self.store.title(s),
+            id: self.indexed.store.id(s),
+            hash: self.indexed.store.hash(s),
+            title: self.indexed.store.title(s),
             pending: false,
         });
         let pending = (0..self.pending.len()).map(|i| Entry {
@@ -607,8 +491,8 @@ impl Index {
             next_id: self.next_id,
             sync_threshold: self.sync_threshold,
             memory_bytes: self.memory_bytes(),
-            segments: self.store.segment_stats(),
-            plans_by_radius: self.store.plans_by_radius(),
+            segments: self.indexed.store.segment_stats(),
+            plans_by_radius: self.indexed.store.plans_by_radius(),
         }
     }
 
@@ -616,8 +500,8 @@ impl Index {
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.pending.memory_bytes()
-            + self.store.memory_bytes()
-            + self.ids.memory_bytes()
+            + self.indexed.store.memory_bytes()
+            + self.indexed.ids.memory_bytes()
     }
 
     /// Writes the whole index (entries, pending queue, id counter, threshold) in the format
@@ -652,16 +536,16 @@ impl Index {
                         "id {id} not below next id {next_id}"
                     )));
                 }
-                if index.ids.get(id).is_some() {
+                if index.indexed.ids.get(id).is_some() {
                     return Err(Error::Format(format!("duplicate id {id}")));
                 }
-                index.ids.set(id, 0);
+                Arc::make_mut(&mut index.indexed.ids).set(id, 0);
             }
         }
         index.next_id = next_id;
-        index.store.insert(indexed, &mut index.ids);
+        index.indexed.insert(indexed);
         for i in 0..pending.len() {
-            index.ids.set(pending.ids[i], PENDING | i as u32);
+            Arc::make_mut(&mut index.indexed.ids).set(pending.ids[i], PENDING | i as u32);
         }
         index.pending = pending;
         Ok(index)

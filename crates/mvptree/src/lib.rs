@@ -20,6 +20,7 @@ mod index;
 mod mih;
 mod mvp;
 pub mod plan;
+mod search;
 mod store;
 
 pub use cursor::{parse_entries_cursor, PairsCursor};
@@ -27,6 +28,7 @@ pub use error::{Error, Result};
 pub use hamming::distance;
 pub use index::{Entry, Index, InfoValue, Match, Pair, Stats};
 pub use plan::Plan;
+pub use search::Snapshot;
 pub use store::SegmentStats;
 
 /// Largest id an entry may carry: ids must fit a signed 64-bit Redis integer.

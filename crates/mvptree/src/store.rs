@@ -15,6 +15,7 @@
 
 use std::cell::Cell;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 use crate::columns::Columns;
 use crate::hamming::{scan, scan_many};
@@ -28,13 +29,29 @@ use crate::plan::{self, Plan};
 /// live entries.
 pub const MERGE_RATIO: usize = 4;
 
+/// What a rebuild makes and nothing changes afterwards: the entries in search order and
+/// their structures. Shared (not copied) by every [`Store`] cloned from the one that built it,
+/// so a reader can hold a consistent view while the index goes on changing.
+#[derive(Debug)]
+struct SegmentData {
+    columns: Columns,
+    tree: MvpTree,
+    mih: Option<MultiIndex>,
+}
+
+/// A segment: shared immutable data plus its own deletion marks, copied on write when a
+/// reader still holds the old ones (a bit per entry, so a delete copies at most `len / 8`
+/// bytes).
+///
+/// Invariants: `dead_bits` has a bit per position, `dead` counts the set ones; `start` is the
+/// slot of position 0 (the sum of the lengths of the segments before).
 #[derive(Debug, Clone)]
 pub struct Segment {
     start: usize,
     len: usize,
     dead: usize,
-    tree: MvpTree,
-    mih: Option<MultiIndex>,
+    data: Arc<SegmentData>,
+    dead_bits: Arc<Vec<u64>>,
 }
 
 impl Segment {
@@ -42,9 +59,32 @@ impl Segment {
         self.len - self.dead
     }
 
+    #[inline]
+    fn is_dead(&self, p: usize) -> bool {
+        self.dead_bits[p / 64] >> (p % 64) & 1 == 1
+    }
+
+    #[inline]
+    fn hashes(&self) -> &[u64] {
+        &self.data.columns.hashes
+    }
+
+    #[inline]
+    fn id(&self, p: usize) -> u64 {
+        self.data.columns.ids[p]
+    }
+
+    fn mih(&self) -> Option<&MultiIndex> {
+        self.data.mih.as_ref()
+    }
+
+    fn tree(&self) -> &MvpTree {
+        &self.data.tree
+    }
+
     fn range_plan(&self, plan: Plan, radius: u32) -> Plan {
-        match (plan, &self.mih) {
-            (Plan::Auto, mih) => plan::choose_range(self.len, mih.as_ref(), radius),
+        match (plan, self.mih()) {
+            (Plan::Auto, mih) => plan::choose_range(self.len, mih, radius),
             (Plan::MultiIndex, None) => Plan::Scan,
             (forced, _) => forced,
         }
@@ -61,10 +101,10 @@ pub struct SegmentStats {
     pub multi_index_fields: Vec<u32>,
 }
 
+/// The indexed entries. Cloning is cheap (a pointer per segment): the clone is a snapshot
+/// that later writes to the original do not change.
 #[derive(Debug, Clone)]
 pub struct Store {
-    columns: Columns,
-    dead: Vec<u64>,
     segments: Vec<Segment>,
     live: usize,
     multi_index_min_len: usize,
@@ -73,8 +113,6 @@ pub struct Store {
 impl Default for Store {
     fn default() -> Self {
         Store {
-            columns: Columns::default(),
-            dead: Vec::new(),
             segments: Vec::new(),
             live: 0,
             multi_index_min_len: plan::MULTI_INDEX_MIN_LEN,
@@ -162,29 +200,42 @@ impl Store {
         self.multi_index_min_len = len;
     }
 
+    /// Slots in use, dead ones included: the end of the last segment.
+    fn slot_count(&self) -> usize {
+        self.segments.last().map_or(0, |s| s.start + s.len)
+    }
+
+    /// The segment holding `slot`, and the position there.
     #[inline]
-    fn is_dead(&self, slot: usize) -> bool {
-        self.dead[slot / 64] >> (slot % 64) & 1 == 1
+    fn locate(&self, slot: usize) -> (&Segment, usize) {
+        let at = self.segments.partition_point(|s| s.start + s.len <= slot);
+        let segment = &self.segments[at];
+        (segment, slot - segment.start)
     }
 
     #[inline]
     pub fn hash(&self, slot: usize) -> u64 {
-        self.columns.hashes[slot]
+        let (s, p) = self.locate(slot);
+        s.hashes()[p]
     }
 
     #[inline]
     pub fn id(&self, slot: usize) -> u64 {
-        self.columns.ids[slot]
+        let (s, p) = self.locate(slot);
+        s.id(p)
     }
 
     #[inline]
     pub fn title(&self, slot: usize) -> &[u8] {
-        self.columns.title(slot)
+        let (s, p) = self.locate(slot);
+        s.data.columns.title(p)
     }
 
     /// Live slots, in slot order.
     pub fn live_slots(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.columns.len()).filter(|&s| !self.is_dead(s))
+        self.segments
+            .iter()
+            .flat_map(|s| (0..s.len).filter(|&p| !s.is_dead(p)).map(|p| s.start + p))
     }
 
     /// The `n` live entries with the smallest ids at or above `start`, as `(id, slot)` in id
@@ -226,12 +277,13 @@ impl Store {
 
     /// Marks the entry at `slot` deleted (its id must already be gone from the id map).
     pub fn kill(&mut self, slot: usize, ids: &mut IdMap) {
-        debug_assert!(!self.is_dead(slot));
-        self.dead[slot / 64] |= 1 << (slot % 64);
-        self.live -= 1;
         let at = self.segments.partition_point(|s| s.start + s.len <= slot);
         let segment = &mut self.segments[at];
+        let p = slot - segment.start;
+        debug_assert!(!segment.is_dead(p));
+        Arc::make_mut(&mut segment.dead_bits)[p / 64] |= 1 << (p % 64);
         segment.dead += 1;
+        self.live -= 1;
         if segment.dead * 2 > segment.len {
             self.rebuild_from(at, Columns::default(), ids);
         }
@@ -242,55 +294,47 @@ impl Store {
         let start = self
             .segments
             .get(first)
-            .map_or(self.columns.len(), |s| s.start);
+            .map_or(self.slot_count(), |s| s.start);
         let mut merged = Columns::default();
-        for slot in start..self.columns.len() {
-            if !self.is_dead(slot) {
-                merged.push(self.id(slot), self.hash(slot), self.title(slot));
+        for s in &self.segments[first..] {
+            for p in (0..s.len).filter(|&p| !s.is_dead(p)) {
+                merged.push(s.id(p), s.hashes()[p], s.data.columns.title(p));
             }
         }
         for i in 0..batch.len() {
             merged.push(batch.ids[i], batch.hashes[i], batch.title(i));
         }
         drop(batch);
-        self.columns.truncate(start);
-        self.segments.truncate(first);
-        self.live = start - self.segments.iter().map(|s| s.dead).sum::<usize>();
-        if !merged.is_empty() {
-            assert!(
-                start + merged.len() < (1 << 31),
-                "an index holds at most 2^31 entries"
-            );
-            let (tree, order) = MvpTree::build(&merged.hashes);
-            for &i in &order {
-                let i = i as usize;
-                ids.set(merged.ids[i], self.columns.len() as u32);
-                self.columns
-                    .push(merged.ids[i], merged.hashes[i], merged.title(i));
-            }
-            let mih = (merged.len() >= self.multi_index_min_len)
-                .then(|| MultiIndex::build(&self.columns.hashes[start..]));
-            self.segments.push(Segment {
-                start,
-                len: merged.len(),
-                dead: 0,
-                tree,
-                mih,
-            });
-            self.live += merged.len();
+        for s in self.segments.drain(first..) {
+            self.live -= s.live();
         }
-        self.columns.trim();
-        let words = self.columns.len().div_ceil(64);
-        self.dead.truncate(start / 64 + 1);
-        if let Some(w) = self.dead.get_mut(start / 64) {
-            *w &= (1u64 << (start % 64)) - 1;
+        if merged.is_empty() {
+            return;
         }
-        self.dead.resize(words, 0);
-        self.dead.shrink_to(words + words / 8);
-    }
-
-    fn segment_hashes(&self, s: &Segment) -> &[u64] {
-        &self.columns.hashes[s.start..s.start + s.len]
+        assert!(
+            start + merged.len() < (1 << 31),
+            "an index holds at most 2^31 entries"
+        );
+        let (tree, order) = MvpTree::build(&merged.hashes);
+        let mut columns = Columns::default();
+        for &i in &order {
+            let i = i as usize;
+            ids.set(merged.ids[i], (start + columns.len()) as u32);
+            columns.push(merged.ids[i], merged.hashes[i], merged.title(i));
+        }
+        drop(merged);
+        columns.trim();
+        let mih =
+            (columns.len() >= self.multi_index_min_len).then(|| MultiIndex::build(&columns.hashes));
+        let len = columns.len();
+        self.segments.push(Segment {
+            start,
+            len,
+            dead: 0,
+            data: Arc::new(SegmentData { columns, tree, mih }),
+            dead_bits: Arc::new(vec![0; len.div_ceil(64)]),
+        });
+        self.live += len;
     }
 
     /// Appends every live entry within `radius` (unsorted). Returns false, with `out` holding
@@ -309,23 +353,21 @@ impl Store {
             overflowed: false,
         };
         for s in &self.segments {
-            let hashes = self.segment_hashes(s);
+            let hashes = s.hashes();
             let hit = |p: usize, distance: u32| {
-                let slot = s.start + p;
-                if !self.is_dead(slot) {
+                if !s.is_dead(p) {
                     sink.push(Match {
                         distance,
-                        id: self.id(slot),
+                        id: s.id(p),
                     });
                 }
             };
             match s.range_plan(plan, radius) {
                 Plan::MultiIndex => s
-                    .mih
-                    .as_ref()
+                    .mih()
                     .expect("plan checked")
                     .range(hashes, query, radius, hit),
-                Plan::Tree => s.tree.range(hashes, query, radius, hit),
+                Plan::Tree => s.tree().range(hashes, query, radius, hit),
                 _ => scan(hashes, query, radius, hit),
             }
             if sink.overflowed {
@@ -349,8 +391,8 @@ impl Store {
         let rows = Cell::new(0usize);
         let overflowed = Cell::new(false);
         for s in &self.segments {
-            let hashes = self.segment_hashes(s);
-            let chosen = match (plan, &s.mih) {
+            let hashes = s.hashes();
+            let chosen = match (plan, s.mih()) {
                 (Plan::Auto, Some(mih))
                     if plan::multi_index_cost(mih, radius as usize + 1)
                         >= plan::batch_scan_cost(s.len) =>
@@ -360,13 +402,12 @@ impl Store {
                 _ => s.range_plan(plan, radius),
             };
             let record = |out: &mut [Vec<Match>], qi: usize, p: usize, distance: u32| {
-                let slot = s.start + p;
-                if !self.is_dead(slot) {
+                if !s.is_dead(p) {
                     if rows.get() < max_rows {
                         rows.set(rows.get() + 1);
                         out[qi].push(Match {
                             distance,
-                            id: self.id(slot),
+                            id: s.id(p),
                         });
                     } else {
                         overflowed.set(true);
@@ -388,12 +429,10 @@ impl Store {
             for (qi, &q) in queries.iter().enumerate() {
                 let hit = |p: usize, distance: u32| record(&mut *out, qi, p, distance);
                 match chosen {
-                    Plan::MultiIndex => s
-                        .mih
-                        .as_ref()
-                        .expect("plan checked")
-                        .range(hashes, q, radius, hit),
-                    _ => s.tree.range(hashes, q, radius, hit),
+                    Plan::MultiIndex => {
+                        s.mih().expect("plan checked").range(hashes, q, radius, hit)
+                    }
+                    _ => s.tree().range(hashes, q, radius, hit),
                 }
                 if overflowed.get() {
                     return false;
@@ -422,13 +461,12 @@ impl Store {
         let mut order: Vec<&Segment> = self.segments.iter().collect();
         order.sort_by_key(|s| std::cmp::Reverse(s.live()));
         for s in order {
-            let hashes = self.segment_hashes(s);
+            let hashes = s.hashes();
             let offer = |top: &mut TopK, p: usize, distance: u32| {
-                let slot = s.start + p;
-                if !self.is_dead(slot) {
+                if !s.is_dead(p) {
                     let m = Match {
                         distance,
-                        id: self.id(slot),
+                        id: s.id(p),
                     };
                     if accept(&m) {
                         top.offer(m);
@@ -439,14 +477,14 @@ impl Store {
             // near queries (the usual case for duplicate search) finish there. Then it decides
             // once: finish probing if the k found so far are all near and the rest is cheaper
             // than a scan, else scan.
-            let (chosen, mut budget) = match (plan, &s.mih) {
+            let (chosen, mut budget) = match (plan, s.mih()) {
                 (Plan::Auto, Some(_)) => (Plan::MultiIndex, plan::knn_probe_budget(s.len)),
                 (Plan::Auto, None) | (Plan::MultiIndex, None) => (Plan::Scan, 0.0),
                 (forced, _) => (forced, f64::INFINITY),
             };
             match chosen {
                 Plan::MultiIndex => {
-                    let mih = s.mih.as_ref().expect("plan checked");
+                    let mih = s.mih().expect("plan checked");
                     // While probing, hashes farther than the cap are not offered; the decision
                     // below accounts for them.
                     let mut cap = if budget.is_finite() {
@@ -495,7 +533,7 @@ impl Store {
                         query,
                         offer: &offer,
                     };
-                    s.tree.best_first(hashes, query, &mut visitor);
+                    s.tree().best_first(hashes, query, &mut visitor);
                 }
                 _ => {
                     for (b, block) in hashes.chunks(1024).enumerate() {
@@ -558,12 +596,14 @@ impl Store {
                     let q = self.hash(slot);
                     let mut found = Vec::new();
                     for t in &self.segments {
-                        t.tree.range(self.segment_hashes(t), q, radius, |tp, d| {
-                            found.push((t.start + tp, d))
+                        t.tree().range(t.hashes(), q, radius, |tp, d| {
+                            if !t.is_dead(tp) {
+                                found.push((t.start + tp, d))
+                            }
                         });
                     }
                     for (other, d) in found {
-                        if other > slot && !self.is_dead(other) {
+                        if other > slot {
                             let qb = slots.partition_point(|&s| s < other);
                             if !emit(qa, qb, d) {
                                 break 'anchors;
@@ -597,9 +637,9 @@ impl Store {
             .map(|s| SegmentStats {
                 len: s.len,
                 dead: s.dead,
-                tree_nodes: s.tree.node_count(),
-                tree_depth: s.tree.depth(),
-                multi_index_fields: s.mih.as_ref().map_or(Vec::new(), |m| m.field_widths()),
+                tree_nodes: s.tree().node_count(),
+                tree_depth: s.tree().depth(),
+                multi_index_fields: s.mih().map_or(Vec::new(), |m| m.field_widths()),
             })
             .collect()
     }
@@ -612,14 +652,20 @@ impl Store {
             .collect()
     }
 
+    /// Bytes held, counting shared segment data as this store's own (a snapshot still
+    /// holding replaced segments keeps them alive, and Redis counts that memory too).
     pub fn memory_bytes(&self) -> usize {
-        self.columns.memory_bytes()
-            + self.dead.capacity() * 8
-            + self.segments.capacity() * std::mem::size_of::<Segment>()
+        self.segments.capacity() * std::mem::size_of::<Segment>()
             + self
                 .segments
                 .iter()
-                .map(|s| s.tree.memory_bytes() + s.mih.as_ref().map_or(0, |m| m.memory_bytes()))
+                .map(|s| {
+                    std::mem::size_of::<SegmentData>()
+                        + s.data.columns.memory_bytes()
+                        + s.dead_bits.capacity() * 8
+                        + s.tree().memory_bytes()
+                        + s.mih().map_or(0, |m| m.memory_bytes())
+                })
                 .sum::<usize>()
     }
 }

@@ -353,3 +353,48 @@ fn oversized_answers_are_refused_while_they_are_gathered() {
         );
     }
 }
+
+/// A snapshot answers from the entries as they were when it was taken, while the index goes
+/// on with adds, syncs (merging segments), deletes (copying deletion marks) and compactions.
+#[test]
+fn snapshots_keep_answering_as_the_index_was() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<mvptree::Snapshot>();
+
+    let hashes: Vec<u64> = (0..6000u64)
+        .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (i % 3))
+        .collect();
+    let mut index = Index::with_sync_threshold(700).unwrap();
+    index.set_multi_index_min_len(0);
+    for (i, &h) in hashes[..3000].iter().enumerate() {
+        index.add(h, format!("t{i}").as_bytes(), None).unwrap();
+    }
+    let snapshot = index.snapshot();
+    let queries: Vec<u64> = hashes.iter().step_by(397).map(|&h| h ^ 0b1001).collect();
+    let before: Vec<Vec<Match>> = queries.iter().map(|&q| index.query(q, 20)).collect();
+    let pairs_before = index.pairs(12);
+    let titles_before: Vec<Option<Vec<u8>>> = (0..3001)
+        .map(|id| snapshot.title(id).map(<[u8]>::to_vec))
+        .collect();
+
+    for &h in &hashes[3000..] {
+        index.add(h, b"later", None).unwrap();
+    }
+    for id in (1..3000).step_by(2) {
+        index.delete(id).unwrap();
+    }
+    index.sync();
+
+    for (q, want) in queries.iter().zip(&before) {
+        assert_eq!(&snapshot.query(*q, 20), want);
+        assert_ne!(index.query(*q, 64).len(), snapshot.query(*q, 64).len());
+    }
+    assert_eq!(snapshot.pairs(12), pairs_before);
+    let titles_after: Vec<Option<Vec<u8>>> = (0..3001)
+        .map(|id| snapshot.title(id).map(<[u8]>::to_vec))
+        .collect();
+    assert_eq!(titles_after, titles_before);
+    // 2,800 were indexed when it was taken (the rest pending); now 4,500 are.
+    assert_eq!(snapshot.len(), 2800);
+    assert_eq!(index.len(), 4500);
+}

@@ -1,0 +1,271 @@
+//! Searches over the indexed entries, on the index itself or on a [`Snapshot`] of it taken
+//! for another thread. Every answer is sorted by distance, then id (pairs: distance, then
+//! ids) and exact; the plans only decide the work.
+
+use std::sync::Arc;
+
+use crate::columns::Columns;
+use crate::cursor::PairsCursor;
+use crate::idmap::IdMap;
+use crate::index::{Match, Pair, PENDING};
+use crate::plan::Plan;
+use crate::store::Store;
+use crate::{Error, Result, MAX_RADIUS};
+
+/// Sorts by distance, then id. Wide radii return a large share of the index, and a
+/// comparison sort of hundreds of thousands of matches costs more than the scan that found
+/// them: a counting sort on the distance (65 values) leaves only short runs to sort by id.
+fn sort_matches(matches: &mut Vec<Match>) {
+    if matches.len() < 1024 {
+        matches.sort_unstable();
+        return;
+    }
+    let mut starts = [0usize; MAX_RADIUS as usize + 2];
+    for m in matches.iter() {
+        starts[m.distance as usize + 1] += 1;
+    }
+    for d in 1..starts.len() {
+        starts[d] += starts[d - 1];
+    }
+    let bounds = starts;
+    let mut sorted = vec![Match { distance: 0, id: 0 }; matches.len()];
+    for &m in matches.iter() {
+        sorted[starts[m.distance as usize]] = m;
+        starts[m.distance as usize] += 1;
+    }
+    for run in bounds.windows(2) {
+        sorted[run[0]..run[1]].sort_unstable_by_key(|m| m.id);
+    }
+    *matches = sorted;
+}
+
+/// The indexed entries and the id map, both shared until written: cloning is a pointer per
+/// segment, and a clone keeps answering from the entries as they were.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub(crate) store: Store,
+    pub(crate) ids: Arc<IdMap>,
+}
+
+impl Snapshot {
+    /// Adds a batch of entries to the store (ids must be new).
+    pub(crate) fn insert(&mut self, batch: Columns) {
+        self.store.insert(batch, Arc::make_mut(&mut self.ids));
+    }
+
+    /// Deletes the entry at `slot` (its id already gone from the id map).
+    pub(crate) fn kill(&mut self, slot: usize) {
+        self.store.kill(slot, Arc::make_mut(&mut self.ids));
+    }
+
+    /// Indexed entries.
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.store.len() == 0
+    }
+
+    /// The title of an indexed entry (`None` for an id that was pending or absent when the
+    /// snapshot was taken): what a search answer's ids are resolved with.
+    pub fn title(&self, id: u64) -> Option<&[u8]> {
+        self.ids
+            .get(id)
+            .filter(|&at| at & PENDING == 0)
+            .map(|at| self.store.title(at as usize))
+    }
+
+    /// Every indexed entry within `radius` (inclusive; above 64 acts as 64), sorted by
+    /// distance, then id.
+    pub fn query(&self, hash: u64, radius: u32) -> Vec<Match> {
+        self.query_with(hash, radius, Plan::Auto)
+    }
+
+    /// [`Index::query`] with a forced plan (for tests and benchmarks; answers never differ).
+    pub fn query_with(&self, hash: u64, radius: u32, plan: Plan) -> Vec<Match> {
+        let mut out = Vec::new();
+        self.store
+            .range(hash, radius.min(MAX_RADIUS), plan, usize::MAX, &mut out);
+        sort_matches(&mut out);
+        out
+    }
+
+    /// The first `limit` answers of [`Index::query`]. The search is bounded by the limit: it
+    /// keeps the best `limit` so far and narrows the radius as they fill in, so `limit` 1 at
+    /// a wide radius costs about one nearest-neighbour search, not the whole answer.
+    pub fn query_limit(&self, hash: u64, radius: u32, limit: usize) -> Vec<Match> {
+        self.store
+            .knn(hash, limit, radius.min(MAX_RADIUS), Plan::Auto, |_| true)
+    }
+
+    /// [`Index::query`] or, with `limit`, [`Index::query_limit`], refusing an answer of more
+    /// than `max_rows` rows with [`Error::TooManyRows`] before it grows past that.
+    pub fn query_bounded(
+        &self,
+        hash: u64,
+        radius: u32,
+        limit: Option<usize>,
+        max_rows: usize,
+    ) -> Result<Vec<Match>> {
+        let radius = radius.min(MAX_RADIUS);
+        match limit {
+            Some(limit) if limit <= max_rows => Ok(self.query_limit(hash, radius, limit)),
+            Some(limit) => {
+                // More rows asked for than allowed: find one more than allowed, to know.
+                let found = self.query_limit(hash, radius, max_rows.saturating_add(1));
+                if found.len() > max_rows {
+                    return Err(Error::TooManyRows(max_rows));
+                }
+                Ok(found.into_iter().take(limit).collect())
+            }
+            None => {
+                let mut out = Vec::new();
+                if !self
+                    .store
+                    .range(hash, radius, Plan::Auto, max_rows, &mut out)
+                {
+                    return Err(Error::TooManyRows(max_rows));
+                }
+                sort_matches(&mut out);
+                Ok(out)
+            }
+        }
+    }
+
+    /// [`Index::query`] for each hash: batches scan the index once for all of them when a
+    /// scan is the cheaper plan.
+    pub fn query_many(&self, hashes: &[u64], radius: u32) -> Vec<Vec<Match>> {
+        self.query_many_with(hashes, radius, Plan::Auto)
+    }
+
+    pub fn query_many_with(&self, hashes: &[u64], radius: u32, plan: Plan) -> Vec<Vec<Match>> {
+        let mut out = vec![Vec::new(); hashes.len()];
+        self.store
+            .range_many(hashes, radius.min(MAX_RADIUS), plan, usize::MAX, &mut out);
+        for answers in &mut out {
+            sort_matches(answers);
+        }
+        out
+    }
+
+    /// [`Index::query_many`], refusing answers that hold more than `max_rows` rows together.
+    pub fn query_many_bounded(
+        &self,
+        hashes: &[u64],
+        radius: u32,
+        max_rows: usize,
+    ) -> Result<Vec<Vec<Match>>> {
+        let mut out = vec![Vec::new(); hashes.len()];
+        if !self.store.range_many(
+            hashes,
+            radius.min(MAX_RADIUS),
+            Plan::Auto,
+            max_rows,
+            &mut out,
+        ) {
+            return Err(Error::TooManyRows(max_rows));
+        }
+        for answers in &mut out {
+            sort_matches(answers);
+        }
+        Ok(out)
+    }
+
+    /// The `k` nearest indexed entries, sorted by distance, then id.
+    pub fn knn(&self, hash: u64, k: usize) -> Vec<Match> {
+        self.knn_with(hash, k, Plan::Auto)
+    }
+
+    pub fn knn_with(&self, hash: u64, k: usize, plan: Plan) -> Vec<Match> {
+        self.store.knn(hash, k, MAX_RADIUS, plan, |_| true)
+    }
+
+    /// [`Index::knn`], refused before any work when the answer would hold more than
+    /// `max_rows` rows (it holds `min(k, len)`).
+    pub fn knn_bounded(&self, hash: u64, k: usize, max_rows: usize) -> Result<Vec<Match>> {
+        if k.min(self.len()) > max_rows {
+            return Err(Error::TooManyRows(max_rows));
+        }
+        Ok(self.knn(hash, k))
+    }
+
+    /// Every unordered pair of indexed entries within `radius`, as (smaller id, larger id,
+    /// distance), sorted by distance, then ids.
+    pub fn pairs(&self, radius: u32) -> Vec<Pair> {
+        self.pairs_with(radius, Plan::Auto)
+    }
+
+    pub fn pairs_with(&self, radius: u32, plan: Plan) -> Vec<Pair> {
+        let mut out = self
+            .store
+            .pairs(radius.min(MAX_RADIUS), plan, usize::MAX)
+            .expect("no row cap");
+        out.sort_unstable_by_key(|p| (p.distance, p.a, p.b));
+        out
+    }
+
+    /// [`Index::pairs`], refusing an answer of more than `max_rows` pairs: the join stops as
+    /// soon as it finds one more, so neither time nor memory grows with the whole answer.
+    pub fn pairs_bounded(&self, radius: u32, max_rows: usize) -> Result<Vec<Pair>> {
+        let mut out = self
+            .store
+            .pairs(radius.min(MAX_RADIUS), Plan::Auto, max_rows)
+            .ok_or(Error::TooManyRows(max_rows))?;
+        out.sort_unstable_by_key(|p| (p.distance, p.a, p.b));
+        Ok(out)
+    }
+
+    /// One page of [`Index::pairs`]: at most `count` pairs, from at most `count` anchors (the
+    /// smaller id of a pair), walking anchors in id order and each anchor's pairs in
+    /// `(distance, other id)` order; returns the cursor of the next page, `None` at the end.
+    /// The pages of a walk over an unchanged index are exactly the pairs of
+    /// [`Index::pairs`], each once (in another order). A page costs one bounded search per
+    /// anchor it visits, so its work is proportional to `count`.
+    pub fn pairs_page(
+        &self,
+        radius: u32,
+        cursor: PairsCursor,
+        count: usize,
+    ) -> (Vec<Pair>, Option<PairsCursor>) {
+        let radius = radius.min(MAX_RADIUS);
+        let count = count.max(1);
+        let anchors = self.store.live_ids_from(cursor.anchor, count + 1);
+        let mut out = Vec::new();
+        let mut after = cursor
+            .after
+            .filter(|_| anchors.first().is_some_and(|&(id, _)| id == cursor.anchor));
+        for &(anchor, slot) in anchors.iter().take(count) {
+            let wanted = count - out.len();
+            let resume = after.take();
+            let found = self.store.knn(
+                self.store.hash(slot),
+                wanted,
+                radius,
+                Plan::Auto,
+                |m: &Match| {
+                    m.id > anchor && resume.is_none_or(|(d, id)| (m.distance, m.id) > (d, id))
+                },
+            );
+            let full = found.len() == wanted;
+            out.extend(found.iter().map(|m| Pair {
+                a: anchor,
+                b: m.id,
+                distance: m.distance,
+            }));
+            if full {
+                let last = found.last().expect("wanted is at least 1");
+                let next = PairsCursor {
+                    anchor,
+                    after: Some((last.distance, last.id)),
+                };
+                return (out, Some(next));
+            }
+        }
+        let next = anchors.get(count).map(|&(anchor, _)| PairsCursor {
+            anchor,
+            after: None,
+        });
+        (out, next)
+    }
+}
