@@ -650,6 +650,11 @@ def test_module_argument_title_hashes_no(redis_server_factory: ServerFactory) ->
         (("SYNC_THRESHOLD",), "module argument SYNC_THRESHOLD needs a value"),
         (("TITLE_HASHES", "maybe"), "TITLE_HASHES must be yes or no"),
         (("COLOUR", "blue"), "unknown module argument 'COLOUR'"),
+        (("MAX_REPLY_ROWS", "0"), "MAX_REPLY_ROWS must be an integer in 1..=100000000"),
+        (("MAX_REPLY_ROWS", "-5"), "MAX_REPLY_ROWS must be an integer"),
+        (("MAX_REPLY_ROWS", "100000001"), "MAX_REPLY_ROWS must be an integer"),
+        (("WORKER_THREADS", "65"), "WORKER_THREADS must be an integer in 0..=64"),
+        (("WORKER_THREADS", "two"), "WORKER_THREADS must be an integer"),
     ],
 )
 def test_bad_module_arguments_fail_the_load_with_a_log_line(

@@ -67,6 +67,19 @@ impl Snapshot {
         self.store.len() == 0
     }
 
+    /// Estimated nanoseconds of [`Snapshot::query`] at `radius` (see
+    /// [`Store::range_cost_ns`]).
+    pub fn range_cost_ns(&self, radius: u32) -> f64 {
+        self.store.range_cost_ns(radius.min(MAX_RADIUS))
+    }
+
+    /// Estimated nanoseconds of [`Snapshot::knn`] for `k` neighbours: at most a scan, plus
+    /// the heap of `k`.
+    pub fn knn_cost_ns(&self, k: usize) -> f64 {
+        const HEAP_NS_PER_ROW: f64 = 20.0;
+        self.store.scan_cost_ns() + k.min(self.len()) as f64 * HEAP_NS_PER_ROW
+    }
+
     /// The title of an indexed entry (`None` for an id that was pending or absent when the
     /// snapshot was taken): what a search answer's ids are resolved with.
     pub fn title(&self, id: u64) -> Option<&[u8]> {

@@ -644,6 +644,25 @@ impl Store {
             .collect()
     }
 
+    /// Estimated nanoseconds of a range query at `radius` on this machine (the planner's
+    /// figures, summed over the segments): for a face deciding whether a search is worth
+    /// moving off its event loop, never for the answer.
+    pub fn range_cost_ns(&self, radius: u32) -> f64 {
+        self.segments
+            .iter()
+            .map(|s| match (s.range_plan(Plan::Auto, radius), s.mih()) {
+                (Plan::MultiIndex, Some(mih)) => plan::multi_index_cost(mih, radius as usize + 1),
+                _ => plan::scan_cost(s.len),
+            })
+            .sum()
+    }
+
+    /// Estimated nanoseconds of scanning every segment: the most a k-nearest search costs
+    /// before it offers its candidates.
+    pub fn scan_cost_ns(&self) -> f64 {
+        self.segments.iter().map(|s| plan::scan_cost(s.len)).sum()
+    }
+
     /// For the largest segment: the plan [`Plan::Auto`] takes at each radius 0..=64.
     pub fn plans_by_radius(&self) -> Vec<Plan> {
         let largest = self.segments.iter().max_by_key(|s| s.len);

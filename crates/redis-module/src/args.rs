@@ -12,6 +12,7 @@ pub const INVALID_ID: RedisError = RedisError::Str("ERR invalid id");
 pub const INVALID_K: RedisError = RedisError::Str("ERR invalid k");
 pub const INVALID_LIMIT: RedisError = RedisError::Str("ERR invalid limit");
 pub const INVALID_SYNC_THRESHOLD: RedisError = RedisError::Str("ERR invalid sync threshold");
+pub const INVALID_COUNT: RedisError = RedisError::Str("ERR invalid count");
 pub const SYNTAX_ERROR: RedisError = RedisError::Str("ERR syntax error");
 
 fn all_digits(text: &[u8]) -> bool {
@@ -92,6 +93,14 @@ pub fn limit(text: &[u8]) -> Result<usize, RedisError> {
     parse_saturating_count(text)
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
         .ok_or(INVALID_LIMIT)
+}
+
+/// A page size for the `CURSOR` forms: 1..=`max`.
+pub fn count(text: &[u8], max: usize) -> Result<usize, RedisError> {
+    parse_decimal(text)
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| (1..=max).contains(n))
+        .ok_or(INVALID_COUNT)
 }
 
 pub fn sync_threshold(text: &[u8]) -> Result<usize, RedisError> {

@@ -3,7 +3,7 @@
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_long};
 
-use mvptree::{Error, Index, InfoValue, Match};
+use mvptree::{Error, Index, InfoValue, Match, PairsCursor, Snapshot};
 use redis_module::{
     raw, Context, ContextFlags, NotifyEvent, RedisError, RedisResult, RedisString, RedisValue,
 };
@@ -12,6 +12,12 @@ use crate::args::{self, SYNTAX_ERROR};
 use crate::data_type::INDEX_TYPE;
 use crate::settings;
 use crate::variadic::call_with_buffers;
+use crate::worker;
+
+/// Reads estimated to take at least this long run on a worker thread, the client blocked,
+/// so that the event loop stays free; cheaper ones run inline, where a thread hop (tens of
+/// microseconds) would cost more than the search.
+const OFFLOAD_NS: f64 = 100_000.0;
 
 const OK: RedisValue = RedisValue::SimpleStringStatic("OK");
 
@@ -23,6 +29,10 @@ fn core_error(error: Error) -> RedisError {
         Error::IdOutOfRange(_) => args::INVALID_ID,
         Error::IdsExhausted => RedisError::Str("ERR automatic ids exhausted"),
         Error::InvalidSyncThreshold(_) => args::INVALID_SYNC_THRESHOLD,
+        Error::TooManyRows(max) => RedisError::String(format!(
+            "ERR answer has more than {max} rows (imgscout.max-reply-rows); ask for fewer with LIMIT or page through it with CURSOR"
+        )),
+        Error::InvalidCursor => RedisError::Str("ERR invalid cursor"),
         other => RedisError::String(format!("ERR {other}")),
     }
 }
@@ -47,6 +57,12 @@ fn with_index<T>(
         .get_value::<Index>(&INDEX_TYPE)
         .map_err(|_| RedisError::WrongType)?;
     body(index)
+}
+
+/// A snapshot of the index at `key` (`None` when the key is missing), for a read that may
+/// run on a worker.
+fn snapshot_of(ctx: &Context, key: &RedisString) -> Result<Option<Snapshot>, RedisError> {
+    with_index(ctx, key, |index| Ok(index.map(Index::snapshot)))
 }
 
 /// Opens `key` for writing and hands its index to `body`, creating an empty one (with the
@@ -233,14 +249,14 @@ pub fn sync(ctx: &Context, args: &[RedisString]) -> RedisResult {
     Ok(OK)
 }
 
-fn matches_reply(index: &Index, matches: Vec<Match>) -> RedisValue {
+fn matches_reply(snapshot: &Snapshot, matches: Vec<Match>) -> RedisValue {
     RedisValue::Array(
         matches
             .into_iter()
             .map(|m| {
-                let title = index
-                    .lookup(m.id)
-                    .expect("every match is an entry of the index")
+                let title = snapshot
+                    .title(m.id)
+                    .expect("every match is an entry of the snapshot")
                     .to_vec();
                 RedisValue::Array(vec![
                     RedisValue::StringBuffer(title),
@@ -252,7 +268,11 @@ fn matches_reply(index: &Index, matches: Vec<Match>) -> RedisValue {
     )
 }
 
-/// `imgscout.query key hashvalue radius [LIMIT count]`
+const EMPTY: RedisValue = RedisValue::Array(Vec::new());
+
+/// `imgscout.query key hashvalue radius [LIMIT count]`: answers of more than
+/// `imgscout.max-reply-rows` rows are refused (ask for fewer with `LIMIT`, which also bounds
+/// the search).
 pub fn query(ctx: &Context, args: &[RedisString]) -> RedisResult {
     check_arity(args, |n| n >= 4)?;
     let hash = args::hash_value(args[2].as_slice())?;
@@ -267,75 +287,181 @@ pub fn query(ctx: &Context, args: &[RedisString]) -> RedisResult {
             return Err(SYNTAX_ERROR);
         }
     }
-    with_index(ctx, &args[1], |index| {
-        let Some(index) = index else {
-            return Ok(RedisValue::Array(Vec::new()));
-        };
-        let matches = match limit {
-            Some(limit) => index.query_limit(hash, radius, limit),
-            None => index.query(hash, radius),
-        };
-        Ok(matches_reply(index, matches))
+    let Some(snapshot) = snapshot_of(ctx, &args[1])? else {
+        return Ok(EMPTY);
+    };
+    let max_rows = settings::max_reply_rows();
+    let heavy = snapshot.range_cost_ns(radius) >= OFFLOAD_NS;
+    worker::run(ctx, heavy, move || {
+        let matches = snapshot
+            .query_bounded(hash, radius, limit, max_rows)
+            .map_err(core_error)?;
+        Ok(matches_reply(&snapshot, matches))
     })
 }
 
-/// `imgscout.knn key hashvalue k`
+/// `imgscout.knn key hashvalue k`: refused before any work when the answer would hold more
+/// than `imgscout.max-reply-rows` rows.
 pub fn knn(ctx: &Context, args: &[RedisString]) -> RedisResult {
     check_arity(args, |n| n == 4)?;
     let hash = args::hash_value(args[2].as_slice())?;
     let k = args::knn_k(args[3].as_slice())?;
-    with_index(ctx, &args[1], |index| {
-        Ok(match index {
-            Some(index) => matches_reply(index, index.knn(hash, k)),
-            None => RedisValue::Array(Vec::new()),
-        })
+    let Some(snapshot) = snapshot_of(ctx, &args[1])? else {
+        return Ok(EMPTY);
+    };
+    let max_rows = settings::max_reply_rows();
+    if k.min(snapshot.len()) > max_rows {
+        return Err(core_error(Error::TooManyRows(max_rows)));
+    }
+    let heavy = snapshot.knn_cost_ns(k) >= OFFLOAD_NS;
+    worker::run(ctx, heavy, move || {
+        let matches = snapshot.knn(hash, k);
+        Ok(matches_reply(&snapshot, matches))
     })
 }
 
-/// `imgscout.pairs key radius`: the self-join, every pair of indexed entries within the
-/// radius as `[smaller id, larger id, distance]`, sorted by distance, then ids.
+/// `[CURSOR cursor] [COUNT count]` of the paged forms: `None` for the plain form.
+fn cursor_options(options: &[RedisString]) -> Result<Option<(&[u8], usize)>, RedisError> {
+    let mut cursor = None;
+    let mut count = None;
+    let mut options = options.iter();
+    while let Some(option) = options.next() {
+        let value = options.next().ok_or(SYNTAX_ERROR)?.as_slice();
+        if args::is_keyword(option.as_slice(), "CURSOR") {
+            cursor = Some(value);
+        } else if args::is_keyword(option.as_slice(), "COUNT") {
+            count = Some(args::count(value, settings::max_reply_rows())?);
+        } else {
+            return Err(SYNTAX_ERROR);
+        }
+    }
+    match (cursor, count) {
+        (Some(cursor), count) => Ok(Some((cursor, count.unwrap_or(mvptree::DEFAULT_PAGE_ROWS)))),
+        (None, Some(_)) => Err(SYNTAX_ERROR),
+        (None, None) => Ok(None),
+    }
+}
+
+fn page_reply(next: Option<String>, rows: Vec<RedisValue>) -> RedisValue {
+    RedisValue::Array(vec![
+        RedisValue::BulkString(next.unwrap_or_else(|| "0".to_string())),
+        RedisValue::Array(rows),
+    ])
+}
+
+fn pair_row(p: &mvptree::Pair) -> RedisValue {
+    RedisValue::Array(vec![
+        RedisValue::Integer(p.a as i64),
+        RedisValue::Integer(p.b as i64),
+        RedisValue::Integer(i64::from(p.distance)),
+    ])
+}
+
+/// `imgscout.pairs key radius [CURSOR cursor [COUNT count]]`: the self-join, every pair of
+/// indexed entries within the radius as `[smaller id, larger id, distance]`.
+///
+/// Plain: sorted by distance, then ids, and refused when more than `imgscout.max-reply-rows`
+/// (the join stops there). With `CURSOR` (`0` to start): `[next cursor, rows]`, at most
+/// `count` rows (default 1000) from at most `count` anchors, smaller ids in order; the cursor
+/// is `0` again at the end, and the pages of a walk together hold every pair once.
 pub fn pairs(ctx: &Context, args: &[RedisString]) -> RedisResult {
-    check_arity(args, |n| n == 3)?;
+    check_arity(args, |n| n >= 3)?;
     let radius = args::radius(args[2].as_slice())?;
-    with_index(ctx, &args[1], |index| {
-        let pairs = index.map_or_else(Vec::new, |index| index.pairs(radius));
-        Ok(RedisValue::Array(
-            pairs
-                .into_iter()
-                .map(|p| {
-                    RedisValue::Array(vec![
-                        RedisValue::Integer(p.a as i64),
-                        RedisValue::Integer(p.b as i64),
-                        RedisValue::Integer(i64::from(p.distance)),
-                    ])
-                })
-                .collect(),
-        ))
-    })
+    let paged = cursor_options(&args[3..])?;
+    let cursor = paged
+        .map(|(text, count)| {
+            let cursor = std::str::from_utf8(text)
+                .map_err(|_| Error::InvalidCursor)
+                .and_then(str::parse::<PairsCursor>)
+                .map_err(core_error)?;
+            Ok::<_, RedisError>((cursor, count))
+        })
+        .transpose()?;
+    let Some(snapshot) = snapshot_of(ctx, &args[1])? else {
+        return Ok(match cursor {
+            Some(_) => page_reply(None, Vec::new()),
+            None => EMPTY,
+        });
+    };
+    let max_rows = settings::max_reply_rows();
+    match cursor {
+        None => {
+            let heavy = snapshot.len() >= 2048;
+            worker::run(ctx, heavy, move || {
+                let pairs = snapshot
+                    .pairs_bounded(radius, max_rows)
+                    .map_err(core_error)?;
+                Ok(RedisValue::Array(pairs.iter().map(pair_row).collect()))
+            })
+        }
+        Some((cursor, count)) => {
+            // A page walks the ids once, then searches once per anchor.
+            let cost = snapshot.len() as f64 * 5.0 + count as f64 * snapshot.range_cost_ns(radius);
+            worker::run(ctx, cost >= OFFLOAD_NS, move || {
+                let (pairs, next) = snapshot.pairs_page(radius, cursor, count);
+                Ok(page_reply(
+                    next.map(|c| c.to_string()),
+                    pairs.iter().map(pair_row).collect(),
+                ))
+            })
+        }
+    }
 }
 
-/// `imgscout.entries key`: every entry as `[id, hash, title, pending]`, indexed ones by id,
-/// then pending ones in queue order. The hash is a decimal string (it may not fit a signed
-/// integer reply); `pending` is 0 or 1. O(n), like `HGETALL`.
+fn entry_row(e: &mvptree::Entry<'_>) -> RedisValue {
+    RedisValue::Array(vec![
+        RedisValue::Integer(e.id as i64),
+        RedisValue::BulkString(e.hash.to_string()),
+        RedisValue::StringBuffer(e.title.to_vec()),
+        RedisValue::Integer(i64::from(e.pending)),
+    ])
+}
+
+/// `imgscout.entries key [CURSOR cursor [COUNT count]]`: entries as `[id, hash, title,
+/// pending]`. The hash is a decimal string (it may not fit a signed integer reply); `pending`
+/// is 0 or 1.
+///
+/// Plain: indexed entries by id, then pending ones in queue order; refused when there are
+/// more than `imgscout.max-reply-rows`. With `CURSOR` (`0` to start): `[next cursor, rows]`,
+/// at most `count` entries (default 1000), indexed and pending alike in id order, O(count)
+/// a page; the cursor is `0` again at the end.
 pub fn entries(ctx: &Context, args: &[RedisString]) -> RedisResult {
-    check_arity(args, |n| n == 2)?;
+    check_arity(args, |n| n >= 2)?;
+    let paged = cursor_options(&args[2..])?;
+    let start = paged
+        .map(|(text, count)| {
+            let start = std::str::from_utf8(text)
+                .map_err(|_| Error::InvalidCursor)
+                .and_then(mvptree::parse_entries_cursor)
+                .map_err(core_error)?;
+            Ok::<_, RedisError>((start, count))
+        })
+        .transpose()?;
     with_index(ctx, &args[1], |index| {
         let Some(index) = index else {
-            return Ok(RedisValue::Array(Vec::new()));
+            return Ok(match start {
+                Some(_) => page_reply(None, Vec::new()),
+                None => EMPTY,
+            });
         };
-        Ok(RedisValue::Array(
-            index
-                .entries()
-                .map(|e| {
-                    RedisValue::Array(vec![
-                        RedisValue::Integer(e.id as i64),
-                        RedisValue::BulkString(e.hash.to_string()),
-                        RedisValue::StringBuffer(e.title.to_vec()),
-                        RedisValue::Integer(i64::from(e.pending)),
-                    ])
-                })
-                .collect(),
-        ))
+        match start {
+            Some((start, count)) => {
+                let (page, next) = index.entries_page(start, count);
+                Ok(page_reply(
+                    next.map(|id| id.to_string()),
+                    page.iter().map(entry_row).collect(),
+                ))
+            }
+            None => {
+                let max_rows = settings::max_reply_rows();
+                if index.total_len() > max_rows {
+                    return Err(core_error(Error::TooManyRows(max_rows)));
+                }
+                Ok(RedisValue::Array(
+                    index.entries().map(|e| entry_row(&e)).collect(),
+                ))
+            }
+        }
     })
 }
 

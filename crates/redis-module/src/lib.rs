@@ -12,6 +12,7 @@ mod settings;
 mod slot;
 mod table;
 mod variadic;
+mod worker;
 
 use std::os::raw::c_int;
 
@@ -40,18 +41,23 @@ fn initialize(ctx: &Context, args: &[RedisString]) -> Status {
     }
     // A corrupted or truncated RESTORE payload then fails that command instead of aborting.
     ctx.set_module_options(ModuleOptions::HANDLE_IO_ERRORS);
-    if let Err(why) = table::register_all(ctx) {
+    let started = table::register_all(ctx)
+        .and_then(|()| settings::register_configs(ctx))
+        .and_then(|()| worker::start(settings::worker_threads()));
+    if let Err(why) = started {
         ctx.log_warning(&format!("imgscout: cannot load: {why}"));
         return Status::Err;
     }
     ctx.log_notice(&format!(
-        "imgscout: loaded (default SYNC_THRESHOLD {}, TITLE_HASHES {})",
+        "imgscout: loaded (default SYNC_THRESHOLD {}, TITLE_HASHES {}, MAX_REPLY_ROWS {}, WORKER_THREADS {})",
         settings::default_sync_threshold(),
         if settings::title_hashes() {
             "yes"
         } else {
             "no"
-        }
+        },
+        settings::max_reply_rows(),
+        settings::worker_threads(),
     ));
     Status::Ok
 }

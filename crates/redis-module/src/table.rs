@@ -109,17 +109,17 @@ fn table() -> Vec<Command> {
         Command {
             name: "imgscout.pairs",
             flags: "readonly",
-            arity: 3,
+            arity: -3,
             key_flags: read,
-            summary: "Every pair of indexed entries within a Hamming radius (the self-join).",
+            summary: "Every pair of indexed entries within a Hamming radius (the self-join), whole or in cursor pages.",
             callback: callback!(commands::pairs),
         },
         Command {
             name: "imgscout.entries",
             flags: "readonly",
-            arity: 2,
+            arity: -2,
             key_flags: read,
-            summary: "Every entry with its id, hash, title and pending flag.",
+            summary: "Every entry with its id, hash, title and pending flag, whole or in cursor pages.",
             callback: callback!(commands::entries),
         },
         Command {
