@@ -8,6 +8,7 @@ arguments, return the same ``Match`` tuples and raise the same exceptions.
 from __future__ import annotations
 
 from ._args import MAX_HASH, MAX_ID, MAX_RADIUS, format_hash, parse_hash
+from ._core import AnswerTooLargeError
 from ._types import Entry, Match, Pair, SearchIndex
 from .index import Index
 from .redis_index import RedisIndex
@@ -17,6 +18,7 @@ __all__ = [
     "MAX_HASH",
     "MAX_ID",
     "MAX_RADIUS",
+    "AnswerTooLargeError",
     "Entry",
     "Index",
     "Match",

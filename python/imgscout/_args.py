@@ -17,6 +17,8 @@ from typing import Any, Union
 import numpy as np
 import numpy.typing as npt
 
+from . import _core
+
 MAX_HASH = 2**64 - 1
 #: Ids must fit a signed 64-bit Redis integer.
 MAX_ID = 2**63 - 1
@@ -24,6 +26,10 @@ MAX_ID = 2**63 - 1
 MAX_RADIUS = 64
 DEFAULT_SYNC_THRESHOLD = 500
 MAX_SYNC_THRESHOLD = 10_000_000
+#: Rows one in-process answer may hold unless told otherwise, and rows per page of a walk:
+#: the core's figures.
+DEFAULT_MAX_ROWS: int = _core.DEFAULT_MAX_ROWS
+DEFAULT_PAGE_ROWS: int = _core.DEFAULT_PAGE_ROWS
 
 #: What the public API accepts as a hash (``imagehash.ImageHash`` is matched by shape).
 HashLike = Union[int, str, Any]
@@ -123,6 +129,20 @@ def parse_count(value: object, what: str) -> int:
     number = _as_integer(value)
     if number is None or number < 0:
         raise ValueError(f"invalid {what}: {value!r} (expected a non-negative integer)")
+    return number
+
+
+def parse_max_rows(value: object) -> int:
+    number = _as_integer(value)
+    if number is None or number < 1:
+        raise ValueError(f"invalid max_rows: {value!r} (expected a positive integer)")
+    return number
+
+
+def parse_page_size(value: object) -> int:
+    number = _as_integer(value)
+    if number is None or not 1 <= number <= 2**32:
+        raise ValueError(f"invalid page size: {value!r} (expected an integer 1..2**32)")
     return number
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Union
 
 if TYPE_CHECKING:
@@ -77,5 +77,7 @@ class SearchIndex(Protocol):
     def info(self) -> dict[str, Any]: ...
 
     def pairs(self, radius: float) -> list[Pair]: ...
+
+    def iter_pairs(self, radius: float, page_size: int = ...) -> Iterator[Pair]: ...
 
     def entries(self) -> list[Entry]: ...

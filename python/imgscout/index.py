@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import _core
 from ._args import (
+    DEFAULT_MAX_ROWS,
+    DEFAULT_PAGE_ROWS,
     DEFAULT_SYNC_THRESHOLD,
     MAX_HASH,
     MAX_RADIUS,
@@ -20,6 +22,8 @@ from ._args import (
     parse_hashes,
     parse_id,
     parse_ids,
+    parse_max_rows,
+    parse_page_size,
     parse_radius,
     parse_sync_threshold,
 )
@@ -45,18 +49,35 @@ class Index:
     released, writers wait for them.
     """
 
-    __slots__ = ("_core",)
+    __slots__ = ("_core", "_max_rows")
 
-    def __init__(self, sync_threshold: int | None = None) -> None:
-        """``sync_threshold``: pending entries that trigger an automatic sync (default 500)."""
+    def __init__(
+        self, sync_threshold: int | None = None, *, max_rows: int = DEFAULT_MAX_ROWS
+    ) -> None:
+        """``sync_threshold``: pending entries that trigger an automatic sync (default 500).
+        ``max_rows``: the most rows one answer may hold (see :attr:`max_rows`)."""
         threshold = DEFAULT_SYNC_THRESHOLD if sync_threshold is None else sync_threshold
         self._core = _core.Index(parse_sync_threshold(threshold))
+        self.max_rows = max_rows
 
     @classmethod
     def _wrap(cls, core: _core.Index) -> Index:
         index = cls.__new__(cls)
         index._core = core
+        index._max_rows = DEFAULT_MAX_ROWS
         return index
+
+    @property
+    def max_rows(self) -> int:
+        """The most rows one answer (``query``, ``query_many`` together, ``knn``, ``pairs``)
+        may hold, default 10,000,000: a larger one raises :class:`AnswerTooLargeError` as soon
+        as the search finds one row more, before memory grows with it. Ask for fewer with
+        ``limit``, or page through pairs with :meth:`iter_pairs`."""
+        return self._max_rows
+
+    @max_rows.setter
+    def max_rows(self, value: int) -> None:
+        self._max_rows = parse_max_rows(value)
 
     # -- configuration -------------------------------------------------------------------
 
@@ -116,11 +137,16 @@ class Index:
             and 0 <= hash <= MAX_HASH
             and radius >= 0
         ):
-            return list(map(Match._make, self._core.query(hash, min(radius, MAX_RADIUS), None)))
+            return list(
+                map(
+                    Match._make,
+                    self._core.query(hash, min(radius, MAX_RADIUS), None, self._max_rows),
+                )
+            )
         value = parse_hash(hash)
         bits = parse_radius(radius)
         count = None if limit is None else min(parse_count(limit, "limit"), _MAX_NATIVE_COUNT)
-        return _matches(self._core.query(value, bits, count))
+        return _matches(self._core.query(value, bits, count, self._max_rows))
 
     def query_many(
         self,
@@ -132,13 +158,14 @@ class Index:
         values = parse_hashes(hashes)
         bits = parse_radius(radius)
         count = None if limit is None else min(parse_count(limit, "limit"), _MAX_NATIVE_COUNT)
-        return [_matches(found) for found in self._core.query_many(values, bits, count)]
+        found = self._core.query_many(values, bits, count, self._max_rows)
+        return [_matches(one) for one in found]
 
     def knn(self, hash: HashLike, k: int) -> list[Match]:
         """The ``k`` nearest synced entries, nearest first (then by id)."""
         value = parse_hash(hash)
         count = min(parse_count(k, "k"), _MAX_NATIVE_COUNT)
-        return _matches(self._core.knn(value, count))
+        return _matches(self._core.knn(value, count, self._max_rows))
 
     def lookup(self, id: int) -> str | None:
         """The title of entry ``id`` (pending or synced), or None."""
@@ -168,8 +195,22 @@ class Index:
         return dict(self._core.info())
 
     def pairs(self, radius: float) -> list[Pair]:
-        """Every pair of synced entries within ``radius`` bits: the self-join behind dupes."""
-        return list(map(Pair._make, self._core.pairs(parse_radius(radius))))
+        """Every pair of synced entries within ``radius`` bits: the self-join behind dupes,
+        sorted by distance, then ids. More than :attr:`max_rows` pairs raise
+        :class:`AnswerTooLargeError` (the join stops there); :meth:`iter_pairs` has no cap."""
+        return list(map(Pair._make, self._core.pairs(parse_radius(radius), self._max_rows)))
+
+    def iter_pairs(self, radius: float, page_size: int = DEFAULT_PAGE_ROWS) -> Iterator[Pair]:
+        """The pairs of :meth:`pairs`, each once, without holding them all: page by page
+        (``page_size`` pairs at most), by smaller id, each id's pairs nearest first. Each page
+        searches a snapshot with the GIL released; entries written while iterating may or may
+        not show, entries present throughout show exactly once."""
+        bits = parse_radius(radius)
+        size = parse_page_size(page_size)
+        cursor: str | None = "0"
+        while cursor is not None:
+            rows, cursor = self._core.pairs_page(bits, cursor, size)
+            yield from map(Pair._make, rows)
 
     def entries(self) -> list[Entry]:
         """A consistent snapshot: synced entries by id, then pending ones in insertion order."""

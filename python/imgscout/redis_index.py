@@ -10,6 +10,8 @@ import redis
 from redis.client import NEVER_DECODE
 
 from ._args import (
+    DEFAULT_MAX_ROWS,
+    DEFAULT_PAGE_ROWS,
     IDS_EXHAUSTED_MESSAGE,
     MAX_ID,
     HashLike,
@@ -23,9 +25,12 @@ from ._args import (
     parse_hashes,
     parse_id,
     parse_ids,
+    parse_max_rows,
+    parse_page_size,
     parse_radius,
     parse_sync_threshold,
 )
+from ._core import AnswerTooLargeError
 from ._types import Entry, Match, Pair
 from .index import _check_lengths
 
@@ -92,6 +97,8 @@ def _raise_translated(error: redis.ResponseError, entry_id: int | None = None) -
         raise ValueError(IDS_EXHAUSTED_MESSAGE) from None
     if text.startswith(_INVALID_INPUT_ERRORS):
         raise ValueError(text) from None
+    if text.startswith("answer has more than"):
+        raise AnswerTooLargeError(text) from None
     raise error
 
 
@@ -120,9 +127,21 @@ class RedisIndex:
     anything with the same ``execute_command`` and ``pipeline``.
     """
 
-    def __init__(self, client: redis.Redis, key: str | bytes, sync_threshold: int | None = None):
+    def __init__(
+        self,
+        client: redis.Redis,
+        key: str | bytes,
+        sync_threshold: int | None = None,
+        *,
+        max_rows: int = DEFAULT_MAX_ROWS,
+    ):
+        """``max_rows``: as :attr:`Index.max_rows`, for the answers this client assembles
+        (``pairs``, ``entries``); the server caps each of its replies by its own
+        ``imgscout.max-reply-rows`` too, and a query or knn past that raises
+        :class:`AnswerTooLargeError`."""
         self.client = client
         self.key = key
+        self.max_rows = parse_max_rows(max_rows)
         if sync_threshold is not None:
             self.set_sync_threshold(sync_threshold)
 
@@ -255,24 +274,77 @@ class RedisIndex:
         return {_text(name): _info_value(_text(name), value) for name, value in items}
 
     def pairs(self, radius: float) -> list[Pair]:
-        """Every pair of synced entries within ``radius`` bits (``imgscout.pairs``)."""
-        reply = self._call("imgscout.pairs", self.key, parse_radius(radius))
-        return [Pair(int(a), int(b), int(distance)) for a, b, distance in reply]
+        """Every pair of synced entries within ``radius`` bits (``imgscout.pairs``), sorted
+        by distance, then ids. An answer larger than the server's reply cap is fetched page
+        by page; more than :attr:`max_rows` raise :class:`AnswerTooLargeError`."""
+        bits = parse_radius(radius)
+        try:
+            reply = self._call("imgscout.pairs", self.key, bits)
+        except AnswerTooLargeError:
+            pairs = []
+            for pair in self.iter_pairs(bits):
+                if len(pairs) == self.max_rows:
+                    raise AnswerTooLargeError(
+                        f"answer has more than {self.max_rows} rows; ask for fewer with a "
+                        "limit or page through it with a cursor"
+                    ) from None
+                pairs.append(pair)
+            pairs.sort(key=_pair_order)
+            return pairs
+        return [_pair(row) for row in reply]
+
+    def iter_pairs(self, radius: float, page_size: int = DEFAULT_PAGE_ROWS) -> Iterator[Pair]:
+        """As :meth:`Index.iter_pairs`: one ``imgscout.pairs ... CURSOR`` round trip a page."""
+        bits = parse_radius(radius)
+        size = parse_page_size(page_size)
+        for rows in self._walk("imgscout.pairs", self.key, bits, count=size):
+            yield from map(_pair, rows)
+
+    def _walk(self, *command: Any, count: int) -> Iterator[list[Any]]:
+        cursor: Any = "0"
+        while True:
+            next_cursor, rows = self._call(*command, "CURSOR", cursor, "COUNT", count)
+            yield rows
+            if _text(next_cursor) == "0":
+                return
+            cursor = next_cursor
 
     def entries(self) -> list[Entry]:
-        """Synced entries by id, then pending ones in insertion order (``imgscout.entries``)."""
-        reply = self._call("imgscout.entries", self.key)
-        return [
-            # The hash comes as a decimal string: it may not fit a signed integer reply.
-            Entry(int(entry_id), int(hash_value), decode_title(title), bool(int(pending)))
-            for entry_id, hash_value, title, pending in reply
-        ]
+        """Synced entries by id, then pending ones in insertion order (``imgscout.entries``).
+
+        A key with more entries than the server's reply cap is read page by page; its
+        pending entries then come by id (the pages do not record the queue's order)."""
+        try:
+            reply = self._call("imgscout.entries", self.key)
+        except AnswerTooLargeError:
+            every = [
+                _entry(row)
+                for rows in self._walk("imgscout.entries", self.key, count=DEFAULT_PAGE_ROWS)
+                for row in rows
+            ]
+            return [e for e in every if not e.pending] + [e for e in every if e.pending]
+        return [_entry(row) for row in reply]
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.client!r}, key={self.key!r})"
+
+
+def _pair(row: Sequence[Any]) -> Pair:
+    a, b, distance = row
+    return Pair(int(a), int(b), int(distance))
+
+
+def _pair_order(pair: Pair) -> tuple[int, int, int]:
+    return (pair.distance, pair.a, pair.b)
+
+
+def _entry(row: Sequence[Any]) -> Entry:
+    entry_id, hash_value, title, pending = row
+    # The hash comes as a decimal string: it may not fit a signed integer reply.
+    return Entry(int(entry_id), int(hash_value), decode_title(title), bool(int(pending)))
 
 
 def _limit_args(limit: int | None) -> tuple[Any, ...]:

@@ -35,6 +35,8 @@ import redis
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from ._args import (
+    DEFAULT_MAX_ROWS,
+    DEFAULT_PAGE_ROWS,
     IDS_EXHAUSTED_MESSAGE,
     MAX_ID,
     MAX_SYNC_THRESHOLD,
@@ -49,12 +51,22 @@ from ._args import (
     parse_hashes,
     parse_id,
     parse_ids,
+    parse_max_rows,
     parse_radius,
     parse_sync_threshold,
 )
+from ._core import AnswerTooLargeError
 from ._types import Entry, Match, Pair
 from .index import Index, _check_lengths
-from .redis_index import _RAW, _limit_args, _matches, _raise_translated, _text
+from .redis_index import (
+    _RAW,
+    RedisIndex,
+    _entry,
+    _limit_args,
+    _matches,
+    _raise_translated,
+    _text,
+)
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -186,6 +198,8 @@ class ShardedIndex:
         name: str,
         shards: int = 3,
         sync_threshold: int | None = None,
+        *,
+        max_rows: int = DEFAULT_MAX_ROWS,
     ) -> None:
         if not isinstance(name, str) or not name or "{" in name or "}" in name:
             raise ValueError(
@@ -200,6 +214,7 @@ class ShardedIndex:
         self.name = name
         self.shards = shards
         self.keys: list[str] = [shard_key(name, shard, shards) for shard in range(shards)]
+        self.max_rows = parse_max_rows(max_rows)
         if sync_threshold is not None:
             self.set_sync_threshold(sync_threshold)
 
@@ -529,16 +544,23 @@ class ShardedIndex:
         titles) to this process and joins them with the embedded core: O(entries) transfer
         and memory, like ``entries()``.
         """
-        bits = parse_radius(radius)
+        return self._joined().pairs(parse_radius(radius))
+
+    def iter_pairs(self, radius: float, page_size: int = DEFAULT_PAGE_ROWS) -> Iterator[Pair]:
+        """As :meth:`Index.iter_pairs`, over the same local copy as :meth:`pairs`."""
+        return self._joined().iter_pairs(parse_radius(radius), page_size)
+
+    def _joined(self) -> Index:
+        """Every synced entry's id and hash, in an embedded index."""
         synced = [entry for entry in self.entries() if not entry.pending]
-        joined = Index(sync_threshold=MAX_SYNC_THRESHOLD)
+        joined = Index(sync_threshold=MAX_SYNC_THRESHOLD, max_rows=self.max_rows)
         joined.add_many(
             np.array([entry.hash for entry in synced], dtype=np.uint64),
             [b""] * len(synced),
             np.array([entry.id for entry in synced], dtype=np.uint64),
         )
         joined.sync()
-        return joined.pairs(bits)
+        return joined
 
     def entries(self) -> list[Entry]:
         """Synced entries by id, then pending ones.
@@ -548,16 +570,21 @@ class ShardedIndex:
         Each shard is read at once; with concurrent writers the shards may be read at
         slightly different moments.
         """
-        replies = self._on_every_shard("imgscout.entries")
-        shard_entries = [
-            [
-                # The hash comes as a decimal string: it may not fit a signed integer reply.
-                Entry(int(entry_id), int(hash_value), decode_title(title), bool(int(pending)))
-                for entry_id, hash_value, title, pending in reply
+        try:
+            replies = self._on_every_shard("imgscout.entries")
+        except AnswerTooLargeError:
+            # A shard larger than the server's reply cap: every shard page by page.
+            replies = [
+                [
+                    row
+                    for rows in RedisIndex(self.client, key)._walk(
+                        "imgscout.entries", key, count=DEFAULT_PAGE_ROWS
+                    )
+                    for row in rows
+                ]
+                for key in self.keys
             ]
-            for reply in replies
-        ]
-        every = [entry for entries in shard_entries for entry in entries]
+        every = [_entry(row) for reply in replies for row in reply]
         synced = sorted((entry for entry in every if not entry.pending), key=_entry_id)
         pending = sorted((entry for entry in every if entry.pending), key=_entry_id)
         return synced + pending

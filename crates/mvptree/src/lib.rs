@@ -37,10 +37,11 @@ pub const MAX_ID: u64 = i64::MAX as u64;
 pub const MAX_RADIUS: u32 = 64;
 /// Pending entries that trigger an automatic sync, unless an index is told otherwise.
 pub const DEFAULT_SYNC_THRESHOLD: usize = 500;
-/// Rows an answer may hold unless a face says otherwise: a cap against answers that would
-/// exhaust memory (the self-join of 20,000 entries at radius 64 has 2·10^8 pairs), well
-/// above any useful single answer; larger ones are asked for with a limit or a cursor.
-pub const DEFAULT_MAX_ROWS: usize = 1_000_000;
+/// Rows an in-process answer may hold unless its caller says otherwise: a cap against answers
+/// that would exhaust memory (the self-join of 20,000 entries at radius 64 has 2·10^8 pairs),
+/// well above any useful single answer; larger ones are asked for with a limit or a cursor.
+/// (A server caps its replies lower: each row is written on its event loop.)
+pub const DEFAULT_MAX_ROWS: usize = 10_000_000;
 /// Rows per page of a cursor walk unless the caller says otherwise.
 pub const DEFAULT_PAGE_ROWS: usize = 1000;
 /// Largest sync threshold accepted.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
 
-use mvptree::{Error, Index as CoreIndex, InfoValue, Match, Pair};
+use mvptree::{Error, Index as CoreIndex, InfoValue, Match, Pair, PairsCursor};
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -24,9 +24,17 @@ use pyo3::types::PyString;
 /// lock and decoded once the GIL is back.
 type RawMatch = (Box<[u8]>, u64, u32);
 
+pyo3::create_exception!(
+    _core,
+    AnswerTooLargeError,
+    PyValueError,
+    "An answer would hold more rows than allowed (`max_rows`): ask for fewer with a limit, or page through it (`iter_pairs`)."
+);
+
 fn to_py_err(error: Error) -> PyErr {
     match error {
         Error::NoSuchId(id) => PyKeyError::new_err(id),
+        Error::TooManyRows(_) => AnswerTooLargeError::new_err(error.to_string()),
         Error::Io(io) => io.into(),
         other => PyValueError::new_err(other.to_string()),
     }
@@ -270,51 +278,76 @@ impl PyIndex {
         self.write_detached(py, |index| index.sync())
     }
 
-    #[pyo3(signature = (hash, radius, limit = None))]
+    #[pyo3(signature = (hash, radius, limit = None, max_rows = mvptree::DEFAULT_MAX_ROWS))]
     fn query<'py>(
         &self,
         py: Python<'py>,
         hash: u64,
         radius: u32,
         limit: Option<usize>,
+        max_rows: usize,
     ) -> PyResult<Vec<MatchTuple<'py>>> {
         let raw = self.read_detached(py, |index| {
-            let found = match limit {
-                Some(limit) => index.query_limit(hash, radius, limit),
-                None => index.query(hash, radius),
-            };
-            with_titles(index, found)
+            index
+                .query_bounded(hash, radius, limit, max_rows)
+                .map(|found| with_titles(index, found))
         })?;
-        matches_to_py(py, raw)
+        matches_to_py(py, raw.map_err(to_py_err)?)
     }
 
-    #[pyo3(signature = (hashes, radius, limit = None))]
+    #[pyo3(signature = (hashes, radius, limit = None, max_rows = mvptree::DEFAULT_MAX_ROWS))]
     fn query_many<'py>(
         &self,
         py: Python<'py>,
         hashes: PyReadonlyArray1<'py, u64>,
         radius: u32,
         limit: Option<usize>,
+        max_rows: usize,
     ) -> PyResult<Vec<Vec<MatchTuple<'py>>>> {
         let hashes = hashes.as_slice()?.to_vec();
         let raw = self.read_detached(py, |index| {
-            index
-                .query_many(&hashes, radius)
-                .into_iter()
-                .map(|mut found| {
-                    if let Some(limit) = limit {
-                        found.truncate(limit);
+            let answers = match limit {
+                // Each a bounded search; their rows together still under the cap.
+                Some(limit) => {
+                    let mut rows = 0usize;
+                    let mut answers = Vec::with_capacity(hashes.len());
+                    for &hash in &hashes {
+                        let found = index.query_bounded(hash, radius, Some(limit), max_rows)?;
+                        rows += found.len();
+                        if rows > max_rows {
+                            return Err(Error::TooManyRows(max_rows));
+                        }
+                        answers.push(found);
                     }
-                    with_titles(index, found)
-                })
-                .collect::<Vec<_>>()
+                    answers
+                }
+                None => index.query_many_bounded(&hashes, radius, max_rows)?,
+            };
+            Ok(answers
+                .into_iter()
+                .map(|found| with_titles(index, found))
+                .collect::<Vec<_>>())
         })?;
-        raw.into_iter().map(|one| matches_to_py(py, one)).collect()
+        raw.map_err(to_py_err)?
+            .into_iter()
+            .map(|one| matches_to_py(py, one))
+            .collect()
     }
 
-    fn knn<'py>(&self, py: Python<'py>, hash: u64, k: usize) -> PyResult<Vec<MatchTuple<'py>>> {
-        let raw = self.read_detached(py, |index| with_titles(index, index.knn(hash, k)))?;
-        matches_to_py(py, raw)
+    #[pyo3(signature = (hash, k, max_rows = mvptree::DEFAULT_MAX_ROWS))]
+    fn knn<'py>(
+        &self,
+        py: Python<'py>,
+        hash: u64,
+        k: usize,
+        max_rows: usize,
+    ) -> PyResult<Vec<MatchTuple<'py>>> {
+        let raw = self.read_detached(py, |index| {
+            index
+                .knn_bounded(hash, k, max_rows)
+                .map(|found| with_titles(index, found))
+        })?;
+        matches_to_py(py, raw.map_err(to_py_err)?)
     }
 
     fn lookup<'py>(&self, py: Python<'py>, id: u64) -> PyResult<Option<Bound<'py, PyString>>> {
@@ -351,13 +384,46 @@ impl PyIndex {
     }
 
     /// `[(a, b, distance)]` with `a < b`, sorted by distance, then a, then b.
-    fn pairs(&self, py: Python<'_>, radius: u32) -> PyResult<Vec<(u64, u64, u32)>> {
+    #[pyo3(signature = (radius, max_rows = mvptree::DEFAULT_MAX_ROWS))]
+    fn pairs(
+        &self,
+        py: Python<'_>,
+        radius: u32,
+        max_rows: usize,
+    ) -> PyResult<Vec<(u64, u64, u32)>> {
         self.read_detached(py, |index| {
-            index
-                .pairs(radius)
-                .into_iter()
-                .map(|Pair { a, b, distance }| (a, b, distance))
-                .collect()
+            index.pairs_bounded(radius, max_rows).map(|pairs| {
+                pairs
+                    .into_iter()
+                    .map(|Pair { a, b, distance }| (a, b, distance))
+                    .collect()
+            })
+        })?
+        .map_err(to_py_err)
+    }
+
+    /// One page of the self-join: `(pairs, next_cursor)`, the cursor `None` at the end (see
+    /// `mvptree::Index::pairs_page`). The search runs on a snapshot, without the lock.
+    fn pairs_page(
+        &self,
+        py: Python<'_>,
+        radius: u32,
+        cursor: &str,
+        count: usize,
+    ) -> PyResult<(Vec<(u64, u64, u32)>, Option<String>)> {
+        let cursor: PairsCursor = cursor.parse().map_err(to_py_err)?;
+        let snapshot = self.read_quick(py, |index| index.snapshot())?;
+        guarded(|| {
+            Ok(py.detach(|| {
+                let (pairs, next) = snapshot.pairs_page(radius, cursor, count);
+                (
+                    pairs
+                        .into_iter()
+                        .map(|Pair { a, b, distance }| (a, b, distance))
+                        .collect(),
+                    next.map(|c| c.to_string()),
+                )
+            }))
         })
     }
 
@@ -395,6 +461,12 @@ impl PyIndex {
 #[pymodule]
 fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyIndex>()?;
+    module.add(
+        "AnswerTooLargeError",
+        module.py().get_type::<AnswerTooLargeError>(),
+    )?;
+    module.add("DEFAULT_MAX_ROWS", mvptree::DEFAULT_MAX_ROWS)?;
+    module.add("DEFAULT_PAGE_ROWS", mvptree::DEFAULT_PAGE_ROWS)?;
     module.add("MAX_ID", mvptree::MAX_ID)?;
     module.add("MAX_RADIUS", mvptree::MAX_RADIUS)?;
     module.add("DEFAULT_SYNC_THRESHOLD", mvptree::DEFAULT_SYNC_THRESHOLD)?;

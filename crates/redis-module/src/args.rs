@@ -95,11 +95,12 @@ pub fn limit(text: &[u8]) -> Result<usize, RedisError> {
         .ok_or(INVALID_LIMIT)
 }
 
-/// A page size for the `CURSOR` forms: 1..=`max`.
-pub fn count(text: &[u8], max: usize) -> Result<usize, RedisError> {
-    parse_decimal(text)
-        .and_then(|n| usize::try_from(n).ok())
-        .filter(|n| (1..=max).contains(n))
+/// A page size for the `CURSOR` forms: a positive integer; like `SCAN`'s, a bound rather
+/// than a promise, so a larger one than a page may hold just means a full page.
+pub fn count(text: &[u8]) -> Result<usize, RedisError> {
+    parse_saturating_count(text)
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        .filter(|&n| n > 0)
         .ok_or(INVALID_COUNT)
 }
 

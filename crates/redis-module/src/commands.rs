@@ -330,7 +330,8 @@ fn cursor_options(options: &[RedisString]) -> Result<Option<(&[u8], usize)>, Red
         if args::is_keyword(option.as_slice(), "CURSOR") {
             cursor = Some(value);
         } else if args::is_keyword(option.as_slice(), "COUNT") {
-            count = Some(args::count(value, settings::max_reply_rows())?);
+            // A page never holds more than one reply may.
+            count = Some(args::count(value)?.min(settings::max_reply_rows()));
         } else {
             return Err(SYNTAX_ERROR);
         }
@@ -362,7 +363,7 @@ fn pair_row(p: &mvptree::Pair) -> RedisValue {
 ///
 /// Plain: sorted by distance, then ids, and refused when more than `imgscout.max-reply-rows`
 /// (the join stops there). With `CURSOR` (`0` to start): `[next cursor, rows]`, at most
-/// `count` rows (default 1000) from at most `count` anchors, smaller ids in order; the cursor
+/// `count` rows (default 1000, at most `imgscout.max-reply-rows`) from at most `count` anchors, smaller ids in order; the cursor
 /// is `0` again at the end, and the pages of a walk together hold every pair once.
 pub fn pairs(ctx: &Context, args: &[RedisString]) -> RedisResult {
     check_arity(args, |n| n >= 3)?;
