@@ -81,6 +81,9 @@ fn matches_to_py<'py>(py: Python<'py>, raw: Vec<RawMatch>) -> PyResult<Vec<Match
 
 type MatchTuple<'py> = (Bound<'py, PyString>, u64, u32);
 
+/// `(pairs, next cursor)`: one page of the self-join.
+type PairsPage = (Vec<(u64, u64, u32)>, Option<String>);
+
 /// `(id, hash, title, pending)`.
 type EntryTuple<'py> = (u64, u64, Bound<'py, PyString>, bool);
 
@@ -410,7 +413,7 @@ impl PyIndex {
         radius: u32,
         cursor: &str,
         count: usize,
-    ) -> PyResult<(Vec<(u64, u64, u32)>, Option<String>)> {
+    ) -> PyResult<PairsPage> {
         let cursor: PairsCursor = cursor.parse().map_err(to_py_err)?;
         let snapshot = self.read_quick(py, |index| index.snapshot())?;
         guarded(|| {
