@@ -207,7 +207,8 @@ class Background:
     """Runs one command on its own connection in a thread; keeps its reply or error."""
 
     def __init__(self, server: RedisServer, *command: object) -> None:
-        self.connection = server.client()
+        # redis-py 8 times a reply out after 5 s by default and sends the command again.
+        self.connection = server.client(socket_timeout=300)
         self.client_id = self.connection.client_id()
         self.reply: object = None
         self.error: Exception | None = None

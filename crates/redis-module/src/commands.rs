@@ -409,14 +409,37 @@ pub fn pairs(ctx: &Context, args: &[RedisString]) -> RedisResult {
     }
 }
 
-fn entry_row(e: &mvptree::Entry<'_>) -> RedisValue {
-    RedisValue::Array(vec![
-        RedisValue::Integer(e.id as i64),
-        RedisValue::BulkString(e.hash.to_string()),
-        RedisValue::StringBuffer(e.title.to_vec()),
-        RedisValue::Integer(i64::from(e.pending)),
-    ])
+/// An entry copied out of the index, so that its reply can be written on a worker.
+struct EntryRow {
+    id: u64,
+    hash: u64,
+    title: Vec<u8>,
+    pending: bool,
 }
+
+impl EntryRow {
+    fn of(e: &mvptree::Entry<'_>) -> EntryRow {
+        EntryRow {
+            id: e.id,
+            hash: e.hash,
+            title: e.title.to_vec(),
+            pending: e.pending,
+        }
+    }
+
+    fn reply(self) -> RedisValue {
+        RedisValue::Array(vec![
+            RedisValue::Integer(self.id as i64),
+            RedisValue::BulkString(self.hash.to_string()),
+            RedisValue::StringBuffer(self.title),
+            RedisValue::Integer(i64::from(self.pending)),
+        ])
+    }
+}
+
+/// Entry replies longer than this are written on a worker: copying the rows out costs the
+/// event loop far less than writing them into the reply.
+const OFFLOAD_ENTRY_ROWS: usize = 2000;
 
 /// `imgscout.entries key [CURSOR cursor [COUNT count]]`: entries as `[id, hash, title,
 /// pending]`. The hash is a decimal string (it may not fit a signed integer reply); `pending`
@@ -438,31 +461,30 @@ pub fn entries(ctx: &Context, args: &[RedisString]) -> RedisResult {
             Ok::<_, RedisError>((start, count))
         })
         .transpose()?;
-    with_index(ctx, &args[1], |index| {
+    let (rows, next) = with_index(ctx, &args[1], |index| {
         let Some(index) = index else {
-            return Ok(match start {
-                Some(_) => page_reply(None, Vec::new()),
-                None => EMPTY,
-            });
+            return Ok((Vec::new(), start.map(|_| None)));
         };
         match start {
             Some((start, count)) => {
                 let (page, next) = index.entries_page(start, count);
-                Ok(page_reply(
-                    next.map(|id| id.to_string()),
-                    page.iter().map(entry_row).collect(),
-                ))
+                Ok((page.iter().map(EntryRow::of).collect(), Some(next)))
             }
             None => {
                 let max_rows = settings::max_reply_rows();
                 if index.total_len() > max_rows {
                     return Err(core_error(Error::TooManyRows(max_rows)));
                 }
-                Ok(RedisValue::Array(
-                    index.entries().map(|e| entry_row(&e)).collect(),
-                ))
+                Ok((index.entries().map(|e| EntryRow::of(&e)).collect(), None))
             }
         }
+    })?;
+    worker::run(ctx, rows.len() >= OFFLOAD_ENTRY_ROWS, move || {
+        let rows: Vec<RedisValue> = rows.into_iter().map(EntryRow::reply).collect();
+        Ok(match next {
+            Some(next) => page_reply(next.map(|id| id.to_string()), rows),
+            None => RedisValue::Array(rows),
+        })
     })
 }
 
