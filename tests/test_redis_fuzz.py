@@ -9,8 +9,9 @@ timeout or a module panic). At the end each index must agree with itself (``entr
 ``info``, ``size``, ``lookup``, ``query``, ``pairs``), and with its copies: after DEBUG RELOAD,
 after replaying the AOF (DEBUG LOADAOF) and on a replica that received every write.
 
-``$IMGSCOUT_FUZZ_SEED`` and ``$IMGSCOUT_FUZZ_SECONDS`` change the seed and the time budget
-(both in the failure message) for a longer local run.
+``$IMGSCOUT_FUZZ_SEED``, ``$IMGSCOUT_FUZZ_SECONDS`` and ``$IMGSCOUT_FUZZ_COMMANDS`` change the
+seed, the time budget and the command budget (all in the failure message) for a longer local
+run.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import redis
 from conftest import RedisServer, ServerFactory
 
 FUZZ_SECONDS = float(os.environ.get("IMGSCOUT_FUZZ_SECONDS", "6"))
-MAX_COMMANDS = 4000
+MAX_COMMANDS = int(os.environ.get("IMGSCOUT_FUZZ_COMMANDS", "4000"))
 BATCH = 40
 #: An index above this many entries is deleted: no command on it may take long.
 MAX_ENTRIES = 250
