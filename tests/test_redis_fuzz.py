@@ -412,7 +412,7 @@ def wait_for_replica(master: redis.Redis, replica: redis.Redis, context: str) ->
 
 @pytest.mark.parametrize("protocol", [2, 3], ids=["resp2", "resp3"])
 def test_random_hostile_commands_never_break_the_server(servers: Servers, protocol: int) -> None:
-    seed = os.environ.get("IMGSCOUT_FUZZ_SEED", f"fuzz-{protocol}")
+    seed = f"{os.environ.get('IMGSCOUT_FUZZ_SEED', 'fuzz')}-{protocol}"
     rng = random.Random(seed)
     master = servers.master.client(protocol=protocol, socket_timeout=30)
     replica = servers.replica.client(protocol=protocol, socket_timeout=30)
