@@ -89,6 +89,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"imgscout test server ({SERVER_KIND}): {server_binary()}: {version}"
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
