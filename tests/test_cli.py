@@ -48,7 +48,13 @@ class Backend:
     args: list[str]
 
 
-@pytest.fixture(params=["embedded", "redis-resp2", "redis-resp3"])
+@pytest.fixture(
+    params=[
+        "embedded",
+        pytest.param("redis-resp2", marks=pytest.mark.server),
+        pytest.param("redis-resp3", marks=pytest.mark.server),
+    ]
+)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "embedded":
         yield Backend("embedded", ["--index", str(tmp_path / "test.idx")])

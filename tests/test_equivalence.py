@@ -3,7 +3,8 @@ model, driven through the same random operation sequences: every reply and every
 must be the same on the three.
 
 Profiles (``HYPOTHESIS_PROFILE``): ``ci`` (default; a few hundred sequences, a few minutes on
-two cores) and ``long`` (thousands of longer sequences for a local soak).
+two cores), ``quick`` (a quarter of that, for the second pass on another server) and ``long``
+(thousands of longer sequences for a local soak).
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ from python_support import MAX_ID, ReferenceIndex, unique_key
 settings.register_profile(
     "ci",
     max_examples=800,
+    stateful_step_count=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    print_blob=True,
+)
+settings.register_profile(
+    "quick",
+    max_examples=200,
     stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

@@ -20,7 +20,11 @@ from python_support import MAX_ID, ReferenceIndex, flip_bits, hamming, unique_ke
 
 IndexFactory = Callable[..., Any]
 
-BACKENDS = ["embedded", "redis-resp2", "redis-resp3-decoded"]
+BACKENDS = [
+    "embedded",
+    pytest.param("redis-resp2", marks=pytest.mark.server),
+    pytest.param("redis-resp3-decoded", marks=pytest.mark.server),
+]
 
 
 @pytest.fixture(params=BACKENDS)
