@@ -218,6 +218,19 @@ fn register(ctx: &Context, command: &Command) -> Result<(), String> {
             key_specs: key_specs.as_ptr().cast_mut(),
             args: std::ptr::null_mut(),
         };
+        // ACL categories: `+@read` / `-@write` users need them. Redis 7.2+ and Valkey have
+        // the call; on 7.0 module commands are in no category (grant read access by key
+        // permission, `%R~*`, there).
+        if let Some(set_categories) = raw::RedisModule_SetCommandACLCategories {
+            let category = if command.flags.split(' ').any(|f| f == "write") {
+                c"write"
+            } else {
+                c"read"
+            };
+            if set_categories(handle, category.as_ptr()) != raw::REDISMODULE_OK as c_int {
+                return Err(format!("cannot set the ACL category of {}", command.name));
+            }
+        }
         let set_info = raw::RedisModule_SetCommandInfo.ok_or("no RedisModule_SetCommandInfo")?;
         if set_info(handle, &info) != raw::REDISMODULE_OK as c_int {
             return Err(format!("cannot set command info of {}", command.name));
