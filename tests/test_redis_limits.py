@@ -321,3 +321,49 @@ def test_without_workers_everything_runs_inline(redis_server_factory: ServerFact
     got = client.execute_command("imgscout.query", "k", hashes[9], 30, "LIMIT", 20)
     want = reference.query(hashes[9], 30, limit=20)
     assert [(int(i), int(d)) for _, i, d in got] == [(m.id, m.distance) for m in want]
+
+
+def segments_built(client: redis.Redis, key: str) -> bool:
+    """Whether every segment has its tree (a segment waiting for its build has none)."""
+    raw = client.execute_command("imgscout.info", key)
+    info = dict(zip(raw[::2], raw[1::2])) if isinstance(raw, list) else raw
+    sizes = [int(n) for n in info[b"segment_sizes"].split(b",") if n]
+    return int(info[b"tree_nodes"]) >= len(sizes)
+
+
+def test_large_rebuilds_build_their_structures_on_workers(
+    redis_server_factory: ServerFactory,
+) -> None:
+    client = redis_server_factory(module_args=("BACKGROUND_BUILD_MIN", "1000")).client()
+    hashes = clustered(20_000, seed=21)
+    reference = Index()
+    reference.add_many(hashes, [f"t{i}" for i in range(len(hashes))])
+    reference.sync()
+
+    def same_answers() -> None:
+        for q in hashes[::1999]:
+            got = client.execute_command("imgscout.query", "k", q, 6)
+            assert [(int(i), int(d)) for _, i, d in got] == [
+                (m.id, m.distance) for m in reference.query(q, 6)
+            ]
+            got = client.execute_command("imgscout.knn", "k", q ^ 0xFF, 5)
+            assert [(int(i), int(d)) for _, i, d in got] == [
+                (m.id, m.distance) for m in reference.knn(q ^ 0xFF, 5)
+            ]
+
+    load(client, "k", hashes)
+    # Right after the merges: segments still waiting for their builds answer by scanning.
+    same_answers()
+    client.execute_command("imgscout.del", "k", 5)
+    reference.delete(5)
+    for _ in range(2000):
+        if segments_built(client, "k"):
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail("the background builds were never put in place")
+    same_answers()
+    assert as_pairs(client.execute_command("imgscout.pairs", "k", 3)) == [
+        tuple(p) for p in reference.pairs(3)
+    ]
+    assert client.execute_command("imgscout.size", "k") == len(hashes) - 1

@@ -4,7 +4,7 @@ use crate::columns::Columns;
 use crate::cursor::PairsCursor;
 use crate::plan::Plan;
 use crate::search::Snapshot;
-use crate::store::SegmentStats;
+use crate::store::{BuildJob, SegmentStats};
 use crate::{Error, Result, DEFAULT_SYNC_THRESHOLD, MAX_ID, MAX_SYNC_THRESHOLD};
 use std::sync::Arc;
 
@@ -173,6 +173,45 @@ impl Index {
     #[doc(hidden)]
     pub fn set_multi_index_min_len(&mut self, len: usize) {
         self.indexed.store.set_multi_index_min_len(len);
+    }
+
+    /// From now on, a segment rebuilt with at least `len` entries (by a sync, an automatic
+    /// sync, a merge or a compaction) gets its search structures later: the rebuild only
+    /// lays its entries out (O(len) copying) and leaves a [`BuildJob`] for
+    /// [`Index::take_build_jobs`], to run on another thread; [`Index::install_builds`] puts
+    /// the result in place. Meanwhile that segment is scanned. Answers never change, only
+    /// the work. `usize::MAX` (the default) builds everything in place.
+    pub fn set_deferred_build_min_len(&mut self, len: usize) {
+        self.indexed.store.set_deferred_build_min_len(len);
+    }
+
+    /// The deferred builds made since the last call (see
+    /// [`Index::set_deferred_build_min_len`]); each is handed out once.
+    pub fn take_build_jobs(&mut self) -> Vec<BuildJob> {
+        self.indexed.store.take_build_jobs()
+    }
+
+    /// Whether a deferred build has finished and [`Index::install_builds`] would use it.
+    pub fn builds_ready(&self) -> bool {
+        self.indexed.store.builds_ready()
+    }
+
+    /// Whether deferred builds wait to be taken by [`Index::take_build_jobs`].
+    pub fn has_build_jobs(&self) -> bool {
+        self.indexed.store.has_build_jobs()
+    }
+
+    /// Segments still waiting for their structures.
+    pub fn builds_pending(&self) -> usize {
+        self.indexed.store.builds_pending()
+    }
+
+    /// Puts every finished deferred build in place. O(entries of those segments).
+    pub fn install_builds(&mut self) {
+        if self.builds_ready() {
+            let Snapshot { store, ids } = &mut self.indexed;
+            store.install_builds(Arc::make_mut(ids));
+        }
     }
 
     /// The id the next `add` without an explicit id will get.

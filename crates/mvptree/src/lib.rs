@@ -29,7 +29,7 @@ pub use hamming::distance;
 pub use index::{Entry, Index, InfoValue, Match, Pair, Stats};
 pub use plan::Plan;
 pub use search::Snapshot;
-pub use store::SegmentStats;
+pub use store::{BuildJob, SegmentStats};
 
 /// Largest id an entry may carry: ids must fit a signed 64-bit Redis integer.
 pub const MAX_ID: u64 = i64::MAX as u64;

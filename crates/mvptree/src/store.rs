@@ -15,7 +15,7 @@
 
 use std::cell::Cell;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::columns::Columns;
 use crate::hamming::{scan, scan_many};
@@ -35,8 +35,55 @@ pub const MERGE_RATIO: usize = 4;
 #[derive(Debug)]
 struct SegmentData {
     columns: Columns,
+    /// `None` while the segment waits for its structures to be built elsewhere (see
+    /// [`BuildJob`]): it is scanned meanwhile.
+    tree: Option<MvpTree>,
+    mih: Option<MultiIndex>,
+}
+
+/// What a deferred build hands back: the search order and the structures over it.
+#[derive(Debug)]
+struct Built {
+    order: Vec<u32>,
     tree: MvpTree,
     mih: Option<MultiIndex>,
+}
+
+type BuildSlot = Mutex<Option<Built>>;
+
+/// The expensive half of a rebuild (the MVP-tree and the multi-index tables), split off so a
+/// face can run it on another thread: [`BuildJob::run`] anywhere, then
+/// [`crate::Index::install_builds`] where the index lives. Until then the new segment answers
+/// by scanning, so answers never wait for it and never differ.
+#[derive(Debug)]
+pub struct BuildJob {
+    data: Arc<SegmentData>,
+    slot: Arc<BuildSlot>,
+    multi_index: bool,
+}
+
+impl BuildJob {
+    /// Entries the job builds over.
+    pub fn len(&self) -> usize {
+        self.data.columns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Builds the structures. Needs no lock on the index: the segment's entries are shared
+    /// and immutable.
+    pub fn run(self) {
+        let hashes = &self.data.columns.hashes;
+        let (tree, order) = MvpTree::build(hashes);
+        let mih = self.multi_index.then(|| {
+            let ordered: Vec<u64> = order.iter().map(|&i| hashes[i as usize]).collect();
+            MultiIndex::build(&ordered)
+        });
+        let built = Built { order, tree, mih };
+        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(built);
+    }
 }
 
 /// A segment: shared immutable data plus its own deletion marks, copied on write when a
@@ -52,6 +99,8 @@ pub struct Segment {
     dead: usize,
     data: Arc<SegmentData>,
     dead_bits: Arc<Vec<u64>>,
+    /// Where a deferred build of this segment's structures will land.
+    build: Option<Arc<BuildSlot>>,
 }
 
 impl Segment {
@@ -78,14 +127,15 @@ impl Segment {
         self.data.mih.as_ref()
     }
 
-    fn tree(&self) -> &MvpTree {
-        &self.data.tree
+    fn tree(&self) -> Option<&MvpTree> {
+        self.data.tree.as_ref()
     }
 
     fn range_plan(&self, plan: Plan, radius: u32) -> Plan {
         match (plan, self.mih()) {
             (Plan::Auto, mih) => plan::choose_range(self.len, mih, radius),
             (Plan::MultiIndex, None) => Plan::Scan,
+            (Plan::Tree, _) if self.tree().is_none() => Plan::Scan,
             (forced, _) => forced,
         }
     }
@@ -103,11 +153,31 @@ pub struct SegmentStats {
 
 /// The indexed entries. Cloning is cheap (a pointer per segment): the clone is a snapshot
 /// that later writes to the original do not change.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Store {
     segments: Vec<Segment>,
     live: usize,
     multi_index_min_len: usize,
+    /// Rebuilds of at least this many entries leave their structures to a [`BuildJob`]
+    /// (`usize::MAX`: never).
+    deferred_build_min_len: usize,
+    /// Jobs made and not yet taken by [`Store::take_build_jobs`].
+    jobs: Vec<BuildJob>,
+}
+
+impl Clone for Store {
+    /// A clone shares the segments, deferred builds included (whichever copy installs a
+    /// finished build first gets it; the other scans that segment until its next rebuild);
+    /// jobs not yet taken stay with the original.
+    fn clone(&self) -> Self {
+        Store {
+            segments: self.segments.clone(),
+            live: self.live,
+            multi_index_min_len: self.multi_index_min_len,
+            deferred_build_min_len: self.deferred_build_min_len,
+            jobs: Vec::new(),
+        }
+    }
 }
 
 impl Default for Store {
@@ -116,6 +186,8 @@ impl Default for Store {
             segments: Vec::new(),
             live: 0,
             multi_index_min_len: plan::MULTI_INDEX_MIN_LEN,
+            deferred_build_min_len: usize::MAX,
+            jobs: Vec::new(),
         }
     }
 }
@@ -198,6 +270,71 @@ impl Store {
     /// data). Takes effect at the next rebuild of each segment.
     pub fn set_multi_index_min_len(&mut self, len: usize) {
         self.multi_index_min_len = len;
+    }
+
+    /// Rebuilds of at least `len` entries from now on leave their structures to a
+    /// [`BuildJob`] (`usize::MAX`, the default: build everything in place).
+    pub fn set_deferred_build_min_len(&mut self, len: usize) {
+        self.deferred_build_min_len = len;
+    }
+
+    /// The builds waiting to be run, handed over once each.
+    pub fn take_build_jobs(&mut self) -> Vec<BuildJob> {
+        std::mem::take(&mut self.jobs)
+    }
+
+    /// Whether a deferred build has finished and waits for [`Store::install_builds`].
+    pub fn builds_ready(&self) -> bool {
+        self.segments.iter().any(|s| {
+            s.build.as_ref().is_some_and(|slot| {
+                slot.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .is_some()
+            })
+        })
+    }
+
+    pub fn has_build_jobs(&self) -> bool {
+        !self.jobs.is_empty()
+    }
+
+    /// Segments still waiting for their structures.
+    pub fn builds_pending(&self) -> usize {
+        self.segments.iter().filter(|s| s.build.is_some()).count()
+    }
+
+    /// Puts finished builds in place: each such segment is laid out again in its search
+    /// order, its deletion marks and its ids' slots moved along. O(segment) with no search
+    /// structure built: the expensive part ran in [`BuildJob::run`].
+    pub fn install_builds(&mut self, ids: &mut IdMap) {
+        for segment in &mut self.segments {
+            let Some(slot) = &segment.build else {
+                continue;
+            };
+            let Some(built) = slot.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+                continue;
+            };
+            let old = &segment.data.columns;
+            let mut columns = Columns::default();
+            let mut dead_bits = vec![0u64; segment.len.div_ceil(64)];
+            for (p, &i) in built.order.iter().enumerate() {
+                let i = i as usize;
+                if segment.is_dead(i) {
+                    dead_bits[p / 64] |= 1 << (p % 64);
+                } else {
+                    ids.set(old.ids[i], (segment.start + p) as u32);
+                }
+                columns.push(old.ids[i], old.hashes[i], old.title(i));
+            }
+            columns.trim();
+            segment.data = Arc::new(SegmentData {
+                columns,
+                tree: Some(built.tree),
+                mih: built.mih,
+            });
+            segment.dead_bits = Arc::new(dead_bits);
+            segment.build = None;
+        }
     }
 
     /// Slots in use, dead ones included: the end of the last segment.
@@ -315,24 +452,47 @@ impl Store {
             start + merged.len() < (1 << 31),
             "an index holds at most 2^31 entries"
         );
-        let (tree, order) = MvpTree::build(&merged.hashes);
-        let mut columns = Columns::default();
-        for &i in &order {
-            let i = i as usize;
-            ids.set(merged.ids[i], (start + columns.len()) as u32);
-            columns.push(merged.ids[i], merged.hashes[i], merged.title(i));
-        }
-        drop(merged);
-        columns.trim();
-        let mih =
-            (columns.len() >= self.multi_index_min_len).then(|| MultiIndex::build(&columns.hashes));
-        let len = columns.len();
+        let len = merged.len();
+        let multi_index = len >= self.multi_index_min_len;
+        let (data, build) = if len >= self.deferred_build_min_len {
+            // Laid out as merged, searched by scanning, until a job builds the rest.
+            for (p, &id) in merged.ids.iter().enumerate() {
+                ids.set(id, (start + p) as u32);
+            }
+            merged.trim();
+            let data = Arc::new(SegmentData {
+                columns: merged,
+                tree: None,
+                mih: None,
+            });
+            let slot = Arc::new(Mutex::new(None));
+            self.jobs.push(BuildJob {
+                data: data.clone(),
+                slot: slot.clone(),
+                multi_index,
+            });
+            (data, Some(slot))
+        } else {
+            let (tree, order) = MvpTree::build(&merged.hashes);
+            let mut columns = Columns::default();
+            for &i in &order {
+                let i = i as usize;
+                ids.set(merged.ids[i], (start + columns.len()) as u32);
+                columns.push(merged.ids[i], merged.hashes[i], merged.title(i));
+            }
+            drop(merged);
+            columns.trim();
+            let mih = multi_index.then(|| MultiIndex::build(&columns.hashes));
+            let tree = Some(tree);
+            (Arc::new(SegmentData { columns, tree, mih }), None)
+        };
         self.segments.push(Segment {
             start,
             len,
             dead: 0,
-            data: Arc::new(SegmentData { columns, tree, mih }),
+            data,
             dead_bits: Arc::new(vec![0; len.div_ceil(64)]),
+            build,
         });
         self.live += len;
     }
@@ -367,7 +527,10 @@ impl Store {
                     .mih()
                     .expect("plan checked")
                     .range(hashes, query, radius, hit),
-                Plan::Tree => s.tree().range(hashes, query, radius, hit),
+                Plan::Tree => s
+                    .tree()
+                    .expect("plan checked")
+                    .range(hashes, query, radius, hit),
                 _ => scan(hashes, query, radius, hit),
             }
             if sink.overflowed {
@@ -432,7 +595,10 @@ impl Store {
                     Plan::MultiIndex => {
                         s.mih().expect("plan checked").range(hashes, q, radius, hit)
                     }
-                    _ => s.tree().range(hashes, q, radius, hit),
+                    _ => s
+                        .tree()
+                        .expect("plan checked")
+                        .range(hashes, q, radius, hit),
                 }
                 if overflowed.get() {
                     return false;
@@ -480,6 +646,7 @@ impl Store {
             let (chosen, mut budget) = match (plan, s.mih()) {
                 (Plan::Auto, Some(_)) => (Plan::MultiIndex, plan::knn_probe_budget(s.len)),
                 (Plan::Auto, None) | (Plan::MultiIndex, None) => (Plan::Scan, 0.0),
+                (Plan::Tree, _) if s.tree().is_none() => (Plan::Scan, 0.0),
                 (forced, _) => (forced, f64::INFINITY),
             };
             match chosen {
@@ -533,7 +700,9 @@ impl Store {
                         query,
                         offer: &offer,
                     };
-                    s.tree().best_first(hashes, query, &mut visitor);
+                    s.tree()
+                        .expect("plan checked")
+                        .best_first(hashes, query, &mut visitor);
                 }
                 _ => {
                     for (b, block) in hashes.chunks(1024).enumerate() {
@@ -596,11 +765,15 @@ impl Store {
                     let q = self.hash(slot);
                     let mut found = Vec::new();
                     for t in &self.segments {
-                        t.tree().range(t.hashes(), q, radius, |tp, d| {
+                        let mut keep = |tp: usize, d: u32| {
                             if !t.is_dead(tp) {
                                 found.push((t.start + tp, d))
                             }
-                        });
+                        };
+                        match t.tree() {
+                            Some(tree) => tree.range(t.hashes(), q, radius, keep),
+                            None => scan(t.hashes(), q, radius, &mut keep),
+                        }
                     }
                     for (other, d) in found {
                         if other > slot {
@@ -637,8 +810,8 @@ impl Store {
             .map(|s| SegmentStats {
                 len: s.len,
                 dead: s.dead,
-                tree_nodes: s.tree().node_count(),
-                tree_depth: s.tree().depth(),
+                tree_nodes: s.tree().map_or(0, MvpTree::node_count),
+                tree_depth: s.tree().map_or(0, MvpTree::depth),
                 multi_index_fields: s.mih().map_or(Vec::new(), |m| m.field_widths()),
             })
             .collect()
@@ -682,7 +855,7 @@ impl Store {
                     std::mem::size_of::<SegmentData>()
                         + s.data.columns.memory_bytes()
                         + s.dead_bits.capacity() * 8
-                        + s.tree().memory_bytes()
+                        + s.tree().map_or(0, MvpTree::memory_bytes)
                         + s.mih().map_or(0, |m| m.memory_bytes())
                 })
                 .sum::<usize>()

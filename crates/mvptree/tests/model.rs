@@ -130,6 +130,8 @@ enum Op {
     PairsPaged(u32, usize, usize),
     /// The entries walked page by page.
     EntriesPaged(usize),
+    /// Runs the deferred builds taken so far (every one, or every other) and installs them.
+    Builds(bool),
     Lookup(u64),
     RoundTrip,
 }
@@ -181,6 +183,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (hash(), 0u32..70, prop::option::of(0usize..12), 0usize..40).prop_map(|(h, r, l, m)| Op::Bounded(h, r, l, m)),
         2 => (0u32..70, 1usize..8, 0usize..60).prop_map(|(r, c, m)| Op::PairsPaged(r, c, m)),
         1 => (1usize..8).prop_map(Op::EntriesPaged),
+        3 => any::<bool>().prop_map(Op::Builds),
         1 => Just(Op::RoundTrip),
     ]
 }
@@ -196,11 +199,21 @@ fn kind(e: &Error) -> &'static str {
     }
 }
 
-fn run(threshold: usize, tables_everywhere: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
+fn run(
+    threshold: usize,
+    tables_everywhere: bool,
+    deferred: Option<usize>,
+    ops: Vec<Op>,
+) -> Result<(), TestCaseError> {
     let mut index = Index::with_sync_threshold(threshold).unwrap();
     if tables_everywhere {
         index.set_multi_index_min_len(0);
     }
+    if let Some(len) = deferred {
+        index.set_deferred_build_min_len(len);
+    }
+    // Jobs taken and not yet run: builds may finish long after, and in any order.
+    let mut jobs: Vec<mvptree::BuildJob> = Vec::new();
     let mut model = Model::new(threshold);
     for op in ops {
         match op {
@@ -336,6 +349,19 @@ fn run(threshold: usize, tables_everywhere: bool, ops: Vec<Op>) -> Result<(), Te
                     .collect();
                 prop_assert_eq!(got, want);
             }
+            Op::Builds(all) => {
+                jobs.extend(index.take_build_jobs());
+                let mut kept = Vec::new();
+                for (n, job) in jobs.drain(..).enumerate() {
+                    if all || n % 2 == 0 {
+                        job.run();
+                    } else {
+                        kept.push(job);
+                    }
+                }
+                jobs = kept;
+                index.install_builds();
+            }
             Op::Lookup(id) => {
                 let want = model.entries.get(&id).map(|(_, t)| t.as_slice());
                 prop_assert_eq!(index.lookup(id), want);
@@ -347,6 +373,9 @@ fn run(threshold: usize, tables_everywhere: bool, ops: Vec<Op>) -> Result<(), Te
                 let mut loaded = Index::read_from(bytes.as_slice()).unwrap();
                 if tables_everywhere {
                     loaded.set_multi_index_min_len(0);
+                }
+                if let Some(len) = deferred {
+                    loaded.set_deferred_build_min_len(len);
                 }
                 let mut again = Vec::new();
                 loaded.write_to(&mut again).unwrap();
@@ -381,9 +410,10 @@ proptest! {
     fn index_matches_brute_force_model(
         threshold in 1usize..25,
         tables_everywhere in any::<bool>(),
+        deferred in prop::option::of(0usize..40),
         ops in prop::collection::vec(op(), 1..120),
     ) {
-        run(threshold, tables_everywhere, ops)?;
+        run(threshold, tables_everywhere, deferred, ops)?;
     }
 }
 
@@ -396,8 +426,12 @@ fn long_sequences_with_merges_and_compactions() {
     });
     runner
         .run(
-            &(1usize..8, prop::collection::vec(op(), 400..900)),
-            |(threshold, ops)| run(threshold, true, ops),
+            &(
+                1usize..8,
+                prop::option::of(0usize..200),
+                prop::collection::vec(op(), 400..900),
+            ),
+            |(threshold, deferred, ops)| run(threshold, true, deferred, ops),
         )
         .unwrap();
 }

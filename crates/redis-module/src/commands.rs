@@ -51,12 +51,28 @@ fn with_index<T>(
     key: &RedisString,
     body: impl FnOnce(Option<&Index>) -> Result<T, RedisError>,
 ) -> Result<T, RedisError> {
-    let key = ctx.open_key(key);
+    let opened = ctx.open_key(key);
     // get_value fails only for a key of another type; Redis clients expect WRONGTYPE.
-    let index = key
+    let index = opened
         .get_value::<Index>(&INDEX_TYPE)
         .map_err(|_| RedisError::WrongType)?;
+    if index.is_some_and(|index| index.builds_ready() || index.has_build_jobs()) {
+        // Once per background build: reopened for writing to put the build in place.
+        drop(opened);
+        return with_index_mut(ctx, key, false, |index, _| body(index.map(|index| &*index)));
+    }
     body(index)
+}
+
+/// Keeps an index's background builds moving: finished ones are put in place (a linear
+/// pass, on the event loop), new ones are handed to the workers. Called wherever the module
+/// holds an index mutably, before and after a command touches it.
+fn maintain(index: &mut Index) {
+    index.set_deferred_build_min_len(settings::background_build_min());
+    index.install_builds();
+    for job in index.take_build_jobs() {
+        worker::spawn(move || job.run());
+    }
 }
 
 /// A snapshot of the index at `key` (`None` when the key is missing), for a read that may
@@ -79,15 +95,20 @@ fn with_index_mut<T>(
         .get_value::<Index>(&INDEX_TYPE)
         .map_err(|_| RedisError::WrongType)?;
     if let Some(index) = existing {
-        return body(Some(index), false);
+        maintain(index);
+        let result = body(Some(&mut *index), false);
+        maintain(index);
+        return result;
     }
     if !create {
         return body(None, false);
     }
     let mut fresh =
         Index::with_sync_threshold(settings::default_sync_threshold()).map_err(core_error)?;
+    maintain(&mut fresh);
     // Fill the new index before storing it so that a failing command leaves no empty key.
     let result = body(Some(&mut fresh), true)?;
+    maintain(&mut fresh);
     key.set_value(&INDEX_TYPE, fresh)?;
     Ok(result)
 }

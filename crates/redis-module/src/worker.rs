@@ -26,9 +26,14 @@ struct Blocked(*mut raw::RedisModuleBlockedClient);
 // RedisModule_BlockedClientMeasureTimeEnd and RedisModule_UnblockClient.
 unsafe impl Send for Blocked {}
 
-struct Job {
-    client: Blocked,
-    work: Box<dyn FnOnce() -> RedisResult + Send>,
+enum Job {
+    /// A read whose reply goes to a blocked client.
+    Reply {
+        client: Blocked,
+        work: Box<dyn FnOnce() -> RedisResult + Send>,
+    },
+    /// Work with no client waiting (the deferred builds of a write).
+    Detached(Box<dyn FnOnce() + Send>),
 }
 
 static QUEUE: OnceLock<Mutex<Sender<Job>>> = OnceLock::new();
@@ -64,7 +69,18 @@ pub fn start(threads: usize) -> Result<(), String> {
 /// event loop never spends time on the rows (a 100,000-row reply written there held it for
 /// about 100 ms).
 fn finish(job: Job) {
-    let Job { client, work } = job;
+    let (client, work) = match job {
+        Job::Reply { client, work } => (client, work),
+        Job::Detached(work) => {
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(work)) {
+                log_warning(&format!(
+                    "imgscout: background work failed: {}",
+                    crate::panic_message(&*panic)
+                ));
+            }
+            return;
+        }
+    };
     let result = catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
         Err(RedisError::String(format!(
             "ERR internal error: {}",
@@ -127,7 +143,7 @@ pub fn run(
             measure_start(client);
         }
     }
-    let job = Job {
+    let job = Job::Reply {
         client: Blocked(client),
         work: Box::new(work),
     };
@@ -140,6 +156,38 @@ pub fn run(
         finish(job);
     }
     Ok(RedisValue::NoReply)
+}
+
+/// Runs `work` on a worker with no client waiting for it; here when there are no workers.
+pub fn spawn(work: impl FnOnce() + Send + 'static) {
+    let job = Job::Detached(Box::new(work));
+    let Some(queue) = QUEUE.get() else {
+        finish(job);
+        return;
+    };
+    let sent = match queue.lock() {
+        Ok(sender) => sender.send(job),
+        Err(poisoned) => poisoned.into_inner().send(job),
+    };
+    if let Err(mpsc::SendError(job)) = sent {
+        finish(job);
+    }
+}
+
+fn log_warning(message: &str) {
+    // SAFETY: logging with a null context is allowed from any thread; both strings are
+    // NUL-terminated and outlive the call.
+    unsafe {
+        let Ok(text) = std::ffi::CString::new(message.replace('\0', "?")) else {
+            return;
+        };
+        raw::RedisModule_Log.expect("RedisModule_Log")(
+            std::ptr::null_mut(),
+            c"warning".as_ptr(),
+            c"%s".as_ptr(),
+            text.as_ptr(),
+        );
+    }
 }
 
 /// `CLIENT UNBLOCK` (or a timeout) before the worker finished: the client gets this error,
