@@ -18,7 +18,7 @@ from conftest import RedisServer, free_port
 CLUSTER_READY_TIMEOUT_S = 60.0
 
 
-def node_options(extra: Sequence[str] = ()) -> list[str]:
+def node_options(extra: Sequence[str] = (), node_timeout_ms: int = 15_000) -> list[str]:
     return [
         "--cluster-enabled",
         "yes",
@@ -31,7 +31,7 @@ def node_options(extra: Sequence[str] = ()) -> list[str]:
         # Short enough that a restarted node is back quickly, long enough not to be failed
         # over (there are no replicas) while a busy 2-core machine runs the tests.
         "--cluster-node-timeout",
-        "15000",
+        str(node_timeout_ms),
         "--enable-debug-command",
         "yes",
         # Persistence for the restart test: the AOF is written at shutdown and replayed.
@@ -50,9 +50,13 @@ class LocalCluster:
         new_dir: Callable[[], Path],
         masters: int = 3,
         module_args: Sequence[str] = (),
+        node_timeout_ms: int = 15_000,
     ) -> None:
+        self.module_line = ["--loadmodule", str(module), *module_args]
+        self.new_dir = new_dir
+        self.node_timeout_ms = node_timeout_ms
         self.nodes = [
-            RedisServer(new_dir(), node_options(), ["--loadmodule", str(module), *module_args])
+            RedisServer(new_dir(), node_options(node_timeout_ms=node_timeout_ms), self.module_line)
             for _ in range(masters)
         ]
 
@@ -81,6 +85,54 @@ class LocalCluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+    def add_replica(self, master: RedisServer) -> RedisServer:
+        """Starts one more node and makes it a replica of ``master``."""
+        replica = RedisServer(
+            self.new_dir(), node_options(node_timeout_ms=self.node_timeout_ms), self.module_line
+        ).start()
+        redis_cli = shutil.which("redis-cli") or "redis-cli"
+        added = subprocess.run(
+            [
+                redis_cli,
+                "--cluster",
+                "add-node",
+                f"{replica.host}:{replica.port}",
+                f"{master.host}:{master.port}",
+                "--cluster-slave",
+                "--cluster-master-id",
+                self.node_id(master),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        self.nodes.append(replica)
+        if added.returncode != 0:
+            raise RuntimeError(
+                f"redis-cli --cluster add-node failed:\n{added.stdout}{added.stderr}"
+            )
+        self.wait_ready()
+        return replica
+
+    @staticmethod
+    def node_flags(node: RedisServer) -> dict[str, set[str]]:
+        """Each known node's flags (``master``, ``slave``, ``fail?``, ``fail``...), by port, as
+        ``node`` sees them."""
+        with node.client(decode_responses=True) as connection:
+            text = connection.execute_command("CLUSTER", "NODES")
+        if isinstance(text, dict):  # redis-py's parsed form: {"host:port@bus": {...}}
+            return {
+                address.split("@")[0].rsplit(":", 1)[1]: set(str(facts["flags"]).split(","))
+                for address, facts in text.items()
+            }
+        flags = {}
+        for line in str(text).splitlines():
+            fields = line.split()
+            if len(fields) > 2:
+                flags[fields[1].split("@")[0].rsplit(":", 1)[1]] = set(fields[2].split(","))
+        return flags
 
     def wait_ready(self, timeout: float = CLUSTER_READY_TIMEOUT_S) -> None:
         """Until every node says cluster_state:ok and agrees on who owns every slot."""
