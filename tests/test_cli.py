@@ -484,13 +484,18 @@ def test_installed_console_script_exit_codes(tmp_path: Path) -> None:
     assert not (tmp_path / "imgscout.idx").exists()  # dupes never writes an index
 
 
-def test_read_commands_on_a_missing_index_answer_empty_and_write_nothing(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+@pytest.mark.parametrize(
+    "argv",
+    [["size"], ["lookup", "1"], ["query", str(SAMPLE / "coins.jpg")], ["del", "1"], ["sync"]],
+)
+def test_commands_on_a_missing_index_say_so_and_write_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str]
 ) -> None:
     index = tmp_path / "none.idx"
-    assert run(capsys, "size", "--index", str(index)).out == "0\n"
-    assert run(capsys, "lookup", "--index", str(index), "1").code == 1
-    assert run(capsys, "query", "--index", str(index), str(SAMPLE / "coins.jpg")).code == 1
+    result = run(capsys, *argv[:1], "--index", str(index), *argv[1:])
+    assert result.code == 2
+    assert result.out == ""
+    assert result.err == f"imgscout: index {index} does not exist (imgscout add creates it)\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 

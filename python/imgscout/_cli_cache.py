@@ -16,9 +16,10 @@ client, a crash between writing the cache and saving the index) costs a re-hash,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -47,6 +48,10 @@ class FileCache(Protocol):
     def close(self) -> None: ...
 
 
+class CacheError(Exception):
+    """The cache file cannot be read or written (read-only folder, disk full, not SQLite)."""
+
+
 def sidecar_path(index_path: str) -> str:
     return index_path + ".files"
 
@@ -56,48 +61,67 @@ class SqliteFileCache:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.connection = sqlite3.connect(path)
-        self.connection.execute(
-            "CREATE TABLE IF NOT EXISTS files ("
-            " path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
-            " hash TEXT NOT NULL, id INTEGER NOT NULL)"
-        )
-        self.connection.execute("CREATE INDEX IF NOT EXISTS files_id ON files(id)")
-        self.connection.commit()
+        with self._errors("open"):
+            self.connection = sqlite3.connect(path)
+            self.connection.execute(
+                "CREATE TABLE IF NOT EXISTS files ("
+                " path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+                " hash TEXT NOT NULL, id INTEGER NOT NULL)"
+            )
+            self.connection.execute("CREATE INDEX IF NOT EXISTS files_id ON files(id)")
+            self.connection.commit()
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as error:
+            if getattr(self, "connection", None) is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self.connection.rollback()
+            raise CacheError(f"cannot {doing} index cache {self.path}: {error}") from error
 
     def get_many(self, paths: Iterable[str]) -> dict[str, FileRecord]:
         found: dict[str, FileRecord] = {}
         wanted = list(paths)
         # SQLite limits bound parameters per statement; 500 stays far below every build's limit.
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.connection.execute(
-                f"SELECT path, size, mtime_ns, hash, id FROM files WHERE path IN ({marks})",
-                chunk,
-            )
-            for path, size, mtime_ns, hash_hex, entry_id in rows:
-                found[path] = FileRecord(path, size, mtime_ns, int(hash_hex, 16), entry_id)
+        with self._errors("read"):
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self.connection.execute(
+                    f"SELECT path, size, mtime_ns, hash, id FROM files WHERE path IN ({marks})",
+                    chunk,
+                )
+                for path, size, mtime_ns, hash_hex, entry_id in rows:
+                    found[path] = FileRecord(path, size, mtime_ns, int(hash_hex, 16), entry_id)
         return found
 
     def put_many(self, records: Iterable[FileRecord]) -> None:
         # The hash is stored as hex text: SQLite integers are signed 64-bit.
-        self.connection.executemany(
-            "INSERT OR REPLACE INTO files (path, size, mtime_ns, hash, id) VALUES (?,?,?,?,?)",
-            [(r.path, r.size, r.mtime_ns, f"{r.hash:016x}", r.id) for r in records],
-        )
-        self.connection.commit()
+        rows = [(r.path, r.size, r.mtime_ns, f"{r.hash:016x}", r.id) for r in records]
+        with self._errors("write"):
+            self.connection.executemany(
+                "INSERT OR REPLACE INTO files (path, size, mtime_ns, hash, id) VALUES (?,?,?,?,?)",
+                rows,
+            )
+            self.connection.commit()
 
     def remove_paths(self, paths: Iterable[str]) -> None:
-        self.connection.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
-        self.connection.commit()
+        rows = [(p,) for p in paths]
+        with self._errors("write"):
+            self.connection.executemany("DELETE FROM files WHERE path = ?", rows)
+            self.connection.commit()
 
     def remove_ids(self, ids: Iterable[int]) -> None:
-        self.connection.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in ids])
-        self.connection.commit()
+        rows = [(i,) for i in ids]
+        with self._errors("write"):
+            self.connection.executemany("DELETE FROM files WHERE id = ?", rows)
+            self.connection.commit()
 
     def close(self) -> None:
-        self.connection.close()
+        with contextlib.suppress(sqlite3.Error):
+            self.connection.close()
 
 
 class RedisFileCache:

@@ -6,7 +6,7 @@ import base64
 import html
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from imgscout.hashing import format_hash, hamming
@@ -16,32 +16,73 @@ THUMBNAIL_PIXELS = 200
 MATRIX_MAX_MEMBERS = 12
 
 
+#: Characters that would break a line of the text report or a terminal: control characters and
+#: the separators ``str.splitlines`` honours, printed as escapes.
+_LINE_BREAKERS = {
+    **{code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, 0x85)},
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def display_path(path: str) -> str:
+    """A path as valid Unicode: bytes that are not UTF-8 (kept by ``surrogateescape``) become
+    ``\\xNN``. For JSON and HTML, which escape the rest themselves."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def text_path(path: str) -> str:
+    """A path for one line of text: :func:`display_path` with line breaks and control
+    characters escaped, so a file name never splits or garbles a report line."""
+    return display_path(path).translate(_LINE_BREAKERS)
+
+
 @dataclass
 class Group:
     paths: list[str]
     hashes: list[int]
-    #: Pairs within the radius (indices into ``paths``) that joined the group.
+    #: The pairs that joined the group, a spanning tree (indices into ``paths``): one fewer
+    #: than the members, however many pairs are within the radius.
     links: list[tuple[int, int, int]] = field(default_factory=list)
 
     def distance(self, i: int, j: int) -> int:
         return hamming(self.hashes[i], self.hashes[j])
 
     def all_pairs(self) -> list[tuple[int, int, int]]:
+        """Every pair: quadratic, so only for groups small enough to print as a matrix."""
         n = len(self.paths)
         return [(i, j, self.distance(i, j)) for i in range(n) for j in range(i + 1, n)]
 
+    def has_matrix(self) -> bool:
+        return len(self.paths) <= MATRIX_MAX_MEMBERS
+
+    def distances_to_first(self) -> list[int]:
+        return [hamming(self.hashes[0], value) for value in self.hashes]
+
+    def distance_range(self) -> tuple[int, int]:
+        """Smallest and largest distance over all pairs of a matrix-sized group; over the
+        linking pairs of a larger one (all pairs would grow with the square of the group)."""
+        pairs = self.all_pairs() if self.has_matrix() else self.links
+        distances = [d for _, _, d in pairs] or [0]
+        return min(distances), max(distances)
+
     def max_distance(self) -> int:
-        return max((d for _, _, d in self.all_pairs()), default=0)
+        return self.distance_range()[1]
 
 
 def group_pairs(
-    paths: Sequence[str], hashes: Sequence[int], pairs: Sequence[tuple[int, int, int]]
+    paths: Sequence[str], hashes: Sequence[int], pairs: Iterable[tuple[int, int, int]]
 ) -> list[Group]:
     """Connected components of the "within radius" graph, largest first, then by first path.
 
     ``pairs`` are ``(i, j, distance)`` over positions in ``paths``. Single linkage is what a
     person expects from "copies of copies": A~B and B~C put A, B and C together even when A and
-    C are further apart than the radius; the printed distances show that.
+    C are further apart than the radius; the printed distances show that. Only the pairs that
+    join two components are kept (a spanning tree), so the groups take memory linear in the
+    files however many pairs there are.
     """
     parent = list(range(len(paths)))
 
@@ -51,16 +92,18 @@ def group_pairs(
             i = parent[i]
         return i
 
-    for i, j, _ in pairs:
+    joining: list[tuple[int, int, int]] = []
+    for i, j, d in pairs:
         ri, rj = root(i), root(j)
         if ri != rj:
             parent[max(ri, rj)] = min(ri, rj)
+            joining.append((i, j, d))
 
     members: dict[int, list[int]] = {}
     for i in range(len(paths)):
         members.setdefault(root(i), []).append(i)
     links_by_root: dict[int, list[tuple[int, int, int]]] = {}
-    for i, j, d in pairs:
+    for i, j, d in joining:
         links_by_root.setdefault(root(i), []).append((i, j, d))
 
     groups = []
@@ -81,13 +124,11 @@ def group_pairs(
 def format_text(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
     lines: list[str] = []
     for number, group in enumerate(groups, 1):
-        lines.append(
-            f"Group {number}: {len(group.paths)} files, distances "
-            f"{min(d for _, _, d in group.all_pairs())}-{group.max_distance()}"
-        )
+        low, high = group.distance_range()
+        lines.append(f"Group {number}: {len(group.paths)} files, distances {low}-{high}")
         width = len(str(len(group.paths)))
         for k, (path, value) in enumerate(zip(group.paths, group.hashes), 1):
-            lines.append(f"  {k:>{width}}  {format_hash(value)}  {path}")
+            lines.append(f"  {k:>{width}}  {format_hash(value)}  {text_path(path)}")
         lines.extend(_distance_lines(group))
         lines.append("")
     in_groups = sum(len(g.paths) for g in groups)
@@ -100,9 +141,12 @@ def format_text(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
 
 def _distance_lines(group: Group) -> list[str]:
     n = len(group.paths)
-    if n > MATRIX_MAX_MEMBERS:
-        shown = ", ".join(f"{i + 1}-{j + 1}: {d}" for i, j, d in group.links)
-        return [f"  linking pairs: {shown}"]
+    if not group.has_matrix():
+        # One line per member, not one per pair: a group of thousands stays readable.
+        width = len(str(n))
+        rows = ["  linked by (member-member: distance):"]
+        rows.extend(f"    {i + 1:>{width}}-{j + 1:<{width}}: {d}" for i, j, d in group.links)
+        return rows
     cell = max(2, len(str(n)))
     header = "  distances " + " ".join(f"{k:>{cell}}" for k in range(1, n + 1))
     rows = [header]
@@ -118,13 +162,28 @@ def to_json(groups: Sequence[Group]) -> list[dict[str, object]]:
     return [
         {
             "files": [
-                {"path": path, "hash": format_hash(value)}
-                for path, value in zip(group.paths, group.hashes)
+                {"path": display_path(path), "hash": format_hash(value), "distance": distance}
+                for path, value, distance in zip(
+                    group.paths, group.hashes, group.distances_to_first()
+                )
             ],
-            "pairs": [
-                {"a": group.paths[i], "b": group.paths[j], "distance": d}
-                for i, j, d in group.all_pairs()
-            ],
+            # Positions in "files": the spanning tree of pairs that joined the group.
+            "links": [{"a": i, "b": j, "distance": d} for i, j, d in group.links],
+            # Every pair only for matrix-sized groups; a large one would grow with its square.
+            **(
+                {
+                    "pairs": [
+                        {
+                            "a": display_path(group.paths[i]),
+                            "b": display_path(group.paths[j]),
+                            "distance": d,
+                        }
+                        for i, j, d in group.all_pairs()
+                    ]
+                }
+                if group.has_matrix()
+                else {}
+            ),
             "max_distance": group.max_distance(),
         }
         for group in groups
@@ -181,22 +240,23 @@ def format_html(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
         parts.append(
             f'<section class="group" id="group-{number}" data-members="{len(group.paths)}">'
             f"<h2>Group {number}: {len(group.paths)} files, distances "
-            f"{min(d for _, _, d in group.all_pairs())}&ndash;{group.max_distance()}</h2>"
+            f"{group.distance_range()[0]}&ndash;{group.distance_range()[1]}</h2>"
             '<div class="members">'
         )
         for k, (path, value) in enumerate(zip(group.paths, group.hashes), 1):
+            shown = html.escape(display_path(path))
             try:
                 uri, size_text = thumbnail_data_uri(path)
-                image_tag = f'<img class="thumb" alt="{html.escape(path)}" src="{uri}">'
+                image_tag = f'<img class="thumb" alt="{shown}" src="{uri}">'
             except Exception as error:  # the file changed since it was hashed
-                size_text = f"unreadable now: {html.escape(str(error))}"
+                size_text = f"unreadable now: {html.escape(display_path(str(error)))}"
                 image_tag = ""
             try:
                 bytes_text = f", {os.path.getsize(path):,} bytes"
             except OSError:
                 bytes_text = ""
             parts.append(
-                f"<figure>{image_tag}<figcaption><b>{k}</b> {html.escape(path)}<br>"
+                f"<figure>{image_tag}<figcaption><b>{k}</b> {shown}<br>"
                 f"<code>{format_hash(value)}</code> {size_text}{bytes_text}</figcaption></figure>"
             )
         parts.append("</div>")
@@ -208,7 +268,7 @@ def format_html(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
 
 def _distance_table(group: Group, radius: int) -> str:
     n = len(group.paths)
-    if n > MATRIX_MAX_MEMBERS:
+    if not group.has_matrix():
         items = ", ".join(f"{i + 1}&ndash;{j + 1}: {d}" for i, j, d in group.links)
         return f"<p>Linking pairs: {items}</p>"
     rows = ["<table class='distances'><tr><th></th>"]

@@ -12,20 +12,29 @@ import contextlib
 import fcntl
 import json
 import os
+import stat
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from imgscout._cli_cache import (
+    CacheError,
     FileCache,
     FileRecord,
     RedisFileCache,
     SqliteFileCache,
     sidecar_path,
 )
-from imgscout._cli_report import format_html, format_text, group_pairs, to_json
+from imgscout._cli_report import (
+    display_path,
+    format_html,
+    format_text,
+    group_pairs,
+    text_path,
+    to_json,
+)
 from imgscout.hashing import (
     HashedFile,
     HashFailure,
@@ -92,6 +101,23 @@ def _positive(text: str) -> int:
     return value
 
 
+def _size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: a whole number of bytes")
+    return value
+
+
+def _extensions(text: str) -> frozenset[str]:
+    names = frozenset(e.strip().lower().lstrip(".") for e in text.split(",")) - {""}
+    if not names:
+        raise argparse.ArgumentTypeError(f"invalid extension list {text!r}: e.g. jpg,png")
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     backend = common.add_argument_group("index")
@@ -134,6 +160,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=None,
         help="hashing processes (default: one per core)",
+    )
+    files.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="follow symbolic links inside folders (each folder is still entered once)",
+    )
+    files.add_argument(
+        "--min-size",
+        type=_size,
+        default=0,
+        metavar="BYTES",
+        help="skip files smaller than this",
+    )
+    files.add_argument(
+        "--ext",
+        type=_extensions,
+        metavar="EXT[,EXT...]",
+        help="only files with these extensions, e.g. jpg,png (default: try every file)",
     )
 
     radius = argparse.ArgumentParser(add_help=False)
@@ -250,16 +294,38 @@ def open_backend(args: argparse.Namespace, writing: bool) -> Iterator[Backend]:
     else:
         if args.key or args.cluster:
             raise CliError("--key and --cluster only apply with --redis URL")
-        backend = _open_embedded(args.index, writing, create_cache=args.command == "add")
+        # Only `add` creates an index; every other command needs one to be there.
+        creating = args.command == "add"
+        backend = _open_embedded(
+            args.index, writing, create_cache=creating, must_exist=not creating
+        )
     try:
         yield backend
     finally:
         backend.close()
 
 
-def _open_embedded(path: str, writing: bool, create_cache: bool) -> Backend:
+def _check_regular(path: str, what: str, must_exist: bool) -> bool:
+    """Whether ``path`` exists; a FIFO, device or folder there is refused (reading a FIFO
+    would wait forever for a writer)."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        if must_exist:
+            raise CliError(f"{what} {path} does not exist (imgscout add creates it)") from None
+        return False
+    except OSError as error:
+        raise CliError(f"cannot read {what} {path}: {error.strerror or error}") from error
+    if not stat.S_ISREG(status.st_mode):
+        raise CliError(f"{what} {path} is not a regular file")
+    return True
+
+
+def _open_embedded(path: str, writing: bool, create_cache: bool, must_exist: bool) -> Backend:
     import imgscout
 
+    exists = _check_regular(path, "index", must_exist)
+    cache_exists = _check_regular(sidecar_path(path), "index cache", must_exist=False)
     lock_file = None
     if writing:
         # Two concurrent `imgscout add` runs would each save their own copy and lose the
@@ -269,7 +335,7 @@ def _open_embedded(path: str, writing: bool, create_cache: bool) -> Backend:
         except OSError as error:
             raise CliError(f"cannot write next to index {path}: {error}") from error
         fcntl.flock(lock_file, fcntl.LOCK_EX)
-    if os.path.exists(path):
+    if exists:
         try:
             index = imgscout.Index.load(path)
         except (OSError, ValueError) as error:
@@ -280,8 +346,13 @@ def _open_embedded(path: str, writing: bool, create_cache: bool) -> Backend:
         index = imgscout.Index()
     cache: FileCache
     # Only `add` starts a cache; other commands keep an existing one in step (del) or read it.
-    if create_cache or os.path.exists(sidecar_path(path)):
-        cache = SqliteFileCache(sidecar_path(path))
+    if create_cache or cache_exists:
+        try:
+            cache = SqliteFileCache(sidecar_path(path))
+        except CacheError as error:
+            if lock_file is not None:
+                lock_file.close()
+            raise CliError(str(error)) from error
     else:
         cache = _NoCache()
     return Backend(index, cache, index_path=path, lock_file=lock_file)
@@ -322,7 +393,14 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
 
 
 def _emit_json(value: object) -> None:
-    json.dump(value, sys.stdout, ensure_ascii=False, indent=2)
+    # Paths went through display_path, so this is valid UTF-8; the ASCII escapes are a last
+    # guard should any other text carry a lone surrogate.
+    text = json.dumps(value, ensure_ascii=False, indent=2)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, ensure_ascii=True, indent=2)
+    sys.stdout.write(text)
     sys.stdout.write("\n")
 
 
@@ -335,19 +413,27 @@ def _report_bad_files(failures: Sequence[HashFailure]) -> None:
         file=sys.stderr,
     )
     for failure in failures[:BAD_FILES_SHOWN]:
-        print(f"  {failure.path}: {failure.reason}", file=sys.stderr)
+        print(f"  {text_path(failure.path)}: {text_path(failure.reason)}", file=sys.stderr)
     if len(failures) > BAD_FILES_SHOWN:
         print(f"  ... and {len(failures) - BAD_FILES_SHOWN} more", file=sys.stderr)
 
 
 def _bad_json(failures: Sequence[HashFailure]) -> list[dict[str, str]]:
-    return [{"path": f.path, "error": f.reason} for f in failures]
+    return [{"path": display_path(f.path), "error": display_path(f.reason)} for f in failures]
 
 
 def _candidates(args: argparse.Namespace, absolute: bool = False) -> list[str]:
     try:
-        paths = list(iter_image_candidates(args.paths, recursive=args.recursive))
-    except FileNotFoundError as error:
+        paths = list(
+            iter_image_candidates(
+                args.paths,
+                recursive=args.recursive,
+                follow_links=args.follow_links,
+                min_size=args.min_size,
+                extensions=args.ext,
+            )
+        )
+    except OSError as error:
         raise CliError(str(error)) from error
     if absolute:
         paths = [os.path.abspath(p) for p in paths]
@@ -362,12 +448,7 @@ def _split_unencodable(paths: Sequence[str]) -> tuple[list[str], list[HashFailur
             path.encode("utf-8")
             good.append(path)
         except UnicodeEncodeError:
-            bad.append(
-                HashFailure(
-                    os.fsencode(path).decode("utf-8", "replace"),
-                    "file name is not valid UTF-8",
-                )
-            )
+            bad.append(HashFailure(path, "file name is not valid UTF-8"))
     return good, bad
 
 
@@ -380,13 +461,15 @@ def cmd_hash(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(
             {
-                "files": [{"path": h.path, "hash": format_hash(h.hash)} for h in hashed],
+                "files": [
+                    {"path": display_path(h.path), "hash": format_hash(h.hash)} for h in hashed
+                ],
                 "bad_files": _bad_json(failed),
             }
         )
     else:
         for item in hashed:
-            print(f"{format_hash(item.hash)}  {item.path}")
+            print(f"{format_hash(item.hash)}  {text_path(item.path)}")
     _report_bad_files(failed)
     return EXIT_OK if hashed else EXIT_NOTHING_FOUND
 
@@ -394,14 +477,15 @@ def cmd_hash(args: argparse.Namespace) -> int:
 def cmd_add(args: argparse.Namespace) -> int:
     paths, failed = _split_unencodable(_candidates(args, absolute=True))
     with open_backend(args, writing=True) as backend:
-        stats: dict[str, int] = {}
-        to_hash, stale_ids, stats["unchanged"], stat_failures = _plan_add(backend, paths)
-        failed.extend(stat_failures)
-        hashed, hash_failures = hash_files([p for p, _, _ in to_hash], jobs=args.jobs)
+        plan = _plan_add(backend, paths)
+        failed.extend(plan.failures)
+        hashed, hash_failures = hash_files([p for p, _, _ in plan.to_hash], jobs=args.jobs)
         failed.extend(hash_failures)
-        stat_of = {p: (size, mtime) for p, size, mtime in to_hash}
+        stat_of = {p: (size, mtime) for p, size, mtime in plan.to_hash}
 
-        for entry_id in stale_ids:
+        # A changed file's old entry goes, and so does the entry of a file that is no longer
+        # an image: every path keeps at most one entry.
+        for entry_id in plan.stale_ids:
             with contextlib.suppress(KeyError):
                 backend.index.delete(entry_id)
         ids: list[int] = []
@@ -410,18 +494,22 @@ def cmd_add(args: argparse.Namespace) -> int:
                 int(i)
                 for i in backend.index.add_many([h.hash for h in hashed], [h.path for h in hashed])
             ]
-        # The cache is written before the index is saved: if the save never happens, the next
-        # run finds cached ids that the index does not confirm and simply adds the files again.
+        if args.sync:
+            backend.index.sync()
+        # The index is saved before the cache is written: an interruption before the save
+        # leaves both as they were; one after it leaves cache rows the index does not confirm,
+        # and the next run re-hashes those files and replaces their entries (_plan_add finds
+        # them by title), so no run leaves a second entry for one file.
+        backend.save()
         backend.cache.remove_paths(f.path for f in hash_failures)
         backend.cache.put_many(
             FileRecord(h.path, *stat_of[h.path], h.hash, entry_id)
             for h, entry_id in zip(hashed, ids)
         )
-        if args.sync:
-            backend.index.sync()
-        backend.save()
-        stats["added"] = len(hashed) - len(stale_ids)
-        stats["updated"] = len(stale_ids)
+        stats: dict[str, int] = {"unchanged": plan.unchanged}
+        replaced = sum(1 for h in hashed if h.path in plan.had_entry)
+        stats["added"] = len(hashed) - replaced
+        stats["updated"] = replaced
         stats["size"] = backend.index.size()
         stats["pending"] = _pending(backend.index)
     if args.json:
@@ -437,9 +525,19 @@ def cmd_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _plan_add(
-    backend: Backend, paths: Sequence[str]
-) -> tuple[list[tuple[str, int, int]], list[int], int, list[HashFailure]]:
+@dataclass
+class _AddPlan:
+    #: (path, size, mtime_ns) of the files to hash.
+    to_hash: list[tuple[str, int, int]]
+    #: Index entries to delete: old entries of the files to hash, and extra entries of a path.
+    stale_ids: list[int]
+    #: Paths to hash that have an entry now (their new entry is an update, not an addition).
+    had_entry: set[str]
+    unchanged: int
+    failures: list[HashFailure]
+
+
+def _plan_add(backend: Backend, paths: Sequence[str]) -> _AddPlan:
     """Which files need hashing, which index entries they replace, how many are unchanged."""
     stats: dict[str, tuple[int, int]] = {}
     failures = []
@@ -452,16 +550,42 @@ def _plan_add(
         stats[path] = (status.st_size, status.st_mtime_ns)
     cached = backend.cache.get_many(stats)
     confirmed = _confirmed_records(backend, list(cached.values()))
-    to_hash, stale_ids, unchanged = [], [], 0
+    by_title = _ids_by_title(backend, stats)
+    plan = _AddPlan([], [], set(), 0, failures)
     for path, (size, mtime_ns) in stats.items():
         record = confirmed.get(path)
-        if record is not None and record.matches(size, mtime_ns):
-            unchanged += 1
-            continue
+        existing = set(by_title.get(path, ()))
         if record is not None:
-            stale_ids.append(record.id)
-        to_hash.append((path, size, mtime_ns))
-    return to_hash, stale_ids, unchanged, failures
+            existing.add(record.id)
+        if record is not None and record.matches(size, mtime_ns):
+            plan.unchanged += 1
+            existing.discard(record.id)
+        else:
+            plan.to_hash.append((path, size, mtime_ns))
+            if existing:
+                plan.had_entry.add(path)
+        plan.stale_ids.extend(sorted(existing))
+    return plan
+
+
+def _ids_by_title(backend: Backend, paths: Iterable[str]) -> dict[str, list[int]]:
+    """The embedded index's entries titled with one of ``paths``: the cache's trust-but-verify.
+
+    An embedded index is in memory, so one pass over its entries is cheap next to hashing; it
+    finds entries the cache does not know (an interruption between saving the index and writing
+    the cache, an entry added through the Python API). A Redis index is not scanned: there the
+    cache is written right after each batch of additions.
+    """
+    import imgscout
+
+    if not isinstance(backend.index, imgscout.Index):
+        return {}
+    wanted = set(paths)
+    found: dict[str, list[int]] = {}
+    for entry in backend.index.entries():
+        if entry.title in wanted:
+            found.setdefault(entry.title, []).append(int(entry.id))
+    return found
 
 
 def _confirmed_records(backend: Backend, records: Sequence[FileRecord]) -> dict[str, FileRecord]:
@@ -502,11 +626,11 @@ def cmd_query(args: argparse.Namespace) -> int:
                 "radius": args.radius,
                 "queries": [
                     {
-                        "path": item.path,
+                        "path": display_path(item.path),
                         "hash": format_hash(item.hash),
                         "matches": [
                             {
-                                "title": m.title,
+                                "title": display_path(m.title),
                                 "id": int(m.id),
                                 "distance": int(m.distance),
                             }
@@ -521,9 +645,9 @@ def cmd_query(args: argparse.Namespace) -> int:
     else:
         for item, matches in zip(hashed, answers):
             count = len(matches)
-            print(f"{item.path}: {count} match{'es' if count != 1 else ''}")
+            print(f"{text_path(item.path)}: {count} match{'es' if count != 1 else ''}")
             for match in matches:
-                print(f"  {int(match.distance):>2}  id {int(match.id)}  {match.title}")
+                print(f"  {int(match.distance):>2}  id {int(match.id)}  {text_path(match.title)}")
     _report_bad_files(failed)
     return EXIT_OK if found else EXIT_NOTHING_FOUND
 
@@ -544,9 +668,9 @@ def cmd_lookup(args: argparse.Namespace) -> int:
     with open_backend(args, writing=False) as backend:
         title = backend.index.lookup(args.id)
     if args.json:
-        _emit_json({"id": args.id, "title": title})
+        _emit_json({"id": args.id, "title": None if title is None else display_path(title)})
     elif title is not None:
-        print(title)
+        print(text_path(title))
     else:
         print(f"imgscout: no entry with id {args.id}", file=sys.stderr)
     return EXIT_OK if title is not None else EXIT_NOTHING_FOUND
@@ -571,8 +695,9 @@ def cmd_del(args: argparse.Namespace) -> int:
             deleted = False
         else:
             deleted = True
-            backend.cache.remove_ids([args.id])
+            # Index first: cache rows for an id the index lacks are harmless (re-hashed).
             backend.save()
+            backend.cache.remove_ids([args.id])
     if args.json:
         _emit_json({"id": args.id, "deleted": deleted})
     elif deleted:
@@ -607,7 +732,7 @@ def cmd_dupes(args: argparse.Namespace) -> int:
     else:
         print(format_text(groups, args.radius, len(hashed)))
         if args.html:
-            print(f"report written to {args.html}")
+            print(f"report written to {text_path(args.html)}")
     _report_bad_files(failed)
     return EXIT_OK if groups else EXIT_NOTHING_FOUND
 
@@ -617,14 +742,33 @@ def _self_join(
 ) -> list[tuple[int, int, int]]:
     """Pairs within the radius as positions in ``hashed``, from the backend's own self-join.
 
+    Files with the same hash are joined to the first of them directly and only one of them
+    goes into the self-join: 3,000 identical images cost 2,999 pairs, not 4.5 million.
+
     ``dupes`` never changes a stored index: the embedded run uses a fresh in-memory index, the
     Redis run a temporary key (deleted afterwards, with an expiry in case the run is killed).
     """
+    first_with: dict[int, int] = {}
+    pairs: list[tuple[int, int, int]] = []
+    for position, item in enumerate(hashed):
+        first = first_with.setdefault(item.hash, position)
+        if first != position:
+            pairs.append((first, position, 0))
+    distinct = list(first_with.values())
+    joined = _distinct_self_join(args, [hashed[p] for p in distinct])
+    pairs.extend((distinct[a], distinct[b], d) for a, b, d in joined)
+    return pairs
+
+
+def _distinct_self_join(
+    args: argparse.Namespace, hashed: Sequence[HashedFile]
+) -> list[tuple[int, int, int]]:
     import imgscout
 
-    if not hashed:
+    if len(hashed) < 2:
         return []
-    titles = [h.path for h in hashed]
+    # Titles are not needed (answers come back as ids) and a file name need not be UTF-8.
+    titles = [str(k) for k in range(len(hashed))]
     values = [h.hash for h in hashed]
     index: imgscout.SearchIndex
     if args.redis:
@@ -686,14 +830,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except CliError as error:
-        print(f"imgscout: {error}", file=sys.stderr)
+        print(f"imgscout: {text_path(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     except _redis_errors() as error:
         print(f"imgscout: Redis error: {_first_line(error)}", file=sys.stderr)
         return EXIT_USAGE
+    except CacheError as error:
+        print(f"imgscout: {text_path(str(error))}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("imgscout: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:
+        # Whatever the commands did not foresee (a disk full, a file gone mid-run): one line.
+        print(f"imgscout: {text_path(_first_line(error))}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _first_line(error: BaseException) -> str:

@@ -12,10 +12,11 @@ the run: it comes back as a :class:`HashFailure` for the caller to report.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TextIO
@@ -77,23 +78,60 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def iter_image_candidates(roots: Iterable[str], recursive: bool = True) -> Iterator[str]:
+def iter_image_candidates(
+    roots: Iterable[str],
+    recursive: bool = True,
+    follow_links: bool = False,
+    min_size: int = 0,
+    extensions: Collection[str] | None = None,
+) -> Iterator[str]:
     """Every file to try, in a stable order: named files as given, folders walked sorted.
 
     Hidden files and folders (``.git``, ``.DS_Store``, ...) are not candidates: they are never
-    photos and would only fill the bad-file report. A missing root raises FileNotFoundError so
-    the caller can stop before any work with a clear message.
+    photos and would only fill the bad-file report. Symbolic links met inside a folder are
+    skipped unless ``follow_links``; followed or not, a folder is entered once, so a link loop
+    (``ln -s . loop``) ends. Hard links to one file (same device and inode) give one candidate,
+    the first path met. ``min_size`` (bytes) and ``extensions`` (lower case, no dot) filter
+    every candidate, named or walked. A missing root raises FileNotFoundError, a root that
+    cannot be examined OSError, so the caller can stop before any work with a clear message.
     """
+    wanted = None if extensions is None else {e.lower().lstrip(".") for e in extensions}
+    seen_files: set[tuple[int, int]] = set()
+    seen_dirs: set[tuple[int, int]] = set()
+
+    def keep(path: str, status: os.stat_result) -> bool:
+        key = (status.st_dev, status.st_ino)
+        if key in seen_files or status.st_size < min_size:
+            return False
+        if wanted is not None and os.path.splitext(path)[1].lower().lstrip(".") not in wanted:
+            return False
+        seen_files.add(key)
+        return True
+
     for root in roots:
-        if os.path.isfile(root):
-            yield root
-        elif os.path.isdir(root):
-            yield from _walk(root, recursive)
+        try:
+            status = os.stat(root)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no such file or folder: {root}") from None
+        except OSError as error:
+            raise OSError(f"cannot read {root}: {error.strerror or error}") from None
+        if stat.S_ISDIR(status.st_mode):
+            seen_dirs.add((status.st_dev, status.st_ino))
+            yield from _walk(root, recursive, follow_links, seen_dirs, keep)
+        elif stat.S_ISREG(status.st_mode):
+            if keep(root, status):
+                yield root
         else:
-            raise FileNotFoundError(f"no such file or folder: {root}")
+            raise OSError(f"not a regular file or folder: {root}")
 
 
-def _walk(folder: str, recursive: bool) -> Iterator[str]:
+def _walk(
+    folder: str,
+    recursive: bool,
+    follow_links: bool,
+    seen_dirs: set[tuple[int, int]],
+    keep: Callable[[str, os.stat_result], bool],
+) -> Iterator[str]:
     try:
         entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
     except OSError:
@@ -102,12 +140,22 @@ def _walk(folder: str, recursive: bool) -> Iterator[str]:
     for entry in entries:
         if _is_hidden(entry.name):
             continue
-        if entry.is_file():
-            yield entry.path
-        elif entry.is_dir() and recursive:
-            subfolders.append(entry.path)
+        try:
+            if entry.is_symlink() and not follow_links:
+                continue
+            status = entry.stat()  # follows a link: only reached with follow_links
+        except OSError:  # a dangling link, a loop of links, a file gone meanwhile
+            continue
+        if stat.S_ISREG(status.st_mode):
+            if keep(entry.path, status):
+                yield entry.path
+        elif stat.S_ISDIR(status.st_mode) and recursive:
+            key = (status.st_dev, status.st_ino)
+            if key not in seen_dirs:
+                seen_dirs.add(key)
+                subfolders.append(entry.path)
     for subfolder in subfolders:
-        yield from _walk(subfolder, recursive)
+        yield from _walk(subfolder, recursive, follow_links, seen_dirs, keep)
 
 
 class Progress:

@@ -1,0 +1,276 @@
+"""The CLI on awkward folders and files: never a traceback, one stderr line and exit 2 for what
+the user can fix, reports that stay valid and linear whatever the file names and group sizes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from imgscout import cli
+from imgscout._cli_cache import sidecar_path
+
+SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "photos"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def looped(tmp_path: Path) -> Path:
+    """A folder with two copies of one photo, another photo, and ``loop -> .``."""
+    folder = tmp_path / "d"
+    folder.mkdir()
+    shutil.copy(SAMPLE / "coins.jpg", folder / "a.jpg")
+    shutil.copy(SAMPLE / "coins.jpg", folder / "b.jpg")
+    shutil.copy(SAMPLE / "camera.jpg", folder / "c.jpg")
+    (folder / "loop").symlink_to(".")
+    return folder
+
+
+# -- symbolic links ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("follow", [[], ["--follow-links"]])
+def test_symlink_loop_in_dupes_and_hash(
+    capsys: pytest.CaptureFixture[str], looped: Path, follow: list[str]
+) -> None:
+    code, out, err = run(capsys, "dupes", "--json", *follow, str(looped))
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["files_hashed"] == 3
+    assert [[f["path"] for f in g["files"]] for g in data["groups"]] == [
+        [str(looped / "a.jpg"), str(looped / "b.jpg")]
+    ]
+    code, out, err = run(capsys, "hash", *follow, str(looped))
+    assert code == 0, err
+    assert [line.split("  ")[1] for line in out.splitlines()] == [
+        str(looped / name) for name in ("a.jpg", "b.jpg", "c.jpg")
+    ]
+
+
+def test_symlink_loop_in_add_and_query(
+    capsys: pytest.CaptureFixture[str], looped: Path, tmp_path: Path
+) -> None:
+    index = str(tmp_path / "x.idx")
+    code, out, err = run(capsys, "add", "--index", index, "--json", str(looped))
+    assert code == 0, err
+    assert json.loads(out)["added"] == 3
+    code, out, err = run(capsys, "query", "--index", index, "--json", "-r", "0", str(looped))
+    assert code == 0, err
+    queries = json.loads(out)["queries"]
+    assert len(queries) == 3
+    assert sorted(len(q["matches"]) for q in queries) == [1, 2, 2]
+
+
+def test_links_are_followed_only_when_asked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(SAMPLE / "coins.jpg", elsewhere / "coins.jpg")
+    folder = tmp_path / "d"
+    folder.mkdir()
+    shutil.copy(SAMPLE / "coins.jpg", folder / "mine.jpg")
+    (folder / "linked.jpg").symlink_to(elsewhere / "coins.jpg")
+    (folder / "sub").symlink_to(elsewhere)
+    _, out, _ = run(capsys, "hash", str(folder))
+    assert [line.split("  ")[1] for line in out.splitlines()] == [str(folder / "mine.jpg")]
+    _, out, _ = run(capsys, "hash", "--follow-links", str(folder))
+    # linked.jpg and sub/coins.jpg are one file (one inode): it is hashed once.
+    assert [line.split("  ")[1] for line in out.splitlines()] == [
+        str(folder / "linked.jpg"),
+        str(folder / "mine.jpg"),
+    ]
+
+
+def test_hardlinks_to_one_file_are_one_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    shutil.copy(SAMPLE / "coins.jpg", tmp_path / "a.jpg")
+    os.link(tmp_path / "a.jpg", tmp_path / "b.jpg")
+    code, out, _ = run(capsys, "dupes", "--json", str(tmp_path))
+    assert code == 1  # one file, no group
+    assert json.loads(out)["files_hashed"] == 1
+
+
+def test_min_size_and_ext_filters(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    shutil.copy(SAMPLE / "coins.jpg", tmp_path / "big.jpg")
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "tiny.png")
+    Image.open(SAMPLE / "camera.jpg").save(tmp_path / "camera.PNG")
+    (tmp_path / "notes.txt").write_text("not an image")
+    code, out, _ = run(capsys, "hash", "--ext", "png", str(tmp_path))
+    assert [Path(line.split("  ")[1]).name for line in out.splitlines()] == [
+        "camera.PNG",
+        "tiny.png",
+    ]
+    big = (tmp_path / "big.jpg").stat().st_size
+    code, out, err = run(capsys, "hash", "--min-size", str(big), str(tmp_path))
+    names = [Path(line.split("  ")[1]).name for line in out.splitlines()]
+    assert "tiny.png" not in names and "big.jpg" in names
+    assert "notes.txt" not in err  # smaller than the limit: never tried
+    code, _, err = run(capsys, "hash", "--ext", ",", str(tmp_path))
+    assert code == 2 and "invalid extension list" in err
+
+
+# -- file names that are not UTF-8, or hold a newline ------------------------------------------
+
+
+@pytest.fixture
+def odd_names(tmp_path: Path) -> Path:
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    raw = os.fsencode(folder) + b"/caf\xe9.jpg"  # Latin-1 bytes: not UTF-8
+    shutil.copy(SAMPLE / "coins.jpg", raw)
+    shutil.copy(SAMPLE / "coins.jpg", folder / "two\nlines.jpg")
+    return folder
+
+
+def test_non_utf8_and_newline_names_in_json_and_html(
+    capsys: pytest.CaptureFixture[str], odd_names: Path, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.html"
+    code, out, err = run(capsys, "dupes", "--json", "--html", str(report), str(odd_names))
+    assert code == 0, err
+    data = json.loads(out.encode("utf-8"))  # valid UTF-8 all through
+    paths = [f["path"] for f in data["groups"][0]["files"]]
+    assert paths == [f"{odd_names}/caf\\xe9.jpg", f"{odd_names}/two\nlines.jpg"]
+    page = report.read_bytes().decode("utf-8")  # strict: raises if not UTF-8
+    assert "caf\\xe9.jpg" in page
+    assert "two\nlines.jpg" in page
+    assert page.count('<img class="thumb"') == 2  # both read through their real names
+
+
+def test_newline_in_a_name_does_not_split_a_text_line(
+    capsys: pytest.CaptureFixture[str], odd_names: Path
+) -> None:
+    code, out, _ = run(capsys, "dupes", str(odd_names))
+    assert code == 0
+    lines = out.splitlines()
+    assert f"{odd_names}/two\\nlines.jpg" in out
+    assert sum("lines.jpg" in line for line in lines) == 1
+    assert sum("caf\\xe9.jpg" in line for line in lines) == 1
+    code, out, _ = run(capsys, "hash", str(odd_names))
+    assert len(out.splitlines()) == 2
+
+
+def test_add_reports_a_non_utf8_name_as_one_line(
+    capsys: pytest.CaptureFixture[str], odd_names: Path, tmp_path: Path
+) -> None:
+    code, out, err = run(capsys, "add", "--index", str(tmp_path / "x.idx"), str(odd_names))
+    assert code == 0
+    assert out.startswith("added 1,")
+    assert "caf\\xe9.jpg: file name is not valid UTF-8" in err
+    err.encode("utf-8")
+
+
+# -- the index file: missing, a FIFO, in a read-only folder ------------------------------------
+
+
+def test_index_that_is_a_fifo_is_refused_without_waiting(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fifo = tmp_path / "fifo.idx"
+    os.mkfifo(fifo)
+    outcome: list[tuple[int, str, str]] = []
+    for argv in (["size"], ["add", str(SAMPLE / "coins.jpg")], ["query", str(SAMPLE)]):
+        worker = threading.Thread(
+            target=lambda a=argv: outcome.append(run(capsys, a[0], "--index", str(fifo), *a[1:])),
+            daemon=True,
+        )
+        worker.start()
+        worker.join(timeout=30)
+        assert not worker.is_alive(), f"{argv[0]} waits on the FIFO"
+        code, _out, err = outcome[-1]
+        assert code == 2
+        assert err == f"imgscout: index {fifo} is not a regular file\n"
+
+
+def _readonly_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every cache opens read-only, as in a read-only folder: a real SQLite refusal even when
+    the tests run as root, who writes through permission bits."""
+    connect = sqlite3.connect
+
+    def read_only(path: str, *args: object, **kwargs: object) -> sqlite3.Connection:
+        return connect(f"file:{path}?mode=ro", *args, uri=True, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite3, "connect", read_only)
+
+
+def test_del_with_a_read_only_cache_exits_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = tmp_path / "x.idx"
+    code, _, err = run(capsys, "add", "--index", str(index), str(SAMPLE / "coins.jpg"))
+    assert code == 0, err
+    _readonly_sqlite(monkeypatch)
+    code, out, err = run(capsys, "del", "--index", str(index), "1")
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"imgscout: cannot write index cache {sidecar_path(str(index))}:")
+    assert "readonly database" in err
+    assert len(err.splitlines()) == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_del_in_a_read_only_folder_exits_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    index = folder / "x.idx"
+    assert run(capsys, "add", "--index", str(index), str(SAMPLE / "coins.jpg"))[0] == 0
+    folder.chmod(0o555)
+    try:
+        code, _, err = run(capsys, "del", "--index", str(index), "1")
+    finally:
+        folder.chmod(0o755)
+    assert code == 2
+    assert err.startswith("imgscout: cannot ")
+    assert len(err.splitlines()) == 1
+
+
+def test_index_under_a_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A parent that is a file fails for root too: the unwritable-folder path, really taken."""
+    (tmp_path / "plain").write_text("")
+    index = tmp_path / "plain" / "x.idx"
+    for argv in (["add", str(SAMPLE / "coins.jpg")], ["del", "1"], ["size"]):
+        code, _out, err = run(capsys, argv[0], "--index", str(index), *argv[1:])
+        assert code == 2, argv
+        assert err.startswith("imgscout: ") and len(err.splitlines()) == 1
+        assert "Traceback" not in err
+
+
+# -- large groups: the report grows with the files, not with their pairs -----------------------
+
+
+def test_thousands_of_identical_images_give_a_linear_report(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    count = 3000
+    with Image.open(SAMPLE / "coins.jpg") as photo:
+        photo.resize((64, 64)).save(tmp_path / "0000.png")
+    for k in range(1, count):  # copies, not hard links: those would be one file
+        shutil.copyfile(tmp_path / "0000.png", tmp_path / f"{k:04d}.png")
+    code, out, _ = run(capsys, "dupes", "--jobs", "2", str(tmp_path))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == f"Group 1: {count} files, distances 0-0"
+    assert max(map(len, lines)) < 200
+    # A member line and a linking line per file, a few headers: linear.
+    assert len(out) < 200 * count
+    code, out, _ = run(capsys, "dupes", "--json", "--jobs", "2", str(tmp_path))
+    group = json.loads(out)["groups"][0]
+    assert len(group["files"]) == count
+    assert len(group["links"]) == count - 1
+    assert "pairs" not in group
+    assert len(out) < 300 * count
