@@ -15,6 +15,7 @@ from PIL import Image
 
 from imgscout import cli
 from imgscout._cli_cache import sidecar_path
+from imgscout.hashing import HashedFile, hash_file
 
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "photos"
 
@@ -274,3 +275,92 @@ def test_thousands_of_identical_images_give_a_linear_report(
     assert len(group["links"]) == count - 1
     assert "pairs" not in group
     assert len(out) < 300 * count
+
+
+# -- the index and its cache stay consistent whatever step of `add` is interrupted -------------
+
+
+class _Injected(KeyboardInterrupt):
+    """Stands for Ctrl-C (or a crash) at one step of a run."""
+
+
+_ADD_STEPS = [
+    ("imgscout.cli.hash_files", None),
+    ("imgscout.Index.delete", None),
+    ("imgscout.Index.add_many", None),
+    ("imgscout.Index.sync", None),
+    ("imgscout.Index.save", OSError(28, "No space left on device")),
+    ("imgscout._cli_cache.SqliteFileCache.remove_paths", None),
+    ("imgscout._cli_cache.SqliteFileCache.put_many", None),
+]
+
+
+def _check_consistent(index_path: Path, folder: Path) -> None:
+    import imgscout
+
+    files = sorted(str(p) for p in folder.iterdir())
+    index = imgscout.Index.load(index_path)
+    entries = index.entries()
+    assert sorted(e.title for e in entries) == files  # one entry per file, no leftovers
+    with sqlite3.connect(sidecar_path(str(index_path))) as db:
+        rows = dict(db.execute("SELECT path, id FROM files").fetchall())
+    assert sorted(rows) == files
+    assert all(index.lookup(entry_id) == path for path, entry_id in rows.items())
+    for entry in entries:  # each entry holds the hash of the file as it is now
+        hashed = hash_file(entry.title)
+        assert isinstance(hashed, HashedFile) and entry.hash == hashed.hash
+
+
+@pytest.mark.parametrize(("step", "error"), _ADD_STEPS, ids=[s for s, _ in _ADD_STEPS])
+def test_interrupted_add_leaves_index_and_cache_consistent(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    step: str,
+    error: BaseException | None,
+) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    sources = sorted(SAMPLE.glob("*.jpg"))[:6]
+    for k, source in enumerate(sources):
+        shutil.copy(source, folder / f"{k}.jpg")
+    index = tmp_path / "x.idx"
+    assert run(capsys, "add", "--index", str(index), str(folder))[0] == 0
+    # Three files change (another photo under the same name): their entries must be replaced.
+    for k in range(3):
+        shutil.copy(sources[-1 - k], folder / f"{k}.jpg")
+        os.utime(folder / f"{k}.jpg", ns=(k + 1, k + 1))
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise error if error is not None else _Injected()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(step, fail)
+        code, _, err = run(capsys, "add", "--index", str(index), str(folder))
+    assert code in (2, 130), err
+    assert len(err.splitlines()) == 1
+    code, out, err = run(capsys, "add", "--index", str(index), "--json", str(folder))
+    assert code == 0, err
+    assert json.loads(out)["size"] == 6
+    _check_consistent(index, folder)
+    code, out, _ = run(capsys, "add", "--index", str(index), "--json", str(folder))
+    assert json.loads(out)["unchanged"] == 6
+
+
+def test_entries_the_cache_does_not_know_are_replaced(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A lost cache (deleted, or never written after the index was saved) costs a re-hash and
+    never a second entry per file."""
+    folder = tmp_path / "photos"
+    shutil.copytree(SAMPLE, folder)
+    shutil.rmtree(folder / "edited")
+    index = tmp_path / "x.idx"
+    assert run(capsys, "add", "--index", str(index), str(folder))[0] == 0
+    Path(sidecar_path(str(index))).unlink()
+    code, out, _ = run(capsys, "add", "--index", str(index), "--json", str(folder))
+    assert code == 0
+    stats = json.loads(out)
+    files = len(list(folder.iterdir()))
+    assert (stats["added"], stats["updated"], stats["size"]) == (0, files, files)
+    _check_consistent(index, folder)

@@ -11,7 +11,9 @@ names that path in the index, is not hashed again. The cache lives with the inde
 
 The cache is only a hint: each hit is confirmed against the index (``lookup(id) == path``)
 before a file is skipped, so a stale cache (index deleted or replaced, an id removed by another
-client, a crash between writing the cache and saving the index) costs a re-hash, never a miss.
+client) costs a re-hash, never a miss. ``add`` saves an embedded index before it writes the
+cache, and replaces every entry titled with a path it re-hashes: an interruption at any step
+leaves at most a re-hash for the next run, never a second entry for one file.
 """
 
 from __future__ import annotations
