@@ -15,7 +15,7 @@ from PIL import Image
 
 from imgscout import cli
 from imgscout._cli_cache import sidecar_path
-from imgscout.hashing import HashedFile, hash_file
+from imgscout.hashing import HashedFile, hamming, hash_file
 
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "photos"
 
@@ -364,3 +364,69 @@ def test_entries_the_cache_does_not_know_are_replaced(
     files = len(list(folder.iterdir()))
     assert (stats["added"], stats["updated"], stats["size"]) == (0, files, files)
     _check_consistent(index, folder)
+
+
+# -- photo formats and orientation -------------------------------------------------------------
+
+
+def test_exif_orientation_is_applied_before_hashing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with Image.open(SAMPLE / "astronaut.jpg") as photo:
+        upright = photo.convert("RGB").crop((0, 0, photo.width, photo.height * 2 // 3))
+    upright.save(tmp_path / "upright.jpg", quality=95)
+    # Stored turned a quarter left, with Orientation 6 ("turn right to view"), as phones do.
+    sideways = upright.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    sideways.save(tmp_path / "phone.jpg", quality=95, exif=exif)
+    sideways.save(tmp_path / "untagged.jpg", quality=95)
+    code, out, _ = run(capsys, "hash", "--json", str(tmp_path))
+    assert code == 0
+    hashes = {Path(f["path"]).name: int(f["hash"], 16) for f in json.loads(out)["files"]}
+    assert hamming(hashes["phone.jpg"], hashes["upright.jpg"]) <= 2
+    # Without the tag the same pixels are far away: the orientation is what made them match.
+    assert hamming(hashes["untagged.jpg"], hashes["upright.jpg"]) > cli.DEFAULT_RADIUS
+
+
+def _formats() -> list[str]:
+    from PIL import features
+
+    names = ["png", "webp", "tiff", "gif"]
+    if features.check("avif"):
+        names.append("avif")
+    try:
+        import pillow_heif  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        names.append("heic")
+    return names
+
+
+@pytest.mark.parametrize("extension", ["png", "webp", "tiff", "gif", "avif", "heic"])
+def test_photo_formats_round_trip(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, extension: str
+) -> None:
+    if extension not in _formats():
+        pytest.skip(f"no {extension} support installed (pip install imgscout[heif])")
+    shutil.copy(SAMPLE / "coins.jpg", tmp_path / "coins.jpg")
+    with Image.open(SAMPLE / "coins.jpg") as photo, Image.open(SAMPLE / "camera.jpg") as other:
+        first = photo.convert("RGB")
+        if extension == "heic":
+            from pillow_heif import from_pillow
+
+            from_pillow(first).save(tmp_path / "coins.heic", quality=90)
+        elif extension == "gif":
+            # An animation: the first frame is the photo, the second another one.
+            second = other.convert("RGB").resize(first.size)
+            first.save(tmp_path / "coins.gif", save_all=True, append_images=[second])
+        else:
+            first.save(tmp_path / f"coins.{extension}")
+    code, out, err = run(capsys, "dupes", "--json", str(tmp_path))
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["bad_files"] == []
+    assert [Path(f["path"]).name for f in data["groups"][0]["files"]] == sorted(
+        ["coins.jpg", f"coins.{extension}"]
+    )

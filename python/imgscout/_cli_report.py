@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from imgscout.hashing import format_hash, hamming
+from imgscout.hashing import format_hash, hamming, open_upright
 
 THUMBNAIL_PIXELS = 200
 #: Beyond this many members a distance matrix stops being readable; list the linking pairs.
@@ -192,9 +192,7 @@ def to_json(groups: Sequence[Group]) -> list[dict[str, object]]:
 
 def thumbnail_data_uri(path: str) -> tuple[str, str]:
     """A small JPEG of the image as a ``data:`` URI, and its pixel size as text."""
-    from PIL import Image
-
-    with Image.open(path) as image:
+    with open_upright(path) as image:
         size_text = f"{image.width}\u00d7{image.height}"
         image.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
         rgb = image.convert("RGB")

@@ -11,6 +11,7 @@ the run: it comes back as a :class:`HashFailure` for the caller to report.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import sys
@@ -19,7 +20,10 @@ import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 HASH_BITS = 64
 HASH_HEX_DIGITS = HASH_BITS // 4
@@ -57,17 +61,49 @@ def phash_image(image: object) -> int:
     return int(str(imagehash.phash(image)), 16)  # type: ignore[arg-type]
 
 
+_optional_formats_registered = False
+
+
+def register_optional_formats() -> None:
+    """Lets PIL open HEIC/HEIF (``pillow-heif``) and, on a Pillow without AVIF of its own,
+    AVIF (``pillow-avif-plugin``) when those are installed: ``pip install imgscout[heif]``."""
+    global _optional_formats_registered
+    if _optional_formats_registered:
+        return
+    _optional_formats_registered = True
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        pass
+    else:
+        register_heif_opener()
+    from PIL import features
+
+    if not features.check("avif"):
+        with contextlib.suppress(ImportError):
+            import pillow_avif  # noqa: F401  - registers itself on import
+
+
+def open_upright(path: str) -> Image.Image:
+    """The image at ``path``, decoded (first frame of an animation), turned as its EXIF
+    Orientation says: a phone photo stored sideways hashes like its upright copy."""
+    from PIL import Image, ImageOps
+
+    register_optional_formats()
+    with Image.open(path) as image:
+        image.load()
+        upright = ImageOps.exif_transpose(image)
+        return upright if upright is not image else image.copy()
+
+
 def hash_file(path: str) -> HashedFile | HashFailure:
     """Hashes one file; any decoding problem becomes a :class:`HashFailure`, never an exception."""
-    from PIL import Image
-
     try:
         with warnings.catch_warnings():
             # A decompression-bomb warning would otherwise print once per worker; an image
             # PIL refuses outright raises instead and is reported like any bad file.
             warnings.simplefilter("ignore")
-            with Image.open(path) as image:
-                image.load()
+            with open_upright(path) as image:
                 return HashedFile(path, phash_image(image))
     except Exception as error:  # every decoder failure means "not an image"
         reason = str(error) or type(error).__name__
