@@ -5,8 +5,9 @@ and printed as 16 hex digits (the same text ``str(imagehash.phash(img))`` gives)
 by this module, by the library directly, or typed by a person all agree.
 
 Hashing decodes every image and is by far the slowest step of a run, so :func:`hash_files` spreads
-the work over a process pool and reports progress; one file that cannot be decoded never stops
-the run: it comes back as a :class:`HashFailure` for the caller to report.
+the work over a process pool and reports progress (tqdm, on a terminal only); one file that
+cannot be decoded never stops the run: it comes back as a :class:`HashFailure` for the caller to
+report.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import contextlib
 import os
 import stat
 import sys
-import time
 import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -194,75 +194,11 @@ def _walk(
         yield from _walk(subfolder, recursive, follow_links, seen_dirs, keep)
 
 
-class Progress:
-    """A one-line progress bar with rate and ETA, drawn only when ``stream`` is a terminal.
-
-    Written by hand (no tqdm dependency): it redraws at most every ``interval`` seconds so a
-    fast run over small files does not spend its time printing.
-    """
-
-    def __init__(
-        self,
-        total: int,
-        label: str = "hashing",
-        stream: TextIO | None = None,
-        interval: float = 0.1,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.total = total
-        self.label = label
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = total > 0 and _is_terminal(self.stream)
-        self.interval = interval
-        self.clock = clock
-        self.started = clock()
-        self.last_draw = -interval
-        self.done = 0
-
-    def advance(self, count: int = 1) -> None:
-        self.done += count
-        if not self.enabled:
-            return
-        now = self.clock()
-        if now - self.last_draw >= self.interval or self.done >= self.total:
-            self.last_draw = now
-            self.stream.write("\r" + self.render(now))
-            self.stream.flush()
-
-    def render(self, now: float) -> str:
-        elapsed = max(now - self.started, 1e-9)
-        rate = self.done / elapsed
-        fraction = self.done / self.total if self.total else 1.0
-        width = 24
-        filled = int(fraction * width)
-        bar = "#" * filled + "-" * (width - filled)
-        remaining = (self.total - self.done) / rate if rate > 0 else float("inf")
-        return (
-            f"{self.label} {self.done}/{self.total} [{bar}] {fraction:4.0%} "
-            f"{rate:.1f} files/s ETA {_format_seconds(remaining)}"
-        )
-
-    def close(self) -> None:
-        if self.enabled:
-            # Clear the bar so the report that follows starts on a clean line.
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-
-
 def _is_terminal(stream: TextIO) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-def _format_seconds(seconds: float) -> str:
-    if seconds == float("inf"):
-        return "--:--"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
 def default_jobs() -> int:
@@ -278,26 +214,34 @@ def hash_files(
     progress_stream: TextIO | None = None,
 ) -> tuple[list[HashedFile], list[HashFailure]]:
     """Hashes ``paths`` (in parallel when worth it); results keep the order of ``paths``."""
+    from tqdm import tqdm
+
     jobs = default_jobs() if jobs is None else jobs
-    progress = Progress(len(paths), stream=progress_stream)
+    stream = progress_stream if progress_stream is not None else sys.stderr
     hashed: list[HashedFile] = []
     failed: list[HashFailure] = []
     results: Iterable[HashedFile | HashFailure]
-    try:
+    # Drawn only on a terminal: a redirected stderr gets the report's lines and nothing else.
+    bar = tqdm(
+        total=len(paths),
+        desc="hashing",
+        unit="file",
+        file=stream,
+        disable=not paths or not _is_terminal(stream),
+        leave=False,
+        mininterval=0.1,
+    )
+    with bar as progress, contextlib.ExitStack() as stack:
         if jobs <= 1 or len(paths) < PARALLEL_MIN_FILES:
             results = map(hash_file, paths)
-            for result in results:
-                _collect(result, hashed, failed)
-                progress.advance()
         else:
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=jobs))
             # Chunks amortise the pickling round trip without starving workers at the end.
             chunksize = max(1, min(64, len(paths) // (jobs * 8)))
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
-                for result in pool.map(hash_file, paths, chunksize=chunksize):
-                    _collect(result, hashed, failed)
-                    progress.advance()
-    finally:
-        progress.close()
+            results = pool.map(hash_file, paths, chunksize=chunksize)
+        for result in results:
+            _collect(result, hashed, failed)
+            progress.update()
     return hashed, failed
 
 
