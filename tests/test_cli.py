@@ -320,8 +320,15 @@ def test_dupes_json_finds_the_sample_groups(
     data = result.json()
     assert data["radius"] == cli.DEFAULT_RADIUS
     assert data["files_hashed"] == len(sample_files(SAMPLE))
-    groups = [[f["path"] for f in group["files"]] for group in data["groups"]]
+    groups = [sorted(f["path"] for f in group["files"]) for group in data["groups"]]
     assert groups == _expected_sample_groups(SAMPLE)
+    for group in data["groups"]:  # best copy first: most pixels, then largest file, then path
+        ranks = [(-f["width"] * f["height"], -f["bytes"], f["path"]) for f in group["files"]]
+        assert ranks == sorted(ranks)
+        assert [f["bytes"] for f in group["files"]] == [
+            os.path.getsize(f["path"]) for f in group["files"]
+        ]
+        assert group["reclaimable_bytes"] == sum(f["bytes"] for f in group["files"][1:])
     for group in data["groups"]:
         hashes = {f["path"]: int(f["hash"], 16) for f in group["files"]}
         n = len(hashes)

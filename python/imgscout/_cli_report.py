@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import html
 import io
 import os
@@ -40,13 +41,42 @@ def text_path(path: str) -> str:
     return display_path(path).translate(_LINE_BREAKERS)
 
 
+@dataclass(frozen=True)
+class FileFacts:
+    """What decides which copy is best, and what the report shows about each file."""
+
+    width: int = 0
+    height: int = 0
+    size: int = 0
+    mtime_ns: int = 0
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def file_facts(path: str, width: int = 0, height: int = 0) -> FileFacts:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return FileFacts(width, height)
+    return FileFacts(width, height, status.st_size, status.st_mtime_ns)
+
+
+def best_first(path: str, facts: FileFacts) -> tuple[int, int, str]:
+    """The order of a group's members: largest resolution, then largest file, then path."""
+    return (-facts.pixels, -facts.size, path)
+
+
 @dataclass
 class Group:
+    #: Best copy first (:func:`best_first`).
     paths: list[str]
     hashes: list[int]
     #: The pairs that joined the group, a spanning tree (indices into ``paths``): one fewer
     #: than the members, however many pairs are within the radius.
     links: list[tuple[int, int, int]] = field(default_factory=list)
+    facts: list[FileFacts] = field(default_factory=list)
 
     def distance(self, i: int, j: int) -> int:
         return hamming(self.hashes[i], self.hashes[j])
@@ -74,9 +104,14 @@ class Group:
 
 
 def group_pairs(
-    paths: Sequence[str], hashes: Sequence[int], pairs: Iterable[tuple[int, int, int]]
+    paths: Sequence[str],
+    hashes: Sequence[int],
+    pairs: Iterable[tuple[int, int, int]],
+    facts: Sequence[FileFacts] | None = None,
 ) -> list[Group]:
-    """Connected components of the "within radius" graph, largest first, then by first path.
+    """Connected components of the "within radius" graph, largest first, then by smallest path;
+    members best copy first (:func:`best_first` on ``facts``, by path when not given). Both
+    orders depend only on the files, never on the order pairs arrive in: every run agrees.
 
     ``pairs`` are ``(i, j, distance)`` over positions in ``paths``. Single linkage is what a
     person expects from "copies of copies": A~B and B~C put A, B and C together even when A and
@@ -110,33 +145,77 @@ def group_pairs(
     for group_root, positions in members.items():
         if len(positions) < 2:
             continue
-        positions.sort(key=lambda p: paths[p])
+        member_facts = [facts[p] if facts is not None else FileFacts() for p in positions]
+        order = sorted(
+            range(len(positions)), key=lambda k: best_first(paths[positions[k]], member_facts[k])
+        )
+        positions = [positions[k] for k in order]
+        member_facts = [member_facts[k] for k in order]
         local = {p: k for k, p in enumerate(positions)}
         links = sorted(
             (min(local[i], local[j]), max(local[i], local[j]), d)
             for i, j, d in links_by_root.get(group_root, [])
         )
-        groups.append(Group([paths[p] for p in positions], [hashes[p] for p in positions], links))
-    groups.sort(key=lambda g: (-len(g.paths), g.paths[0]))
+        groups.append(
+            Group(
+                [paths[p] for p in positions],
+                [hashes[p] for p in positions],
+                links,
+                member_facts,
+            )
+        )
+    groups.sort(key=lambda g: (-len(g.paths), min(g.paths)))
     return groups
 
 
 def format_text(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
+    """One block per group: each member with its hash, pixels, bytes, date and distance to the
+    group's best copy (member 1, marked ``*``), then the distances; a summary at the end."""
     lines: list[str] = []
     for number, group in enumerate(groups, 1):
         low, high = group.distance_range()
         lines.append(f"Group {number}: {len(group.paths)} files, distances {low}-{high}")
         width = len(str(len(group.paths)))
+        facts = group.facts or [FileFacts()] * len(group.paths)
+        to_best = group.distances_to_first()
         for k, (path, value) in enumerate(zip(group.paths, group.hashes), 1):
-            lines.append(f"  {k:>{width}}  {format_hash(value)}  {text_path(path)}")
+            fact = facts[k - 1]
+            mark = "*" if k == 1 else " "
+            lines.append(
+                f"  {k:>{width}}{mark} {format_hash(value)}  {_pixels(fact):>11}  "
+                f"{fact.size:>13,} B  {_date(fact)}  d{to_best[k - 1]:<2}  {text_path(path)}"
+            )
         lines.extend(_distance_lines(group))
         lines.append("")
+    extra_files = sum(len(g.paths) - 1 for g in groups)
+    if groups:
+        lines.append(
+            f"* best copy (most pixels, then largest file). Beyond the best copies: "
+            f"{extra_files} file{'s' if extra_files != 1 else ''}, "
+            f"{reclaimable_bytes(groups):,} bytes"
+        )
     in_groups = sum(len(g.paths) for g in groups)
     lines.append(
         f"{len(groups)} group{'s' if len(groups) != 1 else ''} of near-duplicates "
         f"({in_groups} of {files_hashed} files) at radius {radius}"
     )
     return "\n".join(lines)
+
+
+def reclaimable_bytes(groups: Sequence[Group]) -> int:
+    """The bytes of every member but the best copy of each group."""
+    return sum(f.size for g in groups for f in g.facts[1:])
+
+
+def _pixels(fact: FileFacts) -> str:
+    return f"{fact.width}x{fact.height}" if fact.pixels else "?"
+
+
+def _date(fact: FileFacts) -> str:
+    if not fact.mtime_ns:
+        return "?" * 16
+    stamp = datetime.datetime.fromtimestamp(fact.mtime_ns / 1e9)
+    return stamp.strftime("%Y-%m-%d %H:%M")
 
 
 def _distance_lines(group: Group) -> list[str]:
@@ -162,11 +241,24 @@ def to_json(groups: Sequence[Group]) -> list[dict[str, object]]:
     return [
         {
             "files": [
-                {"path": display_path(path), "hash": format_hash(value), "distance": distance}
-                for path, value, distance in zip(
-                    group.paths, group.hashes, group.distances_to_first()
+                {
+                    "path": display_path(path),
+                    "hash": format_hash(value),
+                    "distance": distance,
+                    "width": fact.width,
+                    "height": fact.height,
+                    "bytes": fact.size,
+                    "mtime_ns": fact.mtime_ns,
+                }
+                for path, value, distance, fact in zip(
+                    group.paths,
+                    group.hashes,
+                    group.distances_to_first(),
+                    group.facts or [FileFacts()] * len(group.paths),
                 )
             ],
+            # The first file is the best copy; these are the bytes of the others.
+            "reclaimable_bytes": reclaimable_bytes([group]),
             # Positions in "files": the spanning tree of pairs that joined the group.
             "links": [{"a": i, "b": j, "distance": d} for i, j, d in group.links],
             # Every pair only for matrix-sized groups; a large one would grow with its square.
@@ -218,6 +310,7 @@ table.distances td, table.distances th { border: 1px solid #ccc; padding: 2px 6p
   text-align: right; }
 td.near { background: #d8f0d8; }
 td.far { background: #f6dede; }
+.best { font-weight: bold; color: #1a6b1a; }
 """
 
 
@@ -241,8 +334,14 @@ def format_html(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
             f"{group.distance_range()[0]}&ndash;{group.distance_range()[1]}</h2>"
             '<div class="members">'
         )
+        to_best = group.distances_to_first()
         for k, (path, value) in enumerate(zip(group.paths, group.hashes), 1):
             shown = html.escape(display_path(path))
+            role = (
+                '<span class="best">best copy</span>'
+                if k == 1
+                else f'<span class="to-best">distance {to_best[k - 1]} to 1</span>'
+            )
             try:
                 uri, size_text = thumbnail_data_uri(path)
                 image_tag = f'<img class="thumb" alt="{shown}" src="{uri}">'
@@ -255,7 +354,8 @@ def format_html(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
                 bytes_text = ""
             parts.append(
                 f"<figure>{image_tag}<figcaption><b>{k}</b> {shown}<br>"
-                f"<code>{format_hash(value)}</code> {size_text}{bytes_text}</figcaption></figure>"
+                f"<code>{format_hash(value)}</code> {size_text}{bytes_text}<br>{role}"
+                "</figcaption></figure>"
             )
         parts.append("</div>")
         parts.append(_distance_table(group, radius))

@@ -28,7 +28,9 @@ from imgscout._cli_cache import (
     sidecar_path,
 )
 from imgscout._cli_report import (
+    FileFacts,
     display_path,
+    file_facts,
     format_html,
     format_text,
     group_pairs,
@@ -712,8 +714,16 @@ def cmd_dupes(args: argparse.Namespace) -> int:
     if args.redis and not args.key:
         args.key = "imgscout"
     hashed, failed = hash_files(paths, jobs=args.jobs)
+    # By path, so that the self-join, the pairs that link each group and every order in the
+    # report depend on which files there are, not on the order they were named in.
+    hashed.sort(key=lambda h: h.path)
     pairs = _self_join(args, hashed)
-    groups = group_pairs([h.path for h in hashed], [h.hash for h in hashed], pairs)
+    groups = group_pairs(
+        [h.path for h in hashed],
+        [h.hash for h in hashed],
+        pairs,
+        _facts(hashed, pairs),
+    )
     if args.html:
         try:
             with open(args.html, "w", encoding="utf-8") as out:
@@ -735,6 +745,15 @@ def cmd_dupes(args: argparse.Namespace) -> int:
             print(f"report written to {text_path(args.html)}")
     _report_bad_files(failed)
     return EXIT_OK if groups else EXIT_NOTHING_FOUND
+
+
+def _facts(hashed: Sequence[HashedFile], pairs: Sequence[tuple[int, int, int]]) -> list[FileFacts]:
+    """Size and date of the files in some pair (the others are in no group): one stat each."""
+    grouped = {p for i, j, _ in pairs for p in (i, j)}
+    return [
+        file_facts(h.path, h.width, h.height) if k in grouped else FileFacts(h.width, h.height)
+        for k, h in enumerate(hashed)
+    ]
 
 
 def _self_join(

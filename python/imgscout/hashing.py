@@ -36,6 +36,9 @@ PARALLEL_MIN_FILES = 16
 class HashedFile:
     path: str
     hash: int
+    #: Pixel size as displayed (after the EXIF orientation); 0 when not known.
+    width: int = 0
+    height: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ def hash_file(path: str) -> HashedFile | HashFailure:
             # PIL refuses outright raises instead and is reported like any bad file.
             warnings.simplefilter("ignore")
             with open_upright(path) as image:
-                return HashedFile(path, phash_image(image))
+                return HashedFile(path, phash_image(image), image.width, image.height)
     except Exception as error:  # every decoder failure means "not an image"
         reason = str(error) or type(error).__name__
         return HashFailure(path, reason.splitlines()[0])
