@@ -448,3 +448,30 @@ def test_group_and_member_order_do_not_depend_on_the_order_files_come_in(
             >= (f["width"] * f["height"], f["bytes"])
             for f in group["files"]
         )
+
+
+# -- flat images ---------------------------------------------------------------------------------
+
+
+def test_flat_images_are_kept_out_of_groups(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Uniform images hash to 0 or 0x8000...: one bit apart, they chained unrelated flat frames
+    (black, grey, white) into a group and could glue photos to them."""
+    for name, value in (("black", 0), ("grey", 128), ("white", 250)):
+        Image.new("RGB", (300, 200), (value, value, value)).save(tmp_path / f"{name}.png")
+    shutil.copy(SAMPLE / "coins.jpg", tmp_path / "coins.jpg")
+    shutil.copy(SAMPLE / "coins.jpg", tmp_path / "coins-copy.jpg")
+    code, out, err = run(capsys, "dupes", "--json", str(tmp_path))
+    assert code == 0
+    data = json.loads(out)
+    assert [sorted(Path(f["path"]).name for f in g["files"]) for g in data["groups"]] == [
+        ["coins-copy.jpg", "coins.jpg"]
+    ]
+    assert sorted(Path(p).name for p in data["low_information"]) == [
+        "black.png",
+        "grey.png",
+        "white.png",
+    ]
+    assert data["files_hashed"] == 5
+    assert "left 3 nearly uniform images out of the groups" in err

@@ -420,6 +420,21 @@ def _report_bad_files(failures: Sequence[HashFailure]) -> None:
         print(f"  ... and {len(failures) - BAD_FILES_SHOWN} more", file=sys.stderr)
 
 
+def _report_flat_files(flat: Sequence[HashedFile]) -> None:
+    if not flat:
+        return
+    noun = "image" if len(flat) == 1 else "images"
+    print(
+        f"imgscout: left {len(flat)} nearly uniform {noun} out of the groups "
+        "(the hash of a flat image does not describe it):",
+        file=sys.stderr,
+    )
+    for item in flat[:BAD_FILES_SHOWN]:
+        print(f"  {text_path(item.path)}", file=sys.stderr)
+    if len(flat) > BAD_FILES_SHOWN:
+        print(f"  ... and {len(flat) - BAD_FILES_SHOWN} more", file=sys.stderr)
+
+
 def _bad_json(failures: Sequence[HashFailure]) -> list[dict[str, str]]:
     return [{"path": display_path(f.path), "error": display_path(f.reason)} for f in failures]
 
@@ -717,6 +732,11 @@ def cmd_dupes(args: argparse.Namespace) -> int:
     # By path, so that the self-join, the pairs that link each group and every order in the
     # report depend on which files there are, not on the order they were named in.
     hashed.sort(key=lambda h: h.path)
+    files_hashed = len(hashed)
+    # A flat image's hash says nothing about the picture: single linkage through such hashes
+    # glued unrelated photos together, so flat images are kept out of the groups.
+    flat = [h for h in hashed if h.flat]
+    hashed = [h for h in hashed if not h.flat]
     pairs = _self_join(args, hashed)
     groups = group_pairs(
         [h.path for h in hashed],
@@ -727,22 +747,24 @@ def cmd_dupes(args: argparse.Namespace) -> int:
     if args.html:
         try:
             with open(args.html, "w", encoding="utf-8") as out:
-                out.write(format_html(groups, args.radius, len(hashed)))
+                out.write(format_html(groups, args.radius, files_hashed))
         except OSError as error:
             raise CliError(f"cannot write {args.html}: {error}") from error
     if args.json:
         _emit_json(
             {
                 "radius": args.radius,
-                "files_hashed": len(hashed),
+                "files_hashed": files_hashed,
                 "groups": to_json(groups),
+                "low_information": [display_path(h.path) for h in flat],
                 "bad_files": _bad_json(failed),
             }
         )
     else:
-        print(format_text(groups, args.radius, len(hashed)))
+        print(format_text(groups, args.radius, files_hashed))
         if args.html:
             print(f"report written to {text_path(args.html)}")
+    _report_flat_files(flat)
     _report_bad_files(failed)
     return EXIT_OK if groups else EXIT_NOTHING_FOUND
 
