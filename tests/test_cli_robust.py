@@ -475,3 +475,72 @@ def test_flat_images_are_kept_out_of_groups(
     ]
     assert data["files_hashed"] == 5
     assert "left 3 nearly uniform images out of the groups" in err
+
+
+# -- dupes with an index -----------------------------------------------------------------------
+
+
+def test_dupes_with_an_index_hashes_only_new_and_changed_files(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "photos"
+    shutil.copytree(SAMPLE, folder)
+    index = str(tmp_path / "photos.idx")
+    hashed: list[str] = []
+    real_hash_files = cli.hash_files
+
+    def recording(paths: list[str], jobs: int | None = None) -> object:
+        hashed.extend(paths)
+        return real_hash_files(paths, jobs=jobs)
+
+    monkeypatch.setattr(cli, "hash_files", recording)
+    first = run(capsys, "dupes", "--json", "--index", index, str(folder))
+    assert first[0] == 0
+    assert len(hashed) == 22
+    hashed.clear()
+    again = run(capsys, "dupes", "--json", "--index", index, str(folder))
+    assert hashed == []  # every file unchanged: stat only
+    assert json.loads(again[1]) == json.loads(first[1])
+    # The same answer as without the index.
+    plain = json.loads(run(capsys, "dupes", "--json", str(folder))[1])
+    assert json.loads(again[1])["groups"] == plain["groups"]
+    hashed.clear()
+    shutil.copy(SAMPLE / "camera.jpg", folder / "coins.jpg")
+    changed = json.loads(run(capsys, "dupes", "--json", "--index", index, str(folder))[1])
+    assert hashed == [str(folder / "coins.jpg")]
+    assert changed["files_hashed"] == 22
+    assert len(changed["groups"]) == 5  # camera.jpg and its new copy form a group
+    import imgscout
+
+    assert imgscout.Index.load(index).size() == 22  # one entry per file
+
+
+def test_dupes_rehashes_files_cached_without_their_pixel_size(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A cache written before it kept pixel sizes: dupes hashes those files once more."""
+    index = tmp_path / "x.idx"
+    assert run(capsys, "add", "--index", str(index), str(SAMPLE))[0] == 0
+    with sqlite3.connect(sidecar_path(str(index))) as db:
+        db.execute("UPDATE files SET width = 0, height = 0, flat = NULL")
+    data = json.loads(run(capsys, "dupes", "--json", "--index", str(index), str(SAMPLE))[1])
+    assert all(f["width"] > 0 for g in data["groups"] for f in g["files"])
+    with sqlite3.connect(sidecar_path(str(index))) as db:
+        assert db.execute("SELECT COUNT(*) FROM files WHERE flat IS NULL").fetchone() == (0,)
+
+
+def test_a_cache_in_the_older_layout_gains_the_new_columns(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    index = tmp_path / "x.idx"
+    with sqlite3.connect(sidecar_path(str(index))) as db:
+        db.execute(
+            "CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+            " mtime_ns INTEGER NOT NULL, hash TEXT NOT NULL, id INTEGER NOT NULL)"
+        )
+    code, out, err = run(capsys, "add", "--index", str(index), "--json", str(SAMPLE))
+    assert code == 0, err
+    assert json.loads(out)["added"] == 22
+    with sqlite3.connect(sidecar_path(str(index))) as db:
+        rows = db.execute("SELECT width, height, flat FROM files").fetchall()
+    assert len(rows) == 22 and all(w > 0 and h > 0 and flat == 0 for w, h, flat in rows)

@@ -33,6 +33,11 @@ class FileRecord:
     mtime_ns: int
     hash: int
     id: int
+    #: What ``dupes`` needs besides the hash (pixels as displayed, flat or not); ``flat`` is
+    #: None in rows written before these were kept: ``dupes`` hashes those files again.
+    width: int = 0
+    height: int = 0
+    flat: bool | None = None
 
     def matches(self, size: int, mtime_ns: int) -> bool:
         return self.size == size and self.mtime_ns == mtime_ns
@@ -71,6 +76,14 @@ class SqliteFileCache:
                 " hash TEXT NOT NULL, id INTEGER NOT NULL)"
             )
             self.connection.execute("CREATE INDEX IF NOT EXISTS files_id ON files(id)")
+            columns = {row[1] for row in self.connection.execute("PRAGMA table_info(files)")}
+            for name, kind in (
+                ("width", "INTEGER NOT NULL DEFAULT 0"),
+                ("height", "INTEGER NOT NULL DEFAULT 0"),
+                ("flat", "INTEGER"),
+            ):
+                if name not in columns:  # a cache from before the column existed
+                    self.connection.execute(f"ALTER TABLE files ADD COLUMN {name} {kind}")
             self.connection.commit()
 
     @contextlib.contextmanager
@@ -92,19 +105,43 @@ class SqliteFileCache:
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self.connection.execute(
-                    f"SELECT path, size, mtime_ns, hash, id FROM files WHERE path IN ({marks})",
+                    "SELECT path, size, mtime_ns, hash, id, width, height, flat FROM files"
+                    f" WHERE path IN ({marks})",
                     chunk,
                 )
-                for path, size, mtime_ns, hash_hex, entry_id in rows:
-                    found[path] = FileRecord(path, size, mtime_ns, int(hash_hex, 16), entry_id)
+                for path, size, mtime_ns, hash_hex, entry_id, width, height, flat in rows:
+                    found[path] = FileRecord(
+                        path,
+                        size,
+                        mtime_ns,
+                        int(hash_hex, 16),
+                        entry_id,
+                        width,
+                        height,
+                        None if flat is None else bool(flat),
+                    )
         return found
 
     def put_many(self, records: Iterable[FileRecord]) -> None:
         # The hash is stored as hex text: SQLite integers are signed 64-bit.
-        rows = [(r.path, r.size, r.mtime_ns, f"{r.hash:016x}", r.id) for r in records]
+        rows = [
+            (
+                r.path,
+                r.size,
+                r.mtime_ns,
+                f"{r.hash:016x}",
+                r.id,
+                r.width,
+                r.height,
+                None if r.flat is None else int(r.flat),
+            )
+            for r in records
+        ]
         with self._errors("write"):
             self.connection.executemany(
-                "INSERT OR REPLACE INTO files (path, size, mtime_ns, hash, id) VALUES (?,?,?,?,?)",
+                "INSERT OR REPLACE INTO files"
+                " (path, size, mtime_ns, hash, id, width, height, flat)"
+                " VALUES (?,?,?,?,?,?,?,?)",
                 rows,
             )
             self.connection.commit()
@@ -127,7 +164,8 @@ class SqliteFileCache:
 
 
 class RedisFileCache:
-    """The Redis index's cache: hash ``<key>:files``, field = path, value = "size mtime hash id"."""
+    """The Redis index's cache: hash ``<key>:files``, field = path, value =
+    "size mtime hash id width height flat" (the last three absent in older values)."""
 
     def __init__(self, client: Any, key: str) -> None:
         self.client = client
@@ -149,7 +187,9 @@ class RedisFileCache:
 
     def put_many(self, records: Iterable[FileRecord]) -> None:
         mapping: Mapping[str, str] = {
-            r.path: f"{r.size} {r.mtime_ns} {r.hash:016x} {r.id}" for r in records
+            r.path: f"{r.size} {r.mtime_ns} {r.hash:016x} {r.id} {r.width} {r.height} "
+            + ("-" if r.flat is None else str(int(r.flat)))
+            for r in records
         }
         if mapping:
             self.client.hset(self.key, mapping=mapping)
@@ -178,8 +218,18 @@ class RedisFileCache:
 def _parse_redis_value(path: str, value: bytes | str) -> FileRecord | None:
     text = value.decode() if isinstance(value, bytes) else value
     try:
-        size, mtime_ns, hash_hex, entry_id = text.split()
-        return FileRecord(path, int(size), int(mtime_ns), int(hash_hex, 16), int(entry_id))
+        fields = text.split()
+        size, mtime_ns, hash_hex, entry_id = fields[:4]
+        record = FileRecord(path, int(size), int(mtime_ns), int(hash_hex, 16), int(entry_id))
+        if len(fields) == 7:  # with the facts dupes uses
+            width, height, flat = fields[4:]
+            record = FileRecord(
+                *(record.path, record.size, record.mtime_ns, record.hash, record.id),
+                int(width),
+                int(height),
+                None if flat == "-" else flat == "1",
+            )
+        return record
     except ValueError:
         # Written by something else: treat as absent, the file is simply hashed again.
         return None

@@ -126,8 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     backend.add_argument(
         "--index",
         metavar="PATH",
-        default=DEFAULT_INDEX,
-        help=f"embedded index file (default: {DEFAULT_INDEX} in the working folder)",
+        default=None,
+        help=f"embedded index file (default: {DEFAULT_INDEX} in the working folder; dupes "
+        "uses none unless given one)",
     )
     backend.add_argument(
         "--redis",
@@ -225,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     dupes = commands.add_parser(
         "dupes",
         parents=[common, files, radius],
-        help="group near-duplicate images under the folders (does not touch the index)",
+        help="group near-duplicate images under the folders (with --index PATH: adding them "
+        "to that index first, and reusing its hashes of unchanged files)",
     )
     dupes.add_argument("--html", metavar="FILE", help="also write a report with thumbnails")
     return parser
@@ -297,9 +299,9 @@ def open_backend(args: argparse.Namespace, writing: bool) -> Iterator[Backend]:
         if args.key or args.cluster:
             raise CliError("--key and --cluster only apply with --redis URL")
         # Only `add` creates an index; every other command needs one to be there.
-        creating = args.command == "add"
+        creating = args.command in ("add", "dupes")
         backend = _open_embedded(
-            args.index, writing, create_cache=creating, must_exist=not creating
+            args.index or DEFAULT_INDEX, writing, create_cache=creating, must_exist=not creating
         )
     try:
         yield backend
@@ -494,41 +496,8 @@ def cmd_hash(args: argparse.Namespace) -> int:
 def cmd_add(args: argparse.Namespace) -> int:
     paths, failed = _split_unencodable(_candidates(args, absolute=True))
     with open_backend(args, writing=True) as backend:
-        plan = _plan_add(backend, paths)
-        failed.extend(plan.failures)
-        hashed, hash_failures = hash_files([p for p, _, _ in plan.to_hash], jobs=args.jobs)
-        failed.extend(hash_failures)
-        stat_of = {p: (size, mtime) for p, size, mtime in plan.to_hash}
-
-        # A changed file's old entry goes, and so does the entry of a file that is no longer
-        # an image: every path keeps at most one entry.
-        for entry_id in plan.stale_ids:
-            with contextlib.suppress(KeyError):
-                backend.index.delete(entry_id)
-        ids: list[int] = []
-        if hashed:
-            ids = [
-                int(i)
-                for i in backend.index.add_many([h.hash for h in hashed], [h.path for h in hashed])
-            ]
-        if args.sync:
-            backend.index.sync()
-        # The index is saved before the cache is written: an interruption before the save
-        # leaves both as they were; one after it leaves cache rows the index does not confirm,
-        # and the next run re-hashes those files and replaces their entries (_plan_add finds
-        # them by title), so no run leaves a second entry for one file.
-        backend.save()
-        backend.cache.remove_paths(f.path for f in hash_failures)
-        backend.cache.put_many(
-            FileRecord(h.path, *stat_of[h.path], h.hash, entry_id)
-            for h, entry_id in zip(hashed, ids)
-        )
-        stats: dict[str, int] = {"unchanged": plan.unchanged}
-        replaced = sum(1 for h in hashed if h.path in plan.had_entry)
-        stats["added"] = len(hashed) - replaced
-        stats["updated"] = replaced
-        stats["size"] = backend.index.size()
-        stats["pending"] = _pending(backend.index)
+        stats, more_failed, _ = _index_files(backend, paths, args.jobs, args.sync)
+        failed.extend(more_failed)
     if args.json:
         _emit_json({**stats, "bad_files": _bad_json(failed)})
     else:
@@ -542,6 +511,58 @@ def cmd_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _index_files(
+    backend: Backend,
+    paths: Sequence[str],
+    jobs: int | None,
+    sync: bool,
+    need_facts: bool = False,
+) -> tuple[dict[str, int], list[HashFailure], list[HashedFile]]:
+    """``add``: hashes the new and changed files among ``paths`` into the index, saves it, then
+    updates the cache. Returns the counts, the failures and every file's hash (from the cache
+    for unchanged files: ``need_facts`` also re-hashes files cached without their pixel size)."""
+    plan = _plan_add(backend, paths, need_facts)
+    failed = list(plan.failures)
+    hashed, hash_failures = hash_files([p for p, _, _ in plan.to_hash], jobs=jobs)
+    failed.extend(hash_failures)
+    stat_of = {p: (size, mtime) for p, size, mtime in plan.to_hash}
+
+    # A changed file's old entry goes, and so does the entry of a file that is no longer
+    # an image: every path keeps at most one entry.
+    for entry_id in plan.stale_ids:
+        with contextlib.suppress(KeyError):
+            backend.index.delete(entry_id)
+    ids: list[int] = []
+    if hashed:
+        ids = [
+            int(i)
+            for i in backend.index.add_many([h.hash for h in hashed], [h.path for h in hashed])
+        ]
+    if sync:
+        backend.index.sync()
+    # The index is saved before the cache is written: an interruption before the save
+    # leaves both as they were; one after it leaves cache rows the index does not confirm,
+    # and the next run re-hashes those files and replaces their entries (_plan_add finds
+    # them by title), so no run leaves a second entry for one file.
+    backend.save()
+    backend.cache.remove_paths(f.path for f in hash_failures)
+    backend.cache.put_many(
+        FileRecord(h.path, *stat_of[h.path], h.hash, entry_id, h.width, h.height, h.flat)
+        for h, entry_id in zip(hashed, ids)
+    )
+    stats: dict[str, int] = {"unchanged": len(plan.unchanged)}
+    replaced = sum(1 for h in hashed if h.path in plan.had_entry)
+    stats["added"] = len(hashed) - replaced
+    stats["updated"] = replaced
+    stats["size"] = backend.index.size()
+    stats["pending"] = _pending(backend.index)
+    every = [
+        *(HashedFile(r.path, r.hash, r.width, r.height, bool(r.flat)) for r in plan.unchanged),
+        *hashed,
+    ]
+    return stats, failed, every
+
+
 @dataclass
 class _AddPlan:
     #: (path, size, mtime_ns) of the files to hash.
@@ -550,11 +571,12 @@ class _AddPlan:
     stale_ids: list[int]
     #: Paths to hash that have an entry now (their new entry is an update, not an addition).
     had_entry: set[str]
-    unchanged: int
+    #: The cache records of the files that need no hashing.
+    unchanged: list[FileRecord]
     failures: list[HashFailure]
 
 
-def _plan_add(backend: Backend, paths: Sequence[str]) -> _AddPlan:
+def _plan_add(backend: Backend, paths: Sequence[str], need_facts: bool = False) -> _AddPlan:
     """Which files need hashing, which index entries they replace, how many are unchanged."""
     stats: dict[str, tuple[int, int]] = {}
     failures = []
@@ -568,14 +590,18 @@ def _plan_add(backend: Backend, paths: Sequence[str]) -> _AddPlan:
     cached = backend.cache.get_many(stats)
     confirmed = _confirmed_records(backend, list(cached.values()))
     by_title = _ids_by_title(backend, stats)
-    plan = _AddPlan([], [], set(), 0, failures)
+    plan = _AddPlan([], [], set(), [], failures)
     for path, (size, mtime_ns) in stats.items():
         record = confirmed.get(path)
         existing = set(by_title.get(path, ()))
         if record is not None:
             existing.add(record.id)
-        if record is not None and record.matches(size, mtime_ns):
-            plan.unchanged += 1
+        if (
+            record is not None
+            and record.matches(size, mtime_ns)
+            and not (need_facts and record.flat is None)
+        ):
+            plan.unchanged.append(record)
             existing.discard(record.id)
         else:
             plan.to_hash.append((path, size, mtime_ns))
@@ -725,10 +751,19 @@ def cmd_del(args: argparse.Namespace) -> int:
 
 
 def cmd_dupes(args: argparse.Namespace) -> int:
-    paths = _candidates(args)
-    if args.redis and not args.key:
-        args.key = "imgscout"
-    hashed, failed = hash_files(paths, jobs=args.jobs)
+    if args.index is not None and not args.redis:
+        # With an index: the folder is added to it as `add` does, so a re-run over unchanged
+        # files takes their hashes from the cache and only stats them.
+        paths, failed = _split_unencodable(_candidates(args, absolute=True))
+        with open_backend(args, writing=True) as backend:
+            _, more_failed, hashed = _index_files(
+                backend, paths, args.jobs, sync=True, need_facts=True
+            )
+        failed.extend(more_failed)
+    else:
+        if args.redis and not args.key:
+            args.key = "imgscout"
+        hashed, failed = hash_files(_candidates(args), jobs=args.jobs)
     # By path, so that the self-join, the pairs that link each group and every order in the
     # report depend on which files there are, not on the order they were named in.
     hashed.sort(key=lambda h: h.path)
