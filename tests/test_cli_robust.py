@@ -544,3 +544,44 @@ def test_a_cache_in_the_older_layout_gains_the_new_columns(
     with sqlite3.connect(sidecar_path(str(index))) as db:
         rows = db.execute("SELECT width, height, flat FROM files").fetchall()
     assert len(rows) == 22 and all(w > 0 and h > 0 and flat == 0 for w, h, flat in rows)
+
+
+# -- reference mode ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("as_index", [False, True], ids=["folder", "index"])
+def test_against_reports_only_groups_joining_new_files_to_the_reference(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, as_index: bool
+) -> None:
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    for name in ("astronaut.jpg", "camera.jpg", "coins.jpg"):
+        shutil.copy(SAMPLE / name, ref / name)
+    shutil.copy(SAMPLE / "camera.jpg", ref / "camera-again.jpg")  # a duplicate inside REF
+    new = tmp_path / "new"
+    new.mkdir()
+    shutil.copy(SAMPLE / "astronaut-jpeg-q25.jpg", new / "astronaut-small.jpg")
+    shutil.copy(SAMPLE / "coffee.jpg", new / "coffee.jpg")
+    shutil.copy(SAMPLE / "coffee.jpg", new / "coffee-again.jpg")  # new-new, no reference
+    against = str(ref)
+    if as_index:
+        against = str(tmp_path / "ref.idx")
+        assert run(capsys, "add", "--index", against, str(ref))[0] == 0
+    code, out, err = run(capsys, "dupes", "--json", str(new), "--against", against)
+    assert code == 0, err
+    groups = json.loads(out)["groups"]
+    assert len(groups) == 1
+    names = sorted(Path(f["path"]).name for f in groups[0]["files"])
+    assert names == ["astronaut-small.jpg", "astronaut.jpg"]
+    assert [Path(p).name for p in groups[0]["reference"]] == ["astronaut.jpg"]
+    code, out, _ = run(capsys, "dupes", str(new), "--against", against)
+    assert code == 0
+    assert sum(" ref " in line and "astronaut.jpg" in line for line in out.splitlines()) == 1
+
+
+def test_against_a_missing_reference_exits_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run(capsys, "dupes", str(SAMPLE), "--against", str(tmp_path / "nope.idx"))
+    assert code == 2 and out == ""
+    assert err == f"imgscout: no such reference folder or index: {tmp_path / 'nope.idx'}\n"

@@ -77,6 +77,8 @@ class Group:
     #: than the members, however many pairs are within the radius.
     links: list[tuple[int, int, int]] = field(default_factory=list)
     facts: list[FileFacts] = field(default_factory=list)
+    #: With ``dupes --against``: which members are reference files.
+    reference: list[bool] = field(default_factory=list)
 
     def distance(self, i: int, j: int) -> int:
         return hamming(self.hashes[i], self.hashes[j])
@@ -181,9 +183,10 @@ def format_text(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
         for k, (path, value) in enumerate(zip(group.paths, group.hashes), 1):
             fact = facts[k - 1]
             mark = "*" if k == 1 else " "
+            ref = "ref " if group.reference and group.reference[k - 1] else ""
             lines.append(
                 f"  {k:>{width}}{mark} {format_hash(value)}  {_pixels(fact):>11}  "
-                f"{fact.size:>13,} B  {_date(fact)}  d{to_best[k - 1]:<2}  {text_path(path)}"
+                f"{fact.size:>13,} B  {_date(fact)}  d{to_best[k - 1]:<2}  {ref}{text_path(path)}"
             )
         lines.extend(_distance_lines(group))
         lines.append("")
@@ -257,6 +260,11 @@ def to_json(groups: Sequence[Group]) -> list[dict[str, object]]:
                     group.facts or [FileFacts()] * len(group.paths),
                 )
             ],
+            **(
+                {"reference": [display_path(p) for p, r in zip(group.paths, group.reference) if r]}
+                if group.reference
+                else {}
+            ),
             # The first file is the best copy; these are the bytes of the others.
             "reclaimable_bytes": reclaimable_bytes([group]),
             # Positions in "files": the spanning tree of pairs that joined the group.

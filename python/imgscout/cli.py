@@ -230,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
         "to that index first, and reusing its hashes of unchanged files)",
     )
     dupes.add_argument("--html", metavar="FILE", help="also write a report with thumbnails")
+    dupes.add_argument(
+        "--against",
+        metavar="REF",
+        help="reference mode: only groups joining the files named to REF, a folder or an "
+        "index file (REF is not compared with itself)",
+    )
     return parser
 
 
@@ -773,12 +779,25 @@ def cmd_dupes(args: argparse.Namespace) -> int:
     flat = [h for h in hashed if h.flat]
     hashed = [h for h in hashed if not h.flat]
     pairs = _self_join(args, hashed)
+    reference: set[str] = set()
+    if args.against is not None:
+        hashed, pairs, reference, ref_failed = _join_reference(args, hashed, pairs)
+        failed.extend(ref_failed)
     groups = group_pairs(
         [h.path for h in hashed],
         [h.hash for h in hashed],
         pairs,
         _facts(hashed, pairs),
     )
+    if args.against is not None:
+        # Only groups that hold a reference file and a new one.
+        groups = [
+            g
+            for g in groups
+            if any(p in reference for p in g.paths) and not all(p in reference for p in g.paths)
+        ]
+        for group in groups:
+            group.reference = [p in reference for p in group.paths]
     if args.html:
         try:
             with open(args.html, "w", encoding="utf-8") as out:
@@ -802,6 +821,57 @@ def cmd_dupes(args: argparse.Namespace) -> int:
     _report_flat_files(flat)
     _report_bad_files(failed)
     return EXIT_OK if groups else EXIT_NOTHING_FOUND
+
+
+def _join_reference(
+    args: argparse.Namespace,
+    hashed: Sequence[HashedFile],
+    pairs: Sequence[tuple[int, int, int]],
+) -> tuple[list[HashedFile], list[tuple[int, int, int]], set[str], list[HashFailure]]:
+    """Adds the reference files after ``hashed``, with the pairs joining new files to them:
+    each new file is queried against an index of the reference, never the reference against
+    itself. REF is a folder (hashed now) or an embedded index file (its entries are used)."""
+    import imgscout
+
+    ref_failed: list[HashFailure] = []
+    if not os.path.exists(args.against):
+        raise CliError(f"no such reference folder or index: {args.against}")
+    if os.path.isdir(args.against):
+        ref_hashed, ref_failed = hash_files(
+            list(
+                iter_image_candidates(
+                    [args.against],
+                    recursive=args.recursive,
+                    follow_links=args.follow_links,
+                    min_size=args.min_size,
+                    extensions=args.ext,
+                )
+            ),
+            jobs=args.jobs,
+        )
+        ref = sorted((h for h in ref_hashed if not h.flat), key=lambda h: h.path)
+    else:
+        _check_regular(args.against, "reference index", must_exist=True)
+        try:
+            stored = imgscout.Index.load(args.against)
+        except (OSError, ValueError) as error:
+            raise CliError(f"cannot read reference index {args.against}: {error}") from error
+        ref = sorted(
+            (HashedFile(e.title, int(e.hash)) for e in stored.entries()), key=lambda h: h.path
+        )
+    new_paths = {h.path for h in hashed}
+    ref = [h for h in ref if h.path not in new_paths]  # a file named on both sides is new
+    combined = [*hashed, *ref]
+    joined = list(pairs)
+    if ref and hashed:
+        index = imgscout.Index()
+        ids = index.add_many([h.hash for h in ref], [str(k) for k in range(len(ref))])
+        index.sync()
+        position = {int(entry_id): len(hashed) + k for k, entry_id in enumerate(ids)}
+        answers = index.query_many([h.hash for h in hashed], args.radius)
+        for k, matches in enumerate(answers):
+            joined.extend((k, position[int(m.id)], int(m.distance)) for m in matches)
+    return combined, joined, {h.path for h in ref}, ref_failed
 
 
 def _facts(hashed: Sequence[HashedFile], pairs: Sequence[tuple[int, int, int]]) -> list[FileFacts]:
