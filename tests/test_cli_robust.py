@@ -585,3 +585,144 @@ def test_against_a_missing_reference_exits_2(
     code, out, err = run(capsys, "dupes", str(SAMPLE), "--against", str(tmp_path / "nope.idx"))
     assert code == 2 and out == ""
     assert err == f"imgscout: no such reference folder or index: {tmp_path / 'nope.idx'}\n"
+
+
+# -- actions on the extra copies, and undo -----------------------------------------------------
+
+
+@pytest.fixture
+def copies(tmp_path: Path) -> Path:
+    """coins.jpg (full size, the best copy), a half-size copy, and an unrelated photo."""
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    shutil.copy(SAMPLE / "coins.jpg", folder / "coins.jpg")
+    with Image.open(SAMPLE / "coins.jpg") as photo:
+        photo.resize((photo.width // 2, photo.height // 2)).save(folder / "coins-small.jpg")
+    shutil.copy(SAMPLE / "camera.jpg", folder / "camera.jpg")
+    return folder
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize(
+    "how", [["--move-to", "MOVED"], ["--link"], ["--link", "symlink"], ["--delete"]]
+)
+def test_actions_dry_run_apply_and_undo(
+    capsys: pytest.CaptureFixture[str], copies: Path, tmp_path: Path, how: list[str]
+) -> None:
+    how = [str(tmp_path / "moved") if a == "MOVED" else a for a in how]
+    journal = str(tmp_path / "journal.jsonl")
+    before = _snapshot(copies)
+    kept_stat = (copies / "coins.jpg").stat()
+    code, out, err = run(capsys, "dupes", str(copies), *how, "--journal", journal)
+    assert code == 0, err
+    assert "would " in out and "dry run: 1 to do" in out
+    assert _snapshot(copies) == before and not Path(journal).exists()
+
+    code, out, err = run(capsys, "dupes", str(copies), *how, "--journal", journal, "--apply")
+    assert code == 0, err
+    assert "1 of 1 done" in out
+    small = copies / "coins-small.jpg"
+    if how[0] == "--move-to":
+        assert not small.exists()
+        assert (tmp_path / "moved" / "coins-small.jpg").read_bytes() == before["coins-small.jpg"]
+    elif how == ["--link"]:
+        assert small.stat().st_ino == kept_stat.st_ino
+    elif how[0] == "--link":
+        assert small.is_symlink() and os.readlink(small) == str(copies / "coins.jpg")
+    else:
+        assert not small.exists()
+    # The kept file is untouched: same inode, same bytes, same time.
+    kept_now = (copies / "coins.jpg").stat()
+    assert (kept_now.st_ino, kept_now.st_mtime_ns) == (kept_stat.st_ino, kept_stat.st_mtime_ns)
+    entries = [json.loads(line) for line in Path(journal).read_text().splitlines()]
+    assert [e["path"] for e in entries] == [str(small)]
+
+    code, out, err = run(capsys, "undo", journal)
+    assert code == 0, err
+    assert out.startswith("restored 1, skipped 0")
+    assert _snapshot(copies) == before
+    assert not small.is_symlink()
+    # A second undo finds nothing left to do.
+    assert run(capsys, "undo", journal)[1].startswith("restored 0, skipped 1")
+
+
+def test_move_across_file_systems(
+    capsys: pytest.CaptureFixture[str],
+    copies: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """rename() fails with EXDEV between file systems: the move copies and removes."""
+    import errno
+
+    real_rename = os.rename
+
+    def cross_device(src: str, dst: str, *args: object, **kwargs: object) -> None:
+        if "moved" in str(dst) or "moved" in str(src):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_rename(src, dst, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "rename", cross_device)
+    before = _snapshot(copies)
+    journal = str(tmp_path / "j.jsonl")
+    argv = ["dupes", str(copies), "--move-to", str(tmp_path / "moved"), "--journal", journal]
+    code, _, err = run(capsys, *argv, "--apply")
+    assert code == 0, err
+    assert not (copies / "coins-small.jpg").exists()
+    assert (tmp_path / "moved" / "coins-small.jpg").read_bytes() == before["coins-small.jpg"]
+    assert run(capsys, "undo", journal)[0] == 0
+    assert _snapshot(copies) == before
+
+
+@pytest.mark.parametrize(
+    ("policy", "kept"),
+    [
+        ("largest-resolution", "coins.jpg"),
+        ("largest-file", "coins.jpg"),
+        ("oldest", "coins-small.jpg"),
+        ("newest", "coins.jpg"),
+    ],
+)
+def test_keep_policies(
+    capsys: pytest.CaptureFixture[str], copies: Path, policy: str, kept: str
+) -> None:
+    os.utime(copies / "coins-small.jpg", ns=(10**18, 10**18))
+    os.utime(copies / "coins.jpg", ns=(2 * 10**18, 2 * 10**18))
+    code, out, _ = run(capsys, "dupes", "--json", str(copies), "--delete", "--keep", policy)
+    assert code == 0
+    actions = json.loads(out)["actions"]
+    assert [Path(a["kept"]).name for a in actions] == [kept]
+    assert Path(actions[0]["path"]).name != kept
+
+
+def test_keep_reference_needs_against(capsys: pytest.CaptureFixture[str], copies: Path) -> None:
+    code, out, err = run(capsys, "dupes", str(copies), "--delete", "--keep", "reference")
+    assert code == 2 and out == ""
+    assert err == "imgscout: --keep reference needs --against REF\n"
+
+
+def test_actions_in_reference_mode_never_touch_the_reference(
+    capsys: pytest.CaptureFixture[str], copies: Path, tmp_path: Path
+) -> None:
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    with Image.open(SAMPLE / "coins.jpg") as photo:  # the reference is the smallest copy
+        photo.resize((photo.width // 4, photo.height // 4)).save(ref / "coins-tiny.jpg")
+    code, out, _ = run(
+        capsys,
+        "dupes",
+        "--json",
+        str(copies),
+        "--against",
+        str(ref),
+        "--delete",
+        "--keep",
+        "reference",
+    )
+    assert code == 0
+    actions = json.loads(out)["actions"]
+    assert sorted(Path(a["path"]).name for a in actions) == ["coins-small.jpg", "coins.jpg"]
+    assert {a["kept"] for a in actions} == {str(ref / "coins-tiny.jpg")}

@@ -19,6 +19,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from imgscout._cli_actions import (
+    KEEP_POLICIES,
+    Action,
+    ActionError,
+    apply_actions,
+    describe,
+    plan_actions,
+    undo,
+)
 from imgscout._cli_cache import (
     CacheError,
     FileCache,
@@ -218,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     query.add_argument("--limit", type=_positive, help="at most this many matches per file")
     commands.add_parser("sync", parents=[common], help="make pending entries searchable")
+    undo = commands.add_parser("undo", help="reverse the actions of dupes --apply from its journal")
+    undo.add_argument("journal", metavar="JOURNAL")
+    undo.add_argument("--json", action="store_true", help="machine-readable output")
     lookup = commands.add_parser("lookup", parents=[common], help="print the title of an id")
     lookup.add_argument("id", type=_entry_id)
     commands.add_parser("size", parents=[common], help="print the number of indexed entries")
@@ -230,6 +242,37 @@ def build_parser() -> argparse.ArgumentParser:
         "to that index first, and reusing its hashes of unchanged files)",
     )
     dupes.add_argument("--html", metavar="FILE", help="also write a report with thumbnails")
+    actions = dupes.add_argument_group(
+        "actions on the extra copies (a dry run unless --apply; undo with imgscout undo JOURNAL)"
+    )
+    what = actions.add_mutually_exclusive_group()
+    what.add_argument("--move-to", metavar="DIR", help="move the extra copies into DIR")
+    what.add_argument(
+        "--link",
+        nargs="?",
+        const="hard",
+        choices=("hard", "symlink"),
+        help="replace each extra copy by a link to the kept file (hard by default)",
+    )
+    what.add_argument(
+        "--delete",
+        action="store_true",
+        help="delete the extra copies (into JOURNAL.trash, which undo restores from)",
+    )
+    actions.add_argument(
+        "--keep",
+        choices=KEEP_POLICIES,
+        default="largest-resolution",
+        help="the file each group keeps untouched (default largest-resolution; reference "
+        "needs --against, whose files are never touched)",
+    )
+    actions.add_argument("--apply", action="store_true", help="do it (default: print the plan)")
+    actions.add_argument(
+        "--journal",
+        metavar="FILE",
+        default="imgscout-journal.jsonl",
+        help="where --apply records each action, appended (default imgscout-journal.jsonl)",
+    )
     dupes.add_argument(
         "--against",
         metavar="REF",
@@ -798,6 +841,18 @@ def cmd_dupes(args: argparse.Namespace) -> int:
         ]
         for group in groups:
             group.reference = [p in reference for p in group.paths]
+    kind = "move" if args.move_to else "link" if args.link else "delete" if args.delete else None
+    planned = (
+        plan_actions(groups, args.keep, kind, move_to=args.move_to, link=args.link or "hard")
+        if kind is not None
+        else []
+    )
+    done, problems = 0, []
+    if planned and args.apply:
+        try:
+            done, problems = apply_actions(planned, args.journal)
+        except OSError as error:
+            raise CliError(f"cannot write journal {args.journal}: {error}") from error
     if args.html:
         try:
             with open(args.html, "w", encoding="utf-8") as out:
@@ -812,15 +867,57 @@ def cmd_dupes(args: argparse.Namespace) -> int:
                 "groups": to_json(groups),
                 "low_information": [display_path(h.path) for h in flat],
                 "bad_files": _bad_json(failed),
+                **(
+                    {
+                        "actions": [_action_json(a) for a in planned],
+                        "applied": bool(args.apply),
+                        "done": done,
+                        "failed_actions": problems,
+                    }
+                    if kind is not None
+                    else {}
+                ),
             }
         )
     else:
         print(format_text(groups, args.radius, files_hashed))
         if args.html:
             print(f"report written to {text_path(args.html)}")
+        if kind is not None:
+            for action in planned:
+                print(describe(action, done=bool(args.apply)))
+            if args.apply:
+                print(f"{done} of {len(planned)} done; journal {text_path(args.journal)}")
+            else:
+                print(f"dry run: {len(planned)} to do; --apply does them")
+    for problem in problems:
+        print(f"imgscout: not done: {problem}", file=sys.stderr)
     _report_flat_files(flat)
     _report_bad_files(failed)
+    if problems:
+        return EXIT_USAGE
     return EXIT_OK if groups else EXIT_NOTHING_FOUND
+
+
+def _action_json(action: Action) -> dict[str, str | None]:
+    return {
+        "action": action.kind,
+        "path": display_path(action.path),
+        "kept": display_path(action.kept),
+        "to": None if action.target is None else display_path(action.target),
+        "link": action.link,
+    }
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    restored, skipped, problems = undo(args.journal)
+    if args.json:
+        _emit_json({"restored": restored, "skipped": skipped, "failed": problems})
+    else:
+        print(f"restored {restored}, skipped {skipped} (not done or already undone)")
+    for problem in problems:
+        print(f"imgscout: not restored: {problem}", file=sys.stderr)
+    return EXIT_USAGE if problems else EXIT_OK
 
 
 def _join_reference(
@@ -963,6 +1060,7 @@ COMMANDS = {
     "size": cmd_size,
     "del": cmd_del,
     "dupes": cmd_dupes,
+    "undo": cmd_undo,
 }
 
 
@@ -981,7 +1079,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _redis_errors() as error:
         print(f"imgscout: Redis error: {_first_line(error)}", file=sys.stderr)
         return EXIT_USAGE
-    except CacheError as error:
+    except (CacheError, ActionError) as error:
         print(f"imgscout: {text_path(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
