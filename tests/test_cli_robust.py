@@ -726,3 +726,26 @@ def test_actions_in_reference_mode_never_touch_the_reference(
     actions = json.loads(out)["actions"]
     assert sorted(Path(a["path"]).name for a in actions) == ["coins-small.jpg", "coins.jpg"]
     assert {a["kept"] for a in actions} == {str(ref / "coins-tiny.jpg")}
+
+
+def test_csv_report_has_a_row_per_member_with_the_kept_one_marked(
+    capsys: pytest.CaptureFixture[str], copies: Path, tmp_path: Path
+) -> None:
+    import csv
+
+    (copies / "odd\nname.jpg").write_bytes((copies / "coins.jpg").read_bytes())
+    for k, name in enumerate(("coins.jpg", "odd\nname.jpg", "coins-small.jpg"), 1):
+        os.utime(copies / name, ns=(k * 10**18, k * 10**18))
+    report = tmp_path / "groups.csv"
+    code, _, err = run(capsys, "dupes", str(copies), "--csv", str(report), "--keep", "newest")
+    assert code == 0, err
+    with open(report, encoding="utf-8", newline="") as source:
+        rows = list(csv.DictReader(source))
+    assert [Path(r["path"]).name for r in rows] == ["coins.jpg", "odd\nname.jpg", "coins-small.jpg"]
+    for row in rows:
+        path = Path(row["path"])
+        assert int(row["bytes"]) == path.stat().st_size
+        with Image.open(path) as image:
+            assert (int(row["width"]), int(row["height"])) == image.size
+    assert rows[0]["distance_to_best"] == "0"
+    assert [r["kept"] for r in rows] == ["0", "0", "1"]  # the newest: coins-small.jpg

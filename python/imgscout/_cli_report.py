@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import csv
 import datetime
 import html
 import io
@@ -288,6 +289,53 @@ def to_json(groups: Sequence[Group]) -> list[dict[str, object]]:
         }
         for group in groups
     ]
+
+
+CSV_COLUMNS = (
+    "group",
+    "member",
+    "path",
+    "hash",
+    "width",
+    "height",
+    "bytes",
+    "modified",
+    "distance_to_best",
+    "kept",
+    "reference",
+)
+
+
+def write_csv(out: io.TextIOBase, groups: Sequence[Group], kept: Sequence[int]) -> None:
+    """One row per member; ``kept[n]`` is the member group ``n`` keeps (``--keep``)."""
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for number, (group, kept_member) in enumerate(zip(groups, kept), 1):
+        facts = group.facts or [FileFacts()] * len(group.paths)
+        for k, (path, value, distance) in enumerate(
+            zip(group.paths, group.hashes, group.distances_to_first())
+        ):
+            fact = facts[k]
+            modified = (
+                datetime.datetime.fromtimestamp(fact.mtime_ns / 1e9).isoformat(timespec="seconds")
+                if fact.mtime_ns
+                else ""
+            )
+            writer.writerow(
+                [
+                    number,
+                    k + 1,
+                    display_path(path),
+                    format_hash(value),
+                    fact.width,
+                    fact.height,
+                    fact.size,
+                    modified,
+                    distance,
+                    int(k == kept_member),
+                    int(bool(group.reference) and group.reference[k]),
+                ]
+            )
 
 
 def thumbnail_data_uri(path: str) -> tuple[str, str]:

@@ -25,6 +25,7 @@ from imgscout._cli_actions import (
     ActionError,
     apply_actions,
     describe,
+    kept_member,
     plan_actions,
     undo,
 )
@@ -45,6 +46,7 @@ from imgscout._cli_report import (
     group_pairs,
     text_path,
     to_json,
+    write_csv,
 )
 from imgscout.hashing import (
     HashedFile,
@@ -242,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
         "to that index first, and reusing its hashes of unchanged files)",
     )
     dupes.add_argument("--html", metavar="FILE", help="also write a report with thumbnails")
+    dupes.add_argument(
+        "--csv", metavar="FILE", help="also write one row per file of each group (spreadsheets)"
+    )
     actions = dupes.add_argument_group(
         "actions on the extra copies (a dry run unless --apply; undo with imgscout undo JOURNAL)"
     )
@@ -853,6 +858,13 @@ def cmd_dupes(args: argparse.Namespace) -> int:
             done, problems = apply_actions(planned, args.journal)
         except OSError as error:
             raise CliError(f"cannot write journal {args.journal}: {error}") from error
+    if args.csv:
+        policy = args.keep if args.keep != "reference" or args.against else "largest-resolution"
+        try:
+            with open(args.csv, "w", encoding="utf-8", newline="") as out:
+                write_csv(out, groups, [kept_member(g, policy) for g in groups])
+        except OSError as error:
+            raise CliError(f"cannot write {args.csv}: {error}") from error
     if args.html:
         try:
             with open(args.html, "w", encoding="utf-8") as out:
