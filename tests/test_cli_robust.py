@@ -749,3 +749,53 @@ def test_csv_report_has_a_row_per_member_with_the_kept_one_marked(
             assert (int(row["width"]), int(row["height"])) == image.size
     assert rows[0]["distance_to_best"] == "0"
     assert [r["kept"] for r in rows] == ["0", "0", "1"]  # the newest: coins-small.jpg
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        "imgscout._cli_cache.RedisFileCache.put_many",
+        "imgscout._cli_cache.RedisFileCache.remove_paths",
+        "imgscout.RedisIndex.sync",
+    ],
+)
+def test_interrupted_add_on_redis_leaves_one_entry_per_file(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_server: object,
+    step: str,
+) -> None:
+    """On Redis each write is immediate: an interruption after the additions and before the
+    cache write leaves entries the cache does not know; the next run finds them by title."""
+    import uuid
+
+    import imgscout
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    sources = sorted(SAMPLE.glob("*.jpg"))[:4]
+    for k, source in enumerate(sources):
+        shutil.copy(source, folder / f"{k}.jpg")
+    key = f"robust-{uuid.uuid4().hex}"
+    url = f"redis://{redis_server.host}:{redis_server.port}"  # type: ignore[attr-defined]
+    args = ["--redis", url, "--key", key]
+    assert run(capsys, "add", *args, str(folder))[0] == 0
+    shutil.copy(sources[-1], folder / "0.jpg")  # changed
+    os.utime(folder / "0.jpg", ns=(1, 1))
+    shutil.copy(sources[0], folder / "new.jpg")  # new
+
+    def fail(*_: object, **__: object) -> None:
+        raise _Injected()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(step, fail)
+        assert run(capsys, "add", *args, str(folder))[0] == 130
+    code, _, err = run(capsys, "add", *args, "--json", str(folder))
+    assert code == 0, err
+    with redis_server.client() as connection:  # type: ignore[attr-defined]
+        index = imgscout.RedisIndex(connection, key)
+        titles = sorted(e.title for e in index.entries())
+        assert titles == sorted(str(p) for p in folder.iterdir())
+        assert connection.hlen(f"{key}:files") == len(titles)
+        connection.delete(key, *connection.keys(f"{key}:*"))

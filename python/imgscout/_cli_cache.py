@@ -12,8 +12,10 @@ names that path in the index, is not hashed again. The cache lives with the inde
 The cache is only a hint: each hit is confirmed against the index (``lookup(id) == path``)
 before a file is skipped, so a stale cache (index deleted or replaced, an id removed by another
 client) costs a re-hash, never a miss. ``add`` saves an embedded index before it writes the
-cache, and replaces every entry titled with a path it re-hashes: an interruption at any step
-leaves at most a re-hash for the next run, never a second entry for one file.
+cache; when cache and index disagree (an unconfirmed id, or row and entry counts that differ)
+it finds the entries of the files it re-hashes by title and replaces them all: an
+interruption at any step leaves at most a re-hash for the next run, never a second entry for
+one file.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class FileCache(Protocol):
     def remove_paths(self, paths: Iterable[str]) -> None: ...
 
     def remove_ids(self, ids: Iterable[int]) -> None: ...
+
+    def count(self) -> int: ...
 
     def close(self) -> None: ...
 
@@ -158,6 +162,10 @@ class SqliteFileCache:
             self.connection.executemany("DELETE FROM files WHERE id = ?", rows)
             self.connection.commit()
 
+    def count(self) -> int:
+        with self._errors("read"):
+            return int(self.connection.execute("SELECT COUNT(*) FROM files").fetchone()[0])
+
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self.connection.close()
@@ -210,6 +218,9 @@ class RedisFileCache:
             if record is not None and record.id in doomed_ids:
                 doomed_paths.append(path)
         self.remove_paths(doomed_paths)
+
+    def count(self) -> int:
+        return int(self.client.hlen(self.key))
 
     def close(self) -> None:
         pass

@@ -429,6 +429,9 @@ class _NoCache:
     def remove_ids(self, ids: Any) -> None:
         pass
 
+    def count(self) -> int:
+        return 0
+
     def close(self) -> None:
         pass
 
@@ -643,7 +646,14 @@ def _plan_add(backend: Backend, paths: Sequence[str], need_facts: bool = False) 
         stats[path] = (status.st_size, status.st_mtime_ns)
     cached = backend.cache.get_many(stats)
     confirmed = _confirmed_records(backend, list(cached.values()))
-    by_title = _ids_by_title(backend, stats)
+    # Trust, but verify: when a cache row names an id the index lacks, or the index holds a
+    # different number of entries than the cache has rows, some entry may be unknown to the
+    # cache (an interruption between adding and writing the cache): find entries by title.
+    by_title: dict[str, list[int]] = {}
+    if len(confirmed) != len(cached) or backend.cache.count() != (
+        backend.index.size() + _pending(backend.index)
+    ):
+        by_title = _ids_by_title(backend, stats)
     plan = _AddPlan([], [], set(), [], failures)
     for path, (size, mtime_ns) in stats.items():
         record = confirmed.get(path)
@@ -666,20 +676,16 @@ def _plan_add(backend: Backend, paths: Sequence[str], need_facts: bool = False) 
 
 
 def _ids_by_title(backend: Backend, paths: Iterable[str]) -> dict[str, list[int]]:
-    """The embedded index's entries titled with one of ``paths``: the cache's trust-but-verify.
-
-    An embedded index is in memory, so one pass over its entries is cheap next to hashing; it
-    finds entries the cache does not know (an interruption between saving the index and writing
-    the cache, an entry added through the Python API). A Redis index is not scanned: there the
-    cache is written right after each batch of additions.
-    """
-    import imgscout
-
-    if not isinstance(backend.index, imgscout.Index):
+    """The index's entries titled with one of ``paths``: one pass over all entries (in memory
+    for an embedded index, one command on Redis), run only when the cache and the index
+    disagree. It finds entries the cache does not know: an interruption between adding them
+    and writing the cache, entries added through the Python API."""
+    entries = getattr(backend.index, "entries", None)
+    if entries is None:
         return {}
     wanted = set(paths)
     found: dict[str, list[int]] = {}
-    for entry in backend.index.entries():
+    for entry in entries():
         if entry.title in wanted:
             found.setdefault(entry.title, []).append(int(entry.id))
     return found
