@@ -326,8 +326,15 @@ def test_dupes_json_finds_the_sample_groups(
     data = result.json()
     assert data["radius"] == cli.DEFAULT_RADIUS
     assert data["files_hashed"] == len(sample_files(SAMPLE))
-    groups = [[f["path"] for f in group["files"]] for group in data["groups"]]
+    groups = [sorted(f["path"] for f in group["files"]) for group in data["groups"]]
     assert groups == _expected_sample_groups(SAMPLE)
+    for group in data["groups"]:  # best copy first: most pixels, then largest file, then path
+        ranks = [(-f["width"] * f["height"], -f["bytes"], f["path"]) for f in group["files"]]
+        assert ranks == sorted(ranks)
+        assert [f["bytes"] for f in group["files"]] == [
+            os.path.getsize(f["path"]) for f in group["files"]
+        ]
+        assert group["reclaimable_bytes"] == sum(f["bytes"] for f in group["files"][1:])
     for group in data["groups"]:
         hashes = {f["path"]: int(f["hash"], 16) for f in group["files"]}
         n = len(hashes)
@@ -490,13 +497,18 @@ def test_installed_console_script_exit_codes(tmp_path: Path) -> None:
     assert not (tmp_path / "imgscout.idx").exists()  # dupes never writes an index
 
 
-def test_read_commands_on_a_missing_index_answer_empty_and_write_nothing(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+@pytest.mark.parametrize(
+    "argv",
+    [["size"], ["lookup", "1"], ["query", str(SAMPLE / "coins.jpg")], ["del", "1"], ["sync"]],
+)
+def test_commands_on_a_missing_index_say_so_and_write_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str]
 ) -> None:
     index = tmp_path / "none.idx"
-    assert run(capsys, "size", "--index", str(index)).out == "0\n"
-    assert run(capsys, "lookup", "--index", str(index), "1").code == 1
-    assert run(capsys, "query", "--index", str(index), str(SAMPLE / "coins.jpg")).code == 1
+    result = run(capsys, *argv[:1], "--index", str(index), *argv[1:])
+    assert result.code == 2
+    assert result.out == ""
+    assert result.err == f"imgscout: index {index} does not exist (imgscout add creates it)\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 

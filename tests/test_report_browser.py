@@ -110,6 +110,33 @@ def test_chromium_decodes_every_thumbnail(report: Path) -> None:
     assert "camera.jpg" not in dom
 
 
+def test_chromium_marks_the_best_copy_and_shows_odd_file_names(tmp_path: Path) -> None:
+    """A name that is not UTF-8 and one with a newline: the page is valid UTF-8, both
+    thumbnails decode, and the first member of each group is marked as the best copy."""
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    shutil.copy(SAMPLE / "coins.jpg", bytes(folder) + b"/caf\xe9.jpg")
+    with Image.open(SAMPLE / "coins.jpg") as photo:
+        photo.resize((photo.width // 2, photo.height // 2)).save(folder / "small\ncopy.jpg")
+    report = tmp_path / "report.html"
+    assert cli.main(["dupes", str(folder), "--html", str(report), "--json"]) == 0
+    probed = report.with_name("probed.html")
+    probed.write_text(report.read_bytes().decode("utf-8").replace("</body>", _PROBE + "</body>"))
+    result = _chromium("--virtual-time-budget=5000", "--dump-dom", probed.as_uri(), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    dom = result.stdout
+    probe = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    assert probe is not None, "the probe script did not run"
+    rows = json.loads(html.unescape(probe.group(1)))
+    assert [row["complete"] and row["width"] > 0 for row in rows] == [True, True]
+    # The full-size copy is the best one and comes first; the half-size one is second.
+    assert [row["path"] for row in rows] == [f"{folder}/caf\\xe9.jpg", f"{folder}/small\ncopy.jpg"]
+    figures = re.findall(r"<figure>.*?</figure>", dom, re.S)
+    assert len(figures) == 2
+    assert 'class="best"' in figures[0] and 'class="best"' not in figures[1]
+    assert "distance" in figures[1]
+
+
 def _png_size_and_colours(path: Path) -> tuple[int, int, int]:
     """Width, height and a count of distinct row checksums of an 8-bit RGB(A) PNG."""
     data = path.read_bytes()

@@ -11,14 +11,19 @@ names that path in the index, is not hashed again. The cache lives with the inde
 
 The cache is only a hint: each hit is confirmed against the index (``lookup(id) == path``)
 before a file is skipped, so a stale cache (index deleted or replaced, an id removed by another
-client, a crash between writing the cache and saving the index) costs a re-hash, never a miss.
+client) costs a re-hash, never a miss. ``add`` saves an embedded index before it writes the
+cache; when cache and index disagree (an unconfirmed id, or row and entry counts that differ)
+it finds the entries of the files it re-hashes by title and replaces them all: an
+interruption at any step leaves at most a re-hash for the next run, never a second entry for
+one file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -30,6 +35,11 @@ class FileRecord:
     mtime_ns: int
     hash: int
     id: int
+    #: What ``dupes`` needs besides the hash (pixels as displayed, flat or not); ``flat`` is
+    #: None in rows written before these were kept: ``dupes`` hashes those files again.
+    width: int = 0
+    height: int = 0
+    flat: bool | None = None
 
     def matches(self, size: int, mtime_ns: int) -> bool:
         return self.size == size and self.mtime_ns == mtime_ns
@@ -44,7 +54,13 @@ class FileCache(Protocol):
 
     def remove_ids(self, ids: Iterable[int]) -> None: ...
 
+    def count(self) -> int: ...
+
     def close(self) -> None: ...
+
+
+class CacheError(Exception):
+    """The cache file cannot be read or written (read-only folder, disk full, not SQLite)."""
 
 
 def sidecar_path(index_path: str) -> str:
@@ -56,52 +72,108 @@ class SqliteFileCache:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.connection = sqlite3.connect(path)
-        self.connection.execute(
-            "CREATE TABLE IF NOT EXISTS files ("
-            " path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
-            " hash TEXT NOT NULL, id INTEGER NOT NULL)"
-        )
-        self.connection.execute("CREATE INDEX IF NOT EXISTS files_id ON files(id)")
-        self.connection.commit()
+        with self._errors("open"):
+            self.connection = sqlite3.connect(path)
+            self.connection.execute(
+                "CREATE TABLE IF NOT EXISTS files ("
+                " path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+                " hash TEXT NOT NULL, id INTEGER NOT NULL)"
+            )
+            self.connection.execute("CREATE INDEX IF NOT EXISTS files_id ON files(id)")
+            columns = {row[1] for row in self.connection.execute("PRAGMA table_info(files)")}
+            for name, kind in (
+                ("width", "INTEGER NOT NULL DEFAULT 0"),
+                ("height", "INTEGER NOT NULL DEFAULT 0"),
+                ("flat", "INTEGER"),
+            ):
+                if name not in columns:  # a cache from before the column existed
+                    self.connection.execute(f"ALTER TABLE files ADD COLUMN {name} {kind}")
+            self.connection.commit()
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as error:
+            if getattr(self, "connection", None) is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self.connection.rollback()
+            raise CacheError(f"cannot {doing} index cache {self.path}: {error}") from error
 
     def get_many(self, paths: Iterable[str]) -> dict[str, FileRecord]:
         found: dict[str, FileRecord] = {}
         wanted = list(paths)
         # SQLite limits bound parameters per statement; 500 stays far below every build's limit.
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.connection.execute(
-                f"SELECT path, size, mtime_ns, hash, id FROM files WHERE path IN ({marks})",
-                chunk,
-            )
-            for path, size, mtime_ns, hash_hex, entry_id in rows:
-                found[path] = FileRecord(path, size, mtime_ns, int(hash_hex, 16), entry_id)
+        with self._errors("read"):
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self.connection.execute(
+                    "SELECT path, size, mtime_ns, hash, id, width, height, flat FROM files"
+                    f" WHERE path IN ({marks})",
+                    chunk,
+                )
+                for path, size, mtime_ns, hash_hex, entry_id, width, height, flat in rows:
+                    found[path] = FileRecord(
+                        path,
+                        size,
+                        mtime_ns,
+                        int(hash_hex, 16),
+                        entry_id,
+                        width,
+                        height,
+                        None if flat is None else bool(flat),
+                    )
         return found
 
     def put_many(self, records: Iterable[FileRecord]) -> None:
         # The hash is stored as hex text: SQLite integers are signed 64-bit.
-        self.connection.executemany(
-            "INSERT OR REPLACE INTO files (path, size, mtime_ns, hash, id) VALUES (?,?,?,?,?)",
-            [(r.path, r.size, r.mtime_ns, f"{r.hash:016x}", r.id) for r in records],
-        )
-        self.connection.commit()
+        rows = [
+            (
+                r.path,
+                r.size,
+                r.mtime_ns,
+                f"{r.hash:016x}",
+                r.id,
+                r.width,
+                r.height,
+                None if r.flat is None else int(r.flat),
+            )
+            for r in records
+        ]
+        with self._errors("write"):
+            self.connection.executemany(
+                "INSERT OR REPLACE INTO files"
+                " (path, size, mtime_ns, hash, id, width, height, flat)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                rows,
+            )
+            self.connection.commit()
 
     def remove_paths(self, paths: Iterable[str]) -> None:
-        self.connection.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
-        self.connection.commit()
+        rows = [(p,) for p in paths]
+        with self._errors("write"):
+            self.connection.executemany("DELETE FROM files WHERE path = ?", rows)
+            self.connection.commit()
 
     def remove_ids(self, ids: Iterable[int]) -> None:
-        self.connection.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in ids])
-        self.connection.commit()
+        rows = [(i,) for i in ids]
+        with self._errors("write"):
+            self.connection.executemany("DELETE FROM files WHERE id = ?", rows)
+            self.connection.commit()
+
+    def count(self) -> int:
+        with self._errors("read"):
+            return int(self.connection.execute("SELECT COUNT(*) FROM files").fetchone()[0])
 
     def close(self) -> None:
-        self.connection.close()
+        with contextlib.suppress(sqlite3.Error):
+            self.connection.close()
 
 
 class RedisFileCache:
-    """The Redis index's cache: hash ``<key>:files``, field = path, value = "size mtime hash id"."""
+    """The Redis index's cache: hash ``<key>:files``, field = path, value =
+    "size mtime hash id width height flat" (the last three absent in older values)."""
 
     def __init__(self, client: Any, key: str) -> None:
         self.client = client
@@ -123,7 +195,9 @@ class RedisFileCache:
 
     def put_many(self, records: Iterable[FileRecord]) -> None:
         mapping: Mapping[str, str] = {
-            r.path: f"{r.size} {r.mtime_ns} {r.hash:016x} {r.id}" for r in records
+            r.path: f"{r.size} {r.mtime_ns} {r.hash:016x} {r.id} {r.width} {r.height} "
+            + ("-" if r.flat is None else str(int(r.flat)))
+            for r in records
         }
         if mapping:
             self.client.hset(self.key, mapping=mapping)
@@ -145,6 +219,9 @@ class RedisFileCache:
                 doomed_paths.append(path)
         self.remove_paths(doomed_paths)
 
+    def count(self) -> int:
+        return int(self.client.hlen(self.key))
+
     def close(self) -> None:
         pass
 
@@ -152,8 +229,18 @@ class RedisFileCache:
 def _parse_redis_value(path: str, value: bytes | str) -> FileRecord | None:
     text = value.decode() if isinstance(value, bytes) else value
     try:
-        size, mtime_ns, hash_hex, entry_id = text.split()
-        return FileRecord(path, int(size), int(mtime_ns), int(hash_hex, 16), int(entry_id))
+        fields = text.split()
+        size, mtime_ns, hash_hex, entry_id = fields[:4]
+        record = FileRecord(path, int(size), int(mtime_ns), int(hash_hex, 16), int(entry_id))
+        if len(fields) == 7:  # with the facts dupes uses
+            width, height, flat = fields[4:]
+            record = FileRecord(
+                *(record.path, record.size, record.mtime_ns, record.hash, record.id),
+                int(width),
+                int(height),
+                None if flat == "-" else flat == "1",
+            )
+        return record
     except ValueError:
         # Written by something else: treat as absent, the file is simply hashed again.
         return None

@@ -3,45 +3,124 @@
 from __future__ import annotations
 
 import base64
+import csv
+import datetime
 import html
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from imgscout.hashing import format_hash, hamming
+from imgscout.hashing import format_hash, hamming, open_upright
 
 THUMBNAIL_PIXELS = 200
 #: Beyond this many members a distance matrix stops being readable; list the linking pairs.
 MATRIX_MAX_MEMBERS = 12
 
 
+#: Characters that would break a line of the text report or a terminal: control characters and
+#: the separators ``str.splitlines`` honours, printed as escapes.
+_LINE_BREAKERS = {
+    **{code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, 0x85)},
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def display_path(path: str) -> str:
+    """A path as valid Unicode: bytes that are not UTF-8 (kept by ``surrogateescape``) become
+    ``\\xNN``. For JSON and HTML, which escape the rest themselves."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def text_path(path: str) -> str:
+    """A path for one line of text: :func:`display_path` with line breaks and control
+    characters escaped, so a file name never splits or garbles a report line."""
+    return display_path(path).translate(_LINE_BREAKERS)
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What decides which copy is best, and what the report shows about each file."""
+
+    width: int = 0
+    height: int = 0
+    size: int = 0
+    mtime_ns: int = 0
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def file_facts(path: str, width: int = 0, height: int = 0) -> FileFacts:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return FileFacts(width, height)
+    return FileFacts(width, height, status.st_size, status.st_mtime_ns)
+
+
+def best_first(path: str, facts: FileFacts) -> tuple[int, int, str]:
+    """The order of a group's members: largest resolution, then largest file, then path."""
+    return (-facts.pixels, -facts.size, path)
+
+
 @dataclass
 class Group:
+    #: Best copy first (:func:`best_first`).
     paths: list[str]
     hashes: list[int]
-    #: Pairs within the radius (indices into ``paths``) that joined the group.
+    #: The pairs that joined the group, a spanning tree (indices into ``paths``): one fewer
+    #: than the members, however many pairs are within the radius.
     links: list[tuple[int, int, int]] = field(default_factory=list)
+    facts: list[FileFacts] = field(default_factory=list)
+    #: With ``dupes --against``: which members are reference files.
+    reference: list[bool] = field(default_factory=list)
 
     def distance(self, i: int, j: int) -> int:
         return hamming(self.hashes[i], self.hashes[j])
 
     def all_pairs(self) -> list[tuple[int, int, int]]:
+        """Every pair: quadratic, so only for groups small enough to print as a matrix."""
         n = len(self.paths)
         return [(i, j, self.distance(i, j)) for i in range(n) for j in range(i + 1, n)]
 
+    def has_matrix(self) -> bool:
+        return len(self.paths) <= MATRIX_MAX_MEMBERS
+
+    def distances_to_first(self) -> list[int]:
+        return [hamming(self.hashes[0], value) for value in self.hashes]
+
+    def distance_range(self) -> tuple[int, int]:
+        """Smallest and largest distance over all pairs of a matrix-sized group; over the
+        linking pairs of a larger one (all pairs would grow with the square of the group)."""
+        pairs = self.all_pairs() if self.has_matrix() else self.links
+        distances = [d for _, _, d in pairs] or [0]
+        return min(distances), max(distances)
+
     def max_distance(self) -> int:
-        return max((d for _, _, d in self.all_pairs()), default=0)
+        return self.distance_range()[1]
 
 
 def group_pairs(
-    paths: Sequence[str], hashes: Sequence[int], pairs: Sequence[tuple[int, int, int]]
+    paths: Sequence[str],
+    hashes: Sequence[int],
+    pairs: Iterable[tuple[int, int, int]],
+    facts: Sequence[FileFacts] | None = None,
 ) -> list[Group]:
-    """Connected components of the "within radius" graph, largest first, then by first path.
+    """Connected components of the "within radius" graph, largest first, then by smallest path;
+    members best copy first (:func:`best_first` on ``facts``, by path when not given). Both
+    orders depend only on the files, never on the order pairs arrive in: every run agrees.
 
     ``pairs`` are ``(i, j, distance)`` over positions in ``paths``. Single linkage is what a
     person expects from "copies of copies": A~B and B~C put A, B and C together even when A and
-    C are further apart than the radius; the printed distances show that.
+    C are further apart than the radius; the printed distances show that. Only the pairs that
+    join two components are kept (a spanning tree), so the groups take memory linear in the
+    files however many pairs there are.
     """
     parent = list(range(len(paths)))
 
@@ -51,45 +130,74 @@ def group_pairs(
             i = parent[i]
         return i
 
-    for i, j, _ in pairs:
+    joining: list[tuple[int, int, int]] = []
+    for i, j, d in pairs:
         ri, rj = root(i), root(j)
         if ri != rj:
             parent[max(ri, rj)] = min(ri, rj)
+            joining.append((i, j, d))
 
     members: dict[int, list[int]] = {}
     for i in range(len(paths)):
         members.setdefault(root(i), []).append(i)
     links_by_root: dict[int, list[tuple[int, int, int]]] = {}
-    for i, j, d in pairs:
+    for i, j, d in joining:
         links_by_root.setdefault(root(i), []).append((i, j, d))
 
     groups = []
     for group_root, positions in members.items():
         if len(positions) < 2:
             continue
-        positions.sort(key=lambda p: paths[p])
+        member_facts = [facts[p] if facts is not None else FileFacts() for p in positions]
+        order = sorted(
+            range(len(positions)), key=lambda k: best_first(paths[positions[k]], member_facts[k])
+        )
+        positions = [positions[k] for k in order]
+        member_facts = [member_facts[k] for k in order]
         local = {p: k for k, p in enumerate(positions)}
         links = sorted(
             (min(local[i], local[j]), max(local[i], local[j]), d)
             for i, j, d in links_by_root.get(group_root, [])
         )
-        groups.append(Group([paths[p] for p in positions], [hashes[p] for p in positions], links))
-    groups.sort(key=lambda g: (-len(g.paths), g.paths[0]))
+        groups.append(
+            Group(
+                [paths[p] for p in positions],
+                [hashes[p] for p in positions],
+                links,
+                member_facts,
+            )
+        )
+    groups.sort(key=lambda g: (-len(g.paths), min(g.paths)))
     return groups
 
 
 def format_text(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
+    """One block per group: each member with its hash, pixels, bytes, date and distance to the
+    group's best copy (member 1, marked ``*``), then the distances; a summary at the end."""
     lines: list[str] = []
     for number, group in enumerate(groups, 1):
-        lines.append(
-            f"Group {number}: {len(group.paths)} files, distances "
-            f"{min(d for _, _, d in group.all_pairs())}-{group.max_distance()}"
-        )
+        low, high = group.distance_range()
+        lines.append(f"Group {number}: {len(group.paths)} files, distances {low}-{high}")
         width = len(str(len(group.paths)))
+        facts = group.facts or [FileFacts()] * len(group.paths)
+        to_best = group.distances_to_first()
         for k, (path, value) in enumerate(zip(group.paths, group.hashes), 1):
-            lines.append(f"  {k:>{width}}  {format_hash(value)}  {path}")
+            fact = facts[k - 1]
+            mark = "*" if k == 1 else " "
+            ref = "ref " if group.reference and group.reference[k - 1] else ""
+            lines.append(
+                f"  {k:>{width}}{mark} {format_hash(value)}  {_pixels(fact):>11}  "
+                f"{fact.size:>13,} B  {_date(fact)}  d{to_best[k - 1]:<2}  {ref}{text_path(path)}"
+            )
         lines.extend(_distance_lines(group))
         lines.append("")
+    extra_files = sum(len(g.paths) - 1 for g in groups)
+    if groups:
+        lines.append(
+            f"* best copy (most pixels, then largest file). Beyond the best copies: "
+            f"{extra_files} file{'s' if extra_files != 1 else ''}, "
+            f"{reclaimable_bytes(groups):,} bytes"
+        )
     in_groups = sum(len(g.paths) for g in groups)
     lines.append(
         f"{len(groups)} group{'s' if len(groups) != 1 else ''} of near-duplicates "
@@ -98,11 +206,30 @@ def format_text(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
     return "\n".join(lines)
 
 
+def reclaimable_bytes(groups: Sequence[Group]) -> int:
+    """The bytes of every member but the best copy of each group."""
+    return sum(f.size for g in groups for f in g.facts[1:])
+
+
+def _pixels(fact: FileFacts) -> str:
+    return f"{fact.width}x{fact.height}" if fact.pixels else "?"
+
+
+def _date(fact: FileFacts) -> str:
+    if not fact.mtime_ns:
+        return "?" * 16
+    stamp = datetime.datetime.fromtimestamp(fact.mtime_ns / 1e9)
+    return stamp.strftime("%Y-%m-%d %H:%M")
+
+
 def _distance_lines(group: Group) -> list[str]:
     n = len(group.paths)
-    if n > MATRIX_MAX_MEMBERS:
-        shown = ", ".join(f"{i + 1}-{j + 1}: {d}" for i, j, d in group.links)
-        return [f"  linking pairs: {shown}"]
+    if not group.has_matrix():
+        # One line per member, not one per pair: a group of thousands stays readable.
+        width = len(str(n))
+        rows = ["  linked by (member-member: distance):"]
+        rows.extend(f"    {i + 1:>{width}}-{j + 1:<{width}}: {d}" for i, j, d in group.links)
+        return rows
     cell = max(2, len(str(n)))
     header = "  distances " + " ".join(f"{k:>{cell}}" for k in range(1, n + 1))
     rows = [header]
@@ -118,24 +245,102 @@ def to_json(groups: Sequence[Group]) -> list[dict[str, object]]:
     return [
         {
             "files": [
-                {"path": path, "hash": format_hash(value)}
-                for path, value in zip(group.paths, group.hashes)
+                {
+                    "path": display_path(path),
+                    "hash": format_hash(value),
+                    "distance": distance,
+                    "width": fact.width,
+                    "height": fact.height,
+                    "bytes": fact.size,
+                    "mtime_ns": fact.mtime_ns,
+                }
+                for path, value, distance, fact in zip(
+                    group.paths,
+                    group.hashes,
+                    group.distances_to_first(),
+                    group.facts or [FileFacts()] * len(group.paths),
+                )
             ],
-            "pairs": [
-                {"a": group.paths[i], "b": group.paths[j], "distance": d}
-                for i, j, d in group.all_pairs()
-            ],
+            **(
+                {"reference": [display_path(p) for p, r in zip(group.paths, group.reference) if r]}
+                if group.reference
+                else {}
+            ),
+            # The first file is the best copy; these are the bytes of the others.
+            "reclaimable_bytes": reclaimable_bytes([group]),
+            # Positions in "files": the spanning tree of pairs that joined the group.
+            "links": [{"a": i, "b": j, "distance": d} for i, j, d in group.links],
+            # Every pair only for matrix-sized groups; a large one would grow with its square.
+            **(
+                {
+                    "pairs": [
+                        {
+                            "a": display_path(group.paths[i]),
+                            "b": display_path(group.paths[j]),
+                            "distance": d,
+                        }
+                        for i, j, d in group.all_pairs()
+                    ]
+                }
+                if group.has_matrix()
+                else {}
+            ),
             "max_distance": group.max_distance(),
         }
         for group in groups
     ]
 
 
+CSV_COLUMNS = (
+    "group",
+    "member",
+    "path",
+    "hash",
+    "width",
+    "height",
+    "bytes",
+    "modified",
+    "distance_to_best",
+    "kept",
+    "reference",
+)
+
+
+def write_csv(out: io.TextIOBase, groups: Sequence[Group], kept: Sequence[int]) -> None:
+    """One row per member; ``kept[n]`` is the member group ``n`` keeps (``--keep``)."""
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for number, (group, kept_member) in enumerate(zip(groups, kept), 1):
+        facts = group.facts or [FileFacts()] * len(group.paths)
+        for k, (path, value, distance) in enumerate(
+            zip(group.paths, group.hashes, group.distances_to_first())
+        ):
+            fact = facts[k]
+            modified = (
+                datetime.datetime.fromtimestamp(fact.mtime_ns / 1e9).isoformat(timespec="seconds")
+                if fact.mtime_ns
+                else ""
+            )
+            writer.writerow(
+                [
+                    number,
+                    k + 1,
+                    display_path(path),
+                    format_hash(value),
+                    fact.width,
+                    fact.height,
+                    fact.size,
+                    modified,
+                    distance,
+                    int(k == kept_member),
+                    int(bool(group.reference) and group.reference[k]),
+                ]
+            )
+
+
 def thumbnail_data_uri(path: str) -> tuple[str, str]:
     """A small JPEG of the image as a ``data:`` URI, and its pixel size as text."""
-    from PIL import Image
-
-    with Image.open(path) as image:
+    with open_upright(path) as image:
         size_text = f"{image.width}\u00d7{image.height}"
         image.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
         rgb = image.convert("RGB")
@@ -161,6 +366,7 @@ table.distances td, table.distances th { border: 1px solid #ccc; padding: 2px 6p
   text-align: right; }
 td.near { background: #d8f0d8; }
 td.far { background: #f6dede; }
+.best { font-weight: bold; color: #1a6b1a; }
 """
 
 
@@ -181,23 +387,31 @@ def format_html(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
         parts.append(
             f'<section class="group" id="group-{number}" data-members="{len(group.paths)}">'
             f"<h2>Group {number}: {len(group.paths)} files, distances "
-            f"{min(d for _, _, d in group.all_pairs())}&ndash;{group.max_distance()}</h2>"
+            f"{group.distance_range()[0]}&ndash;{group.distance_range()[1]}</h2>"
             '<div class="members">'
         )
+        to_best = group.distances_to_first()
         for k, (path, value) in enumerate(zip(group.paths, group.hashes), 1):
+            shown = html.escape(display_path(path))
+            role = (
+                '<span class="best">best copy</span>'
+                if k == 1
+                else f'<span class="to-best">distance {to_best[k - 1]} to 1</span>'
+            )
             try:
                 uri, size_text = thumbnail_data_uri(path)
-                image_tag = f'<img class="thumb" alt="{html.escape(path)}" src="{uri}">'
+                image_tag = f'<img class="thumb" alt="{shown}" src="{uri}">'
             except Exception as error:  # the file changed since it was hashed
-                size_text = f"unreadable now: {html.escape(str(error))}"
+                size_text = f"unreadable now: {html.escape(display_path(str(error)))}"
                 image_tag = ""
             try:
                 bytes_text = f", {os.path.getsize(path):,} bytes"
             except OSError:
                 bytes_text = ""
             parts.append(
-                f"<figure>{image_tag}<figcaption><b>{k}</b> {html.escape(path)}<br>"
-                f"<code>{format_hash(value)}</code> {size_text}{bytes_text}</figcaption></figure>"
+                f"<figure>{image_tag}<figcaption><b>{k}</b> {shown}<br>"
+                f"<code>{format_hash(value)}</code> {size_text}{bytes_text}<br>{role}"
+                "</figcaption></figure>"
             )
         parts.append("</div>")
         parts.append(_distance_table(group, radius))
@@ -208,7 +422,7 @@ def format_html(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
 
 def _distance_table(group: Group, radius: int) -> str:
     n = len(group.paths)
-    if n > MATRIX_MAX_MEMBERS:
+    if not group.has_matrix():
         items = ", ".join(f"{i + 1}&ndash;{j + 1}: {d}" for i, j, d in group.links)
         return f"<p>Linking pairs: {items}</p>"
     rows = ["<table class='distances'><tr><th></th>"]
