@@ -21,6 +21,8 @@ PIPELINE = 20  # madds per round trip
 # id map): at most 64 bytes per entry plus the title's bytes. The MVP-tree alone fits in 48;
 # crates/mvptree/tests/index.rs checks both figures.
 CORE_BYTES_PER_ENTRY = 64
+#: What one background build of the whole index leaves resident (measured 55-75 B/entry).
+BUILD_SCRATCH_BYTES_PER_ENTRY = 80
 
 
 def title_of(i: int) -> bytes:
@@ -113,8 +115,10 @@ def test_one_million_entries(redis_server_factory: ServerFactory, title_hashes: 
     if title_hashes == "no":
         budget = CORE_BYTES_PER_ENTRY + title_bytes
         # Redis adds little to the index itself; RSS also holds the allocator's free pages
-        # left over from sync rebuilding its structures.
+        # left over from sync rebuilding its structures, and the scratch of the largest
+        # background build: freed, but kept resident in the worker thread's jemalloc arena
+        # (MEMORY PURGE does not return it; with WORKER_THREADS 0 RSS is about 97 B/entry).
         assert used / ENTRIES <= index_bytes / ENTRIES + 16
-        assert per_entry_rss <= 2 * budget
+        assert per_entry_rss <= 2 * budget + BUILD_SCRATCH_BYTES_PER_ENTRY
         assert index_bytes / ENTRIES <= budget, "the core's accounting is over its budget"
     assert per_entry_rss < 2475, "more memory than the old module"

@@ -74,7 +74,18 @@ impl Columns {
         std::mem::replace(self, rest)
     }
 
-    #[cfg(test)]
+    /// Empty columns with room for `len` entries and `title_bytes` bytes of titles: columns
+    /// rebuilt at their final size, without the doubling reallocations of growing one push
+    /// at a time (which leave an allocator with pages it cannot hand back).
+    pub fn with_capacity(len: usize, title_bytes: usize) -> Columns {
+        Columns {
+            hashes: Vec::with_capacity(len),
+            ids: Vec::with_capacity(len),
+            title_ends: Vec::with_capacity(len),
+            titles: Vec::with_capacity(title_bytes),
+        }
+    }
+
     pub fn title_bytes(&self) -> usize {
         self.titles.len()
     }

@@ -590,6 +590,11 @@ impl Index {
             Arc::make_mut(&mut index.indexed.ids).set(pending.ids[i], PENDING | i as u32);
         }
         index.pending = pending;
+        // Never written by this crate, but a foreign or forged file may hold a queue at or
+        // above its threshold: sync it, as set_sync_threshold does, so the invariant holds.
+        if index.pending.len() >= index.sync_threshold {
+            index.sync();
+        }
         Ok(index)
     }
 }

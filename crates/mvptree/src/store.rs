@@ -315,7 +315,7 @@ impl Store {
                 continue;
             };
             let old = &segment.data.columns;
-            let mut columns = Columns::default();
+            let mut columns = Columns::with_capacity(old.len(), old.title_bytes());
             let mut dead_bits = vec![0u64; segment.len.div_ceil(64)];
             for (p, &i) in built.order.iter().enumerate() {
                 let i = i as usize;
@@ -327,11 +327,16 @@ impl Store {
                 columns.push(old.ids[i], old.hashes[i], old.title(i));
             }
             columns.trim();
+            // Copied here rather than moved: whatever the build allocated (results and
+            // scratch alike) is then freed together, where it was allocated, instead of
+            // pinning part of that thread's allocator arena for the life of the index. With
+            // the moved structures a server's RSS grew by about 70 bytes an entry.
             segment.data = Arc::new(SegmentData {
                 columns,
-                tree: Some(built.tree),
-                mih: built.mih,
+                tree: Some(built.tree.clone()),
+                mih: built.mih.clone(),
             });
+            drop(built);
             segment.dead_bits = Arc::new(dead_bits);
             segment.build = None;
         }
@@ -432,7 +437,12 @@ impl Store {
             .segments
             .get(first)
             .map_or(self.slot_count(), |s| s.start);
-        let mut merged = Columns::default();
+        let (len, title_bytes) = self.segments[first..]
+            .iter()
+            .fold((batch.len(), batch.title_bytes()), |(n, t), s| {
+                (n + s.len, t + s.data.columns.title_bytes())
+            });
+        let mut merged = Columns::with_capacity(len, title_bytes);
         for s in &self.segments[first..] {
             for p in (0..s.len).filter(|&p| !s.is_dead(p)) {
                 merged.push(s.id(p), s.hashes()[p], s.data.columns.title(p));
@@ -474,7 +484,7 @@ impl Store {
             (data, Some(slot))
         } else {
             let (tree, order) = MvpTree::build(&merged.hashes);
-            let mut columns = Columns::default();
+            let mut columns = Columns::with_capacity(merged.len(), merged.title_bytes());
             for &i in &order {
                 let i = i as usize;
                 ids.set(merged.ids[i], (start + columns.len()) as u32);
@@ -654,10 +664,14 @@ impl Store {
                     let mih = s.mih().expect("plan checked");
                     // While probing, hashes farther than the cap are not offered; the decision
                     // below accounts for them.
-                    let mut cap = if budget.is_finite() {
-                        plan::KNN_PROBE_RADIUS
-                    } else {
+                    // A search bounded by a radius (a LIMIT query, a page of pairs) offers
+                    // every candidate within it: the heap never sees farther ones anyway.
+                    let mut cap = if !budget.is_finite() {
                         crate::MAX_RADIUS
+                    } else if max_distance < crate::MAX_RADIUS {
+                        max_distance.max(plan::KNN_PROBE_RADIUS)
+                    } else {
+                        plan::KNN_PROBE_RADIUS
                     };
                     let mut spent = 0.0;
                     for step in 0..mih.step_count() {
