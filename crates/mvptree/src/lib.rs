@@ -22,7 +22,10 @@ pub mod plan;
 mod store;
 
 pub use error::{Error, Result};
-pub use hamming::distance;
+pub use hamming::{distance, kernel, Kernel, KERNEL_ENV};
+/// The mask kernels, callable one by one for tests and benchmarks that compare them.
+#[doc(hidden)]
+pub use hamming::{hit_masks_shift_in_place, hit_masks_with};
 pub use index::{Entry, Index, InfoValue, Match, Pair, Stats};
 pub use plan::Plan;
 pub use store::SegmentStats;
