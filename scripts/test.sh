@@ -25,4 +25,8 @@ ruff check .
 ruff format --check .
 
 cargo test --release -p mvptree
+# The same tests with each slower kernel forced (the first run used the fastest this CPU has),
+# so every scan kernel is checked against brute force. The binaries are already built.
+IMGSCOUT_KERNEL=avx2 cargo test --release -p mvptree
+IMGSCOUT_KERNEL=portable cargo test --release -p mvptree
 python3 -m pytest
