@@ -2,8 +2,10 @@
 //!
 //! Costs are nanoseconds on a 2020s x86-64 core (an AMD EPYC here): per-query times of
 //! `cargo bench -p mvptree` on 1M entries, divided by the hashes, buckets and candidates each
-//! plan touches at radii 12 to 16, where the plans cross. They only choose between exact
-//! plans, so a poor estimate costs time, never an answer.
+//! plan touches at radii 12 to 16, where the plans cross. A scan's cost depends on the mask
+//! kernel the process runs ([`scan_cost_of`]); the multi-index does no bulk bit counting, so its
+//! costs are shared. They only choose between exact plans, so a poor estimate costs time, never
+//! an answer.
 
 use crate::hamming::{kernel, Kernel};
 use crate::mih::MultiIndex;
