@@ -26,6 +26,10 @@ ruff check .
 ruff format --check .
 
 cargo test --release -p mvptree
+# The same tests with each slower kernel forced (the first run used the fastest this CPU has),
+# so every scan kernel is checked against brute force. The binaries are already built.
+IMGSCOUT_KERNEL=avx2 cargo test --release -p mvptree
+IMGSCOUT_KERNEL=portable cargo test --release -p mvptree
 python3 -m pytest
 # The same module binary on the other server: the long randomized comparisons run shorter.
 IMGSCOUT_TEST_SERVER=valkey HYPOTHESIS_PROFILE=quick IMGSCOUT_CLUSTER_EXAMPLES=100 \

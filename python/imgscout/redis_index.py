@@ -108,7 +108,7 @@ def _matches(reply: list[list[Any]]) -> list[Match]:
 
 #: The figures of ``imgscout.info`` that are text; every other one is an unsigned integer.
 #: The equivalence tests compare ``info()`` with the embedded index's, so a drift shows.
-_TEXT_INFO = frozenset({"segment_sizes", "multi_index_fields", "plan"})
+_TEXT_INFO = frozenset({"segment_sizes", "multi_index_fields", "plan", "kernel"})
 
 
 def _info_value(name: str, value: Any) -> int | str:

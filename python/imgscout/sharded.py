@@ -146,7 +146,7 @@ def shard_key(name: str, shard: int, shards: int) -> str:
 
 
 #: The figures of ``imgscout.info`` that are text; every other one is an unsigned integer.
-_TEXT_INFO = frozenset({"segment_sizes", "multi_index_fields", "plan"})
+_TEXT_INFO = frozenset({"segment_sizes", "multi_index_fields", "plan", "kernel"})
 
 
 def _info_dict(reply: Any) -> dict[str, Any]:
@@ -176,8 +176,8 @@ def _combined_info(shard_infos: list[dict[str, Any]]) -> dict[str, Any]:
         elif name == "segment_sizes":
             combined[name] = ",".join(str(value) for value in values if value != "")
         else:
-            # Descriptions of one tree's layout (multi-index fields, plans): the largest
-            # shard's, as the index answers with the largest segment's.
+            # Descriptions of one tree's layout (multi-index fields, plans) and the scan kernel:
+            # the largest shard's, as the index answers with the largest segment's.
             combined[name] = largest_shard[name]
     return combined
 

@@ -1,11 +1,13 @@
-//! Tree vs multi-index vs scan vs the planner's choice, at radii 0..16, on 1M uniform and 1M
-//! clustered hashes. `cargo bench -p mvptree` (set IMGSCOUT_BENCH_N for another size).
+//! Tree vs multi-index vs scan vs the planner's choice, at radii 0..20, on 1M uniform and 1M
+//! clustered hashes; and each mask kernel this CPU supports, in ns per hash.
+//! `cargo bench -p mvptree` (set IMGSCOUT_BENCH_N for another size, IMGSCOUT_KERNEL to force
+//! the kernel the searches use; `cargo bench -p mvptree -- kernels` for the kernels alone).
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use mvptree::{Index, Plan};
+use mvptree::{Index, Kernel, Plan};
 
 struct SplitMix(u64);
 
@@ -77,7 +79,7 @@ fn search(c: &mut Criterion) {
             .sample_size(10)
             .warm_up_time(Duration::from_millis(300))
             .measurement_time(Duration::from_secs(2));
-        for radius in [0u32, 4, 8, 12, 16] {
+        for radius in [0u32, 4, 8, 12, 14, 16, 18, 20] {
             let qs = queries(&hashes, radius);
             for plan in [Plan::Scan, Plan::Tree, Plan::MultiIndex, Plan::Auto] {
                 group.bench_with_input(BenchmarkId::new(plan.name(), radius), &radius, |b, &r| {
@@ -111,5 +113,49 @@ fn search(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, search);
+/// Masks of 1M hashes (8 MB: from L2/L3) and of 4,096 (32 KiB: from L1), per kernel, plus the
+/// portable kernel's other forms. Throughput is in hashes, so criterion's elements/s is the
+/// inverse of ns per hash.
+fn kernels(c: &mut Criterion) {
+    type Form = fn(&[u64], u64, u32, &mut [u64]);
+    let mut rng = SplitMix(3);
+    let all: Vec<u64> = (0..1 << 20).map(|_| rng.next()).collect();
+    let mut forms: Vec<(String, Form)> = vec![(
+        "portable-shift-in-place".into(),
+        mvptree::hit_masks_shift_in_place,
+    )];
+    for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
+        let f: Form = match kernel {
+            Kernel::Portable => |h, q, r, m| mvptree::hit_masks_with(Kernel::Portable, h, q, r, m),
+            Kernel::Avx2 => |h, q, r, m| mvptree::hit_masks_with(Kernel::Avx2, h, q, r, m),
+            Kernel::Avx512 => |h, q, r, m| mvptree::hit_masks_with(Kernel::Avx512, h, q, r, m),
+        };
+        forms.push((kernel.name().into(), f));
+    }
+    for len in [4096usize, all.len()] {
+        let hashes = &all[..len];
+        let mut masks = vec![0u64; len / 64];
+        let mut group = c.benchmark_group(format!("kernels/{len}"));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(2))
+            .throughput(criterion::Throughput::Elements(len as u64));
+        for (name, form) in &forms {
+            group.bench_function(name.as_str(), |b| {
+                b.iter(|| {
+                    form(
+                        black_box(hashes),
+                        black_box(0x0123_4567_89AB_CDEF),
+                        16,
+                        &mut masks,
+                    )
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, kernels, search);
 criterion_main!(benches);

@@ -97,6 +97,7 @@ impl Stats {
                 })),
             ),
             ("plan", Text(describe_plans(&self.plans_by_radius))),
+            ("kernel", Text(crate::hamming::kernel().name().to_string())),
         ]
     }
 }

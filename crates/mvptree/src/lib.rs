@@ -25,7 +25,10 @@ mod store;
 
 pub use cursor::{parse_entries_cursor, PairsCursor};
 pub use error::{Error, Result};
-pub use hamming::distance;
+pub use hamming::{distance, kernel, Kernel, KERNEL_ENV};
+/// The mask kernels, callable one by one for tests and benchmarks that compare them.
+#[doc(hidden)]
+pub use hamming::{hit_masks_shift_in_place, hit_masks_with};
 pub use index::{Entry, Index, InfoValue, Match, Pair, Stats};
 pub use plan::Plan;
 pub use search::Snapshot;

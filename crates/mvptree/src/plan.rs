@@ -2,9 +2,12 @@
 //!
 //! Costs are nanoseconds on a 2020s x86-64 core (an AMD EPYC here): per-query times of
 //! `cargo bench -p mvptree` on 1M entries, divided by the hashes, buckets and candidates each
-//! plan touches at radii 12 to 16, where the plans cross. They only choose between exact
-//! plans, so a poor estimate costs time, never an answer.
+//! plan touches at radii 12 to 16, where the plans cross. A scan's cost depends on the mask
+//! kernel the process runs ([`scan_cost_of`]); the multi-index does no bulk bit counting, so its
+//! costs are shared. They only choose between exact plans, so a poor estimate costs time, never
+//! an answer.
 
+use crate::hamming::{kernel, Kernel};
 use crate::mih::MultiIndex;
 
 /// How to search: [`Plan::Auto`] lets the cost model choose per segment; the others force one
@@ -28,10 +31,39 @@ impl Plan {
     }
 }
 
-/// One hash of a linear scan (xor, popcount, compare): with scalar POPCNT, and with
-/// AVX-512's vector popcount, which reads hashes about as fast as the caches deliver them.
-pub const SCAN_NS_PER_HASH: f64 = 0.41;
-pub const VECTOR_SCAN_NS_PER_HASH: f64 = 0.09;
+/// What a scan costs with one mask kernel, per hash: a table fixed at build time rather than a
+/// calibration at first use, so a process plans the same way every run and every call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScanCost {
+    /// One hash of a linear scan (xor, popcount, compare) streamed from memory.
+    pub ns_per_hash: f64,
+    /// One hash of a batched scan ([`crate::hamming::scan_many`]): the hashes come from L1.
+    pub batch_ns_per_hash: f64,
+}
+
+/// [`ScanCost`] of each [`Kernel`], measured with the kernel forced by `IMGSCOUT_KERNEL`
+/// (figures in `KERNELS.md`).
+pub fn scan_cost_of(kernel: Kernel) -> ScanCost {
+    // AVX-512's figures are end-to-end scans on 1M entries, set where scan and multi-index
+    // cross (r=12: the scan is faster there). The others scale them by each kernel's measured
+    // time per hash relative to AVX-512's (streamed for a scan, from L1 for a batch), since
+    // the rest of a scan's work is the same whichever kernel counts the bits.
+    match kernel {
+        Kernel::Portable => ScanCost {
+            ns_per_hash: 0.37,
+            batch_ns_per_hash: 0.26,
+        },
+        Kernel::Avx2 => ScanCost {
+            ns_per_hash: 0.18,
+            batch_ns_per_hash: 0.125,
+        },
+        Kernel::Avx512 => ScanCost {
+            ns_per_hash: 0.08,
+            batch_ns_per_hash: 0.06,
+        },
+    }
+}
+
 /// Starting on one bucket: two offset reads, usually a cache miss.
 pub const BUCKET_NS: f64 = 6.0;
 /// One candidate from a bucket: a random read of its hash (a cache miss on large segments),
@@ -64,26 +96,14 @@ pub fn multi_index_cost_between(mih: &MultiIndex, first: usize, last_distance: u
 /// would cost memory in every small Redis key.
 pub const MULTI_INDEX_MIN_LEN: usize = 4096;
 
+/// A scan of `len` hashes with the process's kernel.
 pub fn scan_cost(len: usize) -> f64 {
-    len as f64
-        * if crate::hamming::vector_popcount() {
-            VECTOR_SCAN_NS_PER_HASH
-        } else {
-            SCAN_NS_PER_HASH
-        }
+    len as f64 * scan_cost_of(kernel()).ns_per_hash
 }
 
-/// One hash of a batched scan ([`crate::hamming::scan_many`]): the hashes come from L1.
-pub const BATCH_SCAN_NS_PER_HASH: f64 = 0.3;
-pub const VECTOR_BATCH_SCAN_NS_PER_HASH: f64 = 0.06;
-
+/// A batched scan of `len` hashes, per query, with the process's kernel.
 pub fn batch_scan_cost(len: usize) -> f64 {
-    len as f64
-        * if crate::hamming::vector_popcount() {
-            VECTOR_BATCH_SCAN_NS_PER_HASH
-        } else {
-            BATCH_SCAN_NS_PER_HASH
-        }
+    len as f64 * scan_cost_of(kernel()).batch_ns_per_hash
 }
 
 pub fn multi_index_cost_of_step(mih: &MultiIndex, step: usize) -> f64 {

@@ -218,6 +218,11 @@ fn memory_per_entry_stays_within_budget() {
             "memory_bytes"
         ]
     );
+    let kernel = pairs.iter().find(|p| p.0 == "kernel").unwrap();
+    assert_eq!(
+        kernel.1,
+        mvptree::InfoValue::Text(mvptree::kernel().name().into())
+    );
     let plan = pairs.iter().find(|p| p.0 == "plan").unwrap();
     assert!(
         format!("{:?}", plan.1).contains("multi-index r0-"),

@@ -1,0 +1,157 @@
+//! Per-query time of each forced plan and of the planner's choice, at radii 12..20 on 1M
+//! uniform hashes, with the kernel `IMGSCOUT_KERNEL` selects: the check behind `KERNELS.md`.
+//!
+//! `cargo run --release -p mvptree --example plans` (IMGSCOUT_BENCH_N for another size);
+//! `-- --kernels` times the mask kernels alone, all in one process.
+//! Plans are timed in interleaved rounds and each keeps its fastest round, so a machine
+//! shared with other work slows every plan alike instead of whichever ran during a burst.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use mvptree::{Index, Plan};
+
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+const PLANS: [Plan; 4] = [Plan::Scan, Plan::MultiIndex, Plan::Tree, Plan::Auto];
+const RADII: [u32; 5] = [12, 14, 16, 18, 20];
+const ROUNDS: usize = 9;
+
+/// ns per hash of each supported mask kernel on 1M hashes (from L2/L3) and on 4,096 (from
+/// L1, the batched scan's case), fastest of interleaved rounds.
+fn kernels() {
+    use mvptree::{hit_masks_shift_in_place, hit_masks_with, Kernel};
+    type Form = Box<dyn Fn(&[u64], u64, u32, &mut [u64])>;
+    let mut rng = SplitMix(3);
+    let hashes: Vec<u64> = (0..1 << 20).map(|_| rng.next()).collect();
+    let mut forms: Vec<(&str, Form)> = vec![(
+        "portable-shift-in-place",
+        Box::new(|h: &[u64], q, r, m: &mut [u64]| hit_masks_shift_in_place(h, q, r, m)),
+    )];
+    for k in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
+        forms.push((
+            k.name(),
+            Box::new(move |h: &[u64], q, r, m: &mut [u64]| hit_masks_with(k, h, q, r, m)),
+        ));
+    }
+    let mut masks = vec![0u64; hashes.len() / 64];
+    let mut best = vec![[f64::INFINITY; 2]; forms.len()];
+    for _ in 0..30 {
+        for (f, (_, form)) in forms.iter().enumerate() {
+            let start = Instant::now();
+            form(
+                black_box(&hashes),
+                black_box(0x0123_4567_89AB_CDEF),
+                16,
+                &mut masks,
+            );
+            let ns = start.elapsed().as_secs_f64() * 1e9 / hashes.len() as f64;
+            best[f][0] = best[f][0].min(ns);
+            let start = Instant::now();
+            for _ in 0..256 {
+                form(
+                    black_box(&hashes[..4096]),
+                    black_box(0x0123),
+                    16,
+                    &mut masks[..64],
+                );
+            }
+            let ns = start.elapsed().as_secs_f64() * 1e9 / (256.0 * 4096.0);
+            best[f][1] = best[f][1].min(ns);
+        }
+    }
+    println!("| kernel | ns/hash, 1M hashes | ns/hash, 4,096 hashes (L1) |");
+    println!("|---|---|---|");
+    for ((name, _), b) in forms.iter().zip(&best) {
+        println!("| {name} | {:.3} | {:.3} |", b[0], b[1]);
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--kernels") {
+        kernels();
+        return;
+    }
+    let n = std::env::var("IMGSCOUT_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let mut rng = SplitMix(42);
+    let hashes: Vec<u64> = (0..n).map(|_| rng.next()).collect();
+    let mut index = Index::with_sync_threshold(mvptree::MAX_SYNC_THRESHOLD).unwrap();
+    index
+        .add_many(hashes.iter().map(|&h| (h, &b""[..], None)))
+        .unwrap();
+    index.sync();
+    // Half near an indexed hash, half anywhere, as in the criterion benchmark.
+    let queries: Vec<u64> = (0..64)
+        .map(|i| {
+            if i % 2 == 0 {
+                hashes[(rng.next() % n as u64) as usize] ^ (rng.next() & rng.next() & rng.next())
+            } else {
+                rng.next()
+            }
+        })
+        .collect();
+    let auto = index.stats().plans_by_radius;
+    let stats = index.stats().to_pairs();
+    let plan = stats.iter().find(|p| p.0 == "plan").map(|p| &p.1);
+    println!(
+        "kernel {} on {n} uniform hashes; plans: {plan:?}",
+        mvptree::kernel().name()
+    );
+    // best[r][p]: fastest round's µs per query; the last column is a batch of all queries.
+    let mut best = vec![[f64::INFINITY; PLANS.len() + 2]; RADII.len()];
+    for _ in 0..ROUNDS {
+        for (ri, &r) in RADII.iter().enumerate() {
+            for (pi, &plan) in PLANS.iter().enumerate() {
+                let start = Instant::now();
+                for &q in &queries {
+                    black_box(index.query_with(q, r, plan));
+                }
+                let us = start.elapsed().as_secs_f64() * 1e6 / queries.len() as f64;
+                best[ri][pi] = best[ri][pi].min(us);
+            }
+            for (bi, plan) in [Plan::Scan, Plan::Auto].into_iter().enumerate() {
+                let start = Instant::now();
+                black_box(index.query_many_with(&queries, r, plan));
+                let us = start.elapsed().as_secs_f64() * 1e6 / queries.len() as f64;
+                let col = PLANS.len() + bi;
+                best[ri][col] = best[ri][col].min(us);
+            }
+        }
+    }
+    // "chosen / best" compares forced plans only: auto runs the same code as the plan it
+    // picks, so this is the planner's loss without auto's own timing noise.
+    println!(
+        "| r | scan | multi-index | tree | auto (plan) | auto / best | chosen / best | batch scan | batch auto |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (ri, &r) in RADII.iter().enumerate() {
+        let b = &best[ri];
+        let fastest = b[..3].iter().copied().fold(f64::INFINITY, f64::min);
+        let chosen = auto[r as usize];
+        println!(
+            "| {r} | {:.0} | {:.0} | {:.0} | {:.0} ({}) | {:.2} | {:.2} | {:.0} | {:.0} |",
+            b[0],
+            b[1],
+            b[2],
+            b[3],
+            chosen.name(),
+            b[3] / fastest,
+            b[PLANS.iter().position(|&p| p == chosen).unwrap()] / fastest,
+            b[4],
+            b[5]
+        );
+    }
+}

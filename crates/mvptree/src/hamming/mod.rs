@@ -1,0 +1,220 @@
+//! Bit counting over contiguous hash slices: the floor every search plan stands on.
+//!
+//! The hot loop is a mask kernel ([`hit_masks_with`]) with one implementation per instruction
+//! set ([`Kernel`]); the process picks one at first use ([`kernel`]) and the planner prices
+//! scans by it.
+
+mod avx2;
+mod avx512;
+mod kernel;
+mod portable;
+
+pub use kernel::{kernel, Kernel, KERNEL_ENV};
+#[doc(hidden)]
+pub use portable::hit_masks_shift_in_place;
+
+/// Number of differing bits between two hashes.
+#[inline(always)]
+pub fn distance(a: u64, b: u64) -> u32 {
+    (a ^ b).count_ones()
+}
+
+/// Hashes per call of the mask kernel: 32 KiB, so the hashes are still in L1 when the hits
+/// are read back.
+const CHUNK: usize = 4096;
+
+/// Calls `hit(position, distance)` for every hash in `hashes` within `radius` of `query`,
+/// in position order.
+///
+/// The distance test is branch-free: each block of 64 hashes becomes a 64-bit mask of hits
+/// ([`hit_masks`]), so a miss costs no branch, and only the rare hits are visited.
+#[inline]
+pub fn scan(hashes: &[u64], query: u64, radius: u32, mut hit: impl FnMut(usize, u32)) {
+    let mut masks = [0u64; CHUNK / 64];
+    for (c, chunk) in hashes.chunks(CHUNK).enumerate() {
+        let base = c * CHUNK;
+        let blocks = chunk.len() / 64;
+        hit_masks(&chunk[..blocks * 64], query, radius, &mut masks[..blocks]);
+        for (b, &mask) in masks[..blocks].iter().enumerate() {
+            let mut mask = mask;
+            while mask != 0 {
+                let i = b * 64 + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                hit(base + i, distance(chunk[i], query));
+            }
+        }
+        for (i, &h) in chunk.iter().enumerate().skip(blocks * 64) {
+            let d = distance(h, query);
+            if d <= radius {
+                hit(base + i, d);
+            }
+        }
+    }
+}
+
+/// `masks[b]` bit `i` = whether `hashes[64 b + i]` is within `radius` of `query`, by the
+/// process's [`kernel`]. `hashes.len()` must be `64 * masks.len()`.
+#[inline]
+fn hit_masks(hashes: &[u64], query: u64, radius: u32, masks: &mut [u64]) {
+    hit_masks_with(kernel(), hashes, query, radius, masks);
+}
+
+/// `masks[b]` bit `i` = whether `hashes[64 b + i]` is within `radius` of `query`, computed by
+/// `kernel`; every kernel gives the same masks. For tests and benchmarks that compare kernels:
+/// searches use the process's [`kernel`].
+///
+/// # Panics
+///
+/// If `hashes.len()` is not `64 * masks.len()`, or this CPU lacks `kernel`'s instructions
+/// ([`Kernel::is_supported`]): running it would be undefined behaviour.
+#[inline]
+pub fn hit_masks_with(kernel: Kernel, hashes: &[u64], query: u64, radius: u32, masks: &mut [u64]) {
+    assert_eq!(hashes.len(), masks.len() * 64);
+    match kernel {
+        Kernel::Portable => portable::hit_masks(hashes, query, radius, masks),
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => {
+            assert!(kernel.is_supported(), "this CPU has no AVX2");
+            // SAFETY: the CPU has AVX2 (checked above); the lengths match (checked above).
+            unsafe { avx2::hit_masks(hashes, query, radius, masks) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 => {
+            assert!(kernel.is_supported(), "this CPU has no AVX-512 VPOPCNTDQ");
+            // SAFETY: the CPU has AVX-512F and VPOPCNTDQ (checked above); the lengths match
+            // (checked above).
+            unsafe { avx512::hit_masks(hashes, query, radius, masks) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Kernel::Avx2 | Kernel::Avx512 => panic!("{} needs an x86-64 CPU", kernel.name()),
+    }
+}
+
+/// Like [`scan`] for many queries at once: walks `hashes` in cache-sized blocks and runs every
+/// query over a block before moving on, so memory is read once per batch instead of once per
+/// query. Calls `hit(query_index, position, distance)`.
+pub fn scan_many(
+    hashes: &[u64],
+    queries: &[u64],
+    radius: u32,
+    mut hit: impl FnMut(usize, usize, u32),
+) {
+    // 2,048 hashes are 16 KiB: half a typical L1 data cache.
+    const BLOCK: usize = 2048;
+    for (b, block) in hashes.chunks(BLOCK).enumerate() {
+        for (qi, &q) in queries.iter().enumerate() {
+            scan(block, q, radius, |i, d| hit(qi, b * BLOCK + i, d));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_finds_exactly_the_hashes_within_radius() {
+        let hashes: Vec<u64> = (0..300u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect();
+        let q = hashes[17] ^ 0b1011;
+        for radius in [0, 3, 20, 32, 64] {
+            let mut got = Vec::new();
+            scan(&hashes, q, radius, |i, d| got.push((i, d)));
+            let want: Vec<(usize, u32)> = hashes
+                .iter()
+                .enumerate()
+                .map(|(i, &h)| (i, distance(h, q)))
+                .filter(|&(_, d)| d <= radius)
+                .collect();
+            assert_eq!(got, want, "radius {radius}");
+        }
+    }
+
+    /// Every kernel this CPU runs gives the portable kernel's masks, at every radius, for
+    /// edge queries and for queries near and far from the hashes.
+    #[test]
+    fn mask_kernels_agree() {
+        let hashes: Vec<u64> = (0..64 * 40u64)
+            .map(|i| {
+                i.wrapping_mul(0xD1B5_4A32_D192_ED03)
+                    .rotate_left((i % 64) as u32)
+            })
+            .chain([0, u64::MAX, 1, 1 << 63])
+            .chain((0..60).map(|i| u64::MAX >> i))
+            .collect();
+        let blocks = hashes.len() / 64;
+        let hashes = &hashes[..blocks * 64];
+        let queries = [0, u64::MAX, hashes[77], hashes[1000] ^ 0xFFFF, !hashes[5]];
+        for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
+            for query in queries {
+                for radius in 0..=64 {
+                    let mut fast = vec![0; blocks];
+                    let mut portable = vec![0; blocks];
+                    hit_masks_with(kernel, hashes, query, radius, &mut fast);
+                    hit_masks_with(Kernel::Portable, hashes, query, radius, &mut portable);
+                    assert_eq!(fast, portable, "{} radius {radius}", kernel.name());
+                    let mut other = vec![0; blocks];
+                    hit_masks_shift_in_place(hashes, query, radius, &mut other);
+                    assert_eq!(other, portable);
+                }
+            }
+        }
+    }
+
+    /// The portable kernel against the definition, hash by hash.
+    #[test]
+    fn portable_masks_follow_the_definition() {
+        let hashes: Vec<u64> = (0..128u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect();
+        for radius in [0, 20, 32, 40, 64] {
+            let mut masks = [0u64; 2];
+            hit_masks_with(Kernel::Portable, &hashes, 0, radius, &mut masks);
+            for (i, &h) in hashes.iter().enumerate() {
+                let bit = masks[i / 64] >> (i % 64) & 1 == 1;
+                assert_eq!(bit, h.count_ones() <= radius, "hash {i} radius {radius}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn kernels_agree_on_random_data(
+            hashes in proptest::collection::vec(proptest::num::u64::ANY, 64..=640),
+            query: u64,
+            radius in 0u32..=64,
+            flips in proptest::collection::vec(0u32..64, 0..8),
+        ) {
+            let blocks = hashes.len() / 64;
+            let mut hashes = hashes[..blocks * 64].to_vec();
+            // Some hashes near the query, so small radii hit too.
+            let n = hashes.len();
+            for (i, f) in flips.iter().enumerate() {
+                hashes[i * 7 % n] = query ^ (1 << f);
+            }
+            let mut want = vec![0; blocks];
+            hit_masks_with(Kernel::Portable, &hashes, query, radius, &mut want);
+            for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
+                let mut got = vec![0; blocks];
+                hit_masks_with(kernel, &hashes, query, radius, &mut got);
+                proptest::prop_assert_eq!(&got, &want, "{}", kernel.name());
+            }
+        }
+    }
+
+    #[test]
+    fn scan_many_agrees_with_scan() {
+        let hashes: Vec<u64> = (0..5000u64)
+            .map(|i| i.wrapping_mul(0xD1B5_4A32_D192_ED03))
+            .collect();
+        let queries = [hashes[3], hashes[4999] ^ 0xFF, 0, u64::MAX];
+        let mut got = vec![Vec::new(); queries.len()];
+        scan_many(&hashes, &queries, 24, |q, i, d| got[q].push((i, d)));
+        for (qi, &q) in queries.iter().enumerate() {
+            let mut want = Vec::new();
+            scan(&hashes, q, 24, |i, d| want.push((i, d)));
+            assert_eq!(got[qi], want);
+        }
+    }
+}
