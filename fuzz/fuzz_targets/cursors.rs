@@ -55,7 +55,11 @@ fn check_text(text: &str) {
     assert_eq!(parsed, expected_pairs_cursor(text), "pairs cursor {text:?}");
     if let Some(cursor) = parsed {
         let printed = cursor.to_string();
-        assert_eq!(printed.parse::<PairsCursor>().ok(), Some(cursor), "{text:?}");
+        assert_eq!(
+            printed.parse::<PairsCursor>().ok(),
+            Some(cursor),
+            "{text:?}"
+        );
         if canonical(text) {
             assert_eq!(printed, text);
         }

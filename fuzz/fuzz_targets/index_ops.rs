@@ -295,7 +295,10 @@ fn step_entries(walk: &mut EntriesWalk, index: &Index, model: &Model) -> bool {
 
 fn finish_entries(walk: &EntriesWalk) {
     for id in &walk.stable {
-        assert!(walk.seen.contains(id), "entry {id} present for the whole walk missed");
+        assert!(
+            walk.seen.contains(id),
+            "entry {id} present for the whole walk missed"
+        );
     }
 }
 
@@ -525,7 +528,8 @@ fn run(input: Input) {
             }
             Op::RoundTrip => {
                 let bytes = write(&index);
-                let mut loaded = Index::read_from(bytes.as_slice()).expect("reading a written index");
+                let mut loaded =
+                    Index::read_from(bytes.as_slice()).expect("reading a written index");
                 if input.tables_everywhere {
                     loaded.set_multi_index_min_len(0);
                 }

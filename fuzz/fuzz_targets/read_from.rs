@@ -184,7 +184,11 @@ fn check_loaded(bytes: &[u8], index: &Index) {
                 .copied()
                 .filter(|m| m.distance <= radius)
                 .collect();
-            assert_eq!(index.query(probe, radius), want, "query({probe:#x}, {radius})");
+            assert_eq!(
+                index.query(probe, radius),
+                want,
+                "query({probe:#x}, {radius})"
+            );
         }
         assert_eq!(index.knn(probe, 3), all[..all.len().min(3)].to_vec());
     }

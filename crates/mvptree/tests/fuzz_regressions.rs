@@ -19,7 +19,10 @@ fn read_from_seeds_are_valid_indexes() {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let mut again = Vec::new();
         index.write_to(&mut again).unwrap();
-        assert_eq!(Index::read_from(again.as_slice()).unwrap().total_len(), index.total_len());
+        assert_eq!(
+            Index::read_from(again.as_slice()).unwrap().total_len(),
+            index.total_len()
+        );
         seen += 1;
     }
     assert!(seen >= 3, "seeds missing from {}", dir.display());
