@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the tests need on a fresh Debian 12 machine, builds both faces, then runs
-# the linters and the whole test suite (Rust core, Redis module in a real redis-server, Python
-# package, CLI, browser-rendered report, bench smoke test).
+# the linters and the whole test suite (Rust core, a short run of each fuzz target, Redis module
+# in a real redis-server, Python package, CLI, browser-rendered report, bench smoke test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,9 +20,12 @@ python3 -m pip install -q --disable-pip-version-check --no-deps "imagededup==0.3
 cargo build --release --locked -p imgscout-redis
 
 cargo fmt --all --check
+cargo fmt --manifest-path fuzz/Cargo.toml --check
 cargo clippy --workspace --all-targets -- -D warnings
 ruff check .
 ruff format --check .
 
 cargo test --release -p mvptree
+# Every fuzz target for FUZZ_SECONDS each (side by side); `bash scripts/fuzz.sh 600` by hand.
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 python3 -m pytest
