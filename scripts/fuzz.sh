@@ -15,7 +15,8 @@
 #   (debug assertions are on) still catch what safe code can get wrong. FUZZ_SANITIZER=address
 #   on stable forces AddressSanitizer through RUSTC_BOOTSTRAP=1, which works but makes stable
 #   accept unstable flags: not the default.
-# FUZZ_TOOLCHAIN=stable|nightly and FUZZ_SANITIZER=none|address override the choice.
+# FUZZ_TOOLCHAIN=nightly|stable|'' ('': the default one) and FUZZ_SANITIZER=none|address
+# override the choice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,24 +32,22 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "installed cargo-fuzz in $((SECONDS - start)) s"
 fi
 
-toolchain="${FUZZ_TOOLCHAIN:-}"
-if [[ -z "$toolchain" ]]; then
-    if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-        toolchain=nightly
-    else
-        toolchain=stable
-    fi
+# Empty: the default toolchain (stable on CI).
+toolchain="${FUZZ_TOOLCHAIN-}"
+if [[ -z "${FUZZ_TOOLCHAIN+set}" ]]; then
+    toolchains=$(rustup toolchain list 2>/dev/null || true)
+    if grep -q '^nightly' <<<"$toolchains"; then toolchain=nightly; fi
 fi
 sanitizer="${FUZZ_SANITIZER:-}"
 if [[ -z "$sanitizer" ]]; then
-    if [[ "$toolchain" == nightly ]]; then sanitizer=address; else sanitizer=none; fi
+    if [[ "$toolchain" == nightly* ]]; then sanitizer=address; else sanitizer=none; fi
 fi
-if [[ "$toolchain" != nightly && "$sanitizer" != none ]]; then
+if [[ "$toolchain" != nightly* && "$sanitizer" != none ]]; then
     export RUSTC_BOOTSTRAP=1
 fi
-fuzz=(cargo "+$toolchain" fuzz)
-options=(-O --sanitizer "$sanitizer" --target-dir "fuzz/target/$toolchain-$sanitizer")
-echo "fuzzing with $toolchain, sanitizer $sanitizer, ${seconds} s per target: ${targets[*]}"
+fuzz=(cargo ${toolchain:+"+$toolchain"} fuzz)
+options=(-O --sanitizer "$sanitizer" --target-dir "fuzz/target/${toolchain:-default}-$sanitizer")
+echo "fuzzing with ${toolchain:-the default toolchain}, sanitizer $sanitizer, ${seconds} s per target: ${targets[*]}"
 
 start=$SECONDS
 "${fuzz[@]}" build "${options[@]}"
