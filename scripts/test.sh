@@ -7,6 +7,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+fail() {
+    echo "scripts/test.sh: $*" >&2
+    exit 1
+}
+# What apt-get cannot be asked for: say what is missing before a build fails deep inside.
+command -v cargo >/dev/null || fail "no Rust toolchain: install Rust 1.89 or newer (https://rustup.rs)"
+rust_version=$(rustc --version | awk '{print $2}')
+[[ "$(printf '%s\n' 1.89.0 "$rust_version" | sort -V | head -1)" == 1.89.0 ]] ||
+    fail "Rust $rust_version is too old: 1.89 or newer is needed (rustup update)"
+command -v cc >/dev/null || fail "no C compiler and linker: install one (Debian: apt-get install build-essential)"
+command -v python3 >/dev/null || fail "no python3: install Python 3.9 or newer"
+# A system Python that refuses pip installs (PEP 668: Debian 12, Ubuntu 23.04+) gets a
+# virtual environment of the project's own, first on PATH for everything below.
+if [[ -f "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')/EXTERNALLY-MANAGED" ]] ||
+    ! python3 -m pip --version >/dev/null 2>&1; then
+    if [[ ! -x .venv/bin/python ]]; then
+        python3 -m venv .venv || fail "cannot make a virtual environment (Debian: apt-get install python3-venv)"
+    fi
+    export PATH="$PWD/.venv/bin:$PATH"
+    echo "using the virtual environment .venv"
+fi
+
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || missing+=(libclang-dev)
