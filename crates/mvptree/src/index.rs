@@ -539,6 +539,46 @@ impl Index {
         }
     }
 
+    /// A fingerprint of the logical content: every entry (id, hash, title, pending or not),
+    /// the order of the pending queue, the id counter and the threshold. Indexes with the same
+    /// content have the same fingerprint whatever their layout (segments, merges, deferred
+    /// builds); it is for comparing copies (Redis `DEBUG DIGEST-VALUE`), not a cryptographic
+    /// hash. One pass, no sort: the entries are combined by wrapping sums of mixed values.
+    pub fn content_digest(&self) -> [u64; 4] {
+        fn mix(mut x: u64) -> u64 {
+            // splitmix64's finalizer.
+            x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            x ^ (x >> 31)
+        }
+        fn entry(id: u64, hash: u64, title: &[u8], pending: bool) -> u64 {
+            let title = u64::from(crc32fast::hash(title)) | (title.len() as u64) << 32;
+            mix(mix(mix(id) ^ hash) ^ title) ^ u64::from(pending)
+        }
+        let store = &self.indexed.store;
+        let (mut sum, mut spread) = (0u64, 0u64);
+        for slot in store.live_slots() {
+            let e = entry(store.id(slot), store.hash(slot), store.title(slot), false);
+            sum = sum.wrapping_add(e);
+            spread = spread.wrapping_add(mix(e));
+        }
+        let mut queue = 0u64;
+        for i in 0..self.pending.len() {
+            let e = entry(
+                self.pending.ids[i],
+                self.pending.hashes[i],
+                self.pending.title(i),
+                true,
+            );
+            sum = sum.wrapping_add(e);
+            spread = spread.wrapping_add(mix(e));
+            queue = mix(queue ^ e);
+        }
+        let counts =
+            mix(self.next_id) ^ mix(self.sync_threshold as u64 ^ (self.total_len() as u64) << 32);
+        [sum, spread, queue, counts]
+    }
+
     /// Bytes of memory the index holds, everything included.
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()

@@ -403,3 +403,49 @@ fn snapshots_keep_answering_as_the_index_was() {
     assert_eq!(snapshot.len(), 2800);
     assert_eq!(index.len(), 4500);
 }
+
+/// The content fingerprint ignores the layout (merges, compactions, deferred builds) and sees
+/// every part of the content.
+#[test]
+fn content_digest_depends_on_content_only() {
+    let hashes: Vec<u64> = (0..3000u64)
+        .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .collect();
+    let mut one_by_one = Index::with_sync_threshold(7).unwrap();
+    let mut batched = Index::with_sync_threshold(7).unwrap();
+    batched.set_deferred_build_min_len(100);
+    for (i, &h) in hashes.iter().enumerate() {
+        one_by_one.add(h, format!("t{i}").as_bytes(), None).unwrap();
+    }
+    let titles: Vec<String> = (0..hashes.len()).map(|i| format!("t{i}")).collect();
+    batched
+        .add_many(
+            hashes
+                .iter()
+                .zip(&titles)
+                .map(|(&h, t)| (h, t.as_bytes(), None)),
+        )
+        .unwrap();
+    assert_ne!(one_by_one.stats().segments, batched.stats().segments);
+    assert_eq!(one_by_one.content_digest(), batched.content_digest());
+
+    let base = one_by_one.content_digest();
+    let mut changed = one_by_one.clone();
+    changed.delete(17).unwrap();
+    assert_ne!(changed.content_digest(), base);
+    let mut retitled = changed.clone();
+    retitled.add(hashes[16], b"other", Some(17)).unwrap();
+    let mut same = changed.clone();
+    same.add(hashes[16], b"t16", Some(17)).unwrap();
+    assert_ne!(retitled.content_digest(), same.content_digest());
+    let mut synced = same.clone();
+    synced.sync();
+    assert_ne!(
+        synced.content_digest(),
+        same.content_digest(),
+        "pending or not counts"
+    );
+    let mut threshold = one_by_one.clone();
+    threshold.set_sync_threshold(9).unwrap();
+    assert_ne!(threshold.content_digest(), base);
+}
