@@ -52,6 +52,20 @@ impl<R: Read> Read for Crc<R> {
     }
 }
 
+impl Index {
+    /// Writes the whole index (entries, pending queue, id counter, threshold) in the format
+    /// described in this module.
+    pub fn write_to<W: Write>(&self, writer: W) -> Result<()> {
+        write(self, writer)
+    }
+
+    /// Reads an index written by [`Index::write_to`]. Truncated, corrupted or foreign input is
+    /// an [`Error::Format`].
+    pub fn read_from<R: Read>(reader: R) -> Result<Index> {
+        read(reader)
+    }
+}
+
 pub fn write<W: Write>(index: &Index, writer: W) -> Result<()> {
     let mut out = Crc {
         inner: BufWriter::with_capacity(1 << 16, writer),

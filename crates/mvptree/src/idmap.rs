@@ -3,8 +3,45 @@
 use std::collections::HashMap;
 
 const ABSENT: u32 = u32::MAX;
+/// Marks an encoded location as a pending queue position instead of a store slot.
+const PENDING_BIT: u32 = 1 << 31;
+/// Slots and queue positions must stay below this to be encoded in 31 bits.
+pub const MAX_LOCATIONS: usize = PENDING_BIT as usize - 1;
 
-/// Maps ids to `u32` locations.
+/// Where an id's entry lives: a slot of the store (indexed) or a position in the pending
+/// queue. Encoded in 4 bytes inside the map; the encoding never leaves this module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    Slot(usize),
+    Pending(usize),
+}
+
+impl Location {
+    #[inline]
+    fn encode(self) -> u32 {
+        match self {
+            Location::Slot(slot) => {
+                assert!(slot < MAX_LOCATIONS, "store slot {slot} out of range");
+                slot as u32
+            }
+            Location::Pending(position) => {
+                assert!(position < MAX_LOCATIONS, "pending queue full");
+                PENDING_BIT | position as u32
+            }
+        }
+    }
+
+    #[inline]
+    fn decode(raw: u32) -> Location {
+        if raw & PENDING_BIT != 0 {
+            Location::Pending((raw & !PENDING_BIT) as usize)
+        } else {
+            Location::Slot(raw as usize)
+        }
+    }
+}
+
+/// Maps ids to [`Location`]s.
 ///
 /// Invariant: ids below `dense.len()` live in `dense` (`ABSENT` where there is none), every
 /// other id in `sparse`. Automatic ids count up from 1, so they stay dense; the dense table
@@ -24,7 +61,12 @@ impl IdMap {
     }
 
     #[inline]
-    pub fn get(&self, id: u64) -> Option<u32> {
+    pub fn get(&self, id: u64) -> Option<Location> {
+        self.get_raw(id).map(Location::decode)
+    }
+
+    #[inline]
+    fn get_raw(&self, id: u64) -> Option<u32> {
         match self.dense.get(id as usize) {
             Some(&v) if v != ABSENT => Some(v),
             Some(_) => None,
@@ -33,8 +75,8 @@ impl IdMap {
     }
 
     /// Inserts or replaces.
-    pub fn set(&mut self, id: u64, location: u32) {
-        debug_assert_ne!(location, ABSENT);
+    pub fn set(&mut self, id: u64, location: Location) {
+        let location = location.encode();
         if (id as usize) >= self.dense.len() {
             let limit = 2 * (self.len as u64 + 1) + 1024;
             if id < limit {
@@ -58,7 +100,7 @@ impl IdMap {
         *slot = location;
     }
 
-    pub fn remove(&mut self, id: u64) -> Option<u32> {
+    pub fn remove(&mut self, id: u64) -> Option<Location> {
         let old = match self.dense.get_mut(id as usize) {
             Some(slot) if *slot != ABSENT => Some(std::mem::replace(slot, ABSENT)),
             Some(_) => None,
@@ -67,12 +109,12 @@ impl IdMap {
         if old.is_some() {
             self.len -= 1;
         }
-        old
+        old.map(Location::decode)
     }
 
     /// The `n` smallest ids at or above `start`, in order, with their locations: a page of an
     /// id-ordered walk. O(n + gaps in the dense table + sparse ids).
-    pub fn ids_from(&self, start: u64, n: usize) -> Vec<(u64, u32)> {
+    pub fn ids_from(&self, start: u64, n: usize) -> Vec<(u64, Location)> {
         let mut out = Vec::with_capacity(n.min(1 << 16));
         if let Ok(first) = usize::try_from(start) {
             for (offset, &location) in self.dense.get(first..).unwrap_or(&[]).iter().enumerate() {
@@ -80,7 +122,7 @@ impl IdMap {
                     return out;
                 }
                 if location != ABSENT {
-                    out.push(((first + offset) as u64, location));
+                    out.push(((first + offset) as u64, Location::decode(location)));
                 }
             }
         }
@@ -96,7 +138,11 @@ impl IdMap {
             sparse.truncate(wanted);
         }
         sparse.sort_unstable();
-        out.extend(sparse);
+        out.extend(
+            sparse
+                .into_iter()
+                .map(|(id, raw)| (id, Location::decode(raw))),
+        );
         out
     }
 
@@ -133,28 +179,28 @@ mod tests {
         let mut m = IdMap::default();
         let ids = [1u64, 2, 3, 5000, 1 << 40, 0, i64::MAX as u64, 4, 2000];
         for (k, &id) in ids.iter().enumerate() {
-            m.set(id, k as u32);
+            m.set(id, Location::Slot(k));
         }
         assert_eq!(m.len(), ids.len());
         for (k, &id) in ids.iter().enumerate() {
-            assert_eq!(m.get(id), Some(k as u32), "id {id}");
+            assert_eq!(m.get(id), Some(Location::Slot(k)), "id {id}");
         }
         assert_eq!(m.get(6), None);
         assert_eq!(m.get(1 << 41), None);
-        m.set(3, 99);
-        assert_eq!(m.get(3), Some(99));
+        m.set(3, Location::Pending(99));
+        assert_eq!(m.get(3), Some(Location::Pending(99)));
         assert_eq!(m.len(), ids.len());
-        assert_eq!(m.remove(1 << 40), Some(4));
+        assert_eq!(m.remove(1 << 40), Some(Location::Slot(4)));
         assert_eq!(m.remove(1 << 40), None);
-        assert_eq!(m.remove(2), Some(1));
+        assert_eq!(m.remove(2), Some(Location::Slot(1)));
         assert_eq!(m.get(2), None);
         assert_eq!(m.len(), ids.len() - 2);
         // growing the dense table pulls sparse ids into it
         for id in 6..3000 {
-            m.set(id, id as u32);
+            m.set(id, Location::Slot(id as usize));
         }
-        assert_eq!(m.get(5000), Some(3));
-        assert_eq!(m.get(2000), Some(2000));
+        assert_eq!(m.get(5000), Some(Location::Slot(3)));
+        assert_eq!(m.get(2000), Some(Location::Slot(2000)));
     }
 
     #[test]
@@ -162,7 +208,7 @@ mod tests {
         let mut m = IdMap::default();
         let ids = [9u64, 1, 3, 1 << 40, 7, i64::MAX as u64, 1 << 50, 0];
         for (k, &id) in ids.iter().enumerate() {
-            m.set(id, k as u32);
+            m.set(id, Location::Slot(k));
         }
         let mut sorted = ids.to_vec();
         sorted.sort_unstable();
@@ -178,6 +224,6 @@ mod tests {
                 assert_eq!(got, want, "start {start} n {n}");
             }
         }
-        assert_eq!(m.ids_from(7, 1), vec![(7, 4)]);
+        assert_eq!(m.ids_from(7, 1), vec![(7, Location::Slot(4))]);
     }
 }

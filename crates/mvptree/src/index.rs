@@ -1,39 +1,12 @@
-use std::io::{Read, Write};
-
+use crate::answer::{Entry, Match, Pair};
 use crate::columns::Columns;
 use crate::cursor::PairsCursor;
+use crate::idmap::Location;
 use crate::plan::Plan;
 use crate::search::Snapshot;
 use crate::store::{BuildJob, SegmentStats};
 use crate::{Error, Result, DEFAULT_SYNC_THRESHOLD, MAX_ID, MAX_SYNC_THRESHOLD};
 use std::sync::Arc;
-
-/// One query answer: an indexed entry and its Hamming distance to the query.
-///
-/// Ordering is by distance, then id: the order every query returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Match {
-    pub distance: u32,
-    pub id: u64,
-}
-
-/// One answer of the self-join [`Index::pairs`]: `a < b`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Pair {
-    pub a: u64,
-    pub b: u64,
-    pub distance: u32,
-}
-
-/// An entry as [`Index::entries`] yields it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Entry<'a> {
-    pub id: u64,
-    pub hash: u64,
-    pub title: &'a [u8],
-    /// Still in the pending queue: `lookup` finds it, queries do not.
-    pub pending: bool,
-}
 
 /// A value in [`Stats::to_pairs`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,9 +87,6 @@ fn describe_plans(plans: &[Plan]) -> String {
     }
     parts.join(", ")
 }
-
-/// Location of an id in the id map: a slot of the store, or `PENDING | queue position`.
-pub(crate) const PENDING: u32 = 1 << 31;
 
 /// The index. See the crate documentation for the semantics.
 ///
@@ -284,7 +254,7 @@ impl Index {
         } else if due > 0 {
             let batch = self.pending.split_front(due);
             for i in 0..self.pending.len() {
-                Arc::make_mut(&mut self.indexed.ids).set(self.pending.ids[i], PENDING | i as u32);
+                Arc::make_mut(&mut self.indexed.ids).set(self.pending.ids[i], Location::Pending(i));
             }
             self.indexed.insert(batch);
         }
@@ -292,9 +262,8 @@ impl Index {
     }
 
     fn push_pending(&mut self, id: u64, hash: u64, title: &[u8]) {
-        assert!(self.pending.len() < PENDING as usize, "pending queue full");
         self.next_id = self.next_id.max(id + 1);
-        Arc::make_mut(&mut self.indexed.ids).set(id, PENDING | self.pending.len() as u32);
+        Arc::make_mut(&mut self.indexed.ids).set(id, Location::Pending(self.pending.len()));
         self.pending.push(id, hash, title);
     }
 
@@ -424,23 +393,20 @@ impl Index {
         (page, next)
     }
 
-    fn entry_at(&self, id: u64, at: u32) -> Entry<'_> {
-        if at & PENDING != 0 {
-            let i = (at & !PENDING) as usize;
-            Entry {
+    fn entry_at(&self, id: u64, at: Location) -> Entry<'_> {
+        match at {
+            Location::Pending(i) => Entry {
                 id,
                 hash: self.pending.hashes[i],
                 title: self.pending.title(i),
                 pending: true,
-            }
-        } else {
-            let slot = at as usize;
-            Entry {
+            },
+            Location::Slot(slot) => Entry {
                 id,
                 hash: self.indexed.store.hash(slot),
                 title: self.indexed.store.title(slot),
                 pending: false,
-            }
+            },
         }
     }
 
@@ -451,23 +417,17 @@ impl Index {
 
     /// The title of an indexed or pending entry.
     pub fn lookup(&self, id: u64) -> Option<&[u8]> {
-        self.indexed.ids.get(id).map(|at| {
-            if at & PENDING != 0 {
-                self.pending.title((at & !PENDING) as usize)
-            } else {
-                self.indexed.store.title(at as usize)
-            }
+        self.indexed.ids.get(id).map(|at| match at {
+            Location::Pending(i) => self.pending.title(i),
+            Location::Slot(slot) => self.indexed.store.title(slot),
         })
     }
 
     /// The hash of an indexed or pending entry.
     pub fn hash_of(&self, id: u64) -> Option<u64> {
-        self.indexed.ids.get(id).map(|at| {
-            if at & PENDING != 0 {
-                self.pending.hashes[(at & !PENDING) as usize]
-            } else {
-                self.indexed.store.hash(at as usize)
-            }
+        self.indexed.ids.get(id).map(|at| match at {
+            Location::Pending(i) => self.pending.hashes[i],
+            Location::Slot(slot) => self.indexed.store.hash(slot),
         })
     }
 
@@ -493,14 +453,15 @@ impl Index {
         let at = Arc::make_mut(&mut self.indexed.ids)
             .remove(id)
             .ok_or(Error::NoSuchId(id))?;
-        if at & PENDING != 0 {
-            let i = (at & !PENDING) as usize;
-            self.pending.remove(i);
-            for j in i..self.pending.len() {
-                Arc::make_mut(&mut self.indexed.ids).set(self.pending.ids[j], PENDING | j as u32);
+        match at {
+            Location::Pending(i) => {
+                self.pending.remove(i);
+                for j in i..self.pending.len() {
+                    Arc::make_mut(&mut self.indexed.ids)
+                        .set(self.pending.ids[j], Location::Pending(j));
+                }
             }
-        } else {
-            self.indexed.kill(at as usize);
+            Location::Slot(slot) => self.indexed.kill(slot),
         }
         Ok(())
     }
@@ -587,18 +548,6 @@ impl Index {
             + self.indexed.ids.memory_bytes()
     }
 
-    /// Writes the whole index (entries, pending queue, id counter, threshold) in the format
-    /// described in [`crate::format`].
-    pub fn write_to<W: Write>(&self, writer: W) -> Result<()> {
-        crate::format::write(self, writer)
-    }
-
-    /// Reads an index written by [`Index::write_to`]. Truncated, corrupted or foreign input is
-    /// an [`Error::Format`].
-    pub fn read_from<R: Read>(reader: R) -> Result<Index> {
-        crate::format::read(reader)
-    }
-
     /// Rebuilds an index from its parts (used by the reader): `indexed` entries are synced in
     /// one batch, `pending` ones queued.
     pub(crate) fn from_parts(
@@ -622,13 +571,13 @@ impl Index {
                 if index.indexed.ids.get(id).is_some() {
                     return Err(Error::Format(format!("duplicate id {id}")));
                 }
-                Arc::make_mut(&mut index.indexed.ids).set(id, 0);
+                Arc::make_mut(&mut index.indexed.ids).set(id, Location::Slot(0));
             }
         }
         index.next_id = next_id;
         index.indexed.insert(indexed);
         for i in 0..pending.len() {
-            Arc::make_mut(&mut index.indexed.ids).set(pending.ids[i], PENDING | i as u32);
+            Arc::make_mut(&mut index.indexed.ids).set(pending.ids[i], Location::Pending(i));
         }
         index.pending = pending;
         // Never written by this crate, but a foreign or forged file may hold a queue at or

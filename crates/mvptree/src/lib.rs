@@ -10,9 +10,11 @@
 //! enough, multi-index hash tables ([`mih`](crate::mih)); a cost model ([`plan`]) picks per
 //! segment and query between them and a plain scan ([`hamming`](crate::hamming)).
 
+mod answer;
 mod columns;
 mod cursor;
 mod error;
+mod exec;
 pub mod format;
 mod hamming;
 mod idmap;
@@ -22,14 +24,16 @@ mod mvp;
 pub mod plan;
 mod search;
 mod store;
+pub mod text;
 
+pub use answer::{Entry, Match, Pair};
 pub use cursor::{parse_entries_cursor, PairsCursor};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorCode, Result};
 pub use hamming::{distance, kernel, Kernel, KERNEL_ENV};
 /// The mask kernels, callable one by one for tests and benchmarks that compare them.
 #[doc(hidden)]
 pub use hamming::{hit_masks_shift_in_place, hit_masks_with};
-pub use index::{Entry, Index, InfoValue, Match, Pair, Stats};
+pub use index::{Index, InfoValue, Stats};
 pub use plan::Plan;
 pub use search::Snapshot;
 pub use store::{BuildJob, SegmentStats};

@@ -123,6 +123,71 @@ pub fn multi_index_cost(mih: &MultiIndex, steps: usize) -> f64 {
         .sum()
 }
 
+/// The plan a range query of `radius` takes on a segment of `len` entries: `forced` unless
+/// it is [`Plan::Auto`] or the segment lacks the structure it needs (then a scan).
+pub fn range_plan(
+    forced: Plan,
+    len: usize,
+    mih: Option<&MultiIndex>,
+    has_tree: bool,
+    radius: u32,
+) -> Plan {
+    match (forced, mih) {
+        (Plan::Auto, mih) => choose_range(len, mih, radius),
+        (Plan::MultiIndex, None) => Plan::Scan,
+        (Plan::Tree, _) if !has_tree => Plan::Scan,
+        (forced, _) => forced,
+    }
+}
+
+/// The plan a batch of range queries takes on a segment: as [`range_plan`], except that a
+/// batched scan (which reads each hash once for many queries) is priced per query.
+pub fn batch_range_plan(
+    forced: Plan,
+    len: usize,
+    mih: Option<&MultiIndex>,
+    has_tree: bool,
+    radius: u32,
+) -> Plan {
+    match (forced, mih) {
+        (Plan::Auto, Some(mih))
+            if multi_index_cost(mih, radius as usize + 1) >= batch_scan_cost(len) =>
+        {
+            Plan::Scan
+        }
+        _ => range_plan(forced, len, mih, has_tree, radius),
+    }
+}
+
+/// The plan a k-nearest search starts with on a segment, and the work (ns) it may spend
+/// probing the multi-index before deciding how to finish (infinite: never reconsider).
+/// Auto probes the multi-index for near neighbours only, while that stays cheap: near queries
+/// (the usual case for duplicate search) finish there.
+pub fn knn_plan(forced: Plan, len: usize, mih: Option<&MultiIndex>, has_tree: bool) -> (Plan, f64) {
+    match (forced, mih) {
+        (Plan::Auto, Some(_)) => (Plan::MultiIndex, knn_probe_budget(len)),
+        (Plan::Auto, None) | (Plan::MultiIndex, None) => (Plan::Scan, 0.0),
+        (Plan::Tree, _) if !has_tree => (Plan::Scan, 0.0),
+        (forced, _) => (forced, f64::INFINITY),
+    }
+}
+
+/// Once a k-nearest probe has spent its budget at `step`: whether finishing on the
+/// multi-index (up to distance `bound`) is cheaper than scanning the segment's `len` entries.
+pub fn knn_finish_by_probing(mih: &MultiIndex, step: usize, bound: u32, len: usize) -> bool {
+    multi_index_cost_between(mih, step, bound) < scan_cost(len)
+}
+
+/// Whether a self-join of `n` entries at `radius` runs on a temporary multi-index `mih` over
+/// them (else a blocked scan of every pair): half of one query per entry (each pair is read
+/// once), candidates read in sequence, against half a scan per entry.
+pub fn self_join_by_multi_index(mih: &MultiIndex, radius: u32, n: usize) -> bool {
+    let per_entry: f64 = (0..=radius as usize)
+        .map(|s| mih.step_work(s).candidates * INLINE_CANDIDATE_NS)
+        .sum();
+    per_entry < batch_scan_cost(n)
+}
+
 /// The plan [`Plan::Auto`] resolves to for a range query of `radius` on a segment.
 pub fn choose_range(len: usize, mih: Option<&MultiIndex>, radius: u32) -> Plan {
     match mih {

@@ -4,40 +4,13 @@
 
 use std::sync::Arc;
 
+use crate::answer::{sort_matches, sort_pairs, Match, Pair};
 use crate::columns::Columns;
 use crate::cursor::PairsCursor;
-use crate::idmap::IdMap;
-use crate::index::{Match, Pair, PENDING};
+use crate::idmap::{IdMap, Location};
 use crate::plan::Plan;
 use crate::store::Store;
 use crate::{Error, Result, MAX_RADIUS};
-
-/// Sorts by distance, then id. Wide radii return a large share of the index, and a
-/// comparison sort of hundreds of thousands of matches costs more than the scan that found
-/// them: a counting sort on the distance (65 values) leaves only short runs to sort by id.
-fn sort_matches(matches: &mut Vec<Match>) {
-    if matches.len() < 1024 {
-        matches.sort_unstable();
-        return;
-    }
-    let mut starts = [0usize; MAX_RADIUS as usize + 2];
-    for m in matches.iter() {
-        starts[m.distance as usize + 1] += 1;
-    }
-    for d in 1..starts.len() {
-        starts[d] += starts[d - 1];
-    }
-    let bounds = starts;
-    let mut sorted = vec![Match { distance: 0, id: 0 }; matches.len()];
-    for &m in matches.iter() {
-        sorted[starts[m.distance as usize]] = m;
-        starts[m.distance as usize] += 1;
-    }
-    for run in bounds.windows(2) {
-        sorted[run[0]..run[1]].sort_unstable_by_key(|m| m.id);
-    }
-    *matches = sorted;
-}
 
 /// The indexed entries and the id map, both shared until written: cloning is a pointer per
 /// segment, and a clone keeps answering from the entries as they were.
@@ -83,10 +56,10 @@ impl Snapshot {
     /// The title of an indexed entry (`None` for an id that was pending or absent when the
     /// snapshot was taken): what a search answer's ids are resolved with.
     pub fn title(&self, id: u64) -> Option<&[u8]> {
-        self.ids
-            .get(id)
-            .filter(|&at| at & PENDING == 0)
-            .map(|at| self.store.title(at as usize))
+        self.ids.get(id).and_then(|at| match at {
+            Location::Slot(slot) => Some(self.store.title(slot)),
+            Location::Pending(_) => None,
+        })
     }
 
     /// Every indexed entry within `radius` (inclusive; above 64 acts as 64), sorted by
@@ -214,7 +187,7 @@ impl Snapshot {
             .store
             .pairs(radius.min(MAX_RADIUS), plan, usize::MAX)
             .expect("no row cap");
-        out.sort_unstable_by_key(|p| (p.distance, p.a, p.b));
+        sort_pairs(&mut out);
         out
     }
 
@@ -225,7 +198,7 @@ impl Snapshot {
             .store
             .pairs(radius.min(MAX_RADIUS), Plan::Auto, max_rows)
             .ok_or(Error::TooManyRows(max_rows))?;
-        out.sort_unstable_by_key(|p| (p.distance, p.a, p.b));
+        sort_pairs(&mut out);
         Ok(out)
     }
 

@@ -13,14 +13,11 @@
 //! slot; `live` counts slots whose bit is clear; the id map points every live id at its slot.
 //! The layout depends only on the sequence of operations, never on time or randomness.
 
-use std::cell::Cell;
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::columns::Columns;
-use crate::hamming::{scan, scan_many};
-use crate::idmap::IdMap;
-use crate::index::{Match, Pair};
+use crate::idmap::{IdMap, Location};
 use crate::mih::MultiIndex;
 use crate::mvp::MvpTree;
 use crate::plan::{self, Plan};
@@ -94,9 +91,9 @@ impl BuildJob {
 /// slot of position 0 (the sum of the lengths of the segments before).
 #[derive(Debug, Clone)]
 pub struct Segment {
-    start: usize,
-    len: usize,
-    dead: usize,
+    pub(crate) start: usize,
+    pub(crate) len: usize,
+    pub(crate) dead: usize,
     data: Arc<SegmentData>,
     dead_bits: Arc<Vec<u64>>,
     /// Where a deferred build of this segment's structures will land.
@@ -104,40 +101,37 @@ pub struct Segment {
 }
 
 impl Segment {
-    fn live(&self) -> usize {
+    pub(crate) fn live(&self) -> usize {
         self.len - self.dead
     }
 
     #[inline]
-    fn is_dead(&self, p: usize) -> bool {
+    pub(crate) fn is_dead(&self, p: usize) -> bool {
         self.dead_bits[p / 64] >> (p % 64) & 1 == 1
     }
 
     #[inline]
-    fn hashes(&self) -> &[u64] {
+    pub(crate) fn hashes(&self) -> &[u64] {
         &self.data.columns.hashes
     }
 
     #[inline]
-    fn id(&self, p: usize) -> u64 {
+    pub(crate) fn id(&self, p: usize) -> u64 {
         self.data.columns.ids[p]
     }
 
-    fn mih(&self) -> Option<&MultiIndex> {
+    pub(crate) fn mih(&self) -> Option<&MultiIndex> {
         self.data.mih.as_ref()
     }
 
-    fn tree(&self) -> Option<&MvpTree> {
+    pub(crate) fn tree(&self) -> Option<&MvpTree> {
         self.data.tree.as_ref()
     }
 
-    fn range_plan(&self, plan: Plan, radius: u32) -> Plan {
-        match (plan, self.mih()) {
-            (Plan::Auto, mih) => plan::choose_range(self.len, mih, radius),
-            (Plan::MultiIndex, None) => Plan::Scan,
-            (Plan::Tree, _) if self.tree().is_none() => Plan::Scan,
-            (forced, _) => forced,
-        }
+    /// The plan a range query at `radius` takes here: `plan` when it is forced and this
+    /// segment has the structure it needs, else the planner's pick.
+    pub(crate) fn range_plan(&self, plan: Plan, radius: u32) -> Plan {
+        plan::range_plan(plan, self.len, self.mih(), self.tree().is_some(), radius)
     }
 }
 
@@ -155,9 +149,9 @@ pub struct SegmentStats {
 /// that later writes to the original do not change.
 #[derive(Debug)]
 pub struct Store {
-    segments: Vec<Segment>,
+    pub(crate) segments: Vec<Segment>,
     live: usize,
-    multi_index_min_len: usize,
+    pub(crate) multi_index_min_len: usize,
     /// Rebuilds of at least this many entries leave their structures to a [`BuildJob`]
     /// (`usize::MAX`: never).
     deferred_build_min_len: usize,
@@ -191,76 +185,6 @@ impl Default for Store {
         }
     }
 }
-
-/// The best `k` matches seen so far within `max_distance`: a max-heap on `(distance, id)`.
-///
-/// Invariant: the heap holds at most `k` matches, all within `max_distance`.
-pub(crate) struct TopK {
-    k: usize,
-    max_distance: u32,
-    heap: BinaryHeap<Match>,
-}
-
-impl TopK {
-    pub(crate) fn new(k: usize, max_distance: u32) -> TopK {
-        TopK {
-            k,
-            max_distance,
-            heap: BinaryHeap::with_capacity(k.min(1 << 16) + 1),
-        }
-    }
-
-    fn full(&self) -> bool {
-        self.heap.len() >= self.k
-    }
-
-    /// Largest distance that can still enter.
-    #[inline]
-    fn bound(&self) -> u32 {
-        if self.full() {
-            self.heap.peek().map_or(0, |m| m.distance)
-        } else {
-            self.max_distance
-        }
-    }
-
-    #[inline]
-    pub(crate) fn offer(&mut self, candidate: Match) {
-        if candidate.distance > self.max_distance {
-            return;
-        }
-        if !self.full() {
-            self.heap.push(candidate);
-        } else if self.heap.peek().is_some_and(|worst| candidate < *worst) {
-            self.heap.pop();
-            self.heap.push(candidate);
-        }
-    }
-
-    pub(crate) fn into_sorted(self) -> Vec<Match> {
-        self.heap.into_sorted_vec()
-    }
-}
-
-/// Collects matches for a range query up to a row cap: past `max_rows` it stops growing and
-/// remembers that the answer overflowed, so no answer can grow memory past the cap.
-struct Capped<'a> {
-    out: &'a mut Vec<Match>,
-    max_rows: usize,
-    overflowed: bool,
-}
-
-impl Capped<'_> {
-    #[inline]
-    fn push(&mut self, m: Match) {
-        if self.out.len() < self.max_rows {
-            self.out.push(m);
-        } else {
-            self.overflowed = true;
-        }
-    }
-}
-
 impl Store {
     pub fn len(&self) -> usize {
         self.live
@@ -322,7 +246,7 @@ impl Store {
                 if segment.is_dead(i) {
                     dead_bits[p / 64] |= 1 << (p % 64);
                 } else {
-                    ids.set(old.ids[i], (segment.start + p) as u32);
+                    ids.set(old.ids[i], Location::Slot(segment.start + p));
                 }
                 columns.push(old.ids[i], old.hashes[i], old.title(i));
             }
@@ -467,7 +391,7 @@ impl Store {
         let (data, build) = if len >= self.deferred_build_min_len {
             // Laid out as merged, searched by scanning, until a job builds the rest.
             for (p, &id) in merged.ids.iter().enumerate() {
-                ids.set(id, (start + p) as u32);
+                ids.set(id, Location::Slot(start + p));
             }
             merged.trim();
             let data = Arc::new(SegmentData {
@@ -487,7 +411,7 @@ impl Store {
             let mut columns = Columns::with_capacity(merged.len(), merged.title_bytes());
             for &i in &order {
                 let i = i as usize;
-                ids.set(merged.ids[i], (start + columns.len()) as u32);
+                ids.set(merged.ids[i], Location::Slot(start + columns.len()));
                 columns.push(merged.ids[i], merged.hashes[i], merged.title(i));
             }
             drop(merged);
@@ -507,317 +431,6 @@ impl Store {
         self.live += len;
     }
 
-    /// Appends every live entry within `radius` (unsorted). Returns false, with `out` holding
-    /// `max_rows` of them, when there are more than `max_rows`.
-    pub fn range(
-        &self,
-        query: u64,
-        radius: u32,
-        plan: Plan,
-        max_rows: usize,
-        out: &mut Vec<Match>,
-    ) -> bool {
-        let mut sink = Capped {
-            out,
-            max_rows,
-            overflowed: false,
-        };
-        for s in &self.segments {
-            let hashes = s.hashes();
-            let hit = |p: usize, distance: u32| {
-                if !s.is_dead(p) {
-                    sink.push(Match {
-                        distance,
-                        id: s.id(p),
-                    });
-                }
-            };
-            match s.range_plan(plan, radius) {
-                Plan::MultiIndex => s
-                    .mih()
-                    .expect("plan checked")
-                    .range(hashes, query, radius, hit),
-                Plan::Tree => s
-                    .tree()
-                    .expect("plan checked")
-                    .range(hashes, query, radius, hit),
-                _ => scan(hashes, query, radius, hit),
-            }
-            if sink.overflowed {
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Range queries for many hashes; `out[i]` gets the answers for `queries[i]` (unsorted).
-    /// Returns false as soon as the answers together hold more than `max_rows` rows (the
-    /// answers are then incomplete and memory stayed within the cap).
-    pub fn range_many(
-        &self,
-        queries: &[u64],
-        radius: u32,
-        plan: Plan,
-        max_rows: usize,
-        out: &mut [Vec<Match>],
-    ) -> bool {
-        let rows = Cell::new(0usize);
-        let overflowed = Cell::new(false);
-        for s in &self.segments {
-            let hashes = s.hashes();
-            let chosen = match (plan, s.mih()) {
-                (Plan::Auto, Some(mih))
-                    if plan::multi_index_cost(mih, radius as usize + 1)
-                        >= plan::batch_scan_cost(s.len) =>
-                {
-                    Plan::Scan
-                }
-                _ => s.range_plan(plan, radius),
-            };
-            let record = |out: &mut [Vec<Match>], qi: usize, p: usize, distance: u32| {
-                if !s.is_dead(p) {
-                    if rows.get() < max_rows {
-                        rows.set(rows.get() + 1);
-                        out[qi].push(Match {
-                            distance,
-                            id: s.id(p),
-                        });
-                    } else {
-                        overflowed.set(true);
-                    }
-                }
-            };
-            if chosen == Plan::Scan {
-                // In slices of queries, so that an overflow stops the work soon.
-                for (c, group) in queries.chunks(64).enumerate() {
-                    scan_many(hashes, group, radius, |qi, p, distance| {
-                        record(out, c * 64 + qi, p, distance)
-                    });
-                    if overflowed.get() {
-                        return false;
-                    }
-                }
-                continue;
-            }
-            for (qi, &q) in queries.iter().enumerate() {
-                let hit = |p: usize, distance: u32| record(&mut *out, qi, p, distance);
-                match chosen {
-                    Plan::MultiIndex => {
-                        s.mih().expect("plan checked").range(hashes, q, radius, hit)
-                    }
-                    _ => s
-                        .tree()
-                        .expect("plan checked")
-                        .range(hashes, q, radius, hit),
-                }
-                if overflowed.get() {
-                    return false;
-                }
-            }
-        }
-        true
-    }
-
-    /// The `k` nearest live entries within `max_distance` that `accept` lets through, sorted.
-    /// A bounded range query (`LIMIT`) is this search: the bound shrinks as the best `k` fill
-    /// in, so its work falls with `k` and its memory is `k` rows.
-    pub fn knn(
-        &self,
-        query: u64,
-        k: usize,
-        max_distance: u32,
-        plan: Plan,
-        accept: impl Fn(&Match) -> bool,
-    ) -> Vec<Match> {
-        let mut top = TopK::new(k, max_distance);
-        if k == 0 {
-            return Vec::new();
-        }
-        // Largest segments first: they fill the heap, and smaller ones only need to beat it.
-        let mut order: Vec<&Segment> = self.segments.iter().collect();
-        order.sort_by_key(|s| std::cmp::Reverse(s.live()));
-        for s in order {
-            let hashes = s.hashes();
-            let offer = |top: &mut TopK, p: usize, distance: u32| {
-                if !s.is_dead(p) {
-                    let m = Match {
-                        distance,
-                        id: s.id(p),
-                    };
-                    if accept(&m) {
-                        top.offer(m);
-                    }
-                }
-            };
-            // Auto probes the multi-index, for near neighbours only, while that stays cheap:
-            // near queries (the usual case for duplicate search) finish there. Then it decides
-            // once: finish probing if the k found so far are all near and the rest is cheaper
-            // than a scan, else scan.
-            let (chosen, mut budget) = match (plan, s.mih()) {
-                (Plan::Auto, Some(_)) => (Plan::MultiIndex, plan::knn_probe_budget(s.len)),
-                (Plan::Auto, None) | (Plan::MultiIndex, None) => (Plan::Scan, 0.0),
-                (Plan::Tree, _) if s.tree().is_none() => (Plan::Scan, 0.0),
-                (forced, _) => (forced, f64::INFINITY),
-            };
-            match chosen {
-                Plan::MultiIndex => {
-                    let mih = s.mih().expect("plan checked");
-                    // While probing, hashes farther than the cap are not offered; the decision
-                    // below accounts for them.
-                    // A search bounded by a radius (a LIMIT query, a page of pairs) offers
-                    // every candidate within it: the heap never sees farther ones anyway.
-                    let mut cap = if !budget.is_finite() {
-                        crate::MAX_RADIUS
-                    } else if max_distance < crate::MAX_RADIUS {
-                        max_distance.max(plan::KNN_PROBE_RADIUS)
-                    } else {
-                        plan::KNN_PROBE_RADIUS
-                    };
-                    let mut spent = 0.0;
-                    for step in 0..mih.step_count() {
-                        // Steps 0..step found every entry within step - 1 of the query, and
-                        // while probing, every entry within the cap was offered.
-                        if top.bound() < step as u32 && top.bound() <= cap {
-                            break;
-                        }
-                        if spent > budget {
-                            let finish = plan::multi_index_cost_between(mih, step, top.bound());
-                            // Entries skipped for the cap lie beyond it, so beyond the k-th
-                            // (or beyond `max_distance`, the bound of a heap not yet full).
-                            if top.bound() <= cap && finish < plan::scan_cost(s.len) {
-                                budget = f64::INFINITY;
-                            } else {
-                                // Finish with a scan: what the steps did not report, either
-                                // because a later step owns it or because it lay past the cap.
-                                for (b, block) in hashes.chunks(1024).enumerate() {
-                                    let bound = top.bound();
-                                    scan(block, query, bound, |p, d| {
-                                        let p = b * 1024 + p;
-                                        if d > cap || mih.owner_step(hashes[p] ^ query) >= step {
-                                            offer(&mut top, p, d)
-                                        }
-                                    });
-                                }
-                                break;
-                            }
-                            cap = crate::MAX_RADIUS;
-                        }
-                        let bound = top.bound().min(cap);
-                        mih.step(hashes, query, step, bound, |p, d| offer(&mut top, p, d));
-                        spent += plan::multi_index_cost_of_step(mih, step);
-                    }
-                }
-                Plan::Tree => {
-                    let mut visitor = TreeKnn {
-                        top: &mut top,
-                        hashes,
-                        query,
-                        offer: &offer,
-                    };
-                    s.tree()
-                        .expect("plan checked")
-                        .best_first(hashes, query, &mut visitor);
-                }
-                _ => {
-                    for (b, block) in hashes.chunks(1024).enumerate() {
-                        let bound = top.bound();
-                        scan(block, query, bound, |p, d| offer(&mut top, b * 1024 + p, d));
-                    }
-                }
-            }
-        }
-        top.into_sorted()
-    }
-
-    /// Every unordered pair of live entries within `radius` (unsorted, `a < b`), or `None` as
-    /// soon as there are more than `max_rows` of them: the join stops there, so neither its
-    /// time nor its memory grows with the pairs it would have found.
-    ///
-    /// Joins all segments at once: their live hashes are gathered into one array, then joined
-    /// by a temporary multi-index ([`MultiIndex::self_join`]) or, when a scan is cheaper (small
-    /// indexes, wide radii) or forced, by a blocked scan of every pair. [`Plan::Tree`] queries
-    /// each entry's segment tree instead (for testing that structure; it is never faster).
-    pub fn pairs(&self, radius: u32, plan: Plan, max_rows: usize) -> Option<Vec<Pair>> {
-        let slots: Vec<usize> = self.live_slots().collect();
-        let hashes: Vec<u64> = slots.iter().map(|&s| self.hash(s)).collect();
-        let mut out = Vec::new();
-        let overflowed = Cell::new(false);
-        let mut emit = |a: usize, b: usize, distance: u32| {
-            if out.len() >= max_rows {
-                overflowed.set(true);
-                return false;
-            }
-            let (x, y) = (self.id(slots[a]), self.id(slots[b]));
-            out.push(Pair {
-                a: x.min(y),
-                b: x.max(y),
-                distance,
-            });
-            true
-        };
-        let chosen = match plan {
-            Plan::Auto if hashes.len() < self.multi_index_min_len => Plan::Scan,
-            Plan::Auto => {
-                let mih = MultiIndex::build_with(&hashes, true);
-                // Half of one query per entry (each pair is read once), candidates read in
-                // sequence, against half a scan per entry.
-                let per_entry: f64 = (0..=radius as usize)
-                    .map(|s| mih.step_work(s).candidates * plan::INLINE_CANDIDATE_NS)
-                    .sum();
-                if per_entry < plan::batch_scan_cost(hashes.len()) {
-                    mih.self_join(radius, &mut emit);
-                    return (!overflowed.get()).then_some(out);
-                }
-                Plan::Scan
-            }
-            forced => forced,
-        };
-        match chosen {
-            Plan::MultiIndex => MultiIndex::build_with(&hashes, true).self_join(radius, &mut emit),
-            Plan::Tree => {
-                'anchors: for (qa, &slot) in slots.iter().enumerate() {
-                    let q = self.hash(slot);
-                    let mut found = Vec::new();
-                    for t in &self.segments {
-                        let mut keep = |tp: usize, d: u32| {
-                            if !t.is_dead(tp) {
-                                found.push((t.start + tp, d))
-                            }
-                        };
-                        match t.tree() {
-                            Some(tree) => tree.range(t.hashes(), q, radius, keep),
-                            None => scan(t.hashes(), q, radius, &mut keep),
-                        }
-                    }
-                    for (other, d) in found {
-                        if other > slot {
-                            let qb = slots.partition_point(|&s| s < other);
-                            if !emit(qa, qb, d) {
-                                break 'anchors;
-                            }
-                        }
-                    }
-                }
-            }
-            _ => {
-                // In slices of anchors, so that an overflow stops the work soon.
-                const SLICE: usize = 64;
-                for (c, group) in hashes.chunks(SLICE).enumerate() {
-                    let first = c * SLICE;
-                    scan_many(&hashes[first..], group, radius, |qi, p, d| {
-                        if p > qi && !overflowed.get() {
-                            emit(first + qi, first + p, d);
-                        }
-                    });
-                    if overflowed.get() {
-                        break;
-                    }
-                }
-            }
-        }
-        (!overflowed.get()).then_some(out)
-    }
-
     pub fn segment_stats(&self) -> Vec<SegmentStats> {
         self.segments
             .iter()
@@ -828,33 +441,6 @@ impl Store {
                 tree_depth: s.tree().map_or(0, MvpTree::depth),
                 multi_index_fields: s.mih().map_or(Vec::new(), |m| m.field_widths()),
             })
-            .collect()
-    }
-
-    /// Estimated nanoseconds of a range query at `radius` on this machine (the planner's
-    /// figures, summed over the segments): for a face deciding whether a search is worth
-    /// moving off its event loop, never for the answer.
-    pub fn range_cost_ns(&self, radius: u32) -> f64 {
-        self.segments
-            .iter()
-            .map(|s| match (s.range_plan(Plan::Auto, radius), s.mih()) {
-                (Plan::MultiIndex, Some(mih)) => plan::multi_index_cost(mih, radius as usize + 1),
-                _ => plan::scan_cost(s.len),
-            })
-            .sum()
-    }
-
-    /// Estimated nanoseconds of scanning every segment: the most a k-nearest search costs
-    /// before it offers its candidates.
-    pub fn scan_cost_ns(&self) -> f64 {
-        self.segments.iter().map(|s| plan::scan_cost(s.len)).sum()
-    }
-
-    /// For the largest segment: the plan [`Plan::Auto`] takes at each radius 0..=64.
-    pub fn plans_by_radius(&self) -> Vec<Plan> {
-        let largest = self.segments.iter().max_by_key(|s| s.len);
-        (0..=crate::MAX_RADIUS)
-            .map(|r| largest.map_or(Plan::Scan, |s| s.range_plan(Plan::Auto, r)))
             .collect()
     }
 
@@ -873,26 +459,5 @@ impl Store {
                         + s.mih().map_or(0, |m| m.memory_bytes())
                 })
                 .sum::<usize>()
-    }
-}
-
-struct TreeKnn<'a, F> {
-    top: &'a mut TopK,
-    hashes: &'a [u64],
-    query: u64,
-    offer: &'a F,
-}
-
-impl<F: Fn(&mut TopK, usize, u32)> crate::mvp::LeafVisitor for TreeKnn<'_, F> {
-    fn bound(&self) -> u32 {
-        self.top.bound()
-    }
-
-    fn visit(&mut self, start: usize, end: usize) {
-        let bound = self.top.bound();
-        let (top, offer) = (&mut *self.top, self.offer);
-        scan(&self.hashes[start..end], self.query, bound, |p, d| {
-            offer(top, start + p, d)
-        });
     }
 }

@@ -1,117 +1,60 @@
-//! Parsing of command arguments into core values, with the protocol's exact error replies.
-//!
-//! Everything here is strict on purpose: the old module read junk hash values as 0 and
-//! indexed them silently.
+//! Command arguments, read by the core's grammar ([`mvptree::text`]); every error becomes a
+//! reply with the core's text ([`reply_error`]), so the module and the other faces word and
+//! code each error alike.
 
-use mvptree::{MAX_ID, MAX_RADIUS, MAX_SYNC_THRESHOLD};
+use mvptree::{text, Error, ErrorCode};
 use redis_module::RedisError;
 
-pub const INVALID_HASH: RedisError = RedisError::Str("ERR invalid hash value");
-pub const INVALID_RADIUS: RedisError = RedisError::Str("ERR invalid radius");
-pub const INVALID_ID: RedisError = RedisError::Str("ERR invalid id");
-pub const INVALID_K: RedisError = RedisError::Str("ERR invalid k");
-pub const INVALID_LIMIT: RedisError = RedisError::Str("ERR invalid limit");
-pub const INVALID_SYNC_THRESHOLD: RedisError = RedisError::Str("ERR invalid sync threshold");
-pub const INVALID_COUNT: RedisError = RedisError::Str("ERR invalid count");
-pub const SYNTAX_ERROR: RedisError = RedisError::Str("ERR syntax error");
-
-fn all_digits(text: &[u8]) -> bool {
-    !text.is_empty() && text.iter().all(u8::is_ascii_digit)
-}
-
-/// Unsigned decimal without sign or spaces; `None` when empty, junk or above `u64::MAX`.
-fn parse_decimal(text: &[u8]) -> Option<u64> {
-    if !all_digits(text) {
-        return None;
+/// The reply for a core error: `ERR` and the core's message. An answer over the reply cap
+/// names the setting that caps it and the command forms that avoid it.
+pub fn reply_error(error: Error) -> RedisError {
+    match error {
+        Error::TooManyRows(max) => RedisError::String(format!(
+            "ERR {} {max} rows (imgscout.max-reply-rows); ask for fewer with LIMIT or page \
+             through it with CURSOR",
+            ErrorCode::TooManyRows.stem()
+        )),
+        other => RedisError::String(format!("ERR {other}")),
     }
-    std::str::from_utf8(text).ok()?.parse().ok()
 }
 
-/// Like [`parse_decimal`] but a number too large for `u64` becomes `u64::MAX`: for counts
-/// (k, LIMIT) a huge value just means "all of them".
-fn parse_saturating_count(text: &[u8]) -> Option<u64> {
-    all_digits(text).then(|| parse_decimal(text).unwrap_or(u64::MAX))
+pub fn syntax_error() -> RedisError {
+    reply_error(Error::Invalid(ErrorCode::Syntax))
 }
 
-/// A 64-bit hash: unsigned decimal, or `0x` followed by 1 to 16 hex digits.
-pub fn hash_value(text: &[u8]) -> Result<u64, RedisError> {
-    let parsed = match text.strip_prefix(b"0x") {
-        Some(hex) if (1..=16).contains(&hex.len()) && hex.iter().all(u8::is_ascii_hexdigit) => {
-            std::str::from_utf8(hex)
-                .ok()
-                .and_then(|hex| u64::from_str_radix(hex, 16).ok())
-        }
-        Some(_) => None,
-        None => parse_decimal(text),
-    };
-    parsed.ok_or(INVALID_HASH)
+pub fn hash_value(value: &[u8]) -> Result<u64, RedisError> {
+    text::parse_hash(value).map_err(reply_error)
 }
 
-/// A radius: non-negative integer or decimal (the old client sent `5.000000`); the fraction is
-/// dropped and anything above 64 acts as 64.
-pub fn radius(text: &[u8]) -> Result<u32, RedisError> {
-    let (whole, fraction) = match text.iter().position(|&c| c == b'.') {
-        Some(dot) => (&text[..dot], &text[dot + 1..]),
-        None => (text, &[][..]),
-    };
-    let fraction_ok = fraction.iter().all(u8::is_ascii_digit);
-    let has_digits = !whole.is_empty() || !fraction.is_empty();
-    let whole_ok = whole.is_empty() || all_digits(whole);
-    if !(fraction_ok && has_digits && whole_ok) {
-        return Err(INVALID_RADIUS);
-    }
-    let whole = if whole.is_empty() {
-        0
-    } else {
-        parse_saturating_count(whole).ok_or(INVALID_RADIUS)?
-    };
-    Ok(whole.min(u64::from(MAX_RADIUS)) as u32)
+pub fn radius(value: &[u8]) -> Result<u32, RedisError> {
+    text::parse_radius(value).map_err(reply_error)
 }
 
-/// An entry id: 0..=9223372036854775807.
-pub fn id(text: &[u8]) -> Result<u64, RedisError> {
-    parse_decimal(text)
-        .filter(|&id| id <= MAX_ID)
-        .ok_or(INVALID_ID)
+pub fn id(value: &[u8]) -> Result<u64, RedisError> {
+    text::parse_id(value).map_err(reply_error)
 }
 
-/// The id counter for `CONFIG ... NEXT_ID`: one past the largest id is allowed (it means the
-/// automatic ids are used up).
-pub fn next_id(text: &[u8]) -> Result<u64, RedisError> {
-    parse_decimal(text)
-        .filter(|&id| id <= MAX_ID + 1)
-        .ok_or(INVALID_ID)
+pub fn next_id(value: &[u8]) -> Result<u64, RedisError> {
+    text::parse_next_id(value).map_err(reply_error)
 }
 
-pub fn knn_k(text: &[u8]) -> Result<usize, RedisError> {
-    parse_saturating_count(text)
-        .map(|k| usize::try_from(k).unwrap_or(usize::MAX))
-        .ok_or(INVALID_K)
+pub fn knn_k(value: &[u8]) -> Result<usize, RedisError> {
+    text::parse_k(value).map_err(reply_error)
 }
 
-pub fn limit(text: &[u8]) -> Result<usize, RedisError> {
-    parse_saturating_count(text)
-        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
-        .ok_or(INVALID_LIMIT)
+pub fn limit(value: &[u8]) -> Result<usize, RedisError> {
+    text::parse_limit(value).map_err(reply_error)
 }
 
-/// A page size for the `CURSOR` forms: a positive integer; like `SCAN`'s, a bound rather
-/// than a promise, so a larger one than a page may hold just means a full page.
-pub fn count(text: &[u8]) -> Result<usize, RedisError> {
-    parse_saturating_count(text)
-        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
-        .filter(|&n| n > 0)
-        .ok_or(INVALID_COUNT)
+pub fn count(value: &[u8]) -> Result<usize, RedisError> {
+    text::parse_count(value).map_err(reply_error)
 }
 
-pub fn sync_threshold(text: &[u8]) -> Result<usize, RedisError> {
-    parse_decimal(text)
-        .and_then(|n| usize::try_from(n).ok())
-        .filter(|n| (1..=MAX_SYNC_THRESHOLD).contains(n))
-        .ok_or(INVALID_SYNC_THRESHOLD)
+pub fn sync_threshold(value: &[u8]) -> Result<usize, RedisError> {
+    text::parse_sync_threshold(value).map_err(reply_error)
 }
 
 /// Case-insensitive keyword match, as Redis options are.
-pub fn is_keyword(text: &[u8], keyword: &str) -> bool {
-    text.eq_ignore_ascii_case(keyword.as_bytes())
+pub fn is_keyword(value: &[u8], keyword: &str) -> bool {
+    value.eq_ignore_ascii_case(keyword.as_bytes())
 }

@@ -8,7 +8,7 @@ use redis_module::{
     raw, Context, ContextFlags, NotifyEvent, RedisError, RedisResult, RedisString, RedisValue,
 };
 
-use crate::args::{self, SYNTAX_ERROR};
+use crate::args::{self, syntax_error};
 use crate::data_type::INDEX_TYPE;
 use crate::settings;
 use crate::variadic::call_with_buffers;
@@ -20,22 +20,6 @@ use crate::worker;
 const OFFLOAD_NS: f64 = 100_000.0;
 
 const OK: RedisValue = RedisValue::SimpleStringStatic("OK");
-
-/// The protocol's error reply for a core error.
-fn core_error(error: Error) -> RedisError {
-    match error {
-        Error::DuplicateId(_) => RedisError::Str("ERR id already exists"),
-        Error::NoSuchId(_) => RedisError::Str("ERR no such id"),
-        Error::IdOutOfRange(_) => args::INVALID_ID,
-        Error::IdsExhausted => RedisError::Str("ERR automatic ids exhausted"),
-        Error::InvalidSyncThreshold(_) => args::INVALID_SYNC_THRESHOLD,
-        Error::TooManyRows(max) => RedisError::String(format!(
-            "ERR answer has more than {max} rows (imgscout.max-reply-rows); ask for fewer with LIMIT or page through it with CURSOR"
-        )),
-        Error::InvalidCursor => RedisError::Str("ERR invalid cursor"),
-        other => RedisError::String(format!("ERR {other}")),
-    }
-}
 
 fn check_arity(args: &[RedisString], allowed: impl Fn(usize) -> bool) -> Result<(), RedisError> {
     if allowed(args.len()) {
@@ -103,8 +87,8 @@ fn with_index_mut<T>(
     if !create {
         return body(None, false);
     }
-    let mut fresh =
-        Index::with_sync_threshold(settings::default_sync_threshold()).map_err(core_error)?;
+    let mut fresh = Index::with_sync_threshold(settings::default_sync_threshold())
+        .map_err(args::reply_error)?;
     maintain(&mut fresh);
     // Fill the new index before storing it so that a failing command leaves no empty key.
     let result = body(Some(&mut fresh), true)?;
@@ -115,6 +99,7 @@ fn with_index_mut<T>(
 
 /// `RedisModule_Replicate(ctx, command, "b...", ...)` with binary-safe arguments.
 fn replicate(ctx: &Context, command: &CStr, args: &[&[u8]]) {
+    // SAFETY: the API table is filled in at load and not written afterwards.
     let Some(replicate) = (unsafe { raw::RedisModule_Replicate }) else {
         return;
     };
@@ -202,7 +187,9 @@ pub fn add(ctx: &Context, args: &[RedisString]) -> RedisResult {
     let explicit_id = args.get(4).map(|id| args::id(id.as_slice())).transpose()?;
     let id = with_index_mut(ctx, key, true, |index, created| {
         let index = index.expect("created when missing");
-        let id = index.add(hash, title, explicit_id).map_err(core_error)?;
+        let id = index
+            .add(hash, title, explicit_id)
+            .map_err(args::reply_error)?;
         if created {
             replicate_creation(ctx, key, index);
         }
@@ -214,19 +201,30 @@ pub fn add(ctx: &Context, args: &[RedisString]) -> RedisResult {
     Ok(RedisValue::Integer(id as i64))
 }
 
-/// `imgscout.madd key hashvalue title [hashvalue title ...]`: all validated, then all added or
-/// none. Replicated as one explicit-id `imgscout.add` per entry (Redis wraps them in
-/// MULTI/EXEC), so replicas and the AOF assign the same ids.
+/// `imgscout.madd key hashvalue title [hashvalue title ...]`
+/// `imgscout.madd key IDS hashvalue title id [hashvalue title id ...]`
+///
+/// All validated (ids against the index and each other too), then all added or none.
+/// Replicated as one explicit-id `imgscout.add` per entry (Redis wraps them in MULTI/EXEC),
+/// so replicas and the AOF assign the same ids.
 pub fn madd(ctx: &Context, args: &[RedisString]) -> RedisResult {
-    check_arity(args, |n| n >= 4 && n % 2 == 0)?;
+    let with_ids = args
+        .get(2)
+        .is_some_and(|word| args::is_keyword(word.as_slice(), "IDS"));
+    let (width, first) = if with_ids { (3, 3) } else { (2, 2) };
+    check_arity(args, |n| n > first && (n - first) % width == 0)?;
     let key = &args[1];
-    let entries = args[2..]
-        .chunks_exact(2)
-        .map(|pair| {
+    let entries = args[first..]
+        .chunks_exact(width)
+        .map(|entry| {
+            let explicit_id = match entry.get(2) {
+                Some(id) => Some(args::id(id.as_slice())?),
+                None => None,
+            };
             Ok((
-                args::hash_value(pair[0].as_slice())?,
-                pair[1].as_slice(),
-                None,
+                args::hash_value(entry[0].as_slice())?,
+                entry[1].as_slice(),
+                explicit_id,
             ))
         })
         .collect::<Result<Vec<(u64, &[u8], Option<u64>)>, RedisError>>()?;
@@ -234,7 +232,7 @@ pub fn madd(ctx: &Context, args: &[RedisString]) -> RedisResult {
         let index = index.expect("created when missing");
         let ids = index
             .add_many(entries.iter().copied())
-            .map_err(core_error)?;
+            .map_err(args::reply_error)?;
         if created {
             replicate_creation(ctx, key, index);
         }
@@ -302,10 +300,10 @@ pub fn query(ctx: &Context, args: &[RedisString]) -> RedisResult {
     let mut options = args[4..].iter();
     while let Some(option) = options.next() {
         if args::is_keyword(option.as_slice(), "LIMIT") {
-            let count = options.next().ok_or(SYNTAX_ERROR)?;
+            let count = options.next().ok_or_else(syntax_error)?;
             limit = Some(args::limit(count.as_slice())?);
         } else {
-            return Err(SYNTAX_ERROR);
+            return Err(syntax_error());
         }
     }
     let Some(snapshot) = snapshot_of(ctx, &args[1])? else {
@@ -316,7 +314,7 @@ pub fn query(ctx: &Context, args: &[RedisString]) -> RedisResult {
     worker::run(ctx, heavy, move || {
         let matches = snapshot
             .query_bounded(hash, radius, limit, max_rows)
-            .map_err(core_error)?;
+            .map_err(args::reply_error)?;
         Ok(matches_reply(&snapshot, matches))
     })
 }
@@ -332,7 +330,7 @@ pub fn knn(ctx: &Context, args: &[RedisString]) -> RedisResult {
     };
     let max_rows = settings::max_reply_rows();
     if k.min(snapshot.len()) > max_rows {
-        return Err(core_error(Error::TooManyRows(max_rows)));
+        return Err(args::reply_error(Error::TooManyRows(max_rows)));
     }
     let heavy = snapshot.knn_cost_ns(k) >= OFFLOAD_NS;
     worker::run(ctx, heavy, move || {
@@ -347,19 +345,19 @@ fn cursor_options(options: &[RedisString]) -> Result<Option<(&[u8], usize)>, Red
     let mut count = None;
     let mut options = options.iter();
     while let Some(option) = options.next() {
-        let value = options.next().ok_or(SYNTAX_ERROR)?.as_slice();
+        let value = options.next().ok_or_else(syntax_error)?.as_slice();
         if args::is_keyword(option.as_slice(), "CURSOR") {
             cursor = Some(value);
         } else if args::is_keyword(option.as_slice(), "COUNT") {
             // A page never holds more than one reply may.
             count = Some(args::count(value)?.min(settings::max_reply_rows()));
         } else {
-            return Err(SYNTAX_ERROR);
+            return Err(syntax_error());
         }
     }
     match (cursor, count) {
         (Some(cursor), count) => Ok(Some((cursor, count.unwrap_or(mvptree::DEFAULT_PAGE_ROWS)))),
-        (None, Some(_)) => Err(SYNTAX_ERROR),
+        (None, Some(_)) => Err(syntax_error()),
         (None, None) => Ok(None),
     }
 }
@@ -395,7 +393,7 @@ pub fn pairs(ctx: &Context, args: &[RedisString]) -> RedisResult {
             let cursor = std::str::from_utf8(text)
                 .map_err(|_| Error::InvalidCursor)
                 .and_then(str::parse::<PairsCursor>)
-                .map_err(core_error)?;
+                .map_err(args::reply_error)?;
             Ok::<_, RedisError>((cursor, count))
         })
         .transpose()?;
@@ -412,7 +410,7 @@ pub fn pairs(ctx: &Context, args: &[RedisString]) -> RedisResult {
             worker::run(ctx, heavy, move || {
                 let pairs = snapshot
                     .pairs_bounded(radius, max_rows)
-                    .map_err(core_error)?;
+                    .map_err(args::reply_error)?;
                 Ok(RedisValue::Array(pairs.iter().map(pair_row).collect()))
             })
         }
@@ -478,7 +476,7 @@ pub fn entries(ctx: &Context, args: &[RedisString]) -> RedisResult {
             let start = std::str::from_utf8(text)
                 .map_err(|_| Error::InvalidCursor)
                 .and_then(mvptree::parse_entries_cursor)
-                .map_err(core_error)?;
+                .map_err(args::reply_error)?;
             Ok::<_, RedisError>((start, count))
         })
         .transpose()?;
@@ -494,7 +492,7 @@ pub fn entries(ctx: &Context, args: &[RedisString]) -> RedisResult {
             None => {
                 let max_rows = settings::max_reply_rows();
                 if index.total_len() > max_rows {
-                    return Err(core_error(Error::TooManyRows(max_rows)));
+                    return Err(args::reply_error(Error::TooManyRows(max_rows)));
                 }
                 Ok((index.entries().map(|e| EntryRow::of(&e)).collect(), None))
             }
@@ -522,6 +520,30 @@ pub fn lookup(ctx: &Context, args: &[RedisString]) -> RedisResult {
     })
 }
 
+/// `imgscout.mlookup key id [id ...]`: the title of each id (pending or indexed), nil where
+/// there is none; one row per id asked, so the reply cap applies to the ids asked.
+pub fn mlookup(ctx: &Context, args: &[RedisString]) -> RedisResult {
+    check_arity(args, |n| n >= 3)?;
+    let ids = args[2..]
+        .iter()
+        .map(|id| args::id(id.as_slice()))
+        .collect::<Result<Vec<u64>, RedisError>>()?;
+    let max_rows = settings::max_reply_rows();
+    if ids.len() > max_rows {
+        return Err(args::reply_error(Error::TooManyRows(max_rows)));
+    }
+    with_index(ctx, &args[1], |index| {
+        let title = |id: u64| {
+            index
+                .and_then(|index| index.lookup(id))
+                .map_or(RedisValue::Null, |title| {
+                    RedisValue::StringBuffer(title.to_vec())
+                })
+        };
+        Ok(RedisValue::Array(ids.iter().map(|&id| title(id)).collect()))
+    })
+}
+
 /// `imgscout.size key`: indexed entries (pending ones not counted); 0 for a missing key.
 pub fn size(ctx: &Context, args: &[RedisString]) -> RedisResult {
     check_arity(args, |n| n == 2)?;
@@ -539,7 +561,7 @@ pub fn del(ctx: &Context, args: &[RedisString]) -> RedisResult {
         index
             .ok_or(Error::NoSuchId(id))
             .and_then(|index| index.delete(id))
-            .map_err(core_error)
+            .map_err(args::reply_error)
     })?;
     ctx.replicate_verbatim();
     delete_title_hash(ctx, key, id);
@@ -555,7 +577,7 @@ pub fn info(ctx: &Context, args: &[RedisString]) -> RedisResult {
         Ok(match index {
             Some(index) => index.stats().to_pairs(),
             None => Index::with_sync_threshold(settings::default_sync_threshold())
-                .map_err(core_error)?
+                .map_err(args::reply_error)?
                 .stats()
                 .to_pairs(),
         })
@@ -596,13 +618,13 @@ pub fn config(ctx: &Context, args: &[RedisString]) -> RedisResult {
     let mut options = args[2..].iter();
     while let Some(option) = options.next() {
         let option = option.as_slice();
-        let value = options.next().ok_or(SYNTAX_ERROR)?.as_slice();
+        let value = options.next().ok_or_else(syntax_error)?.as_slice();
         if args::is_keyword(option, "SYNC_THRESHOLD") {
             threshold = Some(args::sync_threshold(value)?);
         } else if args::is_keyword(option, "NEXT_ID") {
             next_id = Some(args::next_id(value)?);
         } else {
-            return Err(SYNTAX_ERROR);
+            return Err(syntax_error());
         }
     }
     with_index_mut(ctx, key, true, |index, created| {
@@ -612,10 +634,12 @@ pub fn config(ctx: &Context, args: &[RedisString]) -> RedisResult {
             replicate_creation(ctx, key, index);
         }
         if let Some(threshold) = threshold {
-            index.set_sync_threshold(threshold).map_err(core_error)?;
+            index
+                .set_sync_threshold(threshold)
+                .map_err(args::reply_error)?;
         }
         if let Some(next_id) = next_id {
-            index.advance_next_id(next_id).map_err(core_error)?;
+            index.advance_next_id(next_id).map_err(args::reply_error)?;
         }
         Ok(())
     })?;

@@ -1,7 +1,10 @@
 //! The `imgscoutx` Redis data type: one `mvptree::Index` per key, and the callbacks Redis
 //! uses to persist, rewrite, copy, measure, digest and free it.
+//!
+//! Every callback that runs core code runs it under [`guarded`]: Redis calls them through
+//! `extern "C"`, where an unwinding panic would abort the server.
 
-use std::ffi::CString;
+use std::ffi::CStr;
 use std::os::raw::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -40,28 +43,11 @@ pub static INDEX_TYPE: RedisType = RedisType::new(
     },
 );
 
-/// Logs through Redis without a context (callbacks that get none).
-fn log_warning(message: &str) {
-    let level = CString::new("warning").expect("static text");
-    let Ok(message) = CString::new(message.replace('\0', "?")) else {
-        return;
-    };
-    // SAFETY: RedisModule_Log accepts a null context and NUL-terminated strings.
-    unsafe {
-        raw::RedisModule_Log.expect("RedisModule_Log")(
-            std::ptr::null_mut(),
-            level.as_ptr(),
-            c"%s".as_ptr(),
-            message.as_ptr(),
-        );
-    }
-}
-
 /// Runs a callback body, turning a panic into a logged warning and `fallback`: Redis runs
 /// these through `extern "C"`, where an unwinding panic would abort the server.
 fn guarded<T>(what: &str, fallback: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| {
-        log_warning(&format!(
+        crate::log_warning(&format!(
             "imgscout: {what} failed: {}",
             crate::panic_message(&*panic)
         ));
@@ -70,19 +56,25 @@ fn guarded<T>(what: &str, fallback: T, body: impl FnOnce() -> T) -> T {
 }
 
 /// # Safety
-/// `value` must be a pointer this module created for the imgscout type.
+/// `value` must be a pointer this module created for the imgscout type (a leaked
+/// `Box<Index>`), alive for `'a` and not written meanwhile: Redis hands each callback a live
+/// value and runs no command on it during the callback.
 unsafe fn index_ref<'a>(value: *const c_void) -> &'a Index {
-    &*value.cast::<Index>()
+    // SAFETY: the caller guarantees `value` is a live `Box<Index>` pointer.
+    unsafe { &*value.cast::<Index>() }
 }
 
+/// # Safety
+/// Called by Redis with a valid RDB handle and one of this type's values.
 unsafe extern "C" fn rdb_save(rdb: *mut raw::RedisModuleIO, value: *mut c_void) {
-    let index = index_ref(value);
+    // SAFETY: Redis passes a value of this type.
+    let index = unsafe { index_ref(value) };
     let buffer = guarded("rdb_save", Vec::new(), || {
         let mut buffer = Vec::new();
         if let Err(e) = index.write_to(&mut buffer) {
             // Writing to memory cannot fail short of a bug; the empty buffer then fails to
             // load loudly instead of loading something half-written.
-            log_warning(&format!("imgscout: serializing an index failed: {e}"));
+            crate::log_warning(&format!("imgscout: serializing an index failed: {e}"));
             buffer.clear();
         }
         buffer
@@ -90,9 +82,11 @@ unsafe extern "C" fn rdb_save(rdb: *mut raw::RedisModuleIO, value: *mut c_void) 
     raw::save_slice(rdb, &buffer);
 }
 
+/// # Safety
+/// Called by Redis with a valid RDB handle.
 unsafe extern "C" fn rdb_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *mut c_void {
     if encver != ENCODING_VERSION {
-        log_warning(&format!(
+        crate::log_warning(&format!(
             "imgscout: cannot load encoding version {encver} (this module reads {ENCODING_VERSION})"
         ));
         return std::ptr::null_mut();
@@ -100,7 +94,7 @@ unsafe extern "C" fn rdb_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *m
     // With REDISMODULE_OPTIONS_HANDLE_IO_ERRORS a short read is reported here instead of
     // aborting the server, so RESTORE of a truncated payload only fails that command.
     let Ok(buffer) = raw::load_string_buffer(rdb) else {
-        log_warning("imgscout: short read loading an index");
+        crate::log_warning("imgscout: short read loading an index");
         return std::ptr::null_mut();
     };
     guarded(
@@ -109,7 +103,7 @@ unsafe extern "C" fn rdb_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *m
         || match Index::read_from(buffer.as_ref()) {
             Ok(index) => Box::into_raw(Box::new(index)).cast::<c_void>(),
             Err(e) => {
-                log_warning(&format!("imgscout: rejecting stored index: {e}"));
+                crate::log_warning(&format!("imgscout: rejecting stored index: {e}"));
                 std::ptr::null_mut()
             }
         },
@@ -117,58 +111,82 @@ unsafe extern "C" fn rdb_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *m
 }
 
 /// Emits one command into the rewritten AOF. Arguments are binary-safe buffers.
-unsafe fn emit(aof: *mut raw::RedisModuleIO, command: &std::ffi::CStr, args: &[&[u8]]) {
-    let emit_aof = raw::RedisModule_EmitAOF.expect("RedisModule_EmitAOF");
-    call_with_buffers!(emit_aof, (aof, command.as_ptr()), args);
+///
+/// # Safety
+/// `aof` must be the handle Redis passed to the running `aof_rewrite` callback.
+unsafe fn emit(aof: *mut raw::RedisModuleIO, command: &CStr, args: &[&[u8]]) {
+    // SAFETY: the API table is filled in at load and not written afterwards; `aof` is live
+    // for the callback, and the command name and argument buffers outlive the call, which
+    // copies them.
+    unsafe {
+        let emit_aof = raw::RedisModule_EmitAOF.expect("RedisModule_EmitAOF");
+        call_with_buffers!(emit_aof, (aof, command.as_ptr()), args);
+    }
 }
 
 /// Rebuilds exactly the same state on replay: threshold first (so automatic syncs happen at
 /// the same points), indexed entries then SYNC, then the pending queue in its order, then the
-/// id counter (which may be past every id still present).
+/// id counter (which may be past every id still present). Hashes are written in decimal,
+/// which `docs/spec.md`'s hash grammar always reads back as the same value.
+///
+/// # Safety
+/// Called by Redis with a valid AOF handle, the key's name and one of this type's values.
 unsafe extern "C" fn aof_rewrite(
     aof: *mut raw::RedisModuleIO,
     key: *mut raw::RedisModuleString,
     value: *mut c_void,
 ) {
-    let index = index_ref(value);
+    // SAFETY: Redis passes a value of this type.
+    let index = unsafe { index_ref(value) };
     let mut key_len = 0;
-    let key_ptr =
-        raw::RedisModule_StringPtrLen.expect("RedisModule_StringPtrLen")(key, &mut key_len);
-    let key = std::slice::from_raw_parts(key_ptr.cast::<u8>(), key_len);
+    // SAFETY: `key` is a live module string; the pointer it returns stays valid (and the
+    // bytes unchanged) for this callback.
+    let key = unsafe {
+        let key_ptr =
+            raw::RedisModule_StringPtrLen.expect("RedisModule_StringPtrLen")(key, &mut key_len);
+        std::slice::from_raw_parts(key_ptr.cast::<u8>(), key_len)
+    };
+    guarded("aof_rewrite", (), || {
+        rewrite_commands(key, index, |command, args| {
+            // SAFETY: `aof` is this callback's handle.
+            unsafe { emit(aof, command, args) }
+        })
+    });
+}
 
+/// The commands of [`aof_rewrite`] for `index`, in replay order, each with its arguments
+/// after the key.
+fn rewrite_commands(key: &[u8], index: &Index, mut emit: impl FnMut(&CStr, &[&[u8]])) {
     let threshold = index.sync_threshold().to_string();
     emit(
-        aof,
         c"imgscout.config",
         &[key, b"SYNC_THRESHOLD", threshold.as_bytes()],
     );
     let mut synced = false;
     for entry in index.entries() {
         if entry.pending && !synced {
-            emit(aof, c"imgscout.sync", &[key]);
+            emit(c"imgscout.sync", &[key]);
             synced = true;
         }
         let hash = entry.hash.to_string();
         let id = entry.id.to_string();
         emit(
-            aof,
             c"imgscout.add",
             &[key, hash.as_bytes(), entry.title, id.as_bytes()],
         );
     }
     if !synced {
-        emit(aof, c"imgscout.sync", &[key]);
+        emit(c"imgscout.sync", &[key]);
     }
     let next_id = index.next_id().to_string();
-    emit(
-        aof,
-        c"imgscout.config",
-        &[key, b"NEXT_ID", next_id.as_bytes()],
-    );
+    emit(c"imgscout.config", &[key, b"NEXT_ID", next_id.as_bytes()]);
 }
 
+/// # Safety
+/// Called by Redis with one of this type's values.
 unsafe extern "C" fn mem_usage(value: *const c_void) -> usize {
-    let index = index_ref(value);
+    // SAFETY: Redis passes a value of this type.
+    let index = unsafe { index_ref(value) };
     guarded("mem_usage", 0, || {
         std::mem::size_of::<Box<Index>>() + index.memory_bytes()
     })
@@ -178,37 +196,58 @@ unsafe extern "C" fn mem_usage(value: *const c_void) -> usize {
 /// when background builds finish), so `DEBUG DIGEST-VALUE` agrees between a master and its
 /// replicas: the core's one-pass content fingerprint. Mixing every field into the digest
 /// separately cost a SHA-1 per field, seconds at a million entries on the event loop.
+///
+/// # Safety
+/// Called by Redis with a valid digest handle and one of this type's values.
 unsafe extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
-    let index = index_ref(value);
+    // SAFETY: Redis passes a value of this type.
+    let index = unsafe { index_ref(value) };
     let parts = guarded("digest", [0; 4], || index.content_digest());
-    let add_long = raw::RedisModule_DigestAddLongLong.expect("DigestAddLongLong");
-    for part in parts {
-        add_long(md, part as i64);
+    // SAFETY: the API table is filled in at load and not written afterwards; `md` is live for
+    // this callback.
+    unsafe {
+        let add_long = raw::RedisModule_DigestAddLongLong.expect("DigestAddLongLong");
+        for part in parts {
+            add_long(md, part as i64);
+        }
+        raw::RedisModule_DigestEndSequence.expect("DigestEndSequence")(md);
     }
-    raw::RedisModule_DigestEndSequence.expect("DigestEndSequence")(md);
 }
 
+/// # Safety
+/// Called by Redis once per value, with a pointer this module made by `Box::into_raw`.
 unsafe extern "C" fn free(value: *mut c_void) {
-    drop(Box::from_raw(value.cast::<Index>()));
+    // SAFETY: the value came from `Box::into_raw` and Redis frees it exactly once.
+    drop(unsafe { Box::from_raw(value.cast::<Index>()) });
 }
 
 /// Redis frees values whose effort exceeds `lazyfree-lazy-user-del`'s cutoff (64) in a
 /// background thread; an index's free cost grows with its entries.
+///
+/// # Safety
+/// Called by Redis with one of this type's values.
 unsafe extern "C" fn free_effort(_key: *mut raw::RedisModuleString, value: *const c_void) -> usize {
-    let index = index_ref(value);
+    // SAFETY: Redis passes a value of this type.
+    let index = unsafe { index_ref(value) };
     index.len() + index.pending_len()
 }
 
 /// Called when the key leaves the keyspace, before a possibly asynchronous `free`. The index
 /// holds no references to Redis objects, so there is nothing to release early.
+///
+/// # Safety
+/// Touches nothing.
 unsafe extern "C" fn unlink(_key: *mut raw::RedisModuleString, _value: *const c_void) {}
 
+/// # Safety
+/// Called by Redis with one of this type's values.
 unsafe extern "C" fn copy(
     _from_key: *mut raw::RedisModuleString,
     _to_key: *mut raw::RedisModuleString,
     value: *const c_void,
 ) -> *mut c_void {
-    let index = index_ref(value);
+    // SAFETY: Redis passes a value of this type.
+    let index = unsafe { index_ref(value) };
     guarded("copy", std::ptr::null_mut(), || {
         Box::into_raw(Box::new(index.clone())).cast::<c_void>()
     })

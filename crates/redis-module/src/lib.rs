@@ -5,6 +5,8 @@
 //! There are no Rust unit tests here: the Redis allocator this module installs aborts outside
 //! Redis. The behaviour is tested from `tests/test_redis_*.py` against a real `redis-server`.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 mod args;
 mod commands;
 mod data_type;
@@ -30,6 +32,24 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         text.clone()
     } else {
         "panic".to_owned()
+    }
+}
+
+/// Logs a warning through Redis without a context: from callbacks that get none and from
+/// worker threads (both allowed by the module API).
+pub(crate) fn log_warning(message: &str) {
+    let Ok(text) = std::ffi::CString::new(message.replace('\0', "?")) else {
+        return;
+    };
+    // SAFETY: RedisModule_Log accepts a null context from any thread; the strings are
+    // NUL-terminated and outlive the call.
+    unsafe {
+        raw::RedisModule_Log.expect("RedisModule_Log")(
+            std::ptr::null_mut(),
+            c"warning".as_ptr(),
+            c"%s".as_ptr(),
+            text.as_ptr(),
+        );
     }
 }
 
@@ -78,13 +98,16 @@ pub unsafe extern "C" fn RedisModule_OnLoad(
     argc: c_int,
 ) -> c_int {
     // Redis copies the name; a static C string keeps the allocator (not ready yet) out of it.
-    if raw::Export_RedisModule_Init(
-        ctx,
-        c"imgscout".as_ptr(),
-        MODULE_VERSION,
-        raw::REDISMODULE_APIVER_1 as c_int,
-    ) == raw::Status::Err as c_int
-    {
+    // SAFETY: `ctx` is the context Redis passed to OnLoad.
+    let init = unsafe {
+        raw::Export_RedisModule_Init(
+            ctx,
+            c"imgscout".as_ptr(),
+            MODULE_VERSION,
+            raw::REDISMODULE_APIVER_1 as c_int,
+        )
+    };
+    if init == raw::Status::Err as c_int {
         return raw::Status::Err as c_int;
     }
     let context = Context::new(ctx);

@@ -132,6 +132,8 @@ pub fn apply_module_args(args: &[&[u8]]) -> Result<(), String> {
     Ok(())
 }
 
+/// # Safety
+/// Called by Redis (config callbacks); reads nothing it passes.
 unsafe extern "C" fn get_max_reply_rows(
     _name: *const c_char,
     _privdata: *mut c_void,
@@ -139,6 +141,8 @@ unsafe extern "C" fn get_max_reply_rows(
     max_reply_rows() as c_longlong
 }
 
+/// # Safety
+/// Called by Redis (config callbacks); reads nothing it passes but the value.
 unsafe extern "C" fn set_max_reply_rows(
     _name: *const c_char,
     value: c_longlong,

@@ -79,7 +79,7 @@ fn table() -> Vec<Command> {
             flags: "write deny-oom",
             arity: -4,
             key_flags: insert,
-            summary: "Adds several hash/title pairs, all or none; returns their ids.",
+            summary: "Adds several hash/title pairs (or, after IDS, hash/title/id triples), all or none; returns their ids.",
             callback: callback!(commands::madd),
         },
         Command {
@@ -129,6 +129,14 @@ fn table() -> Vec<Command> {
             key_flags: read,
             summary: "The title of an id, or nil.",
             callback: callback!(commands::lookup),
+        },
+        Command {
+            name: "imgscout.mlookup",
+            flags: "readonly fast",
+            arity: -3,
+            key_flags: read,
+            summary: "The title of each id, or nil.",
+            callback: callback!(commands::mlookup),
         },
         Command {
             name: "imgscout.size",

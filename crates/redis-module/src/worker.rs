@@ -73,7 +73,7 @@ fn finish(job: Job) {
         Job::Reply { client, work } => (client, work),
         Job::Detached(work) => {
             if let Err(panic) = catch_unwind(AssertUnwindSafe(work)) {
-                log_warning(&format!(
+                crate::log_warning(&format!(
                     "imgscout: background work failed: {}",
                     crate::panic_message(&*panic)
                 ));
@@ -174,24 +174,11 @@ pub fn spawn(work: impl FnOnce() + Send + 'static) {
     }
 }
 
-fn log_warning(message: &str) {
-    // SAFETY: logging with a null context is allowed from any thread; both strings are
-    // NUL-terminated and outlive the call.
-    unsafe {
-        let Ok(text) = std::ffi::CString::new(message.replace('\0', "?")) else {
-            return;
-        };
-        raw::RedisModule_Log.expect("RedisModule_Log")(
-            std::ptr::null_mut(),
-            c"warning".as_ptr(),
-            c"%s".as_ptr(),
-            text.as_ptr(),
-        );
-    }
-}
-
 /// `CLIENT UNBLOCK` (or a timeout) before the worker finished: the client gets this error,
 /// and the reply the worker writes later is dropped by the server.
+///
+/// # Safety
+/// Called by Redis on the event loop with the blocked client's context.
 unsafe extern "C" fn unblocked_early(
     ctx: *mut raw::RedisModuleCtx,
     _argv: *mut *mut raw::RedisModuleString,
