@@ -72,7 +72,7 @@ def test_every_answer_of_the_embedded_index_is_capped() -> None:
             index.max_rows = bad  # type: ignore[assignment]
     with pytest.raises(ValueError, match="invalid max_rows"):
         Index(max_rows=0)
-    with pytest.raises(ValueError, match="invalid page size"):
+    with pytest.raises(ValueError, match="invalid count"):
         list(index.iter_pairs(0, page_size=0))
 
 

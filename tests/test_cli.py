@@ -414,7 +414,7 @@ def test_dupes_on_parallel_path(capsys: pytest.CaptureFixture[str], tmp_path: Pa
         (["dupes", "/no/such/folder"], "imgscout: no such file or folder: /no/such/folder"),
         (["dupes", "--radius", "-1", str(SAMPLE)], "invalid radius '-1'"),
         (["dupes", "--radius", "abc", str(SAMPLE)], "invalid radius 'abc'"),
-        (["query", "--radius", "1.5", str(SAMPLE)], "invalid radius '1.5'"),
+        (["query", "--radius", "1e2", str(SAMPLE)], "invalid radius '1e2'"),
         (["lookup", "abc"], "invalid id 'abc'"),
         (["del", "-5"], "invalid id '-5'"),
         (["lookup", str(2**63)], "invalid id"),

@@ -28,6 +28,7 @@ from redis.crc import key_slot
 from cluster_support import LocalCluster
 from conftest import RedisServer
 from imgscout import Index, Match, ShardedIndex, cli
+from imgscout._cluster import ClusterTransport
 from imgscout.sharded import _WRITE_ATTEMPTS, shard_key
 from python_support import MAX_ID, ReferenceIndex, unique_key
 from redis_support import ReferenceIndex as RawReference
@@ -484,22 +485,27 @@ def test_many_writers_get_unique_ids(cluster: LocalCluster) -> None:
     assert sorted(m.id for m in index.query(0, 64)) == sorted(every_id)
 
 
-class StealingIndex(ShardedIndex):
-    """Another writer takes an id between this client's check and its write, ``steals``
+class StealingTransport(ClusterTransport):
+    """Another writer takes an id between the client's check and its write, ``steals``
     times (the race the write path must survive)."""
 
-    def __init__(self, *args: Any, thief: ShardedIndex, steals: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, client: Any, thief: ShardedIndex, steals: int) -> None:
+        super().__init__(client)
         self.thief = thief
         self.steals = steals
 
-    def _pipelined(self, commands: Any) -> list[Any]:
-        writes = [c for c in commands if c[0] == "EVAL"]
+    def settled(self, commands: Any) -> list[Any]:
+        writes = [c for c in commands if c[0] == "imgscout.madd"]
         if writes and self.steals > 0:
             self.steals -= 1
-            last_id = max(int(writes[-1][-1]), *(int(c[-1]) for c in writes))
-            self.thief.add(0xDEAD, "thief", id=last_id)
-        return super()._pipelined(commands)
+            self.thief.add(0xDEAD, "thief", id=max(int(c[-1]) for c in writes))
+        return super().settled(commands)
+
+
+class StealingIndex(ShardedIndex):
+    def __init__(self, *args: Any, thief: ShardedIndex, steals: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.transport = StealingTransport(self.client, thief, steals)
 
 
 def test_a_write_that_loses_an_automatic_id_is_undone_and_retried(

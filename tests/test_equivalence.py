@@ -30,7 +30,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from imgscout import Index, RedisIndex
+from imgscout import Index, Match, RedisIndex, _core
+from imgscout import _redis_common as wire
 from python_support import MAX_ID, ReferenceIndex, unique_key
 
 settings.register_profile(
@@ -65,13 +66,25 @@ SERVER_DEFAULT_THRESHOLD = 500
 Outcome = tuple[Any, ...]
 
 
+def error_kind(error: Exception) -> str:
+    """The error's code (docs/spec.md), read from the brute-force model's plain exceptions
+    by their message; built-in names for errors without one."""
+    code = getattr(error, "code", None)
+    if code is not None:
+        return str(code)
+    if isinstance(error, KeyError):
+        return "no-such-id"
+    found = _core.error_for_message(str(error)) if isinstance(error, ValueError) else None
+    return type(error).__name__ if found is None else str(found.code)
+
+
 def outcome(call: Callable[[], Any]) -> Outcome:
     """A call's result or exception, in a comparable form."""
     try:
         result = call()
     except (ValueError, KeyError, TypeError) as error:
         detail = error.args if isinstance(error, KeyError) else str(error)
-        return ("raised", type(error).__name__, detail)
+        return ("raised", error_kind(error), detail)
     return ("returned", plain(result))
 
 
@@ -102,7 +115,46 @@ radii = st.one_of(
 )
 limits = st.one_of(st.none(), st.integers(0, 6), st.just(2**66))
 
-BAD_HASHES = [-1, 2**64, "", "fff", "0x", "0xg", "00000000000000fg", 1.5, None, True]
+BAD_HASHES = [
+    -1,
+    2**64,
+    "",
+    "fff",
+    "0x",
+    "0xg",
+    "00000000000000fg",
+    " 12",
+    "12 ",
+    "+12",
+    "0x1_0",
+    "18446744073709551616",
+    1.5,
+    None,
+    True,
+]
+
+
+def hash_texts(value: int) -> st.SearchStrategy[str]:
+    """Every text form docs/spec.md accepts for ``value``; leading zeros included."""
+    hex_digits = f"{value:x}"
+    return st.one_of(
+        st.integers(0, 3).map(lambda zeros: "0" * zeros + str(value)),
+        st.sampled_from([f"0x{hex_digits}", f"0X{hex_digits.upper()}", f"0x{value:016x}"]),
+        st.sampled_from([f"{value:016x}", f"{value:016X}"]),
+    )
+
+
+def spec_hash_value(text: str) -> int:
+    """The hash docs/spec.md says a text names, written out independently of the core:
+    digits only are decimal; else 0x-prefixed or 16-digit hex."""
+    if text.isdigit():
+        return int(text)
+    if text[:2] in ("0x", "0X"):
+        return int(text[2:], 16)
+    assert len(text) == 16
+    return int(text, 16)
+
+
 BAD_RADII = [-1, -0.5, float("nan"), float("inf"), "2", None, False]
 BAD_IDS = [-1, MAX_ID + 1, "3", 2.0, True]
 BAD_COUNTS = [-1, 1.5, "2", True]
@@ -147,17 +199,17 @@ class IndexEquivalence(RuleBasedStateMachine):
         return data.draw(st.integers(0, 2**64 - 1), label="random hash")
 
     def draw_hash(self, data: st.DataObject) -> tuple[int, Any]:
-        """A hash and the form the caller passes it in (int, numpy, hex, ImageHash)."""
+        """A hash and the form the caller passes it in: int, numpy, ImageHash, or text in
+        each form docs/spec.md accepts (the value is what the spec says the text names)."""
         value = self.draw_hash_value(data)
-        form = data.draw(st.sampled_from(["int", "numpy", "hex", "0x", "imagehash"]))
+        form = data.draw(st.sampled_from(["int", "numpy", "imagehash", "text"]))
         if form == "numpy":
             return value, np.uint64(value)
-        if form == "hex":
-            return value, f"{value:016x}"
-        if form == "0x":
-            return value, hex(value)
         if form == "imagehash":
             return value, imagehash.hex_to_hash(f"{value:016x}")
+        if form == "text":
+            text = data.draw(hash_texts(value), label="hash text")
+            return spec_hash_value(text), text
         return value, value
 
     def draw_id(self, data: st.DataObject) -> int:
@@ -183,8 +235,7 @@ class IndexEquivalence(RuleBasedStateMachine):
                 self.tally["entries moved by a sync"] += len(self.model.indexed) - synced_before
         self.tally["steps compared"] += 1
         if embedded[0] == "raised":
-            reason = "no such id" if embedded[1] == "KeyError" else str(embedded[2])
-            self.tally[f"raised {embedded[1]}: {reason.split(':')[0].split(';')[0]}"] += 1
+            self.tally[f"raised {embedded[1]}"] += 1
         elif isinstance(embedded[1], list) and embedded[1] and isinstance(embedded[1][0], list):
             self.tally["non-empty query answers"] += 1
         return embedded
@@ -317,7 +368,7 @@ class IndexEquivalence(RuleBasedStateMachine):
             "knn": lambda index: index.knn(bad, 3),
         }
         result = self.compare(calls[method])
-        assert result[:2] == ("raised", "ValueError")
+        assert result[:2] == ("raised", "invalid-hash")
 
     @rule(bad=st.sampled_from(BAD_RADII), many=st.booleans())
     def bad_radius(self, bad: Any, many: bool) -> None:
@@ -326,7 +377,7 @@ class IndexEquivalence(RuleBasedStateMachine):
             if many
             else (lambda index: index.query(1, bad))
         )
-        assert result[:2] == ("raised", "ValueError")
+        assert result[:2] == ("raised", "invalid-radius")
 
     @rule(
         method=st.sampled_from(["add", "lookup", "delete", "add_many"]),
@@ -340,7 +391,7 @@ class IndexEquivalence(RuleBasedStateMachine):
             "add_many": lambda index: index.add_many([1, 2], ["a", "b"], ids=[100, bad]),
         }
         result = self.compare(calls[method])
-        assert result[:2] == ("raised", "ValueError")
+        assert result[:2] == ("raised", "invalid-id")
 
     @rule(bad=st.sampled_from(BAD_COUNTS), what=st.sampled_from(["k", "limit", "threshold"]))
     def bad_count(self, bad: Any, what: str) -> None:
@@ -350,7 +401,40 @@ class IndexEquivalence(RuleBasedStateMachine):
             "threshold": lambda index: index.set_sync_threshold(bad),
         }
         result = self.compare(calls[what])
-        assert result[:2] == ("raised", "ValueError")
+        codes = {"k": "invalid-k", "limit": "invalid-limit", "threshold": "invalid-sync-threshold"}
+        assert result[:2] == ("raised", codes[what])
+
+    # -- hash text straight to the module: its parser against the embedded index's ---------
+
+    @rule(data=st.data(), title=titles)
+    def add_as_text(self, data: st.DataObject, title: str) -> None:
+        """``imgscout.add key <text>`` on the server, ``Index.add(<text>)`` here."""
+        text = data.draw(hash_texts(self.draw_hash_value(data)), label="hash text")
+        value = spec_hash_value(text)
+        raw_title = title.encode("utf-8", "surrogateescape")
+
+        def send(index: Any) -> int:
+            if index is self.remote:
+                return int(wire.call(self.client, "imgscout.add", self.key, text, raw_title))
+            return int(index.add(text, title))
+
+        result = self.compare(send, lambda model: model.add(value, title, None))
+        if result[0] == "returned":
+            self.remember([result[1]], [value])
+
+    @rule(data=st.data(), radius=st.integers(0, 64))
+    def query_as_text(self, data: st.DataObject, radius: int) -> None:
+        """``imgscout.query key <text> <radius>`` on the server, ``Index.query(<text>)`` here."""
+        text = data.draw(hash_texts(self.draw_hash_value(data)), label="hash text")
+        value = spec_hash_value(text)
+
+        def send(index: Any) -> list[Match]:
+            if index is self.remote:
+                reply = wire.call(self.client, "imgscout.query", self.key, text, str(radius))
+                return wire.matches(reply)
+            return list(index.query(text, radius))
+
+        self.compare(send, lambda model: model.query(value, radius, None))
 
     # -- persistence --------------------------------------------------------------------------
 

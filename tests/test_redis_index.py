@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import redis
 
+import imgscout
 from imgscout import Index, Match, RedisIndex
-from imgscout.redis_index import _raise_translated
+from imgscout._redis_common import raise_translated
 from python_support import MAX_ID, ReferenceIndex
 
 CLIENT_SETTINGS = [(2, False), (2, True), (3, False), (3, True)]
@@ -115,36 +116,49 @@ def test_server_side_errors_become_the_embedded_exceptions(client: redis.Redis) 
 
 
 @pytest.mark.parametrize(
-    ("message", "raised", "text"),
+    ("message", "raised", "code"),
     [
-        ("invalid hash value", ValueError, "invalid hash value"),
-        ("ERR invalid radius", ValueError, "invalid radius"),
-        ("invalid id", ValueError, "invalid id"),
-        ("invalid k", ValueError, "invalid k"),
-        ("invalid limit", ValueError, "invalid limit"),
-        ("invalid sync threshold", ValueError, "invalid sync threshold"),
-        ("id already exists", ValueError, "id already exists: 8"),
-        ("automatic ids exhausted", ValueError, "automatic ids exhausted; pass an explicit id"),
+        ("invalid hash value", imgscout.InvalidArgumentError, "invalid-hash"),
+        ("ERR invalid radius", imgscout.InvalidArgumentError, "invalid-radius"),
+        ("invalid id", imgscout.InvalidArgumentError, "invalid-id"),
+        ("invalid k", imgscout.InvalidArgumentError, "invalid-k"),
+        ("invalid limit", imgscout.InvalidArgumentError, "invalid-limit"),
+        ("invalid sync threshold", imgscout.InvalidArgumentError, "invalid-sync-threshold"),
+        ("syntax error", imgscout.InvalidArgumentError, "syntax"),
+        ("id already exists: 8", imgscout.IdExistsError, "id-exists"),
+        (
+            "automatic ids exhausted; pass an explicit id",
+            imgscout.IdsExhaustedError,
+            "ids-exhausted",
+        ),
+        (
+            "answer has more than 5 rows (imgscout.max-reply-rows)",
+            imgscout.AnswerTooLargeError,
+            "too-many-rows",
+        ),
         (
             "Command # 1 (imgscout.query k 1 2) of pipeline caused error: invalid radius",
-            ValueError,
-            "invalid radius",
+            imgscout.InvalidArgumentError,
+            "invalid-radius",
         ),
     ],
 )
-def test_error_translation(message: str, raised: type[Exception], text: str) -> None:
+def test_error_translation_is_by_code(message: str, raised: type[Exception], code: str) -> None:
     with pytest.raises(raised) as caught:
-        _raise_translated(redis.ResponseError(message), 8)
-    assert str(caught.value) == text
+        raise_translated(redis.ResponseError(message), 8)
+    assert caught.value.code == code  # type: ignore[attr-defined]
+    assert str(caught.value) == message.removeprefix("ERR ").rpartition("caused error: ")[2]
 
 
 def test_unknown_errors_pass_through() -> None:
-    error = redis.ResponseError("syntax error")
+    error = redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind")
     with pytest.raises(redis.ResponseError) as caught:
-        _raise_translated(error, None)
+        raise_translated(error, None)
     assert caught.value is error
-    with pytest.raises(KeyError):
-        _raise_translated(redis.ResponseError("no such id"), 3)
+    with pytest.raises(imgscout.NoSuchIdError) as missing:
+        raise_translated(redis.ResponseError("no such id: 3"), 3)
+    assert missing.value.args == (3,)
+    assert isinstance(missing.value, KeyError)
 
 
 class CountingClient:

@@ -8,7 +8,15 @@ arguments, return the same ``Match`` tuples and raise the same exceptions.
 from __future__ import annotations
 
 from ._args import MAX_HASH, MAX_ID, MAX_RADIUS, format_hash, parse_hash
-from ._core import AnswerTooLargeError
+from ._core import (
+    AnswerTooLargeError,
+    IdExistsError,
+    IdsExhaustedError,
+    ImgscoutError,
+    InvalidArgumentError,
+    InvalidDataError,
+    NoSuchIdError,
+)
 from ._types import Entry, Match, Pair, SearchIndex
 from .index import Index
 from .redis_index import RedisIndex
@@ -20,8 +28,14 @@ __all__ = [
     "MAX_RADIUS",
     "AnswerTooLargeError",
     "Entry",
+    "IdExistsError",
+    "IdsExhaustedError",
+    "ImgscoutError",
     "Index",
+    "InvalidArgumentError",
+    "InvalidDataError",
     "Match",
+    "NoSuchIdError",
     "Pair",
     "RedisIndex",
     "SearchIndex",

@@ -1,8 +1,10 @@
-"""Argument checks shared by the embedded and the Redis index.
+"""Argument checks shared by the embedded and the Redis clients.
 
-Both backends validate here first, so the same bad input raises the same exception with the
-same message whichever backend gets it; the messages for errors only the index itself can
-detect (duplicate id, exhausted ids) mirror the core's wording.
+Python objects (ints, numpy integers, ``imagehash.ImageHash``, str) are turned into the
+values the core takes here; text is read by the core's own grammar
+(``_core.parse_hash_text``), limits come from ``_core``, and every error is the core's
+(``_core.error`` by code), so each face raises the same exception with the same code for the
+same input. The rules are in docs/spec.md.
 """
 
 from __future__ import annotations
@@ -10,43 +12,40 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-import re
 from collections.abc import Iterable, Sequence
-from typing import Any, Union
+from typing import Any, NoReturn, Union
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _core
 
-MAX_HASH = 2**64 - 1
+MAX_HASH: int = _core.MAX_HASH
 #: Ids must fit a signed 64-bit Redis integer.
-MAX_ID = 2**63 - 1
+MAX_ID: int = _core.MAX_ID
 #: Hashes have 64 bits, so larger radii act as this one.
-MAX_RADIUS = 64
-DEFAULT_SYNC_THRESHOLD = 500
-MAX_SYNC_THRESHOLD = 10_000_000
-#: Rows one in-process answer may hold unless told otherwise, and rows per page of a walk:
-#: the core's figures.
+MAX_RADIUS: int = _core.MAX_RADIUS
+DEFAULT_SYNC_THRESHOLD: int = _core.DEFAULT_SYNC_THRESHOLD
+MAX_SYNC_THRESHOLD: int = _core.MAX_SYNC_THRESHOLD
+#: Rows one in-process answer may hold unless told otherwise, and rows per page of a walk.
 DEFAULT_MAX_ROWS: int = _core.DEFAULT_MAX_ROWS
 DEFAULT_PAGE_ROWS: int = _core.DEFAULT_PAGE_ROWS
+#: The largest page a cursor walk asks for at once.
+MAX_PAGE_ROWS = 2**32
 
 #: What the public API accepts as a hash (``imagehash.ImageHash`` is matched by shape).
 HashLike = Union[int, str, Any]
 Title = Union[str, bytes]
 
-_HEX_HASH = re.compile(r"0[xX][0-9a-fA-F]{1,16}|[0-9a-fA-F]{16}")
 _HASH_FORMS = (
-    "an int 0..2**64-1, 16 hex digits (as str(imagehash.phash(image)) prints), "
-    "0x-prefixed hex or a 64-bit imagehash.ImageHash"
+    "an int 0..2**64-1, decimal text, 0x-prefixed hex, 16 hex digits with a letter among "
+    "them (as str(imagehash.phash(image)) prints) or a 64-bit imagehash.ImageHash"
 )
 
 
-def duplicate_id_message(entry_id: int) -> str:
-    return f"id already exists: {entry_id}"
-
-
-IDS_EXHAUSTED_MESSAGE = "automatic ids exhausted; pass an explicit id"
+def fail(code: str, detail: object = None) -> NoReturn:
+    """Raises the core's exception for ``code`` (see docs/spec.md), with ``detail``."""
+    raise _core.error(code, detail)
 
 
 def _as_integer(value: object) -> int | None:
@@ -66,14 +65,15 @@ def parse_hash(value: HashLike) -> int:
         if 0 <= number <= MAX_HASH:
             return number
     elif isinstance(value, str):
-        if _HEX_HASH.fullmatch(value):
-            return int(value, 16)
+        parsed = _core.parse_hash_text(value)
+        if parsed is not None:
+            return parsed
     else:
         bits = getattr(value, "hash", None)
         if isinstance(bits, np.ndarray) and bits.size == 64:
             # imagehash prints its bits row by row, most significant first: do the same.
             return int.from_bytes(np.packbits(bits.astype(bool).ravel()).tobytes(), "big")
-    raise ValueError(f"invalid hash value: {value!r} (expected {_HASH_FORMS})")
+    fail("invalid-hash", f"{value!r} (expected {_HASH_FORMS})")
 
 
 def format_hash(value: HashLike) -> str:
@@ -86,7 +86,7 @@ def parse_hashes(values: npt.ArrayLike | Iterable[HashLike]) -> npt.NDArray[np.u
     if isinstance(values, np.ndarray) and values.dtype.kind in "ui" and values.ndim == 1:
         if values.dtype != np.uint64 and values.size and (values.min() < 0):
             bad = values[values < 0][0]
-            raise ValueError(f"invalid hash value: {bad!r} (expected {_HASH_FORMS})")
+            fail("invalid-hash", f"{bad!r} (expected {_HASH_FORMS})")
         return np.ascontiguousarray(values, dtype=np.uint64)
     if isinstance(values, (str, bytes)):
         raise ValueError(f"expected a sequence of hashes, got {values!r}")
@@ -97,7 +97,7 @@ def parse_hashes(values: npt.ArrayLike | Iterable[HashLike]) -> npt.NDArray[np.u
 def parse_id(value: object) -> int:
     number = _as_integer(value)
     if number is None or not 0 <= number <= MAX_ID:
-        raise ValueError(f"invalid id: {value!r} (ids are integers 0..{MAX_ID})")
+        fail("invalid-id", f"{value!r} (ids are integers 0..{MAX_ID})")
     return number
 
 
@@ -105,7 +105,7 @@ def parse_ids(values: npt.ArrayLike | Iterable[object]) -> npt.NDArray[np.uint64
     if isinstance(values, np.ndarray) and values.dtype.kind in "ui" and values.ndim == 1:
         if values.size and (values.min() < 0 or values.max() > MAX_ID):
             bad = values[(values < 0) | (values > MAX_ID)][0]
-            raise ValueError(f"invalid id: {bad!r} (ids are integers 0..{MAX_ID})")
+            fail("invalid-id", f"{bad!r} (ids are integers 0..{MAX_ID})")
         return np.ascontiguousarray(values, dtype=np.uint64)
     if isinstance(values, (str, bytes)):
         raise ValueError(f"expected a sequence of ids, got {values!r}")
@@ -120,38 +120,36 @@ def parse_radius(value: object) -> int:
         if math.isfinite(real) and real >= 0:
             number = int(real)
     if number is None or number < 0:
-        raise ValueError(f"invalid radius: {value!r} (expected a non-negative number)")
+        fail("invalid-radius", f"{value!r} (expected a non-negative number)")
     return min(number, MAX_RADIUS)
 
 
 def parse_count(value: object, what: str) -> int:
-    """A non-negative integer such as knn's ``k`` or a query limit."""
+    """A non-negative integer: ``what`` is ``"k"`` or ``"limit"``."""
     number = _as_integer(value)
     if number is None or number < 0:
-        raise ValueError(f"invalid {what}: {value!r} (expected a non-negative integer)")
+        fail(f"invalid-{what}", f"{value!r} (expected a non-negative integer)")
     return number
 
 
 def parse_max_rows(value: object) -> int:
     number = _as_integer(value)
     if number is None or number < 1:
-        raise ValueError(f"invalid max_rows: {value!r} (expected a positive integer)")
+        fail("invalid-max-rows", f"{value!r} (expected a positive integer)")
     return number
 
 
 def parse_page_size(value: object) -> int:
     number = _as_integer(value)
-    if number is None or not 1 <= number <= 2**32:
-        raise ValueError(f"invalid page size: {value!r} (expected an integer 1..2**32)")
+    if number is None or not 1 <= number <= MAX_PAGE_ROWS:
+        fail("invalid-count", f"{value!r} (a page size must be an integer 1..2**32)")
     return number
 
 
 def parse_sync_threshold(value: object) -> int:
     number = _as_integer(value)
     if number is None or not 1 <= number <= MAX_SYNC_THRESHOLD:
-        raise ValueError(
-            f"invalid sync threshold: {value!r} (expected an integer 1..{MAX_SYNC_THRESHOLD})"
-        )
+        fail("invalid-sync-threshold", f"{value!r} (expected an integer 1..{MAX_SYNC_THRESHOLD})")
     return number
 
 
@@ -162,7 +160,7 @@ def encode_title(title: Title) -> bytes:
         try:
             return title.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError as error:
-            raise ValueError(f"invalid title: {title!r} is not encodable as UTF-8") from error
+            raise _core.error("invalid-title", f"{title!r} is not encodable as UTF-8") from error
     if isinstance(title, (bytes, bytearray, memoryview)):
         return bytes(title)
     raise TypeError(f"a title must be str or bytes, not {type(title).__name__}")
@@ -176,3 +174,11 @@ def encode_titles(titles: Sequence[Title] | Iterable[Title]) -> list[bytes]:
     if isinstance(titles, (str, bytes)):
         raise TypeError("titles must be a sequence of titles, not a single title")
     return [encode_title(title) for title in titles]
+
+
+def check_lengths(hashes: int, titles: int, ids: Sequence[int] | None) -> None:
+    if titles != hashes or (ids is not None and len(ids) != hashes):
+        counts = f"{hashes} hashes, {titles} titles"
+        if ids is not None:
+            counts += f", {len(ids)} ids"
+        raise ValueError(f"hashes, titles and ids must have the same length ({counts})")

@@ -1,10 +1,14 @@
-"""Stubs of the PyO3 extension. Arguments arrive validated by the pure-Python layer."""
+"""Stubs of the PyO3 extension. Arguments arrive validated by the pure-Python layer; the
+extension owns the error vocabulary (codes, classes, messages) and the hash text grammar,
+both stated in docs/spec.md."""
 
 from os import PathLike
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+MAX_HASH: int
 MAX_ID: int
 MAX_RADIUS: int
 DEFAULT_SYNC_THRESHOLD: int
@@ -12,8 +16,49 @@ MAX_SYNC_THRESHOLD: int
 DEFAULT_MAX_ROWS: int
 DEFAULT_PAGE_ROWS: int
 
-class AnswerTooLargeError(ValueError):
-    """An answer would hold more rows than ``max_rows``; nothing was returned."""
+class ImgscoutError(Exception):
+    """Base of the errors imgscout raises for a reason it names."""
+
+    #: The stable error code, e.g. ``"invalid-hash"`` (docs/spec.md lists them).
+    code: str
+
+class InvalidArgumentError(ImgscoutError, ValueError):
+    """An argument that does not parse or is out of range."""
+
+class IdExistsError(ImgscoutError, ValueError):
+    """An explicit id that an entry already has."""
+
+class IdsExhaustedError(ImgscoutError, ValueError):
+    """The automatic ids are used up; only explicit ids can still be added."""
+
+class NoSuchIdError(ImgscoutError, KeyError):
+    """No entry has the id (the exception's argument)."""
+
+class AnswerTooLargeError(ImgscoutError, ValueError):
+    """An answer would hold more rows than allowed; nothing was returned."""
+
+class InvalidDataError(ImgscoutError, ValueError):
+    """A saved index that is truncated, corrupted or not an index."""
+
+def error(code: str, detail: Any = None) -> ImgscoutError:
+    """The exception for ``code``: its message the code's stem, then ``": detail"``; for
+    ``"no-such-id"`` the detail is the id, for ``"too-many-rows"`` the row cap."""
+
+def error_for_message(message: str, entry_id: int | None = None) -> ImgscoutError | None:
+    """The exception for an error message of another face (a server reply without ``ERR``),
+    or None when the message has no imgscout code."""
+
+def error_codes() -> list[tuple[str, str]]:
+    """Every error code with its message stem, in docs/spec.md's order."""
+
+def parse_hash_text(text: str) -> int | None:
+    """The hash a text names under the spec's grammar, or None."""
+
+def parse_radius_text(text: str) -> int | None:
+    """The radius (0..64) a text names under the spec's grammar, or None."""
+
+def parse_id_text(text: str) -> int | None:
+    """The id a text names under the spec's grammar, or None."""
 
 class Index:
     def __new__(cls, sync_threshold: int = ...) -> Index: ...

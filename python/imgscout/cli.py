@@ -83,23 +83,21 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _radius(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
+    from imgscout import _core
+
+    value = _core.parse_radius_text(text)
+    if value is None:
         raise argparse.ArgumentTypeError(
-            f"invalid radius {text!r}: a whole number of differing bits, 0..64"
+            f"invalid radius {text!r}: a number of differing bits, 0..64"
         )
     return value
 
 
 def _entry_id(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 2**63 - 1:
+    from imgscout import _core
+
+    value = _core.parse_id_text(text)
+    if value is None:
         raise argparse.ArgumentTypeError(f"invalid id {text!r}: a whole number 0..2^63-1")
     return value
 

@@ -15,6 +15,7 @@ from ._args import (
     MAX_RADIUS,
     HashLike,
     Title,
+    check_lengths,
     encode_title,
     encode_titles,
     parse_count,
@@ -113,7 +114,7 @@ class Index:
         values = parse_hashes(hashes)
         raw_titles = encode_titles(titles)
         id_values = None if ids is None else parse_ids(ids)
-        _check_lengths(len(values), len(raw_titles), id_values)
+        check_lengths(len(values), len(raw_titles), id_values)
         return self._core.add_many(values, raw_titles, id_values)
 
     def sync(self) -> None:
@@ -170,6 +171,10 @@ class Index:
     def lookup(self, id: int) -> str | None:
         """The title of entry ``id`` (pending or synced), or None."""
         return self._core.lookup(parse_id(id))
+
+    def lookup_many(self, ids: Sequence[int] | npt.ArrayLike) -> list[str | None]:
+        """``[lookup(i) for i in ids]``."""
+        return [self._core.lookup(entry_id) for entry_id in parse_ids(ids).tolist()]
 
     def __contains__(self, id: object) -> bool:
         try:
@@ -236,11 +241,3 @@ class Index:
             f"{type(self).__name__}(size={self.size()}, pending={self.pending}, "
             f"sync_threshold={self.sync_threshold})"
         )
-
-
-def _check_lengths(hashes: int, titles: int, ids: Sequence[int] | None) -> None:
-    if titles != hashes or (ids is not None and len(ids) != hashes):
-        counts = f"{hashes} hashes, {titles} titles"
-        if ids is not None:
-            counts += f", {len(ids)} ids"
-        raise ValueError(f"hashes, titles and ids must have the same length ({counts})")

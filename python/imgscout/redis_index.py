@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import redis
-from redis.client import NEVER_DECODE
 
+from . import _redis_common as wire
 from ._args import (
     DEFAULT_MAX_ROWS,
     DEFAULT_PAGE_ROWS,
-    IDS_EXHAUSTED_MESSAGE,
     MAX_ID,
     HashLike,
     Title,
+    check_lengths,
     decode_title,
-    duplicate_id_message,
     encode_title,
     encode_titles,
+    fail,
     parse_count,
     parse_hash,
     parse_hashes,
@@ -32,91 +32,9 @@ from ._args import (
 )
 from ._core import AnswerTooLargeError
 from ._types import Entry, Match, Pair
-from .index import _check_lengths
 
 if TYPE_CHECKING:
     import numpy.typing as npt
-
-# Replies are read as bytes whatever the client's decode_responses says: titles are
-# binary-safe on the server and are decoded here the way the embedded index decodes them.
-_RAW = {NEVER_DECODE: True}
-
-#: Adds entries with explicit ids all or none: ``imgscout.madd`` has no ids, and a pipeline
-#: of ``imgscout.add`` would stop half way at a duplicate. Checks run in entry order, as the
-#: core's ``add_many`` does, so both name the same id. Ids stay strings: Lua numbers are
-#: doubles and would round ids above 2**53.
-_ADD_WITH_IDS = """
-local key = KEYS[1]
-local seen = {}
-for i = 3, #ARGV, 3 do
-  local id = ARGV[i]
-  if seen[id] or redis.call('imgscout.lookup', key, id) then
-    return {0, id}
-  end
-  seen[id] = true
-end
-for i = 1, #ARGV, 3 do
-  redis.call('imgscout.add', key, ARGV[i], ARGV[i + 1], ARGV[i + 2])
-end
-return {1}
-"""
-
-#: Module error texts (after ``ERR``) that mean bad input: the client checks the same inputs
-#: first, so these only surface if the two disagree; they still map to ValueError.
-_INVALID_INPUT_ERRORS = (
-    "invalid hash value",
-    "invalid radius",
-    "invalid id",
-    "invalid k",
-    "invalid limit",
-    "invalid sync threshold",
-)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
-
-
-def _error_text(error: redis.ResponseError) -> str:
-    text = str(error)
-    # redis-py prefixes pipeline errors with "Command # n (...) of pipeline caused error: ".
-    _, marker, after = text.partition(" of pipeline caused error: ")
-    if marker:
-        text = after
-    return text[4:] if text.startswith("ERR ") else text
-
-
-def _raise_translated(error: redis.ResponseError, entry_id: int | None = None) -> NoReturn:
-    """Raises the exception the embedded index raises for the same input."""
-    text = _error_text(error)
-    if text.startswith("no such id"):
-        raise KeyError(entry_id) from None
-    if text.startswith("id already exists"):
-        raise ValueError(duplicate_id_message(entry_id) if entry_id is not None else text) from None
-    if text.startswith("automatic ids exhausted"):
-        raise ValueError(IDS_EXHAUSTED_MESSAGE) from None
-    if text.startswith(_INVALID_INPUT_ERRORS):
-        raise ValueError(text) from None
-    if text.startswith("answer has more than"):
-        raise AnswerTooLargeError(text) from None
-    raise error
-
-
-def _matches(reply: list[list[Any]]) -> list[Match]:
-    return [Match(decode_title(title), int(id), int(distance)) for title, id, distance in reply]
-
-
-#: The figures of ``imgscout.info`` that are text; every other one is an unsigned integer.
-#: The equivalence tests compare ``info()`` with the embedded index's, so a drift shows.
-_TEXT_INFO = frozenset({"segment_sizes", "multi_index_fields", "plan", "kernel"})
-
-
-def _info_value(name: str, value: Any) -> int | str:
-    if name in _TEXT_INFO:
-        return _text(value)
-    # An integer reply, or (for values above 2**63 - 1, such as next_id once automatic ids
-    # are used up) a RESP3 big number or a RESP2 bulk string of digits.
-    return int(value)
 
 
 class RedisIndex:
@@ -146,10 +64,7 @@ class RedisIndex:
             self.set_sync_threshold(sync_threshold)
 
     def _call(self, *args: Any, entry_id: int | None = None) -> Any:
-        try:
-            return self.client.execute_command(*args, **_RAW)
-        except redis.ResponseError as error:
-            _raise_translated(error, entry_id)
+        return wire.call(self.client, *args, entry_id=entry_id)
 
     # -- configuration -------------------------------------------------------------------
 
@@ -184,25 +99,18 @@ class RedisIndex:
         titles: Sequence[Title],
         ids: Sequence[int] | npt.ArrayLike | None = None,
     ) -> npt.NDArray[np.uint64]:
-        """All entries or none, in one command (``imgscout.madd``, or a script with ids)."""
+        """All entries or none, in one command (``imgscout.madd``; ``... IDS`` with ids)."""
         values = parse_hashes(hashes)
         raw_titles = encode_titles(titles)
         id_values = None if ids is None else parse_ids(ids)
-        _check_lengths(len(values), len(raw_titles), id_values)
+        check_lengths(len(values), len(raw_titles), id_values)
         if len(values) == 0:
             return np.zeros(0, dtype=np.uint64)
-        arguments: list[Any] = []
-        if id_values is None:
-            for value, title in zip(values.tolist(), raw_titles):
-                arguments += (value, title)
-            reply = self._call("imgscout.madd", self.key, *arguments)
-            return np.array([int(i) for i in reply], dtype=np.uint64)
-        for value, title, entry_id in zip(values.tolist(), raw_titles, id_values.tolist()):
-            arguments += (value, title, entry_id)
-        reply = self._call("EVAL", _ADD_WITH_IDS, 1, self.key, *arguments)
-        if int(reply[0]) == 0:
-            raise ValueError(duplicate_id_message(int(reply[1])))
-        return id_values
+        arguments = wire.add_arguments(
+            values.tolist(), raw_titles, None if id_values is None else id_values.tolist()
+        )
+        reply = self._call("imgscout.madd", self.key, *arguments)
+        return np.array([int(i) for i in reply], dtype=np.uint64)
 
     def sync(self) -> None:
         self._call("imgscout.sync", self.key)
@@ -216,7 +124,9 @@ class RedisIndex:
     def query(self, hash: HashLike, radius: float, limit: int | None = None) -> list[Match]:
         value = parse_hash(hash)
         bits = parse_radius(radius)
-        return _matches(self._call("imgscout.query", self.key, value, bits, *_limit_args(limit)))
+        return wire.matches(
+            self._call("imgscout.query", self.key, value, bits, *wire.limit_args(limit))
+        )
 
     def query_many(
         self,
@@ -227,27 +137,35 @@ class RedisIndex:
         """One pipelined round trip of ``imgscout.query`` commands."""
         values = parse_hashes(hashes)
         bits = parse_radius(radius)
-        tail = _limit_args(limit)
+        tail = wire.limit_args(limit)
         if len(values) == 0:
             return []
         pipeline = self.client.pipeline(transaction=False)
         for value in values.tolist():
-            pipeline.execute_command("imgscout.query", self.key, value, bits, *tail, **_RAW)
+            pipeline.execute_command("imgscout.query", self.key, value, bits, *tail, **wire.RAW)
         try:
             replies = pipeline.execute()
         except redis.ResponseError as error:
-            _raise_translated(error)
-        return [_matches(reply) for reply in replies]
+            wire.raise_translated(error)
+        return [wire.matches(reply) for reply in replies]
 
     def knn(self, hash: HashLike, k: int) -> list[Match]:
         value = parse_hash(hash)
         # The server reads k as a signed 64-bit integer; more than that is "all" anyway.
         count = min(parse_count(k, "k"), MAX_ID)
-        return _matches(self._call("imgscout.knn", self.key, value, count))
+        return wire.matches(self._call("imgscout.knn", self.key, value, count))
 
     def lookup(self, id: int) -> str | None:
         title = self._call("imgscout.lookup", self.key, parse_id(id))
         return None if title is None else decode_title(title)
+
+    def lookup_many(self, ids: Sequence[int] | npt.ArrayLike) -> list[str | None]:
+        """``[lookup(i) for i in ids]`` in one command (``imgscout.mlookup``)."""
+        entry_ids = parse_ids(ids).tolist()
+        if not entry_ids:
+            return []
+        titles = self._call("imgscout.mlookup", self.key, *entry_ids)
+        return [None if title is None else decode_title(title) for title in titles]
 
     def __contains__(self, id: object) -> bool:
         try:
@@ -266,12 +184,7 @@ class RedisIndex:
         return int(self.info()["pending"])
 
     def info(self) -> dict[str, Any]:
-        reply = self._call("imgscout.info", self.key)
-        if isinstance(reply, dict):
-            items = list(reply.items())
-        else:
-            items = list(zip(reply[::2], reply[1::2]))
-        return {_text(name): _info_value(_text(name), value) for name, value in items}
+        return wire.info(self._call("imgscout.info", self.key))
 
     def pairs(self, radius: float) -> list[Pair]:
         """Every pair of synced entries within ``radius`` bits (``imgscout.pairs``), sorted
@@ -284,28 +197,25 @@ class RedisIndex:
             pairs = []
             for pair in self.iter_pairs(bits):
                 if len(pairs) == self.max_rows:
-                    raise AnswerTooLargeError(
-                        f"answer has more than {self.max_rows} rows; ask for fewer with a "
-                        "limit or page through it with a cursor"
-                    ) from None
+                    fail("too-many-rows", self.max_rows)
                 pairs.append(pair)
-            pairs.sort(key=_pair_order)
+            pairs.sort(key=wire.pair_order)
             return pairs
-        return [_pair(row) for row in reply]
+        return [wire.pair(row) for row in reply]
 
     def iter_pairs(self, radius: float, page_size: int = DEFAULT_PAGE_ROWS) -> Iterator[Pair]:
         """As :meth:`Index.iter_pairs`: one ``imgscout.pairs ... CURSOR`` round trip a page."""
         bits = parse_radius(radius)
         size = parse_page_size(page_size)
         for rows in self._walk("imgscout.pairs", self.key, bits, count=size):
-            yield from map(_pair, rows)
+            yield from map(wire.pair, rows)
 
     def _walk(self, *command: Any, count: int) -> Iterator[list[Any]]:
         cursor: Any = "0"
         while True:
             next_cursor, rows = self._call(*command, "CURSOR", cursor, "COUNT", count)
             yield rows
-            if _text(next_cursor) == "0":
+            if wire.text(next_cursor) == "0":
                 return
             cursor = next_cursor
 
@@ -318,37 +228,15 @@ class RedisIndex:
             reply = self._call("imgscout.entries", self.key)
         except AnswerTooLargeError:
             every = [
-                _entry(row)
+                wire.entry(row)
                 for rows in self._walk("imgscout.entries", self.key, count=DEFAULT_PAGE_ROWS)
                 for row in rows
             ]
             return [e for e in every if not e.pending] + [e for e in every if e.pending]
-        return [_entry(row) for row in reply]
+        return [wire.entry(row) for row in reply]
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.client!r}, key={self.key!r})"
-
-
-def _pair(row: Sequence[Any]) -> Pair:
-    a, b, distance = row
-    return Pair(int(a), int(b), int(distance))
-
-
-def _pair_order(pair: Pair) -> tuple[int, int, int]:
-    return (pair.distance, pair.a, pair.b)
-
-
-def _entry(row: Sequence[Any]) -> Entry:
-    entry_id, hash_value, title, pending = row
-    # The hash comes as a decimal string: it may not fit a signed integer reply.
-    return Entry(int(entry_id), int(hash_value), decode_title(title), bool(int(pending)))
-
-
-def _limit_args(limit: int | None) -> tuple[Any, ...]:
-    if limit is None:
-        return ()
-    # The server reads the limit as a signed 64-bit integer; more than that means "all".
-    return ("LIMIT", min(parse_count(limit, "limit"), MAX_ID))

@@ -14,11 +14,12 @@ same calls, because the client reproduces the index's two global rules itself:
 * the pending queue is global: when the entries pending on all shards reach the threshold,
   every shard is synced at the point where an ``Index`` would have synced.
 
-Each shard's part of a write is one atomic script on that shard. Across shards Redis Cluster
-has no transactions, so with several writers at once the guarantees weaken: ids stay unique
-(a shard refuses a taken id; a batch that lost a race is undone on the other shards and
-retried with fresh automatic ids), but a sync can happen a little earlier or later than a
-single ``Index`` would have done it.
+Each shard's part of a write is ``imgscout.madd ... IDS`` (all or none on that shard, the ids
+checked by the module), with an ``imgscout.sync`` where the global queue reaches the
+threshold. Across shards Redis Cluster has no transactions, so with several writers at once
+the guarantees weaken: ids stay unique (a shard refuses a taken id; a batch that lost a race
+is undone on the other shards and retried with fresh automatic ids), but a sync can happen a
+little earlier or later than a single ``Index`` would have done it.
 """
 
 from __future__ import annotations
@@ -34,18 +35,19 @@ import numpy as np
 import redis
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
+from . import _redis_common as wire
 from ._args import (
     DEFAULT_MAX_ROWS,
     DEFAULT_PAGE_ROWS,
-    IDS_EXHAUSTED_MESSAGE,
     MAX_ID,
     MAX_SYNC_THRESHOLD,
     HashLike,
     Title,
+    check_lengths,
     decode_title,
-    duplicate_id_message,
     encode_title,
     encode_titles,
+    fail,
     parse_count,
     parse_hash,
     parse_hashes,
@@ -55,69 +57,18 @@ from ._args import (
     parse_radius,
     parse_sync_threshold,
 )
-from ._core import AnswerTooLargeError
+from ._cluster import ClusterTransport
+from ._core import AnswerTooLargeError, IdExistsError
 from ._types import Entry, Match, Pair
-from .index import Index, _check_lengths
-from .redis_index import (
-    _RAW,
-    RedisIndex,
-    _entry,
-    _limit_args,
-    _matches,
-    _raise_translated,
-    _text,
-)
+from .index import Index
+from .redis_index import RedisIndex
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-#: One shard's part of a write, atomic on that shard: refuses the whole part if an id is
-#: taken (another writer won a race), else adds the entries in order, syncing the shard
-#: before entry number ARGV[1] (0-based; -1: never) or after the last when it equals their
-#: count. ARGV[2..] are hash, title, id triples. Replies {1, count} or {0, taken id}.
-_SHARD_WRITE = """
-local key = KEYS[1]
-local sync_before = tonumber(ARGV[1])
-for i = 4, #ARGV, 3 do
-  if redis.call('imgscout.lookup', key, ARGV[i]) then
-    return {0, ARGV[i]}
-  end
-end
-local added = 0
-for i = 2, #ARGV, 3 do
-  if added == sync_before then
-    redis.call('imgscout.sync', key)
-  end
-  redis.call('imgscout.add', key, ARGV[i], ARGV[i + 1], ARGV[i + 2])
-  added = added + 1
-end
-if added == sync_before then
-  redis.call('imgscout.sync', key)
-end
-return {1, added}
-"""
-
 #: Figures of ``Index.info()`` and how the shards' values combine into the whole index's.
 _SUMMED = ("entries", "pending", "memory_bytes", "segments", "deleted_slots", "tree_nodes")
 _LARGEST = ("next_id", "tree_depth")
-
-#: Commands that only read, so a batch of them can be sent again after a redirect.
-_READ_COMMANDS = frozenset(
-    {
-        "imgscout.query",
-        "imgscout.knn",
-        "imgscout.info",
-        "imgscout.size",
-        "imgscout.lookup",
-        "imgscout.entries",
-    }
-)
-_REDIRECTS = (
-    redis.exceptions.MovedError,
-    redis.exceptions.AskError,
-    redis.exceptions.TryAgainError,
-    redis.exceptions.ClusterDownError,
-)
 
 #: Rounds of a write that lost an id race to another writer before giving up.
 _WRITE_ATTEMPTS = 20
@@ -143,22 +94,6 @@ def shard_key(name: str, shard: int, shards: int) -> str:
         if low <= key_slot(key.encode("utf-8", "surrogateescape")) < high:
             return key
         salt += 1
-
-
-#: The figures of ``imgscout.info`` that are text; every other one is an unsigned integer.
-_TEXT_INFO = frozenset({"segment_sizes", "multi_index_fields", "plan", "kernel"})
-
-
-def _info_dict(reply: Any) -> dict[str, Any]:
-    items = list(reply.items()) if isinstance(reply, dict) else list(zip(reply[::2], reply[1::2]))
-    info: dict[str, Any] = {}
-    for raw_name, value in items:
-        name = _text(raw_name)
-        # Integers above 2**63 - 1 (next_id once automatic ids are used up) come as a RESP3
-        # big number or a RESP2 bulk string; module builds before that fix wrapped them to
-        # a negative integer, which `% 2**64` reads back.
-        info[name] = _text(value) if name in _TEXT_INFO else int(value) % 2**64
-    return info
 
 
 def _combined_info(shard_infos: list[dict[str, Any]]) -> dict[str, Any]:
@@ -211,6 +146,7 @@ class ShardedIndex:
         if not 1 <= shards <= MAX_SHARDS:
             raise ValueError(f"invalid shard count: {shards!r} (expected 1..{MAX_SHARDS})")
         self.client = client
+        self.transport = ClusterTransport(client)
         self.name = name
         self.shards = shards
         self.keys: list[str] = [shard_key(name, shard, shards) for shard in range(shards)]
@@ -224,95 +160,13 @@ class ShardedIndex:
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _call(self, *args: Any, entry_id: int | None = None) -> Any:
-        try:
-            return self.client.execute_command(*args, **_RAW)
-        except redis.ResponseError as error:
-            _raise_translated(error, entry_id)
-
-    def _pipelined(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
-        """Runs the commands in one pipeline (redis-py's cluster pipeline sends each node its
-        share on its own connection, all written before any reply is read)."""
-        if not commands:
-            return []
-        pipeline = self.client.pipeline(transaction=False)
-        for command in commands:
-            pipeline.execute_command(*command, **_RAW)
-        replies = pipeline.execute(raise_on_error=False)
-        for reply in replies:
-            if isinstance(reply, redis.ResponseError):
-                _raise_translated(reply)
-            if isinstance(reply, Exception):
-                raise reply
-        return replies
-
-    def _read(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
-        """Runs read-only commands: on a cluster, each node's share goes out as one plain
-        pipeline, every node's written before any reply is read, so the nodes search in
-        parallel. This skips redis-py's per-command routing in its cluster pipeline, which
-        costs more client time than a small query costs the server. On a redirect (a slot
-        moving, a failover) or a connection error the whole batch is re-run through the
-        cluster pipeline, which follows redirects and refreshes the slot table: reads can
-        be repeated safely."""
-        if not isinstance(self.client, redis.RedisCluster) or not commands:
-            return self._pipelined(commands)
-        try:
-            replies = self._read_by_node(commands)
-        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.SlotNotCoveredError):
-            return self._pipelined(commands)
-        if any(isinstance(reply, _REDIRECTS) for reply in replies):
-            return self._pipelined(commands)
-        for reply in replies:
-            if isinstance(reply, redis.ResponseError):
-                _raise_translated(reply)
-        return replies
-
-    def _read_by_node(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
-        cluster = self.client
-        assert isinstance(cluster, redis.RedisCluster)
-        by_node: dict[str, tuple[Any, list[int]]] = {}
-        for position, command in enumerate(commands):
-            node = cluster.get_node_from_key(command[1])
-            by_node.setdefault(node.name, (node, []))[1].append(position)
-        replies: list[Any] = [None] * len(commands)
-        sent: list[tuple[Any, Any, list[int]]] = []
-        unread = set()
-        try:
-            for node, positions in by_node.values():
-                node_client = cluster.get_redis_connection(node)
-                connection = node_client.connection_pool.get_connection()
-                sent.append((node_client, connection, positions))
-                unread.add(id(connection))
-                connection.send_packed_command(
-                    connection.pack_commands([commands[p] for p in positions])
-                )
-            for node_client, connection, positions in sent:
-                for position in positions:
-                    try:
-                        replies[position] = node_client.parse_response(
-                            connection, commands[position][0], **_RAW
-                        )
-                    except redis.ResponseError as error:
-                        replies[position] = error
-                unread.discard(id(connection))
-        finally:
-            for node_client, connection, _ in sent:
-                # A connection with replies still in flight would hand them to its next user.
-                if id(connection) in unread:
-                    connection.disconnect()
-                node_client.connection_pool.release(connection)
-        return replies
-
     def _on_every_shard(self, *command: Any) -> list[Any]:
         name, *rest = command
-        commands = [(name, key, *rest) for key in self.keys]
-        if name in _READ_COMMANDS:
-            return self._read(commands)
-        return self._pipelined(commands)
+        return self.transport.run([(name, key, *rest) for key in self.keys])
 
     def shard_infos(self) -> list[dict[str, Any]]:
         """``imgscout.info`` of each shard, in shard order."""
-        return [_info_dict(reply) for reply in self._on_every_shard("imgscout.info")]
+        return [wire.info(reply) for reply in self._on_every_shard("imgscout.info")]
 
     # -- configuration -------------------------------------------------------------------
 
@@ -326,7 +180,7 @@ class ShardedIndex:
         value = parse_sync_threshold(threshold)
         # Each shard's queue is counted before its config: a shard whose own queue reaches
         # the new threshold syncs itself, and the others must follow when the sum does.
-        replies = self._pipelined(
+        replies = self.transport.pipelined(
             [
                 command
                 for key in self.keys
@@ -336,7 +190,7 @@ class ShardedIndex:
                 )
             ]
         )
-        if sum(int(_info_dict(info)["pending"]) for info in replies[::2]) >= value:
+        if sum(int(wire.info(info)["pending"]) for info in replies[::2]) >= value:
             self.sync()
 
     @property
@@ -362,7 +216,7 @@ class ShardedIndex:
         values = parse_hashes(hashes)
         raw_titles = encode_titles(titles)
         id_values = None if ids is None else parse_ids(ids)
-        _check_lengths(len(values), len(raw_titles), id_values)
+        check_lengths(len(values), len(raw_titles), id_values)
         if len(values) == 0:
             return np.zeros(0, dtype=np.uint64)
         chosen = self._add_entries(
@@ -390,11 +244,10 @@ class ShardedIndex:
         """One round: read the shards' counters and queues, choose ids as ``Index.add_many``
         does, write. None when another writer took one of the automatic ids meanwhile."""
         probes = [("imgscout.info", key) for key in self.keys]
+        infos = [wire.info(reply) for reply in self.transport.read(probes)]
+        taken = set()
         if explicit is not None:
-            probes += [("imgscout.lookup", self.keys[i % self.shards], i) for i in explicit]
-        replies = self._read(probes)
-        infos = [_info_dict(reply) for reply in replies[: self.shards]]
-        taken = {i for i, title in zip(explicit or [], replies[self.shards :]) if title is not None}
+            taken = {i for i, title in self._titles_by_id(explicit).items() if title is not None}
         counter = max(int(info["next_id"]) for info in infos)
         pending = sum(int(info["pending"]) for info in infos)
         threshold = int(infos[0]["sync_threshold"])
@@ -405,11 +258,11 @@ class ShardedIndex:
             if explicit is not None:
                 entry_id = explicit[position]
             elif counter > MAX_ID:
-                raise ValueError(IDS_EXHAUSTED_MESSAGE)
+                fail("ids-exhausted")
             else:
                 entry_id = counter
             if entry_id in taken or entry_id in seen:
-                raise ValueError(duplicate_id_message(entry_id))
+                fail("id-exists", entry_id)
             seen.add(entry_id)
             counter = max(counter, entry_id + 1)
             ids.append(entry_id)
@@ -420,56 +273,57 @@ class ShardedIndex:
         must_sync = total >= threshold
         # max(): another client may have left a queue already past the threshold.
         synced_count = max(0, len(ids) - total % threshold) if must_sync else 0
-        parts: list[list[Any]] = [[] for _ in range(self.shards)]
-        sync_before = [0 if must_sync else -1] * self.shards
-        for position, (value, title, entry_id) in enumerate(zip(values, titles, ids)):
-            shard = entry_id % self.shards
-            if position < synced_count:
-                sync_before[shard] += 1
-            parts[shard] += (value, title, entry_id)
+        before: list[list[int]] = [[] for _ in range(self.shards)]
+        after: list[list[int]] = [[] for _ in range(self.shards)]
+        for position, entry_id in enumerate(ids):
+            side = before if position < synced_count else after
+            side[entry_id % self.shards].append(position)
+        # Each shard gets its entries that an Index would sync, the sync, then the rest, in
+        # order on one connection; each madd checks its ids and adds all or none.
         commands: list[tuple[Any, ...]] = []
-        written_shards: list[int] = []
-        for shard, part in enumerate(parts):
-            if part:
-                written_shards.append(shard)
-                commands.append(
-                    ("EVAL", _SHARD_WRITE, 1, self.keys[shard], sync_before[shard], *part)
-                )
-            elif must_sync:
-                commands.append(("imgscout.sync", self.keys[shard]))
-        replies = self._pipelined(commands)
-        script_replies = [reply for reply in replies if isinstance(reply, list)]
-        lost = [int(reply[1]) for reply in script_replies if int(reply[0]) == 0]
-        if not lost:
+        writes: list[tuple[int, list[int]]] = []
+        for shard, key in enumerate(self.keys):
+            for part, sync_after in ((before[shard], must_sync), (after[shard], False)):
+                if part:
+                    arguments = wire.add_arguments(
+                        [values[p] for p in part], [titles[p] for p in part], [ids[p] for p in part]
+                    )
+                    writes.append((len(commands), [ids[p] for p in part]))
+                    commands.append(("imgscout.madd", key, *arguments))
+                if sync_after:
+                    commands.append(("imgscout.sync", key))
+        replies = self.transport.settled(commands)
+        failed = [reply for reply in replies if isinstance(reply, BaseException)]
+        if not failed:
             return ids
-        # Another writer took an id between our check and our write: undo the shards that
-        # did write, so the batch stays all or none.
+        # Another writer took an id between our check and our write (or a write failed):
+        # undo the parts that were written, so the batch stays all or none.
         undo = [
-            ("imgscout.del", self.keys[shard], entry_id)
-            for shard, reply in zip(written_shards, script_replies)
-            if int(reply[0]) == 1
-            for entry_id in ids
-            if entry_id % self.shards == shard
+            ("imgscout.del", self.keys[entry_id % self.shards], entry_id)
+            for position, part_ids in writes
+            if not isinstance(replies[position], BaseException)
+            for entry_id in part_ids
         ]
-        self._pipelined(undo)
-        explicit_ids = set(explicit or ())
-        if lost[0] in explicit_ids:
-            raise ValueError(duplicate_id_message(lost[0]))
-        return None
+        self.transport.pipelined(undo)
+        if isinstance(failed[0], IdExistsError) and explicit is None:
+            return None
+        raise failed[0]
 
     def sync(self) -> None:
         self._on_every_shard("imgscout.sync")
 
     def delete(self, id: int) -> None:
         entry_id = parse_id(id)
-        self._call("imgscout.del", self.keys[entry_id % self.shards], entry_id, entry_id=entry_id)
+        self.transport.call(
+            "imgscout.del", self.keys[entry_id % self.shards], entry_id, entry_id=entry_id
+        )
 
     # -- reads ---------------------------------------------------------------------------
 
     def query(self, hash: HashLike, radius: float, limit: int | None = None) -> list[Match]:
         value = parse_hash(hash)
         bits = parse_radius(radius)
-        tail = _limit_args(limit)
+        tail = wire.limit_args(limit)
         replies = self._on_every_shard("imgscout.query", value, bits, *tail)
         return _merge(replies, _count(limit))
 
@@ -482,13 +336,13 @@ class ShardedIndex:
         """Every query on every shard in one pipelined round trip per node."""
         values = parse_hashes(hashes)
         bits = parse_radius(radius)
-        tail = _limit_args(limit)
+        tail = wire.limit_args(limit)
         commands = [
             ("imgscout.query", key, value, bits, *tail)
             for value in values.tolist()
             for key in self.keys
         ]
-        replies = self._read(commands)
+        replies = self.transport.read(commands)
         return [
             _merge(replies[start : start + self.shards], _count(limit))
             for start in range(0, len(replies), self.shards)
@@ -502,14 +356,26 @@ class ShardedIndex:
 
     def lookup(self, id: int) -> str | None:
         entry_id = parse_id(id)
-        title = self._call("imgscout.lookup", self.keys[entry_id % self.shards], entry_id)
+        title = self.transport.call("imgscout.lookup", self.keys[entry_id % self.shards], entry_id)
         return None if title is None else decode_title(title)
 
     def lookup_many(self, ids: Sequence[int] | npt.ArrayLike) -> list[str | None]:
-        """``[lookup(i) for i in ids]`` in one pipelined round trip per node."""
+        """``[lookup(i) for i in ids]``: one ``imgscout.mlookup`` per shard, one pipelined
+        round trip per node."""
         entry_ids = parse_ids(ids).tolist()
-        titles = self._read([("imgscout.lookup", self.keys[i % self.shards], i) for i in entry_ids])
-        return [None if title is None else decode_title(title) for title in titles]
+        found = self._titles_by_id(entry_ids)
+        return [None if found[i] is None else decode_title(found[i]) for i in entry_ids]
+
+    def _titles_by_id(self, entry_ids: Sequence[int]) -> dict[int, bytes | None]:
+        """Each id's raw title (None where there is none), one ``imgscout.mlookup`` a shard."""
+        by_shard: dict[int, list[int]] = {}
+        for entry_id in dict.fromkeys(entry_ids):
+            by_shard.setdefault(entry_id % self.shards, []).append(entry_id)
+        commands = [("imgscout.mlookup", self.keys[shard], *ids) for shard, ids in by_shard.items()]
+        found: dict[int, bytes | None] = {}
+        for ids, titles in zip(by_shard.values(), self.transport.read(commands)):
+            found.update(zip(ids, titles))
+        return found
 
     def title_hash_keys(self, ids: Sequence[int] | npt.ArrayLike) -> list[str]:
         """The names of the ``<key>:<id>`` hashes the module writes for these entries (each
@@ -584,7 +450,7 @@ class ShardedIndex:
                 ]
                 for key in self.keys
             ]
-        every = [_entry(row) for reply in replies for row in reply]
+        every = [wire.entry(row) for reply in replies for row in reply]
         synced = sorted((entry for entry in every if not entry.pending), key=_entry_id)
         pending = sorted((entry for entry in every if entry.pending), key=_entry_id)
         return synced + pending
@@ -598,7 +464,7 @@ class ShardedIndex:
 
 def _merge(replies: Sequence[list[list[Any]]], limit: int | None) -> list[Match]:
     """The shards' answers (each sorted by distance, then id) as one sorted answer."""
-    merged = heapq.merge(*(_matches(reply) for reply in replies), key=_rank)
+    merged = heapq.merge(*(wire.matches(reply) for reply in replies), key=_rank)
     return list(merged if limit is None else islice(merged, limit))
 
 

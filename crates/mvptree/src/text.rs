@@ -38,7 +38,7 @@ fn parse_saturating_count(text: &[u8]) -> Option<u64> {
 }
 
 /// A 64-bit hash, in the first of these forms that matches the whole text:
-/// 1. decimal digits only (1 to 20 of them, at most `u64::MAX`): a decimal number, the form
+/// 1. decimal digits only (leading zeros allowed, a value at most `u64::MAX`): the form
 ///    the old module documented and every AOF file it wrote holds;
 /// 2. `0x` or `0X` and 1 to 16 hex digits of either case;
 /// 3. exactly 16 hex digits of either case: the form imagehash prints.

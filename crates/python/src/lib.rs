@@ -14,8 +14,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 use mvptree::{Error, Index as CoreIndex, InfoValue, Match, Pair, PairsCursor};
+
+use crate::errors::to_py_err;
+
+mod errors;
 use numpy::{PyArray1, PyReadonlyArray1};
-use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyString;
@@ -23,22 +27,6 @@ use pyo3::types::PyString;
 /// `(title, id, distance)` with the title still as bytes: titles are copied out under the
 /// lock and decoded once the GIL is back.
 type RawMatch = (Box<[u8]>, u64, u32);
-
-pyo3::create_exception!(
-    _core,
-    AnswerTooLargeError,
-    PyValueError,
-    "An answer would hold more rows than allowed (`max_rows`): ask for fewer with a limit, or page through it (`iter_pairs`)."
-);
-
-fn to_py_err(error: Error) -> PyErr {
-    match error {
-        Error::NoSuchId(id) => PyKeyError::new_err(id),
-        Error::TooManyRows(_) => AnswerTooLargeError::new_err(error.to_string()),
-        Error::Io(io) => io.into(),
-        other => PyValueError::new_err(other.to_string()),
-    }
-}
 
 /// Runs `body`, turning a panic (a bug in the core or here) into `RuntimeError` so that
 /// callers can rely on ordinary exception handling.
@@ -452,8 +440,10 @@ impl PyIndex {
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<PyIndex> {
         let index =
             guarded(|| Ok(py.detach(|| load_file(&path))))?.map_err(|error| match error {
-                Error::Io(io) => PyErr::from(io),
-                other => PyValueError::new_err(format!("{}: {other}", path.display())),
+                Error::Format(why) => {
+                    to_py_err(Error::Format(format!("{}: {why}", path.display())))
+                }
+                other => to_py_err(other),
             })?;
         Ok(PyIndex {
             inner: RwLock::new(index),
@@ -461,13 +451,38 @@ impl PyIndex {
     }
 }
 
+/// `parse_hash_text(text)`: the hash a text names under the core's grammar
+/// (`mvptree::text::parse_hash`, stated in docs/spec.md), or None when it names none.
+#[pyfunction]
+fn parse_hash_text(text: &str) -> Option<u64> {
+    mvptree::text::parse_hash(text.as_bytes()).ok()
+}
+
+/// `parse_radius_text(text)`: the radius a text names (0..=64), or None.
+#[pyfunction]
+fn parse_radius_text(text: &str) -> Option<u32> {
+    mvptree::text::parse_radius(text.as_bytes()).ok()
+}
+
+/// `parse_id_text(text)`: the id a text names, or None.
+#[pyfunction]
+fn parse_id_text(text: &str) -> Option<u64> {
+    mvptree::text::parse_id(text.as_bytes()).ok()
+}
+
 #[pymodule]
 fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyIndex>()?;
-    module.add(
-        "AnswerTooLargeError",
-        module.py().get_type::<AnswerTooLargeError>(),
-    )?;
+    for (name, class) in errors::classes(module.py())?.named() {
+        module.add(name, class.bind(module.py()))?;
+    }
+    module.add_function(wrap_pyfunction!(errors::error, module)?)?;
+    module.add_function(wrap_pyfunction!(errors::error_for_message, module)?)?;
+    module.add_function(wrap_pyfunction!(errors::error_codes, module)?)?;
+    module.add_function(wrap_pyfunction!(parse_hash_text, module)?)?;
+    module.add_function(wrap_pyfunction!(parse_radius_text, module)?)?;
+    module.add_function(wrap_pyfunction!(parse_id_text, module)?)?;
+    module.add("MAX_HASH", u64::MAX)?;
     module.add("DEFAULT_MAX_ROWS", mvptree::DEFAULT_MAX_ROWS)?;
     module.add("DEFAULT_PAGE_ROWS", mvptree::DEFAULT_PAGE_ROWS)?;
     module.add("MAX_ID", mvptree::MAX_ID)?;

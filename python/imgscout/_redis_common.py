@@ -1,0 +1,113 @@
+"""What the Redis clients (``RedisIndex``, ``ShardedIndex``) share: calling the module,
+translating its errors into the core's exceptions, and decoding its replies.
+
+Replies are read as bytes whatever the client's ``decode_responses`` says: titles are
+binary-safe on the server and are decoded here the way the embedded index decodes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import redis
+from redis.client import NEVER_DECODE
+
+from . import _core
+from ._args import MAX_ID, decode_title, parse_count
+from ._types import Entry, Match, Pair
+
+#: Keyword arguments of ``execute_command`` that keep the reply undecoded.
+RAW = {NEVER_DECODE: True}
+
+#: The figures of ``imgscout.info`` that are text; every other one is an unsigned integer.
+#: The equivalence tests compare ``info()`` with the embedded index's, so a drift shows.
+TEXT_INFO = frozenset({"segment_sizes", "multi_index_fields", "plan", "kernel"})
+
+
+def text(value: bytes | str) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+def error_text(error: redis.ResponseError) -> str:
+    """The module's message: without redis-py's pipeline prefix and the ``ERR`` code."""
+    message = str(error)
+    # redis-py prefixes pipeline errors with "Command # n (...) of pipeline caused error: ".
+    _, marker, after = message.partition(" of pipeline caused error: ")
+    if marker:
+        message = after
+    return message[4:] if message.startswith("ERR ") else message
+
+
+def translated(error: redis.ResponseError, entry_id: int | None = None) -> BaseException:
+    """The core's exception for the module's error (chosen by its code, as the embedded
+    index raises it); an error without an imgscout code as it came."""
+    found: BaseException | None = _core.error_for_message(error_text(error), entry_id)
+    return error if found is None else found
+
+
+def raise_translated(error: redis.ResponseError, entry_id: int | None = None) -> NoReturn:
+    exception = translated(error, entry_id)
+    if exception is error:
+        raise error
+    raise exception from None
+
+
+def call(client: Any, *args: Any, entry_id: int | None = None) -> Any:
+    """One command, its reply undecoded, its error translated."""
+    try:
+        return client.execute_command(*args, **RAW)
+    except redis.ResponseError as error:
+        raise_translated(error, entry_id)
+
+
+def matches(reply: list[list[Any]]) -> list[Match]:
+    return [Match(decode_title(title), int(id), int(distance)) for title, id, distance in reply]
+
+
+def pair(row: Sequence[Any]) -> Pair:
+    a, b, distance = row
+    return Pair(int(a), int(b), int(distance))
+
+
+def pair_order(pair: Pair) -> tuple[int, int, int]:
+    return (pair.distance, pair.a, pair.b)
+
+
+def entry(row: Sequence[Any]) -> Entry:
+    entry_id, hash_value, title, pending = row
+    # The hash comes as a decimal string: it may not fit a signed integer reply.
+    return Entry(int(entry_id), int(hash_value), decode_title(title), bool(int(pending)))
+
+
+def info(reply: Any) -> dict[str, Any]:
+    """``imgscout.info``'s map (RESP3) or flat list (RESP2) as ``Index.info()``'s dict."""
+    items = list(reply.items()) if isinstance(reply, dict) else list(zip(reply[::2], reply[1::2]))
+    decoded: dict[str, Any] = {}
+    for raw_name, value in items:
+        name = text(raw_name)
+        # Integers above 2**63 - 1 (next_id once automatic ids are used up) come as a RESP3
+        # big number or a RESP2 bulk string of digits.
+        decoded[name] = text(value) if name in TEXT_INFO else int(value)
+    return decoded
+
+
+def limit_args(limit: int | None) -> tuple[Any, ...]:
+    if limit is None:
+        return ()
+    # The server reads the limit as a signed 64-bit integer; more than that means "all".
+    return ("LIMIT", min(parse_count(limit, "limit"), MAX_ID))
+
+
+def add_arguments(
+    values: Sequence[int], titles: Sequence[bytes], ids: Sequence[int] | None
+) -> list[Any]:
+    """The arguments of ``imgscout.madd`` after the key: pairs, or ``IDS`` and triples."""
+    arguments: list[Any] = [] if ids is None else ["IDS"]
+    if ids is None:
+        for value, title in zip(values, titles):
+            arguments += (value, title)
+    else:
+        for value, title, entry_id in zip(values, titles, ids):
+            arguments += (value, title, entry_id)
+    return arguments
