@@ -39,9 +39,10 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import numpy as np  # noqa: E402
+from tests.support import checks, reference  # noqa: E402
+from tests.support.checks import WrongAnswer  # noqa: E402
 
-from bench import hashdata, peers, reference, report, subject  # noqa: E402
-from bench.reference import WrongAnswer  # noqa: E402
+from bench import hashdata, peers, report, subject  # noqa: E402
 from bench.timing import Timed, time_batch, time_each  # noqa: E402
 
 RADII = (0, 2, 4, 6, 8, 10, 12, 16, 20, 24, 32)
@@ -236,14 +237,14 @@ class Bench:
     # -- checks ---------------------------------------------------------------------------------
 
     def check_imgscout(self, answer: Any, expected: reference.Expected, what: str) -> None:
-        reference.check_matches(answer, expected, what)
+        checks.check_matches(answer, expected, what)
         self.counters.imgscout_answers_checked += 1
 
     def check_peer(
         self, name: str, ids: np.ndarray, dist: np.ndarray, expected: reference.Expected, what: str
     ) -> bool:
         try:
-            reference.check_id_distance_set(ids, dist, expected, what)
+            checks.check_id_distance_set(ids, dist, expected, what)
         except WrongAnswer as wrong:
             note = f"{name}: {wrong}"
             if note not in self.counters.inexact_peers:
@@ -257,7 +258,7 @@ class Bench:
         self, name: str, dist: np.ndarray, expected: reference.Expected, what: str
     ) -> None:
         try:
-            reference.check_knn_distances(dist, expected, what)
+            checks.check_knn_distances(dist, expected, what)
         except WrongAnswer as wrong:
             note = f"{name}: {wrong}"
             if note not in self.counters.inexact_peers:
@@ -605,7 +606,7 @@ class Bench:
             what = f"imgscout pairs {label} r={SELF_JOIN_RADIUS}"
             if exact_check:
                 log(f"{what}: brute-force reference self-join")
-                reference.check_pairs_exact(
+                checks.check_pairs_exact(
                     rows, reference.reference_pairs(data, ids, SELF_JOIN_RADIUS), what
                 )
                 check_kind = "exact (full O(n^2) reference)"
@@ -613,7 +614,7 @@ class Bench:
                 sample = np.random.default_rng(SEED_SAMPLE).choice(
                     len(data), size=min(mode.pairs_sample, len(data)), replace=False
                 )
-                reference.check_pairs_sampled(rows, data, ids, SELF_JOIN_RADIUS, sample, what)
+                checks.check_pairs_sampled(rows, data, ids, SELF_JOIN_RADIUS, sample, what)
                 check_kind = (
                     "every pair's distance, plus complete partner lists"
                     f" of {len(sample):,} random entries"
@@ -659,7 +660,7 @@ class Bench:
             expected = reference.reference_pairs(data, ids, SELF_JOIN_RADIUS)
             exact = True
             try:
-                reference.check_pairs_exact(rows, expected, f"imagededup {size}")
+                checks.check_pairs_exact(rows, expected, f"imagededup {size}")
                 self.counters.peer_answers_checked += 1
             except WrongAnswer as wrong:
                 exact = False
@@ -670,7 +671,7 @@ class Bench:
                 started = time.perf_counter()
                 answer = index.pairs(SELF_JOIN_RADIUS)
                 timings.append(time.perf_counter() - started)
-            reference.check_pairs_exact(
+            checks.check_pairs_exact(
                 subject.pairs_as_rows(answer), expected, f"imgscout pairs {size}"
             )
             self.counters.imgscout_answers_checked += 1
@@ -813,7 +814,7 @@ class Bench:
     def redis_section(self) -> dict[str, Any]:
         from bench import redis_bench
 
-        module = redis_bench.module_path(REPO_ROOT)
+        module = redis_bench.module_path()
         if module is None:
             self.counters.skipped["redis"] = (
                 "target/release/libimgscout.so not built (cargo build --release -p imgscout-redis)"

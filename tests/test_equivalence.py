@@ -31,7 +31,8 @@ from hypothesis.stateful import (
 )
 
 from imgscout import Index, RedisIndex
-from python_support import MAX_ID, ReferenceIndex, unique_key
+from tests.support.hashes import unique_key
+from tests.support.reference import MAX_ID, ReferenceIndex
 
 settings.register_profile(
     "ci",

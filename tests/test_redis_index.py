@@ -11,7 +11,7 @@ import redis
 
 from imgscout import Index, Match, RedisIndex
 from imgscout.redis_index import _raise_translated
-from python_support import MAX_ID, ReferenceIndex
+from tests.support.reference import MAX_ID, ReferenceIndex
 
 CLIENT_SETTINGS = [(2, False), (2, True), (3, False), (3, True)]
 
