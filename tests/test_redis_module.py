@@ -549,10 +549,10 @@ def test_only_argument_one_is_a_key(redis_server: RedisServer, args: tuple[str, 
     assert client.command_getkeys(*args) == ["{tag}idx"]
 
 
-# --- the seed's session, through redis-cli and redis-py --------------------------------------
+# --- the old module's README example, through redis-cli and redis-py -----------------------
 
 
-def test_seed_session_with_redis_cli(redis_server: RedisServer) -> None:
+def test_old_readme_example_with_redis_cli(redis_server: RedisServer) -> None:
     # Debian's redis-server package brings redis-cli; the cluster fixtures need it too.
     cli = shutil.which("redis-cli")
     assert cli is not None, "redis-cli is not installed"
@@ -591,7 +591,7 @@ def test_seed_session_with_redis_cli(redis_server: RedisServer) -> None:
 
 
 @PROTOCOLS
-def test_seed_session_with_redis_py(redis_server: RedisServer, protocol: int) -> None:
+def test_old_readme_example_with_redis_py(redis_server: RedisServer, protocol: int) -> None:
     client = redis_server.client(protocol=protocol, decode_responses=True)
     client.flushall()
     assert client.execute_command("imgscout.add", "mykey", 12345678901234567890, "cat.jpg") == 1
