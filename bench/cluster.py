@@ -1,7 +1,7 @@
 """Query throughput at radius 4 (and 12): one index sharded over a 3-master Redis Cluster
 (``ShardedIndex``, 3 shards) against the same entries in one key on one server (``RedisIndex``).
 
-    python bench/cluster.py                      # 3M entries (the issue's size)
+    python bench/cluster.py                      # 3M entries (the default)
     python bench/cluster.py --entries 300000     # quicker
 
 Every server is our own (loopback, free ports, persistence off, stopped at the end), loaded

@@ -81,7 +81,7 @@ def test_tiny_run_checks_every_answer_and_writes_reports(tmp_path: Path, module_
 
     markdown = (tmp_path / "RESULTS.md").read_text()
     assert markdown.startswith("# imgscout benchmark results")
-    assert "## Issue 6 targets" in markdown
+    assert "## Targets: best peer / imgscout per radius" in markdown
     assert "**Status: ok.**" in markdown
     assert (tmp_path / "results.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
