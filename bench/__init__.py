@@ -1,2 +1,2 @@
-"""imgscout benchmark suite (issue 6): exact Hamming search against FAISS, numpy, pybktree and
+"""imgscout benchmark suite: exact Hamming search against FAISS, numpy, pybktree and
 imagededup on the same data, same machine, one run. Entry point: ``python bench/run.py``."""

@@ -1,7 +1,7 @@
 """Query throughput at radius 4 (and 12): one index sharded over a 3-master Redis Cluster
 (``ShardedIndex``, 3 shards) against the same entries in one key on one server (``RedisIndex``).
 
-    python bench/cluster.py                      # 3M entries (the issue's size)
+    python bench/cluster.py                      # 3M entries (the default)
     python bench/cluster.py --entries 300000     # quicker
 
 Every server is our own (loopback, free ports, persistence off, stopped at the end), loaded
@@ -27,7 +27,6 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS"
 import argparse  # noqa: E402
 import multiprocessing  # noqa: E402
 import platform  # noqa: E402
-import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -41,8 +40,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench import hashdata, reference  # noqa: E402
-from bench.redis_bench import Server, free_port, module_path  # noqa: E402
+from tests.support import checks, reference  # noqa: E402
+from tests.support.cluster import cluster_options, create_cluster  # noqa: E402
+
+from bench import hashdata  # noqa: E402
+from bench.redis_bench import Server, module_path  # noqa: E402
 
 RADII = (4, 12)
 SHARDS = 3
@@ -57,21 +59,7 @@ class Node(Server):
     """One benchmark server without title hashes; a cluster node when ``cluster`` is set."""
 
     def __init__(self, module: Path, cluster: bool) -> None:
-        extra = (
-            [
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                # port + 10000 may not exist for the high ports the kernel hands out.
-                "--cluster-port",
-                str(free_port()),
-                "--cluster-node-timeout",
-                "60000",
-            ]
-            if cluster
-            else []
-        )
+        extra = cluster_options(node_timeout_ms=60_000) if cluster else []
         super().__init__(module, module_args=("TITLE_HASHES", "no"), extra=extra)
 
     def query_usec(self) -> tuple[int, float]:
@@ -86,19 +74,7 @@ class Node(Server):
 
 def make_cluster(module: Path) -> list[Node]:
     nodes = [Node(module, cluster=True) for _ in range(MASTERS)]
-    addresses = [f"127.0.0.1:{node.port}" for node in nodes]
-    subprocess.run(
-        [
-            shutil.which("redis-cli") or "redis-cli",
-            "--cluster",
-            "create",
-            *addresses,
-            "--cluster-yes",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    create_cluster(nodes)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         infos = [node.client().execute_command("CLUSTER", "INFO") for node in nodes]
@@ -151,7 +127,7 @@ def check(indexes: dict[str, Any], data: np.ndarray, queries: np.ndarray, radius
         expected = reference.expected_range(reference.distances(data, query), ids, radius)
         found += len(expected)
         for name, answer in answers.items():
-            reference.check_matches(answer[position], expected, f"{name} r={radius} {query:016x}")
+            checks.check_matches(answer[position], expected, f"{name} r={radius} {query:016x}")
     print(f"  r={radius}: {len(queries)} queries match the brute force on both ({found} matches)")
 
 
@@ -231,7 +207,7 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "bench" / "CLUSTER.md")
     args = parser.parse_args()
 
-    module = module_path(REPO_ROOT)
+    module = module_path()
     if module is None:
         print("no libimgscout.so: cargo build --release -p imgscout-redis", file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@
 
 Everything the build needs (hashes, the title list) exists before the first RSS reading; the
 second reading follows add_many + sync with the returned id array dropped. Titles are empty, so
-the figure excludes title bytes, as the issue's budget does. Prints one JSON line.
+the figure excludes title bytes, as the 64-bytes-per-entry budget does. Prints one JSON line.
 """
 
 from __future__ import annotations

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from bench.reference import distances
+from tests.support.reference import distances
 
 RangeAnswer = tuple[np.ndarray, np.ndarray]
 

@@ -1,4 +1,4 @@
-"""imgscout benchmark suite (issue 6). One command:
+"""imgscout benchmark suite: imgscout against its exact peers, checked and timed. One command:
 
     python bench/run.py            # full run: 1M uniform + 1M clustered, ~30 minutes
     python bench/run.py --quick    # same sections at 200k entries, a few minutes
@@ -39,9 +39,10 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import numpy as np  # noqa: E402
+from tests.support import checks, reference  # noqa: E402
+from tests.support.checks import WrongAnswer  # noqa: E402
 
-from bench import hashdata, peers, reference, report, subject  # noqa: E402
-from bench.reference import WrongAnswer  # noqa: E402
+from bench import hashdata, peers, report, subject  # noqa: E402
 from bench.timing import Timed, time_batch, time_each  # noqa: E402
 
 RADII = (0, 2, 4, 6, 8, 10, 12, 16, 20, 24, 32)
@@ -53,8 +54,8 @@ SEED_QUERIES = 13
 SEED_PAIRS = 14
 SEED_SAMPLE = 15
 SEED_TEN_MILLION = 16
-#: FAISS MultiHash layouts tried; the issue measured 4x16, 3x21 is the log2(N) substring length
-#: that multi-index hashing recommends for 1M entries.
+#: FAISS MultiHash layouts tried: 4x16, the layout the targets were set against, and 3x21, the
+#: log2(N) substring length that multi-index hashing recommends for 1M entries.
 MULTIHASH_LAYOUTS = ((4, 16), (3, 21))
 #: Radii at which the cost of building Python answer objects is split out (wide answers).
 PYTHON_LAYER_RADII = (8, 16, 24, 32)
@@ -214,7 +215,6 @@ def environment(mode: Mode) -> dict[str, Any]:
         "commit": commit,
         "uncommitted_code": dirty,
         "versions": versions,
-        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         "compilers_at_start": compilers_running(),
     }
 
@@ -236,14 +236,14 @@ class Bench:
     # -- checks ---------------------------------------------------------------------------------
 
     def check_imgscout(self, answer: Any, expected: reference.Expected, what: str) -> None:
-        reference.check_matches(answer, expected, what)
+        checks.check_matches(answer, expected, what)
         self.counters.imgscout_answers_checked += 1
 
     def check_peer(
         self, name: str, ids: np.ndarray, dist: np.ndarray, expected: reference.Expected, what: str
     ) -> bool:
         try:
-            reference.check_id_distance_set(ids, dist, expected, what)
+            checks.check_id_distance_set(ids, dist, expected, what)
         except WrongAnswer as wrong:
             note = f"{name}: {wrong}"
             if note not in self.counters.inexact_peers:
@@ -257,7 +257,7 @@ class Bench:
         self, name: str, dist: np.ndarray, expected: reference.Expected, what: str
     ) -> None:
         try:
-            reference.check_knn_distances(dist, expected, what)
+            checks.check_knn_distances(dist, expected, what)
         except WrongAnswer as wrong:
             note = f"{name}: {wrong}"
             if note not in self.counters.inexact_peers:
@@ -605,7 +605,7 @@ class Bench:
             what = f"imgscout pairs {label} r={SELF_JOIN_RADIUS}"
             if exact_check:
                 log(f"{what}: brute-force reference self-join")
-                reference.check_pairs_exact(
+                checks.check_pairs_exact(
                     rows, reference.reference_pairs(data, ids, SELF_JOIN_RADIUS), what
                 )
                 check_kind = "exact (full O(n^2) reference)"
@@ -613,7 +613,7 @@ class Bench:
                 sample = np.random.default_rng(SEED_SAMPLE).choice(
                     len(data), size=min(mode.pairs_sample, len(data)), replace=False
                 )
-                reference.check_pairs_sampled(rows, data, ids, SELF_JOIN_RADIUS, sample, what)
+                checks.check_pairs_sampled(rows, data, ids, SELF_JOIN_RADIUS, sample, what)
                 check_kind = (
                     "every pair's distance, plus complete partner lists"
                     f" of {len(sample):,} random entries"
@@ -659,7 +659,7 @@ class Bench:
             expected = reference.reference_pairs(data, ids, SELF_JOIN_RADIUS)
             exact = True
             try:
-                reference.check_pairs_exact(rows, expected, f"imagededup {size}")
+                checks.check_pairs_exact(rows, expected, f"imagededup {size}")
                 self.counters.peer_answers_checked += 1
             except WrongAnswer as wrong:
                 exact = False
@@ -670,7 +670,7 @@ class Bench:
                 started = time.perf_counter()
                 answer = index.pairs(SELF_JOIN_RADIUS)
                 timings.append(time.perf_counter() - started)
-            reference.check_pairs_exact(
+            checks.check_pairs_exact(
                 subject.pairs_as_rows(answer), expected, f"imgscout pairs {size}"
             )
             self.counters.imgscout_answers_checked += 1
@@ -813,7 +813,7 @@ class Bench:
     def redis_section(self) -> dict[str, Any]:
         from bench import redis_bench
 
-        module = redis_bench.module_path(REPO_ROOT)
+        module = redis_bench.module_path()
         if module is None:
             self.counters.skipped["redis"] = (
                 "target/release/libimgscout.so not built (cargo build --release -p imgscout-redis)"
@@ -885,12 +885,13 @@ def main(argv: list[str] | None = None) -> int:
         report.write(results, args.output_dir)
         return 0
     mode = MODES[args.mode]
+    started = time.monotonic()
     bench = Bench(mode, args)
     bench.run()
     status = 1 if bench.counters.errors else 0
     bench.results["checks"] = asdict(bench.counters)
     bench.results["environment"]["compilers_at_end"] = compilers_running()
-    bench.results["environment"]["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    bench.results["environment"]["wall_s"] = round(time.monotonic() - started)
     bench.results["status"] = "ok" if status == 0 else "failed"
     (args.output_dir / "results.json").write_text(
         json.dumps(bench.results, indent=1, default=float)

@@ -119,7 +119,7 @@ def describe(reply: Any) -> str:
 
 
 def run(entries: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    module = redis_bench.module_path(ROOT)
+    module = redis_bench.module_path()
     if module is None:
         raise SystemExit("build the module first: cargo build --release -p imgscout-redis")
     rng = np.random.default_rng(17)

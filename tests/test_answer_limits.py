@@ -9,8 +9,9 @@ import random
 import pytest
 import redis
 
-from conftest import ServerFactory
 from imgscout import AnswerTooLargeError, Index, Pair, RedisIndex, ShardedIndex
+from tests.support.reference import pairs_within
+from tests.support.server import ServerFactory
 
 
 def clustered(count: int, seed: int) -> list[int]:
@@ -23,17 +24,6 @@ def clustered(count: int, seed: int) -> list[int]:
             value ^= 1 << bit
         out.append(value)
     return out
-
-
-def brute_pairs(hashes: dict[int, int], radius: int) -> list[Pair]:
-    ids = sorted(hashes)
-    found = [
-        Pair(a, b, (hashes[a] ^ hashes[b]).bit_count())
-        for i, a in enumerate(ids)
-        for b in ids[i + 1 :]
-        if (hashes[a] ^ hashes[b]).bit_count() <= radius
-    ]
-    return sorted(found, key=lambda p: (p.distance, p.a, p.b))
 
 
 def test_the_self_join_of_20000_entries_at_radius_64_raises_instead_of_aborting() -> None:
@@ -87,7 +77,7 @@ def test_iter_pairs_walks_exactly_the_plain_answer(page_size: int) -> None:
     index.sync()
     live = {e.id: e.hash for e in index.entries()}
     for radius in (0, 4, 10):
-        want = brute_pairs(live, radius)
+        want = [Pair(*pair) for pair in pairs_within(live, radius)]
         assert index.pairs(radius) == want
         walked = list(index.iter_pairs(radius, page_size=page_size))
         assert sorted(walked, key=lambda p: (p.distance, p.a, p.b)) == want

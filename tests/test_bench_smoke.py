@@ -19,8 +19,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench import reference  # noqa: E402
-from bench.reference import WrongAnswer  # noqa: E402
+from tests.support import checks, reference  # noqa: E402
+from tests.support.checks import WrongAnswer  # noqa: E402
 
 RUN = REPO_ROOT / "bench" / "run.py"
 RADII = ("0", "2", "4", "6", "8", "10", "12", "16", "20", "24", "32")
@@ -81,7 +81,7 @@ def test_tiny_run_checks_every_answer_and_writes_reports(tmp_path: Path, module_
 
     markdown = (tmp_path / "RESULTS.md").read_text()
     assert markdown.startswith("# imgscout benchmark results")
-    assert "## Issue 6 targets" in markdown
+    assert "## Targets: best peer / imgscout per radius" in markdown
     assert "**Status: ok.**" in markdown
     assert (tmp_path / "results.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
@@ -136,7 +136,7 @@ def matches(rows: list[tuple[int, int]]) -> list[tuple[str, int, int]]:
 
 def test_check_matches_accepts_the_brute_force_answer() -> None:
     expected = reference.expected_range(reference.distances(DATA, 0), IDS, 2)
-    reference.check_matches(matches([(0, 0), (1, 1), (2, 2)]), expected, "ok")
+    checks.check_matches(matches([(0, 0), (1, 1), (2, 2)]), expected, "ok")
 
 
 @pytest.mark.parametrize(
@@ -153,7 +153,7 @@ def test_check_matches_accepts_the_brute_force_answer() -> None:
 def test_check_matches_rejects_wrong_answers(answer: list[tuple[str, int, int]]) -> None:
     expected = reference.expected_range(reference.distances(DATA, 0), IDS, 2)
     with pytest.raises(WrongAnswer):
-        reference.check_matches(answer, expected, "wrong")
+        checks.check_matches(answer, expected, "wrong")
 
 
 def test_expected_knn_breaks_ties_by_smaller_id() -> None:
@@ -165,28 +165,28 @@ def test_expected_knn_breaks_ties_by_smaller_id() -> None:
 
 def test_peer_checks_reject_a_wrong_set_and_wrong_knn_distances() -> None:
     expected = reference.expected_range(reference.distances(DATA, 0), IDS, 1)
-    reference.check_id_distance_set(np.array([1, 0]), np.array([1, 0]), expected, "ok")
+    checks.check_id_distance_set(np.array([1, 0]), np.array([1, 0]), expected, "ok")
     with pytest.raises(WrongAnswer):
-        reference.check_id_distance_set(np.array([0]), np.array([0]), expected, "miss")
+        checks.check_id_distance_set(np.array([0]), np.array([0]), expected, "miss")
     with pytest.raises(WrongAnswer):
-        reference.check_knn_distances(np.array([0, 2]), expected, "knn")
+        checks.check_knn_distances(np.array([0, 2]), expected, "knn")
 
 
 def test_reference_pairs_and_their_checks() -> None:
     pairs = reference.reference_pairs(DATA, IDS, 1)
     assert pairs.tolist() == [[0, 1, 1], [1, 2, 1], [2, 3, 1], [3, 4, 1]]
-    reference.check_pairs_exact(pairs[::-1], pairs, "ok")
+    checks.check_pairs_exact(pairs[::-1], pairs, "ok")
     with pytest.raises(WrongAnswer):
-        reference.check_pairs_exact(pairs[1:], pairs, "miss")
+        checks.check_pairs_exact(pairs[1:], pairs, "miss")
     everyone = np.arange(len(DATA))
-    reference.check_pairs_sampled(pairs, DATA, IDS, 1, everyone, "ok")
+    checks.check_pairs_sampled(pairs, DATA, IDS, 1, everyone, "ok")
     with pytest.raises(WrongAnswer, match="partners"):
-        reference.check_pairs_sampled(pairs[1:], DATA, IDS, 1, everyone, "miss")
+        checks.check_pairs_sampled(pairs[1:], DATA, IDS, 1, everyone, "miss")
     with pytest.raises(WrongAnswer, match="distance"):
-        reference.check_pairs_sampled(np.array([[0, 2, 1]]), DATA, IDS, 1, np.array([5]), "bad")
+        checks.check_pairs_sampled(np.array([[0, 2, 1]]), DATA, IDS, 1, np.array([5]), "bad")
     with pytest.raises(WrongAnswer, match="twice"):
-        reference.check_pairs_sampled(
+        checks.check_pairs_sampled(
             np.concatenate([pairs, pairs[:1]]), DATA, IDS, 1, np.array([5]), "twice"
         )
     with pytest.raises(WrongAnswer, match="smaller id"):
-        reference.check_pairs_sampled(np.array([[1, 0, 1]]), DATA, IDS, 1, np.array([5]), "order")
+        checks.check_pairs_sampled(np.array([[1, 0, 1]]), DATA, IDS, 1, np.array([5]), "order")

@@ -25,15 +25,15 @@ from hypothesis.stateful import initialize, rule, run_state_machine_as_test
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from cluster_support import LocalCluster
-from conftest import RedisServer
 from imgscout import Index, Match, ShardedIndex, cli
 from imgscout._cluster import ClusterTransport
 from imgscout.sharded import _WRITE_ATTEMPTS, shard_key
-from python_support import MAX_ID, ReferenceIndex, unique_key
-from redis_support import ReferenceIndex as RawReference
-from redis_support import clustered_hashes, distance, raw_reply
-from test_equivalence import SERVER_DEFAULT_THRESHOLD, IndexEquivalence
+from tests.support.cluster import LocalCluster
+from tests.support.commands import raw_reply
+from tests.support.hashes import clustered_hashes, unique_key
+from tests.support.reference import MAX_ID, ReferenceIndex, as_reply
+from tests.support.server import RedisServer
+from tests.test_equivalence import SERVER_DEFAULT_THRESHOLD, IndexEquivalence
 
 CLIENT_SETTINGS = [(2, False), (2, True), (3, False), (3, True)]
 
@@ -103,7 +103,7 @@ def test_every_command_through_the_cluster_client(
     cluster: LocalCluster, cluster_client: RedisCluster
 ) -> None:
     key = tagged("photos")
-    model = RawReference()
+    model = ReferenceIndex()  # bytes titles, as the server returns them
     rng = random.Random(7)
     hashes = clustered_hashes(rng, 60)
     c = cluster_client
@@ -117,20 +117,20 @@ def test_every_command_through_the_cluster_client(
     model.add(hashes[20], b"explicit", 500)
     flat = [part for value in hashes[21:40] for part in (value, b"m%x" % value)]
     assert c.execute_command("imgscout.madd", key, *flat) == model.add_many(
-        [(value, b"m%x" % value) for value in hashes[21:40]]
+        hashes[21:40], [b"m%x" % value for value in hashes[21:40]]
     )
     assert c.execute_command("imgscout.size", key) == len(model.indexed)
     assert c.execute_command("imgscout.sync", key) in (b"OK", "OK", True)
     model.sync()
     for probe in [*hashes[40:50], 0, 2**64 - 1]:
         for radius in (0, 4, 12, 64):
-            assert c.execute_command("imgscout.query", key, probe, radius) == model.query(
-                probe, radius
+            assert c.execute_command("imgscout.query", key, probe, radius) == as_reply(
+                model.query(probe, radius)
             )
-        assert c.execute_command("imgscout.query", key, probe, 20, "LIMIT", 2) == model.query(
-            probe, 20, 2
+        assert c.execute_command("imgscout.query", key, probe, 20, "LIMIT", 2) == as_reply(
+            model.query(probe, 20, 2)
         )
-        assert c.execute_command("imgscout.knn", key, probe, 4) == model.knn(probe, 4)
+        assert c.execute_command("imgscout.knn", key, probe, 4) == as_reply(model.knn(probe, 4))
     assert c.execute_command("imgscout.lookup", key, 500) == b"explicit"
     assert c.execute_command("imgscout.lookup", key, 99_999) is None
     info = c.execute_command("imgscout.info", key)
@@ -144,28 +144,16 @@ def test_every_command_through_the_cluster_client(
     victim = model.ids()[3]
     assert c.execute_command("imgscout.del", key, victim) in (b"OK", "OK", True)
     model.delete(victim)
-    assert c.execute_command("imgscout.query", key, 0, 64) == model.query(0, 64)
+    assert c.execute_command("imgscout.query", key, 0, 64) == as_reply(model.query(0, 64))
     c.execute_command("imgscout.add", key, hashes[50], b"left pending")
     model.add(hashes[50], b"left pending")
-    indexed = sorted(model.indexed.items())
-    expected_pairs = sorted(
-        (
-            [a, b, distance(hash_a, hash_b)]
-            for position, (a, (hash_a, _)) in enumerate(indexed)
-            for b, (hash_b, _) in indexed[position + 1 :]
-            if distance(hash_a, hash_b) <= 6
-        ),
-        key=lambda pair: (pair[2], pair[0], pair[1]),
-    )
+    expected_pairs = as_reply(model.pairs(6))
     assert expected_pairs and c.execute_command("imgscout.pairs", key, 6) == expected_pairs
     listed = [
         [int(entry_id), int(value), title, int(pending)]
         for entry_id, value, title, pending in c.execute_command("imgscout.entries", key)
     ]
-    assert listed == [
-        *([i, h, t, 0] for i, (h, t) in indexed),
-        *([i, h, t, 1] for i, (h, t) in model.pending.items()),
-    ]
+    assert listed == [[i, h, t, int(pending)] for i, h, t, pending in model.entries()]
 
     # Errors come back through the cluster client with the protocol's texts.
     owner = node_holding(cluster, key)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster_support import LocalCluster
-from test_redis_limits import as_pairs
+from tests.support.cluster import LocalCluster
+from tests.test_redis_limits import as_pairs
 
 NODE_TIMEOUT_MS = 2000
 KEY = "{heavy}index"

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from conftest import REPO_ROOT, free_port, server_binary
-from python_support import ReferenceIndex
-from redis_support import info
+from tests.support.commands import info
+from tests.support.reference import ReferenceIndex
+from tests.support.server import REPO_ROOT, free_port, server_binary
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 REDIS_CONF = REPO_ROOT / "docker" / "redis.conf"

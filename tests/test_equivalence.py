@@ -32,7 +32,8 @@ from hypothesis.stateful import (
 
 from imgscout import Index, Match, RedisIndex, _core
 from imgscout import _redis_common as wire
-from python_support import MAX_ID, ReferenceIndex, unique_key
+from tests.support.hashes import unique_key
+from tests.support.reference import MAX_ID, ReferenceIndex
 
 settings.register_profile(
     "ci",

@@ -16,7 +16,8 @@ import pytest
 
 import imgscout
 from imgscout import Index, Match, Pair, RedisIndex, format_hash, parse_hash
-from python_support import MAX_ID, ReferenceIndex, flip_bits, hamming, unique_key
+from tests.support.hashes import flip_bits, unique_key
+from tests.support.reference import MAX_ID, ReferenceIndex, hamming
 
 IndexFactory = Callable[..., Any]
 

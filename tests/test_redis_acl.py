@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from conftest import ON_VALKEY, RedisServer, server_version
+from tests.support.server import ON_VALKEY, RedisServer, server_version
 
 #: Servers whose module API can put module commands in ACL categories (Redis 7.2+, Valkey).
 CATEGORIES_SUPPORTED = ON_VALKEY or tuple(

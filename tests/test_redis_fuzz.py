@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import pytest
 import redis
 
-from conftest import RedisServer, ServerFactory
+from tests.support.server import RedisServer, ServerFactory
 
 FUZZ_SECONDS = float(os.environ.get("IMGSCOUT_FUZZ_SECONDS", "6"))
 MAX_COMMANDS = int(os.environ.get("IMGSCOUT_FUZZ_COMMANDS", "4000"))

@@ -12,7 +12,7 @@ import redis
 import imgscout
 from imgscout import Index, Match, RedisIndex
 from imgscout._redis_common import raise_translated
-from python_support import MAX_ID, ReferenceIndex
+from tests.support.reference import MAX_ID, ReferenceIndex
 
 CLIENT_SETTINGS = [(2, False), (2, True), (3, False), (3, True)]
 

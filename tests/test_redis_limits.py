@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from conftest import RedisServer, ServerFactory
 from imgscout import Index
+from tests.support.server import RedisServer, ServerFactory, ServerPool
 
 TOO_MANY = (
     "answer has more than {} rows (imgscout.max-reply-rows); "
@@ -233,9 +233,7 @@ def big_server(
 ) -> Iterator[RedisServer]:
     """A server holding 100,000 uniform hashes in key ``big``: a page of 100,000 anchors at
     radius 14 runs for a second or more."""
-    from conftest import _ServerPool
-
-    pool = _ServerPool(module_path, lambda: tmp_path_factory.mktemp("redis"))  # type: ignore[arg-type]
+    pool = ServerPool(module_path, lambda: tmp_path_factory.mktemp("redis"))  # type: ignore[arg-type]
     server = pool()
     rng = random.Random(11)
     load(server.client(), "big", [rng.getrandbits(64) for _ in range(100_000)])

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import redis
 
-from conftest import ServerFactory
+from tests.support.reference import Expected, distances, expected_knn, expected_range
+from tests.support.server import ServerFactory
 
 ENTRIES = int(os.environ.get("IMGSCOUT_LOAD_ENTRIES", "1000000"))
 BATCH = 1000  # entries per madd
@@ -27,12 +28,6 @@ BUILD_SCRATCH_BYTES_PER_ENTRY = 80
 
 def title_of(i: int) -> bytes:
     return b"img%07d.jpg" % i
-
-
-def popcount64(values: np.ndarray) -> np.ndarray:
-    """Per-element bit count of a uint64 array (numpy < 2 has no bitwise_count)."""
-    as_bytes = values.view(np.uint8).reshape(-1, 8)
-    return np.unpackbits(as_bytes, axis=1).sum(axis=1)
 
 
 def rss(client: redis.Redis) -> int:
@@ -62,23 +57,26 @@ def load(client: redis.Redis, hashes: np.ndarray) -> float:
     return time.perf_counter() - started
 
 
+def as_reply(expected: Expected) -> list[list[object]]:
+    """The module's reply to a query whose answer is ``expected`` (titles from the ids)."""
+    return [
+        [title_of(entry_id - 1), entry_id, distance]
+        for entry_id, distance in zip(expected.ids.tolist(), expected.distances.tolist())
+    ]
+
+
 def check_queries(client: redis.Redis, hashes: np.ndarray, rng: np.random.Generator) -> None:
     ids = np.arange(1, len(hashes) + 1)
     for probe_at in rng.integers(0, len(hashes), 10):
         probe = int(hashes[probe_at]) ^ (1 << int(rng.integers(0, 64)))
-        distances = popcount64(hashes ^ np.uint64(probe))
+        dist = distances(hashes, probe)
         for radius in (0, 4, 8):
-            hit = distances <= radius
-            order = np.lexsort((ids[hit], distances[hit]))
-            expected = [
-                [title_of(int(i) - 1), int(i), int(d)]
-                for i, d in zip(ids[hit][order], distances[hit][order])
-            ]
-            assert client.execute_command("imgscout.query", "big", probe, radius) == expected
-        order = np.lexsort((ids, distances))[:10]
-        assert client.execute_command("imgscout.knn", "big", probe, 10) == [
-            [title_of(int(ids[i]) - 1), int(ids[i]), int(distances[i])] for i in order
-        ]
+            assert client.execute_command("imgscout.query", "big", probe, radius) == as_reply(
+                expected_range(dist, ids, radius)
+            )
+        assert client.execute_command("imgscout.knn", "big", probe, 10) == as_reply(
+            expected_knn(dist, ids, 10)
+        )
 
 
 @pytest.mark.slow

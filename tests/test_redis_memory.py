@@ -12,8 +12,8 @@ import random
 import pytest
 import redis
 
-from conftest import RedisServer, ServerFactory
-from redis_support import info
+from tests.support.commands import info
+from tests.support.server import RedisServer, ServerFactory
 
 ENTRIES = 20_000
 CHUNK = 1_000

@@ -10,15 +10,9 @@ import time
 import pytest
 import redis
 
-from conftest import RedisServer, RedisStartError, ServerFactory, free_port
-from redis_support import (
-    MAX_ID,
-    ReferenceIndex,
-    assert_same_state,
-    info,
-    raw_reply,
-    run_random_workload,
-)
+from tests.support.commands import assert_same_state, info, raw_reply, run_random_workload
+from tests.support.reference import MAX_ID, ReferenceIndex, as_reply, pairs_within
+from tests.support.server import RedisServer, RedisStartError, ServerFactory, free_port
 
 PROTOCOLS = pytest.mark.parametrize("protocol", [2, 3], ids=["resp2", "resp3"])
 
@@ -193,16 +187,10 @@ def test_pairs_is_the_exact_self_join(client: redis.Redis) -> None:
     command(client, "imgscout.sync", "idx")
     # A pending copy of the first hash stays out of the join until the next sync.
     command(client, "imgscout.add", "idx", hashes[0], "pending copy")
-    indexed = list(enumerate(hashes, start=1))
+    indexed = dict(enumerate(hashes, start=1))
     for radius in (0, 2, 5, 30, 64):
-        want = sorted(
-            (bin(ha ^ hb).count("1"), a, b)
-            for i, (a, ha) in enumerate(indexed)
-            for b, hb in indexed[i + 1 :]
-            if bin(ha ^ hb).count("1") <= radius
-        )
         got = command(client, "imgscout.pairs", "idx", radius)
-        assert got == [[a, b, d] for d, a, b in want], radius
+        assert got == as_reply(pairs_within(indexed, radius)), radius
     assert len(command(client, "imgscout.pairs", "idx", 64)) == 65 * 64 // 2
     assert command(client, "imgscout.pairs", "missing", 3) == []
 
@@ -561,10 +549,10 @@ def test_only_argument_one_is_a_key(redis_server: RedisServer, args: tuple[str, 
     assert client.command_getkeys(*args) == ["{tag}idx"]
 
 
-# --- the seed's session, through redis-cli and redis-py --------------------------------------
+# --- the old module's README example, through redis-cli and redis-py -----------------------
 
 
-def test_seed_session_with_redis_cli(redis_server: RedisServer) -> None:
+def test_old_readme_example_with_redis_cli(redis_server: RedisServer) -> None:
     # Debian's redis-server package brings redis-cli; the cluster fixtures need it too.
     cli = shutil.which("redis-cli")
     assert cli is not None, "redis-cli is not installed"
@@ -603,7 +591,7 @@ def test_seed_session_with_redis_cli(redis_server: RedisServer) -> None:
 
 
 @PROTOCOLS
-def test_seed_session_with_redis_py(redis_server: RedisServer, protocol: int) -> None:
+def test_old_readme_example_with_redis_py(redis_server: RedisServer, protocol: int) -> None:
     client = redis_server.client(protocol=protocol, decode_responses=True)
     client.flushall()
     assert client.execute_command("imgscout.add", "mykey", 12345678901234567890, "cat.jpg") == 1

@@ -10,14 +10,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from conftest import RedisServer, ServerFactory
-from redis_support import (
-    ReferenceIndex,
-    assert_same_state,
-    digest,
-    info,
-    run_random_workload,
-)
+from tests.support.commands import assert_same_state, digest, info, run_random_workload
+from tests.support.reference import ReferenceIndex
+from tests.support.server import RedisServer, ServerFactory
 
 DEBUG = ("--enable-debug-command", "yes")
 

@@ -9,8 +9,9 @@ import time
 import pytest
 import redis
 
-from conftest import RedisServer, ServerFactory
-from redis_support import ReferenceIndex, assert_same_state, digest, run_random_workload
+from tests.support.commands import assert_same_state, digest, run_random_workload
+from tests.support.reference import ReferenceIndex
+from tests.support.server import RedisServer, ServerFactory
 
 # Without the 5 s default delay before a diskless full sync, replicas attach at once.
 DEBUG = ("--enable-debug-command", "yes", "--repl-diskless-sync-delay", "0")

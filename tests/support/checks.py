@@ -1,54 +1,20 @@
-"""Brute-force answers (numpy ``bitwise_count`` scan) and the checks every answer goes through.
-
-A wrong answer raises :class:`WrongAnswer`; ``run.py`` turns it into a non-zero exit.
+"""The checks every benchmark answer goes through, against the brute force of
+:mod:`tests.support.reference`. A wrong answer raises :class:`WrongAnswer`; ``bench/run.py``
+turns it into a non-zero exit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from tests.support.reference import Expected, distances, sort_pairs
+
 
 class WrongAnswer(AssertionError):
     """An answer differs from the brute-force answer."""
-
-
-def distances(data: np.ndarray, query: int | np.uint64) -> np.ndarray:
-    """Hamming distance (uint8) from ``query`` to every hash in ``data``."""
-    return np.bitwise_count(np.bitwise_xor(data, np.uint64(query)))
-
-
-@dataclass(frozen=True)
-class Expected:
-    """Sorted by (distance, id), as imgscout orders answers."""
-
-    ids: np.ndarray  # int64
-    distances: np.ndarray  # int64
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-def expected_range(dist: np.ndarray, ids: np.ndarray, radius: int) -> Expected:
-    """Every entry within ``radius`` (inclusive)."""
-    where = np.flatnonzero(dist <= radius)
-    found_ids = ids[where].astype(np.int64)
-    found_d = dist[where].astype(np.int64)
-    order = np.lexsort((found_ids, found_d))
-    return Expected(found_ids[order], found_d[order])
-
-
-def expected_knn(dist: np.ndarray, ids: np.ndarray, k: int) -> Expected:
-    """The k nearest, ties at the k-th distance broken by smaller id (imgscout's order)."""
-    k = min(k, len(dist))
-    if k == 0:
-        return Expected(np.empty(0, np.int64), np.empty(0, np.int64))
-    kth = int(np.partition(dist, k - 1)[k - 1])
-    full = expected_range(dist, ids, kth)
-    return Expected(full.ids[:k], full.distances[:k])
 
 
 def _matches_as_arrays(answer: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -94,34 +60,6 @@ def check_knn_distances(dist: np.ndarray, expected: Expected, what: str) -> None
     """A kNN answer whose tie-breaking is not specified (FAISS): its distances must be right."""
     if not np.array_equal(np.sort(np.asarray(dist, np.int64)), expected.distances):
         raise WrongAnswer(f"{what}: kNN distances differ from the brute-force ones")
-
-
-def reference_pairs(data: np.ndarray, ids: np.ndarray, radius: int, block: int = 64) -> np.ndarray:
-    """All pairs within ``radius`` as rows (smaller id, larger id, distance), sorted; O(n^2)."""
-    rows: list[np.ndarray] = []
-    n = len(data)
-    for start in range(0, n, block):
-        stop = min(n, start + block)
-        # Compare the block with itself and everything after it; keep j > i only.
-        tail = data[start:]
-        dist = np.bitwise_count(np.bitwise_xor(data[start:stop, None], tail[None, :]))
-        i_local, j_local = np.nonzero(dist <= radius)
-        keep = j_local > i_local
-        i_idx = i_local[keep] + start
-        j_idx = j_local[keep] + start
-        a = ids[i_idx].astype(np.int64)
-        b = ids[j_idx].astype(np.int64)
-        rows.append(
-            np.stack(
-                [np.minimum(a, b), np.maximum(a, b), dist[i_local[keep], j_local[keep]]], axis=1
-            )
-        )
-    return sort_pairs(np.concatenate(rows) if rows else np.empty((0, 3), np.int64))
-
-
-def sort_pairs(pairs: np.ndarray) -> np.ndarray:
-    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 3)
-    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0], pairs[:, 2]))]
 
 
 def check_pairs_exact(answer: np.ndarray, expected: np.ndarray, what: str) -> None:

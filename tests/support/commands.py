@@ -1,82 +1,17 @@
-"""Helpers for the Redis module tests: a brute-force reference index, state comparison,
-random workloads and a raw RESP client for exact error texts."""
+"""Talking to the module's commands in the tests: ``imgscout.info`` as a dict, the value
+digest, raw replies for exact error texts, and a random workload checked step by step against
+the brute-force model (:class:`~tests.support.reference.ReferenceIndex`, given ``bytes`` titles
+as the server returns them)."""
 
 from __future__ import annotations
 
 import random
 import socket
-from dataclasses import dataclass, field
 
 import redis
 
-MAX_ID = 2**63 - 1
-DEFAULT_SYNC_THRESHOLD = 500
-
-
-def distance(a: int, b: int) -> int:
-    return bin(a ^ b).count("1")
-
-
-@dataclass
-class ReferenceIndex:
-    """What an imgscout index must answer, computed the slow obvious way."""
-
-    sync_threshold: int = DEFAULT_SYNC_THRESHOLD
-    next_id: int = 1
-    indexed: dict[int, tuple[int, bytes]] = field(default_factory=dict)
-    pending: dict[int, tuple[int, bytes]] = field(default_factory=dict)  # insertion order
-
-    def add(self, hash_value: int, title: bytes, entry_id: int | None = None) -> int:
-        if entry_id is None:
-            entry_id = self.next_id
-        assert not self.contains(entry_id)
-        self.pending[entry_id] = (hash_value, title)
-        self.next_id = max(self.next_id, entry_id + 1)
-        if len(self.pending) >= self.sync_threshold:
-            self.sync()
-        return entry_id
-
-    def add_many(self, pairs: list[tuple[int, bytes]]) -> list[int]:
-        return [self.add(h, t) for h, t in pairs]
-
-    def sync(self) -> None:
-        self.indexed.update(self.pending)
-        self.pending.clear()
-
-    def delete(self, entry_id: int) -> None:
-        if entry_id in self.pending:
-            del self.pending[entry_id]
-        else:
-            del self.indexed[entry_id]
-
-    def set_sync_threshold(self, threshold: int) -> None:
-        self.sync_threshold = threshold
-        if len(self.pending) >= threshold:
-            self.sync()
-
-    def contains(self, entry_id: int) -> bool:
-        return entry_id in self.indexed or entry_id in self.pending
-
-    def lookup(self, entry_id: int) -> bytes | None:
-        found = self.indexed.get(entry_id) or self.pending.get(entry_id)
-        return None if found is None else found[1]
-
-    def _ranked(self, query: int) -> list[list[object]]:
-        ranked = sorted(
-            (distance(h, query), entry_id, title) for entry_id, (h, title) in self.indexed.items()
-        )
-        return [[title, entry_id, d] for d, entry_id, title in ranked]
-
-    def query(self, query: int, radius: int, limit: int | None = None) -> list[list[object]]:
-        radius = min(radius, 64)
-        found = [m for m in self._ranked(query) if m[2] <= radius]  # type: ignore[operator]
-        return found if limit is None else found[:limit]
-
-    def knn(self, query: int, k: int) -> list[list[object]]:
-        return self._ranked(query)[:k]
-
-    def ids(self) -> list[int]:
-        return [*self.indexed, *self.pending]
+from tests.support.hashes import clustered_hashes, random_title
+from tests.support.reference import ReferenceIndex, as_reply
 
 
 def info(client: redis.Redis, key: str) -> dict[str, object]:
@@ -87,24 +22,6 @@ def info(client: redis.Redis, key: str) -> dict[str, object]:
     return {
         (name.decode() if isinstance(name, bytes) else name): value for name, value in reply.items()
     }
-
-
-def clustered_hashes(rng: random.Random, count: int, centers: int = 8) -> list[int]:
-    """Hashes in a few tight clusters, so small-radius queries find something."""
-    bases = [rng.getrandbits(64) for _ in range(centers)]
-    hashes = []
-    for _ in range(count):
-        value = rng.choice(bases)
-        for _ in range(rng.randint(0, 6)):
-            value ^= 1 << rng.randrange(64)
-        hashes.append(value)
-    return hashes
-
-
-def random_title(rng: random.Random) -> bytes:
-    """Titles with spaces, non-ASCII, NUL and CR/LF bytes: they must be binary-safe."""
-    alphabet = b"abc XYZ\x00\r\n\xff\xe9/:"
-    return bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
 
 
 def run_random_workload(
@@ -134,7 +51,7 @@ def run_random_workload(
             pairs = [(hashes[(step * 7 + i) % len(hashes)], random_title(rng)) for i in range(5)]
             flat = [part for hash_value, title in pairs for part in (hash_value, title)]
             got = client.execute_command("imgscout.madd", key, *flat)
-            assert got == model.add_many(pairs)
+            assert got == model.add_many([h for h, _ in pairs], [t for _, t in pairs])
         elif roll < 0.75:
             assert client.execute_command("imgscout.sync", key) in (b"OK", "OK", True)
             model.sync()
@@ -168,13 +85,15 @@ def assert_same_state(
         probes = [*stored[:10], 0, 2**64 - 1, 0x0123456789ABCDEF]
     for probe in probes:
         for radius in (0, 3, 10, 64):
-            assert client.execute_command("imgscout.query", key, probe, radius) == model.query(
-                probe, radius
+            assert client.execute_command("imgscout.query", key, probe, radius) == as_reply(
+                model.query(probe, radius)
             ), (probe, radius)
-        assert client.execute_command("imgscout.query", key, probe, 12, "LIMIT", 3) == model.query(
-            probe, 12, 3
+        assert client.execute_command("imgscout.query", key, probe, 12, "LIMIT", 3) == as_reply(
+            model.query(probe, 12, 3)
         )
-        assert client.execute_command("imgscout.knn", key, probe, 5) == model.knn(probe, 5)
+        assert client.execute_command("imgscout.knn", key, probe, 5) == as_reply(
+            model.knn(probe, 5)
+        )
 
 
 def digest(client: redis.Redis, key: str) -> bytes:

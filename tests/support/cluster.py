@@ -1,6 +1,10 @@
-"""A real Redis Cluster on loopback for the tests: three masters with the imgscout module,
-made by ``redis-cli --cluster create``, plus the moves a resharding makes (one slot at a
-time, by ``CLUSTER SETSLOT ... IMPORTING/MIGRATING``, ``MIGRATE`` and ``SETSLOT ... NODE``)."""
+"""A real Redis Cluster on loopback: three masters with the imgscout module, made by
+``redis-cli --cluster create``, plus the moves a resharding makes (one slot at a time, by
+``CLUSTER SETSLOT ... IMPORTING/MIGRATING``, ``MIGRATE`` and ``SETSLOT ... NODE``).
+
+:func:`cluster_options` and :func:`create_cluster` are what a cluster of any
+:class:`~tests.support.server.RedisServer` nodes needs (the benchmarks' nodes too);
+:class:`LocalCluster` is the tests' cluster, with persistence and DEBUG on."""
 
 from __future__ import annotations
 
@@ -13,12 +17,13 @@ from pathlib import Path
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
-from conftest import RedisServer, free_port
+from tests.support.server import RedisServer, free_port
 
 CLUSTER_READY_TIMEOUT_S = 60.0
 
 
-def node_options(extra: Sequence[str] = (), node_timeout_ms: int = 15_000) -> list[str]:
+def cluster_options(node_timeout_ms: int = 15_000) -> list[str]:
+    """The options that make a server a cluster node."""
     return [
         "--cluster-enabled",
         "yes",
@@ -28,17 +33,40 @@ def node_options(extra: Sequence[str] = (), node_timeout_ms: int = 15_000) -> li
         # hands out: pick a free one of its own (kept across restarts, nodes.conf records it).
         "--cluster-port",
         str(free_port()),
-        # Short enough that a restarted node is back quickly, long enough not to be failed
-        # over (there are no replicas) while a busy 2-core machine runs the tests.
         "--cluster-node-timeout",
         str(node_timeout_ms),
+    ]
+
+
+def node_options(extra: Sequence[str] = (), node_timeout_ms: int = 15_000) -> list[str]:
+    """A test cluster node: 15 s node timeout by default (short enough that a restarted node is
+    back quickly, long enough not to be failed over, there are no replicas, while a busy 2-core
+    machine runs the tests), DEBUG enabled, and an AOF for the restart test (written at
+    shutdown and replayed)."""
+    return [
+        *cluster_options(node_timeout_ms),
         "--enable-debug-command",
         "yes",
-        # Persistence for the restart test: the AOF is written at shutdown and replayed.
         "--appendonly",
         "yes",
         *extra,
     ]
+
+
+def create_cluster(nodes: Sequence[RedisServer]) -> None:
+    """``redis-cli --cluster create`` over running nodes (masters only, slots spread evenly);
+    raises RuntimeError with redis-cli's output when it fails."""
+    addresses = [f"{node.host}:{node.port}" for node in nodes]
+    redis_cli = shutil.which("redis-cli") or "redis-cli"
+    created = subprocess.run(
+        [redis_cli, "--cluster", "create", *addresses, "--cluster-yes"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if created.returncode != 0:
+        raise RuntimeError(f"redis-cli --cluster create failed:\n{created.stdout}{created.stderr}")
 
 
 class LocalCluster:
@@ -65,20 +93,11 @@ class LocalCluster:
     def start(self) -> LocalCluster:
         for node in self.nodes:
             node.start()
-        addresses = [f"{node.host}:{node.port}" for node in self.nodes]
-        redis_cli = shutil.which("redis-cli") or "redis-cli"
-        created = subprocess.run(
-            [redis_cli, "--cluster", "create", *addresses, "--cluster-yes"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if created.returncode != 0:
+        try:
+            create_cluster(self.nodes)
+        except RuntimeError:
             self.stop()
-            raise RuntimeError(
-                f"redis-cli --cluster create failed:\n{created.stdout}{created.stderr}"
-            )
+            raise
         self.wait_ready()
         return self
 
