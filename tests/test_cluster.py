@@ -161,8 +161,8 @@ def test_every_command_through_the_cluster_client(
         (("imgscout.add", key, "junk", "t"), "invalid hash value"),
         (("imgscout.query", key, 1, "-1"), "invalid radius"),
         (("imgscout.lookup", key, "x"), "invalid id"),
-        (("imgscout.add", key, 1, "t", 500), "id already exists"),
-        (("imgscout.del", key, 424242), "no such id"),
+        (("imgscout.add", key, 1, "t", 500), "id already exists: 500"),
+        (("imgscout.del", key, 424242), "no such id: 424242"),
         (("imgscout.knn", key, 1, "-2"), "invalid k"),
         (("imgscout.query", key, 1, 3, "LIMIT", "x"), "invalid limit"),
         (("imgscout.config", key, "SYNC_THRESHOLD", 0), "invalid sync threshold"),
@@ -614,13 +614,13 @@ def test_moving_a_shards_slot_keeps_every_answer(cluster: LocalCluster) -> None:
         # Reads go straight to the node the slot table names; the ASK they get now sends
         # them through redis-py's cluster pipeline, which follows it.
         through_cluster_pipeline: list[str] = []
-        direct = index._pipelined
+        direct = index.transport.settled
 
         def counted(commands: Any) -> list[Any]:
             through_cluster_pipeline.extend(command[0] for command in commands)
             return direct(commands)
 
-        index._pipelined = counted  # type: ignore[method-assign]
+        index.transport.settled = counted  # type: ignore[method-assign]
         assert index.query(probes[0], 64) == [Match(*m) for m in model.query(probes[0], 64)]
         assert "imgscout.query" in through_cluster_pipeline
         while True:

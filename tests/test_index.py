@@ -97,7 +97,6 @@ def test_parse_hash_accepts_int_hex_and_imagehash() -> None:
         "00000000000000fg",
         " 00000000000000ff",
         "0000_0000_0000_00ff",
-        "12345678901234567",
         b"00000000000000ff",
         None,
         imagehash.ImageHash(np.zeros((16, 16), dtype=bool)),

@@ -55,7 +55,7 @@ def test_add_with_explicit_id_moves_the_counter_past_it(client: redis.Redis) -> 
     assert command(client, "imgscout.add", "idx", 2, "b") == 42
     assert command(client, "imgscout.add", "idx", 3, "c", 0) == 0
     assert command(client, "imgscout.add", "idx", 4, "d", MAX_ID) == MAX_ID
-    assert error_of(client, "imgscout.add", "idx", 5, "e") == "automatic ids exhausted"
+    assert error_of(client, "imgscout.add", "idx", 5, "e") == "automatic ids exhausted; pass an explicit id"
     assert command(client, "imgscout.add", "idx", 5, "e", 7) == 7
 
 
@@ -238,8 +238,8 @@ def test_del_works_on_indexed_and_pending_entries(client: redis.Redis) -> None:
     command(client, "imgscout.sync", "idx")
     assert command(client, "imgscout.query", "idx", 0, 64) == [[b"b", 2, 1]]
     assert command(client, "imgscout.lookup", "idx", 3) is None
-    assert error_of(client, "imgscout.del", "idx", 3) == "no such id"
-    assert error_of(client, "imgscout.del", "missing", 1) == "no such id"
+    assert error_of(client, "imgscout.del", "idx", 3) == "no such id: 3"
+    assert error_of(client, "imgscout.del", "missing", 1) == "no such id: 1"
 
 
 def test_info_reports_the_cores_figures_in_order(client: redis.Redis) -> None:
@@ -301,8 +301,8 @@ def test_config_sets_threshold_and_counter_and_creates_the_key(client: redis.Red
     command(client, "imgscout.config", "idx", "SYNC_THRESHOLD", 2)
     assert info(client, "idx")["pending"] == 0  # lowering it below the queue syncs now
     command(client, "imgscout.config", "idx", "NEXT_ID", MAX_ID + 1)
-    assert error_of(client, "imgscout.add", "idx", 1, "x") == "automatic ids exhausted"
-    assert error_of(client, "imgscout.madd", "idx", 1, "x") == "automatic ids exhausted"
+    assert error_of(client, "imgscout.add", "idx", 1, "x") == "automatic ids exhausted; pass an explicit id"
+    assert error_of(client, "imgscout.madd", "idx", 1, "x") == "automatic ids exhausted; pass an explicit id"
 
 
 def test_random_workload_matches_the_reference(client: redis.Redis) -> None:
@@ -352,9 +352,9 @@ def test_invalid_id(client: redis.Redis, bad: str) -> None:
 
 def test_duplicate_id(client: redis.Redis) -> None:
     command(client, "imgscout.add", "idx", 1, "t", 5)
-    assert error_of(client, "imgscout.add", "idx", 2, "u", 5) == "id already exists"
+    assert error_of(client, "imgscout.add", "idx", 2, "u", 5) == "id already exists: 5"
     command(client, "imgscout.sync", "idx")
-    assert error_of(client, "imgscout.add", "idx", 2, "u", 5) == "id already exists"
+    assert error_of(client, "imgscout.add", "idx", 2, "u", 5) == "id already exists: 5"
     assert command(client, "imgscout.lookup", "idx", 5) == b"t"
 
 
@@ -462,8 +462,8 @@ def test_commands_on_another_type_in_the_title_hash_namespace(client: redis.Redi
         (("imgscout.query", "idx", 1, "-2"), b"-ERR invalid radius"),
         (("imgscout.pairs", "idx", "x"), b"-ERR invalid radius"),
         (("imgscout.lookup", "idx", "-1"), b"-ERR invalid id"),
-        (("imgscout.add", "idx", 1, "t", 1), b"-ERR id already exists"),
-        (("imgscout.del", "idx", 99), b"-ERR no such id"),
+        (("imgscout.add", "idx", 1, "t", 1), b"-ERR id already exists: 1"),
+        (("imgscout.del", "idx", 99), b"-ERR no such id: 99"),
         (("imgscout.knn", "idx", 1, "k"), b"-ERR invalid k"),
         (("imgscout.query", "idx", 1, 2, "LIMIT", "x"), b"-ERR invalid limit"),
         (("imgscout.config", "idx", "SYNC_THRESHOLD", 0), b"-ERR invalid sync threshold"),
@@ -488,7 +488,7 @@ def test_exhausted_ids_exact_text(redis_server: RedisServer) -> None:
     setup.flushall()
     setup.execute_command("imgscout.config", "idx", "NEXT_ID", MAX_ID + 1)
     reply = raw_reply(redis_server.host, redis_server.port, "imgscout.add", "idx", 1, "t")
-    assert reply == b"-ERR automatic ids exhausted"
+    assert reply == b"-ERR automatic ids exhausted; pass an explicit id"
 
 
 @PROTOCOLS
