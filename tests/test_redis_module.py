@@ -55,7 +55,10 @@ def test_add_with_explicit_id_moves_the_counter_past_it(client: redis.Redis) -> 
     assert command(client, "imgscout.add", "idx", 2, "b") == 42
     assert command(client, "imgscout.add", "idx", 3, "c", 0) == 0
     assert command(client, "imgscout.add", "idx", 4, "d", MAX_ID) == MAX_ID
-    assert error_of(client, "imgscout.add", "idx", 5, "e") == "automatic ids exhausted; pass an explicit id"
+    assert (
+        error_of(client, "imgscout.add", "idx", 5, "e")
+        == "automatic ids exhausted; pass an explicit id"
+    )
     assert command(client, "imgscout.add", "idx", 5, "e", 7) == 7
 
 
@@ -301,8 +304,14 @@ def test_config_sets_threshold_and_counter_and_creates_the_key(client: redis.Red
     command(client, "imgscout.config", "idx", "SYNC_THRESHOLD", 2)
     assert info(client, "idx")["pending"] == 0  # lowering it below the queue syncs now
     command(client, "imgscout.config", "idx", "NEXT_ID", MAX_ID + 1)
-    assert error_of(client, "imgscout.add", "idx", 1, "x") == "automatic ids exhausted; pass an explicit id"
-    assert error_of(client, "imgscout.madd", "idx", 1, "x") == "automatic ids exhausted; pass an explicit id"
+    assert (
+        error_of(client, "imgscout.add", "idx", 1, "x")
+        == "automatic ids exhausted; pass an explicit id"
+    )
+    assert (
+        error_of(client, "imgscout.madd", "idx", 1, "x")
+        == "automatic ids exhausted; pass an explicit id"
+    )
 
 
 def test_random_workload_matches_the_reference(client: redis.Redis) -> None:
