@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import socket
 
+import pytest
 import redis
 
 from tests.support.hashes import clustered_hashes, random_title
@@ -47,11 +48,33 @@ def run_random_workload(
             else:
                 got = client.execute_command("imgscout.add", key, hash_value, title)
                 assert got == model.add(hash_value, title)
-        elif roll < 0.65:
+        elif roll < 0.55:
             pairs = [(hashes[(step * 7 + i) % len(hashes)], random_title(rng)) for i in range(5)]
             flat = [part for hash_value, title in pairs for part in (hash_value, title)]
             got = client.execute_command("imgscout.madd", key, *flat)
             assert got == model.add_many([h for h, _ in pairs], [t for _, t in pairs])
+        elif roll < 0.65:
+            # Explicit ids, sometimes one already taken: all or nothing on both sides.
+            entries = [
+                (
+                    hashes[(step * 5 + i) % len(hashes)],
+                    random_title(rng),
+                    rng.randrange(20_000, 20_400),
+                )
+                for i in range(4)
+            ]
+            flat = [part for entry in entries for part in entry]
+            ids = [entry_id for _, _, entry_id in entries]
+            if len(set(ids)) < len(ids) or any(model.contains(i) for i in ids):
+                with pytest.raises(redis.ResponseError, match=r"^id already exists: "):
+                    client.execute_command("imgscout.madd", key, "IDS", *flat)
+            else:
+                got = client.execute_command("imgscout.madd", key, "IDS", *flat)
+                assert got == model.add_many(
+                    [h for h, _, _ in entries], [t for _, t, _ in entries], ids
+                )
+            titles = client.execute_command("imgscout.mlookup", key, *ids)
+            assert titles == [model.lookup(i) for i in ids]
         elif roll < 0.75:
             assert client.execute_command("imgscout.sync", key) in (b"OK", "OK", True)
             model.sync()
