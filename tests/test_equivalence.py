@@ -409,14 +409,15 @@ class IndexEquivalence(RuleBasedStateMachine):
 
     @rule(data=st.data(), title=titles)
     def add_as_text(self, data: st.DataObject, title: str) -> None:
-        """``imgscout.add key <text>`` on the server, ``Index.add(<text>)`` here."""
+        """``imgscout.add key <text>`` on the server (a ``ShardedIndex`` parses the text
+        itself), ``Index.add(<text>)`` here."""
         text = data.draw(hash_texts(self.draw_hash_value(data)), label="hash text")
         value = spec_hash_value(text)
         raw_title = title.encode("utf-8", "surrogateescape")
 
         def send(index: Any) -> int:
-            if index is self.remote:
-                return int(wire.call(self.client, "imgscout.add", self.key, text, raw_title))
+            if index is self.remote and isinstance(index, RedisIndex):
+                return int(wire.call(self.client, "imgscout.add", index.key, text, raw_title))
             return int(index.add(text, title))
 
         result = self.compare(send, lambda model: model.add(value, title, None))
@@ -430,8 +431,8 @@ class IndexEquivalence(RuleBasedStateMachine):
         value = spec_hash_value(text)
 
         def send(index: Any) -> list[Match]:
-            if index is self.remote:
-                reply = wire.call(self.client, "imgscout.query", self.key, text, str(radius))
+            if index is self.remote and isinstance(index, RedisIndex):
+                reply = wire.call(self.client, "imgscout.query", index.key, text, str(radius))
                 return wire.matches(reply)
             return list(index.query(text, radius))
 
