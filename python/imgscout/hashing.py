@@ -18,7 +18,6 @@ import stat
 import sys
 import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
@@ -236,6 +235,10 @@ def hash_files(
     progress_stream: TextIO | None = None,
 ) -> tuple[list[HashedFile], list[HashFailure]]:
     """Hashes ``paths`` (in parallel when worth it); results keep the order of ``paths``."""
+    if not paths:
+        return [], []
+    from concurrent.futures import ProcessPoolExecutor
+
     from tqdm import tqdm
 
     jobs = default_jobs() if jobs is None else jobs
