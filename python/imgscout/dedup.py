@@ -214,7 +214,8 @@ def _find(
         # The folder is added to the index as `imgscout add` does, so a re-run over unchanged
         # files takes their hashes from the cache and only stats them.
         paths, failed = split_unencodable(_candidates(source, walk, absolute=True))
-        with open_backend(BackendOptions(index=os.fspath(index)), True, True) as backend:
+        options = BackendOptions(index=os.path.expanduser(os.fspath(index)))
+        with open_backend(options, True, True) as backend:
             _, more_failed, hashed = index_files(backend, paths, jobs, sync=True, need_facts=True)
         failed.extend(more_failed)
     else:
@@ -231,7 +232,7 @@ def _find(
     reference: set[str] = set()
     if against is not None:
         hashed, pairs, reference, ref_failed = _join_reference(
-            os.fspath(against), hashed, pairs, radius, walk, jobs
+            os.path.expanduser(os.fspath(against)), hashed, pairs, radius, walk, jobs
         )
         failed.extend(ref_failed)
     groups = group_pairs(
