@@ -51,6 +51,7 @@ def test_tiny_bench_runs_and_scores(tmp_path: Path) -> None:
     assert ("skipped" in tools["imagededup"]) != has_imagededup
     has_czkawka = photo_folder.find_czkawka() is not None
     assert ("skipped" in tools["czkawka"]) != has_czkawka
+    assert ("skipped" in tools["czkawka -s 20"]) != has_czkawka
     for name, tool in tools.items():
         if "skipped" not in tool:
             assert 0 <= tool["recall"] <= 1 and tool["cold_s"] > 0, name

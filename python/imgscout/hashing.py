@@ -301,7 +301,7 @@ def hash_files(
         else:
             pool = stack.enter_context(ProcessPoolExecutor(max_workers=jobs))
             # Chunks amortise the pickling round trip without starving workers at the end.
-            chunksize = max(1, min(64, len(paths) // (jobs * 8)))
+            chunksize = max(1, min(4, len(paths) // (jobs * 8)))
             results = pool.map(hash_file, paths, chunksize=chunksize)
         for result in results:
             _collect(result, hashed, failed)
