@@ -536,10 +536,18 @@ def render(
     lines += [
         f"* {run.name}: `{run.command}`" + (f" ({run.note})" if run.note else "") for run in runs
     ]
+    czkawka = next((r for r in runs if r.name == "czkawka" and not r.skipped), None)
+    verdict = ""
+    if czkawka is not None:
+        cold, again = czkawka.cold_s / imgscout.cold_s, imgscout.rerun_s / czkawka.rerun_s
+        verdict = (
+            f" Here: cold {cold:.1f}x faster ({'met' if cold >= 4 else 'not met'}), re-run "
+            f"{again:.2f}x czkawka's ({'met' if again <= 2 else 'not met'})."
+        )
     lines += [
         "",
         "Targets: imgscout's cold run at least 4x faster than czkawka's, its re-run at most "
-        "2x czkawka's re-run time. czkawka uses its own hash (default: 16x16 gradient, "
+        f"2x czkawka's re-run time.{verdict} czkawka uses its own hash (default: 16x16 gradient, "
         "max difference 5) and imagededup and imgscout pHash at radius "
         f"{RADIUS}, so the pair counts differ by method as well as by tool.",
         "",
