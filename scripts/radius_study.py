@@ -299,7 +299,12 @@ def main() -> int:
     assert isinstance(rows, list)
     default = choose_default(rows)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(render(result, default))
+    text = render(result, default)
+    # scripts/draft_study.py writes its own section after this study's: keep it.
+    marker = "<!-- begin: shrunk JPEG decode"
+    if args.output.exists() and marker in args.output.read_text():
+        text = text.rstrip("\n") + "\n\n" + marker + args.output.read_text().split(marker, 1)[1]
+    args.output.write_text(text)
     print(f"default radius {default}; table written to {args.output}")
     return 0
 

@@ -20,7 +20,7 @@ import imagehash
 import pytest
 from PIL import Image
 
-from imgscout import cli
+from imgscout import cli, hashing
 from imgscout.hashing import format_hash, hamming
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -236,13 +236,13 @@ def test_incremental_add_skips_unchanged_and_replaces_changed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     hashed_paths: list[str] = []
-    real_hash_files = cli.hash_files
+    real_hash_files = hashing.hash_files
 
     def recording_hash_files(paths, jobs=None, progress_stream=None):  # type: ignore[no-untyped-def]
         hashed_paths.extend(paths)
         return real_hash_files(paths, jobs=jobs, progress_stream=progress_stream)
 
-    monkeypatch.setattr(cli, "hash_files", recording_hash_files)
+    monkeypatch.setattr(hashing, "hash_files", recording_hash_files)
     files = sample_files(photos)
     first = run(capsys, "add", *backend.args, "--json", str(photos)).json()
     assert first["added"] == len(files)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imgscout import cli
+from imgscout import cli, hashing
 from imgscout._cli_cache import sidecar_path
 from imgscout.hashing import HashedFile, hamming, hash_file
 
@@ -285,7 +285,7 @@ class _Injected(KeyboardInterrupt):
 
 
 _ADD_STEPS = [
-    ("imgscout.cli.hash_files", None),
+    ("imgscout.hashing.hash_files", None),
     ("imgscout.Index.delete", None),
     ("imgscout.Index.add_many", None),
     ("imgscout.Index.sync", None),
@@ -487,13 +487,13 @@ def test_dupes_with_an_index_hashes_only_new_and_changed_files(
     shutil.copytree(SAMPLE, folder)
     index = str(tmp_path / "photos.idx")
     hashed: list[str] = []
-    real_hash_files = cli.hash_files
+    real_hash_files = hashing.hash_files
 
     def recording(paths: list[str], jobs: int | None = None) -> object:
         hashed.extend(paths)
         return real_hash_files(paths, jobs=jobs)
 
-    monkeypatch.setattr(cli, "hash_files", recording)
+    monkeypatch.setattr(hashing, "hash_files", recording)
     first = run(capsys, "dupes", "--json", "--index", index, str(folder))
     assert first[0] == 0
     assert len(hashed) == 22
@@ -749,6 +749,44 @@ def test_csv_report_has_a_row_per_member_with_the_kept_one_marked(
             assert (int(row["width"]), int(row["height"])) == image.size
     assert rows[0]["distance_to_best"] == "0"
     assert [r["kept"] for r in rows] == ["0", "0", "1"]  # the newest: coins-small.jpg
+
+
+@pytest.mark.parametrize(
+    ("policy", "kept"),
+    [("largest-resolution", "coins.jpg"), ("oldest", "coins-small.jpg"), ("newest", "coins.jpg")],
+)
+def test_text_html_and_json_reports_mark_the_file_keep_keeps(
+    capsys: pytest.CaptureFixture[str], copies: Path, tmp_path: Path, policy: str, kept: str
+) -> None:
+    import re
+
+    os.utime(copies / "coins-small.jpg", ns=(10**18, 10**18))
+    os.utime(copies / "coins.jpg", ns=(2 * 10**18, 2 * 10**18))
+    page = tmp_path / "report.html"
+    code, out, err = run(capsys, "dupes", str(copies), "--keep", policy, "--html", str(page))
+    assert code == 0, err
+    marked = [line for line in out.splitlines() if re.match(r"\s+\d+\* [0-9a-f]{16} ", line)]
+    unmarked = [line for line in out.splitlines() if re.match(r"\s+\d+  [0-9a-f]{16} ", line)]
+    assert [Path(line.split()[-1]).name for line in marked] == [kept]
+    assert len(unmarked) == 1 and not unmarked[0].endswith(kept)
+    assert f"* kept (--keep {policy}:" in out
+    # Member 1 is still the best copy (most pixels), whichever file is kept.
+    assert marked[0].lstrip().startswith("1*") == (kept == "coins.jpg")
+    small = (copies / "coins-small.jpg").stat().st_size
+    large = (copies / "coins.jpg").stat().st_size
+    assert (
+        f"Beyond the kept copies: 1 file, {small if kept == 'coins.jpg' else large:,} bytes" in out
+    )
+
+    figures = re.findall(r"<figure>.*?</figure>", page.read_text(encoding="utf-8"), re.S)
+    assert len(figures) == 2
+    assert [kept in f for f in figures if 'class="kept"' in f] == [True]
+    assert 'class="best"' in figures[0] and "coins.jpg" in figures[0]
+
+    code, out, _ = run(capsys, "dupes", "--json", str(copies), "--keep", policy)
+    group = json.loads(out)["groups"][0]
+    assert Path(group["files"][group["kept"]]["path"]).name == kept
+    assert group["reclaimable_bytes"] == (small if kept == "coins.jpg" else large)
 
 
 @pytest.mark.parametrize(

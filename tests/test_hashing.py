@@ -150,3 +150,67 @@ def test_unreadable_folder_is_skipped_not_fatal(
 
     monkeypatch.setattr(os, "scandir", refusing_scandir)
     assert list(iter_image_candidates([str(tmp_path)])) == [str(tmp_path / "b.jpg")]
+
+
+# -- the shrunk JPEG decode --------------------------------------------------------------------
+
+
+def _full_phash(path: Path) -> int:
+    from PIL import ImageOps
+
+    with Image.open(path) as image:
+        return int(str(imagehash.phash(ImageOps.exif_transpose(image))), 16)
+
+
+#: The most bits the shrunk decode moved a hash in scripts/draft_study.py (docs/radius.md).
+DRAFT_MAX_BITS_MOVED = 2
+
+
+def test_large_jpegs_decode_shrunk_within_the_measured_bits(tmp_path: Path) -> None:
+    """12 MP photos (one stored sideways with Orientation 6, as phones do) decode at 1/8 scale
+    to grey, keep their displayed size, and hash within the measured bits of imagehash's phash
+    of the full decode; a PNG of the same picture still hashes exactly as phash."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench.photo_folder import PHOTO_SIZE, _save_original, scene
+
+    from imgscout import hashing
+
+    moved = []
+    for number, portrait in ((0, False), (1, False), (2, True), (3, True), (4, False)):
+        upright = scene(number, PHOTO_SIZE, seed=3)
+        if portrait:
+            upright = upright.transpose(Image.Transpose.ROTATE_270)
+        path = tmp_path / f"{number}.jpg"
+        _save_original(upright, path, portrait)
+        grey, width, height = hashing.open_grey_for_hash(str(path))
+        assert grey.mode == "L"
+        assert (width, height) == upright.size
+        # 1/8 of each side, turned upright: the decoder did shrink it.
+        assert sorted(grey.size) == [375, 500] and (grey.width < grey.height) == portrait
+        result = hash_file(str(path))
+        assert isinstance(result, HashedFile)
+        assert (result.width, result.height) == upright.size and not result.flat
+        exact = hash_file(str(path), fast_jpeg=False)
+        assert isinstance(exact, HashedFile) and exact.hash == _full_phash(path)
+        moved.append(hamming(result.hash, exact.hash))
+    assert max(moved) <= DRAFT_MAX_BITS_MOVED, moved
+    png = tmp_path / "0.png"
+    scene(0, (800, 600), seed=3).save(png)
+    result = hash_file(str(png))
+    assert isinstance(result, HashedFile) and result.hash == _full_phash(png)
+
+
+def test_small_jpegs_are_decoded_in_full(tmp_path: Path) -> None:
+    """Under 2 x DRAFT_MIN_SIDE on the short side nothing is shrunk: phash bit for bit."""
+    from imgscout import hashing
+
+    for k, size in enumerate([(64, 48), (511, 700), (300, 200)]):
+        path = tmp_path / f"{k}.jpg"
+        _noise_image(tmp_path / f"{k}.png", k, size)
+        Image.open(tmp_path / f"{k}.png").save(path, quality=90)
+        grey, width, height = hashing.open_grey_for_hash(str(path))
+        assert grey.size == (width, height) == size
+        result = hash_file(str(path))
+        assert isinstance(result, HashedFile) and result.hash == _full_phash(path)

@@ -171,11 +171,34 @@ def group_pairs(
     return groups
 
 
-def format_text(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
+#: What each ``--keep`` policy keeps, for the reports' legends.
+KEEP_LEGEND = {
+    "largest-resolution": "most pixels, then largest file",
+    "largest-file": "largest file, then most pixels",
+    "oldest": "oldest modification time",
+    "newest": "newest modification time",
+    "reference": "the best reference copy",
+}
+
+
+def _kept_or_best(groups: Sequence[Group], kept: Sequence[int] | None) -> list[int]:
+    return list(kept) if kept is not None else [0] * len(groups)
+
+
+def format_text(
+    groups: Sequence[Group],
+    radius: int,
+    files_hashed: int,
+    kept: Sequence[int] | None = None,
+    keep_policy: str = "largest-resolution",
+) -> str:
     """One block per group: each member with its hash, pixels, bytes, date and distance to the
-    group's best copy (member 1, marked ``*``), then the distances; a summary at the end."""
+    group's best copy (member 1), then the distances; a summary at the end. ``kept[n]`` is the
+    member of group ``n`` that ``--keep keep_policy`` keeps, marked ``*`` (default: the best
+    copy, which is what ``largest-resolution`` keeps)."""
+    keeps = _kept_or_best(groups, kept)
     lines: list[str] = []
-    for number, group in enumerate(groups, 1):
+    for number, (group, kept_member) in enumerate(zip(groups, keeps), 1):
         low, high = group.distance_range()
         lines.append(f"Group {number}: {len(group.paths)} files, distances {low}-{high}")
         width = len(str(len(group.paths)))
@@ -183,7 +206,7 @@ def format_text(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
         to_best = group.distances_to_first()
         for k, (path, value) in enumerate(zip(group.paths, group.hashes), 1):
             fact = facts[k - 1]
-            mark = "*" if k == 1 else " "
+            mark = "*" if k - 1 == kept_member else " "
             ref = "ref " if group.reference and group.reference[k - 1] else ""
             lines.append(
                 f"  {k:>{width}}{mark} {format_hash(value)}  {_pixels(fact):>11}  "
@@ -191,12 +214,15 @@ def format_text(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
             )
         lines.extend(_distance_lines(group))
         lines.append("")
-    extra_files = sum(len(g.paths) - 1 for g in groups)
     if groups:
+        extra_files = sum(len(_extra_members(g, k)) for g, k in zip(groups, keeps))
         lines.append(
-            f"* best copy (most pixels, then largest file). Beyond the best copies: "
-            f"{extra_files} file{'s' if extra_files != 1 else ''}, "
-            f"{reclaimable_bytes(groups):,} bytes"
+            f"* kept (--keep {keep_policy}: {KEEP_LEGEND.get(keep_policy, keep_policy)}); "
+            "d: distance to member 1, the best copy (most pixels, then largest file)"
+        )
+        lines.append(
+            f"Beyond the kept copies: {extra_files} file{'s' if extra_files != 1 else ''}, "
+            f"{reclaimable_bytes(groups, keeps):,} bytes"
         )
     in_groups = sum(len(g.paths) for g in groups)
     lines.append(
@@ -206,9 +232,23 @@ def format_text(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
     return "\n".join(lines)
 
 
-def reclaimable_bytes(groups: Sequence[Group]) -> int:
-    """The bytes of every member but the best copy of each group."""
-    return sum(f.size for g in groups for f in g.facts[1:])
+def _extra_members(group: Group, kept: int) -> list[int]:
+    """The members an action would touch: all but the kept one and the reference files."""
+    return [
+        k
+        for k in range(len(group.paths))
+        if k != kept and not (group.reference and group.reference[k])
+    ]
+
+
+def reclaimable_bytes(groups: Sequence[Group], kept: Sequence[int] | None = None) -> int:
+    """The bytes of every member but the kept one (default: the best copy) of each group,
+    reference files left out: what the actions on the extra copies would free."""
+    total = 0
+    for group, kept_member in zip(groups, _kept_or_best(groups, kept)):
+        facts = group.facts or [FileFacts()] * len(group.paths)
+        total += sum(facts[k].size for k in _extra_members(group, kept_member))
+    return total
 
 
 def _pixels(fact: FileFacts) -> str:
@@ -241,7 +281,8 @@ def _distance_lines(group: Group) -> list[str]:
     return rows
 
 
-def to_json(groups: Sequence[Group]) -> list[dict[str, object]]:
+def to_json(groups: Sequence[Group], kept: Sequence[int] | None = None) -> list[dict[str, object]]:
+    """``kept[n]``: the position in ``files`` of the member group ``n`` keeps (``--keep``)."""
     return [
         {
             "files": [
@@ -266,8 +307,10 @@ def to_json(groups: Sequence[Group]) -> list[dict[str, object]]:
                 if group.reference
                 else {}
             ),
-            # The first file is the best copy; these are the bytes of the others.
-            "reclaimable_bytes": reclaimable_bytes([group]),
+            # The first file is the best copy; "kept" is the one --keep keeps, and these are
+            # the bytes of the others (reference files left out).
+            "kept": kept_member,
+            "reclaimable_bytes": reclaimable_bytes([group], [kept_member]),
             # Positions in "files": the spanning tree of pairs that joined the group.
             "links": [{"a": i, "b": j, "distance": d} for i, j, d in group.links],
             # Every pair only for matrix-sized groups; a large one would grow with its square.
@@ -287,7 +330,7 @@ def to_json(groups: Sequence[Group]) -> list[dict[str, object]]:
             ),
             "max_distance": group.max_distance(),
         }
-        for group in groups
+        for group, kept_member in zip(groups, _kept_or_best(groups, kept))
     ]
 
 
@@ -367,11 +410,23 @@ table.distances td, table.distances th { border: 1px solid #ccc; padding: 2px 6p
 td.near { background: #d8f0d8; }
 td.far { background: #f6dede; }
 .best { font-weight: bold; color: #1a6b1a; }
+.kept { font-weight: bold; color: #fff; background: #1a6b1a; border-radius: 3px;
+  padding: 0 4px; }
+.ref { color: #555; font-style: italic; }
 """
 
 
-def format_html(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
-    """A self-contained page: every thumbnail is inlined, nothing is fetched."""
+def format_html(
+    groups: Sequence[Group],
+    radius: int,
+    files_hashed: int,
+    kept: Sequence[int] | None = None,
+    keep_policy: str = "largest-resolution",
+) -> str:
+    """A self-contained page: every thumbnail is inlined, nothing is fetched. Member 1 of each
+    group is marked as the best copy and ``kept[n]`` (default: the best copy) as the file
+    ``--keep keep_policy`` keeps."""
+    keeps = _kept_or_best(groups, kept)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -381,9 +436,11 @@ def format_html(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
         f'<p id="summary" data-groups="{len(groups)}">{len(groups)} group'
         f"{'s' if len(groups) != 1 else ''} among {files_hashed} files at radius {radius}. "
         "Green distances are within the radius, red ones are not (the image joined the group "
-        "through another member).</p>",
+        "through another member). "
+        f'<span class="kept">Kept</span> marks the file <code>--keep {html.escape(keep_policy)}'
+        f"</code> keeps ({html.escape(KEEP_LEGEND.get(keep_policy, keep_policy))}).</p>",
     ]
-    for number, group in enumerate(groups, 1):
+    for number, (group, kept_member) in enumerate(zip(groups, keeps), 1):
         parts.append(
             f'<section class="group" id="group-{number}" data-members="{len(group.paths)}">'
             f"<h2>Group {number}: {len(group.paths)} files, distances "
@@ -398,6 +455,11 @@ def format_html(groups: Sequence[Group], radius: int, files_hashed: int) -> str:
                 if k == 1
                 else f'<span class="to-best">distance {to_best[k - 1]} to 1</span>'
             )
+            if k - 1 == kept_member:
+                role += ' <span class="kept">kept</span>'
+            if group.reference and group.reference[k - 1]:
+                role += ' <span class="ref">reference</span>'
+
             try:
                 uri, size_text = thumbnail_data_uri(path)
                 image_tag = f'<img class="thumb" alt="{shown}" src="{uri}">'

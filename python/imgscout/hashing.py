@@ -18,7 +18,6 @@ import stat
 import sys
 import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
@@ -36,6 +35,15 @@ HASH_HEX_DIGITS = HASH_BITS // 4
 #: over the 1-level noise images, which measure 0.50, and still lets 17 of the 21 darkened
 #: photos it keeps match their original. Real photographs measure 30 and more.
 FLAT_STDDEV = 0.75
+
+#: The smallest side a JPEG may be shrunk to while it is decoded for hashing: eight times
+#: the 32x32 that phash resizes every image to. 12 MP photos decode at 1/8 scale (500x375),
+#: JPEGs under 512 px on their short side in full. scripts/draft_study.py measured 128, 256
+#: and 512 (docs/radius.md): 256 is as fast as 128 on 12 MP photos and moves fewer hashes
+#: of mid-size ones; at most 2 bits moved on any file, and no copy pair was lost.
+DRAFT_MIN_SIDE = 256
+#: The mode the JPEG decoder outputs when it shrinks: grey, from the file's luma channel.
+DRAFT_MODE = "L"
 
 #: Below this many files a process pool costs more to start than it saves.
 PARALLEL_MIN_FILES = 16
@@ -117,16 +125,46 @@ def _grey_stddev(image: Image.Image) -> float:
     return float(ImageStat.Stat(image.convert("L")).stddev[0])
 
 
-def hash_file(path: str) -> HashedFile | HashFailure:
+def open_grey_for_hash(path: str, fast_jpeg: bool = True) -> tuple[Image.Image, int, int]:
+    """The upright grey (mode "L") image that :func:`hash_file` hashes, and the pixel size
+    the file displays at.
+
+    A JPEG is decoded shrunk in the DCT domain (``Image.draft``: 1/2, 1/4 or 1/8 scale,
+    keeping at least :data:`DRAFT_MIN_SIDE` pixels per side) and straight to grey: a 12 MP
+    photo decodes to 500x375 in a fraction of the time of the full decode, and phash
+    shrinks every image to 32x32 anyway. Its hash can differ from the full decode's by a
+    few bits (docs/radius.md measures how many); ``fast_jpeg=False`` decodes in full. Other
+    formats are decoded in full as before, so their hashes are those of ``imagehash.phash``
+    on the upright image, bit for bit.
+    """
+    from PIL import Image, ImageOps
+
+    register_optional_formats()
+    with Image.open(path) as image:
+        width, height = image.size
+        if fast_jpeg and image.format == "JPEG" and min(width, height) >= 2 * DRAFT_MIN_SIDE:
+            # Only where it shrinks: a small JPEG decodes fast anyway, and in full it keeps
+            # the hash of imagehash.phash bit for bit.
+            image.draft(DRAFT_MODE, (DRAFT_MIN_SIDE, DRAFT_MIN_SIDE))
+        image.load()
+        upright = ImageOps.exif_transpose(image)
+        if upright.size != image.size:  # turned a quarter: the displayed size swaps too
+            width, height = height, width
+        grey = upright.convert("L")
+    return grey, width, height
+
+
+def hash_file(path: str, fast_jpeg: bool = True) -> HashedFile | HashFailure:
     """Hashes one file; any decoding problem becomes a :class:`HashFailure`, never an exception."""
     try:
         with warnings.catch_warnings():
             # A decompression-bomb warning would otherwise print once per worker; an image
             # PIL refuses outright raises instead and is reported like any bad file.
             warnings.simplefilter("ignore")
-            with open_upright(path) as image:
-                flat = _grey_stddev(image) < FLAT_STDDEV
-                return HashedFile(path, phash_image(image), image.width, image.height, flat)
+            grey, width, height = open_grey_for_hash(path, fast_jpeg)
+            with grey:
+                flat = _grey_stddev(grey) < FLAT_STDDEV
+                return HashedFile(path, phash_image(grey), width, height, flat)
     except Exception as error:  # every decoder failure means "not an image"
         reason = str(error) or type(error).__name__
         return HashFailure(path, reason.splitlines()[0])
@@ -236,6 +274,10 @@ def hash_files(
     progress_stream: TextIO | None = None,
 ) -> tuple[list[HashedFile], list[HashFailure]]:
     """Hashes ``paths`` (in parallel when worth it); results keep the order of ``paths``."""
+    if not paths:
+        return [], []
+    from concurrent.futures import ProcessPoolExecutor
+
     from tqdm import tqdm
 
     jobs = default_jobs() if jobs is None else jobs
@@ -259,7 +301,7 @@ def hash_files(
         else:
             pool = stack.enter_context(ProcessPoolExecutor(max_workers=jobs))
             # Chunks amortise the pickling round trip without starving workers at the end.
-            chunksize = max(1, min(64, len(paths) // (jobs * 8)))
+            chunksize = max(1, min(4, len(paths) // (jobs * 8)))
             results = pool.map(hash_file, paths, chunksize=chunksize)
         for result in results:
             _collect(result, hashed, failed)

@@ -1,0 +1,416 @@
+"""Where the command-line tool and :func:`imgscout.find_duplicates` keep their index: an
+embedded index file with its re-add cache, or a Redis server with the module; and the
+incremental add that hashes only new and changed files.
+
+Nothing here imports numpy, redis or PIL at module level: a re-run over unchanged files
+(every hash in the cache) reads the index through the Rust core and never needs them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import stat
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from imgscout import hashing
+from imgscout._cli_cache import (
+    CacheError,
+    FileCache,
+    FileRecord,
+    RedisFileCache,
+    SqliteFileCache,
+    sidecar_path,
+)
+from imgscout._types import Entry
+from imgscout.hashing import HashedFile, HashFailure
+
+if TYPE_CHECKING:
+    from imgscout.index import Index
+
+DEFAULT_INDEX = "imgscout.idx"
+
+
+class UsageError(Exception):
+    """A problem the user can fix (a missing folder, an unreadable index, an unreachable
+    server): the CLI prints it as one line and exits with status 2."""
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Which index a run uses: the CLI's ``--index``, ``--redis``, ``--key``, ``--cluster``
+    and ``--shards``."""
+
+    index: str | None = None
+    redis: str | None = None
+    key: str | None = None
+    cluster: bool = False
+    shards: int = 3
+
+
+@dataclass
+class Backend:
+    index: Any
+    cache: FileCache
+    index_path: str | None = None
+    lock_file: Any = None
+    #: With --redis: the client and key, for pipelined checks the index API has no batch for.
+    redis_client: Any = None
+    redis_key: str | None = None
+
+    def save(self) -> None:
+        if self.index_path is not None:
+            try:
+                self.index.save(self.index_path)
+            except (OSError, ValueError) as error:
+                raise UsageError(f"cannot save index {self.index_path}: {error}") from error
+
+    def close(self) -> None:
+        self.cache.close()
+        if self.lock_file is not None:
+            self.lock_file.close()
+
+
+def redis_client(url: str, cluster: bool = False) -> Any:
+    import redis
+    import redis.cluster
+
+    try:
+        # A cluster client discovers every node from the one the URL names.
+        kind = redis.cluster.RedisCluster if cluster else redis.Redis
+        client = kind.from_url(url, socket_connect_timeout=5, socket_timeout=60)
+        client.ping()
+    except ValueError as error:
+        raise UsageError(f"invalid Redis URL {url!r}: {error}") from error
+    except redis.RedisError as error:
+        raise UsageError(f"cannot reach Redis at {url}: {error}") from error
+    return client
+
+
+@contextlib.contextmanager
+def open_backend(options: BackendOptions, writing: bool, creating: bool) -> Iterator[Backend]:
+    """The index ``options`` name, open for the run. ``creating``: an embedded index (and its
+    cache) is made when missing, as ``add`` and ``dupes`` do; other commands need one."""
+    if options.redis:
+        import imgscout
+
+        if not options.key:
+            raise UsageError("--redis needs --key KEY (the key that holds the index)")
+        client = redis_client(options.redis, options.cluster)
+        index = (
+            imgscout.ShardedIndex(client, options.key, shards=options.shards)
+            if options.cluster
+            else imgscout.RedisIndex(client, options.key)
+        )
+        backend = Backend(
+            index,
+            RedisFileCache(client, options.key),
+            redis_client=client,
+            redis_key=options.key,
+        )
+    else:
+        if options.key or options.cluster:
+            raise UsageError("--key and --cluster only apply with --redis URL")
+        backend = open_embedded(
+            options.index or DEFAULT_INDEX,
+            writing,
+            create_cache=creating,
+            must_exist=not creating,
+        )
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def check_regular(path: str, what: str, must_exist: bool) -> bool:
+    """Whether ``path`` exists; a FIFO, device or folder there is refused (reading a FIFO
+    would wait forever for a writer)."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        if must_exist:
+            raise UsageError(f"{what} {path} does not exist (imgscout add creates it)") from None
+        return False
+    except OSError as error:
+        raise UsageError(f"cannot read {what} {path}: {error.strerror or error}") from error
+    if not stat.S_ISREG(status.st_mode):
+        raise UsageError(f"{what} {path} is not a regular file")
+    return True
+
+
+class EmbeddedIndex:
+    """An index file as a run uses it. It is read by the Rust core directly: the lookups,
+    counts and entries a re-run over unchanged files needs cost no import of the Python
+    layer (numpy). Anything else (adding, deleting, syncing, saving) goes to an
+    :class:`imgscout.Index` of the same entries, made on first need; every call from then
+    on goes to it."""
+
+    def __init__(self, path: str, exists: bool) -> None:
+        from imgscout import _core
+
+        self._path = path
+        self._exists = exists
+        self._full: Index | None = None
+        self._core = _core.Index.load(path) if exists else _core.Index()
+
+    def full(self) -> Index:
+        if self._full is None:
+            from imgscout.index import Index
+
+            wrap = getattr(Index, "_wrap", None)
+            if wrap is not None:
+                self._full = wrap(self._core)
+            else:  # pragma: no cover - the Python layer no longer wraps a core
+                self._full = Index.load(self._path) if self._exists else Index()
+        return self._full
+
+    def lookup(self, entry_id: int) -> str | None:
+        if self._full is not None:
+            return self._full.lookup(entry_id)
+        return self._core.lookup(int(entry_id))
+
+    def size(self) -> int:
+        return self._full.size() if self._full is not None else len(self._core)
+
+    @property
+    def pending(self) -> int:
+        return int(self._full.pending if self._full is not None else self._core.pending)
+
+    def entries(self) -> list[Entry]:
+        if self._full is not None:
+            return self._full.entries()
+        return [Entry._make(row) for row in self._core.entries()]
+
+    def add_many(self, hashes: Sequence[int], titles: Sequence[str]) -> Any:
+        return self.full().add_many(hashes, titles)
+
+    def delete(self, entry_id: int) -> None:
+        self.full().delete(entry_id)
+
+    def sync(self) -> None:
+        self.full().sync()
+
+    def save(self, path: str) -> None:
+        self.full().save(path)
+
+    def query_many(self, hashes: Sequence[int], radius: int, limit: int | None = None) -> Any:
+        return self.full().query_many(hashes, radius, limit=limit)
+
+
+def open_embedded(path: str, writing: bool, create_cache: bool, must_exist: bool) -> Backend:
+    exists = check_regular(path, "index", must_exist)
+    cache_exists = check_regular(sidecar_path(path), "index cache", must_exist=False)
+    lock_file = None
+    if writing:
+        # Two concurrent `imgscout add` runs would each save their own copy and lose the
+        # other's entries: serialise writers on a lock file next to the index.
+        try:
+            lock_file = open(path + ".lock", "a")  # noqa: SIM115 - held until close()
+        except OSError as error:
+            raise UsageError(f"cannot write next to index {path}: {error}") from error
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+    try:
+        index = EmbeddedIndex(path, exists)
+    except (OSError, ValueError) as error:
+        if lock_file is not None:
+            lock_file.close()
+        raise UsageError(f"cannot read index {path}: {error}") from error
+    cache: FileCache
+    # Only `add` starts a cache; other commands keep an existing one in step (del) or read it.
+    if create_cache or cache_exists:
+        try:
+            cache = SqliteFileCache(sidecar_path(path))
+        except CacheError as error:
+            if lock_file is not None:
+                lock_file.close()
+            raise UsageError(str(error)) from error
+    else:
+        cache = _NoCache()
+    return Backend(index, cache, index_path=path, lock_file=lock_file)
+
+
+class _NoCache:
+    def get_many(self, paths: Any) -> dict[str, FileRecord]:
+        return {}
+
+    def put_many(self, records: Any) -> None:
+        pass
+
+    def remove_paths(self, paths: Any) -> None:
+        pass
+
+    def remove_ids(self, ids: Any) -> None:
+        pass
+
+    def count(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+def pending(index: Any) -> int:
+    value = index.pending
+    return int(value() if callable(value) else value)
+
+
+def split_unencodable(paths: Sequence[str]) -> tuple[list[str], list[HashFailure]]:
+    """Titles are UTF-8 text: a file name that is not valid UTF-8 cannot be one."""
+    good, bad = [], []
+    for path in paths:
+        try:
+            path.encode("utf-8")
+            good.append(path)
+        except UnicodeEncodeError:
+            bad.append(HashFailure(path, "file name is not valid UTF-8"))
+    return good, bad
+
+
+def index_files(
+    backend: Backend,
+    paths: Sequence[str],
+    jobs: int | None,
+    sync: bool,
+    need_facts: bool = False,
+) -> tuple[dict[str, int], list[HashFailure], list[HashedFile]]:
+    """``add``: hashes the new and changed files among ``paths`` into the index, saves it, then
+    updates the cache. Returns the counts, the failures and every file's hash (from the cache
+    for unchanged files: ``need_facts`` also re-hashes files cached without their pixel size).
+    When nothing changed (every file cached, nothing stale or pending) nothing is written."""
+    plan = _plan_add(backend, paths, need_facts)
+    failed = list(plan.failures)
+    hashed: list[HashedFile] = []
+    hash_failures: list[HashFailure] = []
+    if plan.to_hash:
+        hashed, hash_failures = hashing.hash_files([p for p, _, _ in plan.to_hash], jobs=jobs)
+    failed.extend(hash_failures)
+    stat_of = {p: (size, mtime) for p, size, mtime in plan.to_hash}
+    unsaved = backend.index_path is not None and not os.path.exists(backend.index_path)
+    if plan.to_hash or plan.stale_ids or unsaved or (sync and pending(backend.index)):
+        # A changed file's old entry goes, and so does the entry of a file that is no longer
+        # an image: every path keeps at most one entry.
+        for entry_id in plan.stale_ids:
+            with contextlib.suppress(KeyError):
+                backend.index.delete(entry_id)
+        ids: list[int] = []
+        if hashed:
+            ids = [
+                int(i)
+                for i in backend.index.add_many([h.hash for h in hashed], [h.path for h in hashed])
+            ]
+        if sync:
+            backend.index.sync()
+        # The index is saved before the cache is written: an interruption before the save
+        # leaves both as they were; one after it leaves cache rows the index does not confirm,
+        # and the next run re-hashes those files and replaces their entries (_plan_add finds
+        # them by title), so no run leaves a second entry for one file.
+        backend.save()
+        backend.cache.remove_paths(f.path for f in hash_failures)
+        backend.cache.put_many(
+            FileRecord(h.path, *stat_of[h.path], h.hash, entry_id, h.width, h.height, h.flat)
+            for h, entry_id in zip(hashed, ids)
+        )
+    stats: dict[str, int] = {"unchanged": len(plan.unchanged)}
+    replaced = sum(1 for h in hashed if h.path in plan.had_entry)
+    stats["added"] = len(hashed) - replaced
+    stats["updated"] = replaced
+    stats["size"] = backend.index.size()
+    stats["pending"] = pending(backend.index)
+    every = [
+        *(HashedFile(r.path, r.hash, r.width, r.height, bool(r.flat)) for r in plan.unchanged),
+        *hashed,
+    ]
+    return stats, failed, every
+
+
+@dataclass
+class _AddPlan:
+    #: (path, size, mtime_ns) of the files to hash.
+    to_hash: list[tuple[str, int, int]]
+    #: Index entries to delete: old entries of the files to hash, and extra entries of a path.
+    stale_ids: list[int]
+    #: Paths to hash that have an entry now (their new entry is an update, not an addition).
+    had_entry: set[str]
+    #: The cache records of the files that need no hashing.
+    unchanged: list[FileRecord]
+    failures: list[HashFailure]
+
+
+def _plan_add(backend: Backend, paths: Sequence[str], need_facts: bool = False) -> _AddPlan:
+    """Which files need hashing, which index entries they replace, how many are unchanged."""
+    stats: dict[str, tuple[int, int]] = {}
+    failures = []
+    for path in dict.fromkeys(paths):  # the same file named twice is added once
+        try:
+            status = os.stat(path)
+        except OSError as error:
+            failures.append(HashFailure(path, error.strerror or str(error)))
+            continue
+        stats[path] = (status.st_size, status.st_mtime_ns)
+    cached = backend.cache.get_many(stats)
+    confirmed = _confirmed_records(backend, list(cached.values()))
+    # Trust, but verify: when a cache row names an id the index lacks, or the index holds a
+    # different number of entries than the cache has rows, some entry may be unknown to the
+    # cache (an interruption between adding and writing the cache): find entries by title.
+    by_title: dict[str, list[int]] = {}
+    if len(confirmed) != len(cached) or backend.cache.count() != (
+        backend.index.size() + pending(backend.index)
+    ):
+        by_title = _ids_by_title(backend, stats)
+    plan = _AddPlan([], [], set(), [], failures)
+    for path, (size, mtime_ns) in stats.items():
+        record = confirmed.get(path)
+        existing = set(by_title.get(path, ()))
+        if record is not None:
+            existing.add(record.id)
+        if (
+            record is not None
+            and record.matches(size, mtime_ns)
+            and not (need_facts and record.flat is None)
+        ):
+            plan.unchanged.append(record)
+            existing.discard(record.id)
+        else:
+            plan.to_hash.append((path, size, mtime_ns))
+            if existing:
+                plan.had_entry.add(path)
+        plan.stale_ids.extend(sorted(existing))
+    return plan
+
+
+def _ids_by_title(backend: Backend, paths: Iterable[str]) -> dict[str, list[int]]:
+    """The index's entries titled with one of ``paths``: one pass over all entries (in memory
+    for an embedded index, one command on Redis), run only when the cache and the index
+    disagree. It finds entries the cache does not know: an interruption between adding them
+    and writing the cache, entries added through the Python API."""
+    entries = getattr(backend.index, "entries", None)
+    if entries is None:
+        return {}
+    wanted = set(paths)
+    found: dict[str, list[int]] = {}
+    for entry in entries():
+        if entry.title in wanted:
+            found.setdefault(entry.title, []).append(int(entry.id))
+    return found
+
+
+def _confirmed_records(backend: Backend, records: Sequence[FileRecord]) -> dict[str, FileRecord]:
+    """The cache records whose id still names the same path in the index."""
+    if not records:
+        return {}
+    ids = [record.id for record in records]
+    if hasattr(backend.index, "lookup_many"):  # one round trip on the Redis backends
+        titles: list[Any] = backend.index.lookup_many(ids)
+    else:
+        titles = [backend.index.lookup(entry_id) for entry_id in ids]
+    confirmed = {}
+    for record, title in zip(records, titles):
+        if isinstance(title, bytes):
+            title = title.decode("utf-8", "replace")
+        if title == record.path:
+            confirmed[record.path] = record
+    return confirmed
