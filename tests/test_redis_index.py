@@ -231,3 +231,26 @@ def test_state_survives_debug_reload(client: redis.Redis) -> None:
 
 def test_repr_names_the_key(client: redis.Redis) -> None:
     assert "key='k'" in repr(RedisIndex(client, "k"))
+
+
+@pytest.mark.parametrize("sharded", [False, True], ids=["key", "sharded"])
+def test_expire_and_drop_cover_the_key_and_its_title_hashes(
+    any_client: redis.Redis, sharded: bool
+) -> None:
+    index: RedisIndex | imgscout.ShardedIndex = (
+        imgscout.ShardedIndex(any_client, "scratch", shards=3)
+        if sharded
+        else RedisIndex(any_client, "scratch")
+    )
+    ids = index.add_many([1, 2, 3, 4], ["a", "b", "c", "d"]).tolist()
+    index.sync()
+    any_client.set("bystander", "x")
+    names = index.key_names()
+    assert len(names) == (3 if sharded else 1) + len(ids)
+    assert all(any_client.exists(name) for name in names), "title hashes are on by default"
+    index.expire(100)
+    assert all(0 < any_client.ttl(name) <= 100 for name in names)
+    assert any_client.ttl("bystander") == -1
+    index.drop()
+    assert not any(any_client.exists(name) for name in names)
+    assert index.size() == 0 and any_client.get("bystander") in (b"x", "x")

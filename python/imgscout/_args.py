@@ -35,6 +35,10 @@ MAX_PAGE_ROWS = 2**32
 
 #: What the public API accepts as a hash (``imagehash.ImageHash`` is matched by shape).
 HashLike = Union[int, str, Any]
+#: Many hashes (a sequence or a numpy integer array), or one hash as a batch of one.
+HashesLike = Union["npt.ArrayLike", Sequence[HashLike], HashLike]
+#: The id that pads a short row of an array answer (``knn_arrays``); no entry has it.
+NO_ID: int = _core.NO_ID
 Title = Union[str, bytes]
 
 _HASH_FORMS = (
@@ -182,3 +186,38 @@ def check_lengths(hashes: int, titles: int, ids: Sequence[int] | None) -> None:
         if ids is not None:
             counts += f", {len(ids)} ids"
         raise ValueError(f"hashes, titles and ids must have the same length ({counts})")
+
+
+def as_batch(hashes: Any) -> Any:
+    """A single hash (int, numpy integer, text, ``ImageHash``) as a batch of one; many
+    hashes as they are."""
+    if isinstance(hashes, (int, str, np.integer)) or hasattr(hashes, "hash"):
+        return [hashes]
+    if isinstance(hashes, np.ndarray) and hashes.ndim == 0:
+        return hashes.reshape(1)
+    return hashes
+
+
+def parse_threads(value: object) -> int:
+    number = _as_integer(value)
+    if number is None or number < 1:
+        fail("invalid-threads", f"{value!r} (expected a positive integer)")
+    return number
+
+
+def parse_answer_ids(values: Any) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
+    """Ids as an array answer holds them: the ids, and where the padding id (-1) was."""
+    if isinstance(values, np.ndarray) and values.dtype.kind == "i" and values.ndim == 1:
+        padding = values == NO_ID
+        return parse_ids(values[~padding]), padding
+    listed = list(values)
+    padding = np.array([_as_integer(v) == NO_ID for v in listed], dtype=bool)
+    return parse_ids([v for v, pad in zip(listed, padding) if not pad]), padding
+
+
+def with_padding(found: list[Any], padding: npt.NDArray[np.bool_]) -> list[Any]:
+    """``found`` (one value per id that is not padding) with None at the padding places."""
+    if not padding.any():
+        return found
+    values = iter(found)
+    return [None if pad else next(values) for pad in padding.tolist()]

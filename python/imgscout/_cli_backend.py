@@ -403,8 +403,8 @@ def _confirmed_records(backend: Backend, records: Sequence[FileRecord]) -> dict[
     if not records:
         return {}
     ids = [record.id for record in records]
-    if hasattr(backend.index, "lookup_many"):  # one round trip on the Redis backends
-        titles: list[Any] = backend.index.lookup_many(ids)
+    if hasattr(backend.index, "titles"):  # one call (one round trip on the Redis backends)
+        titles: list[Any] = backend.index.titles(ids)
     else:
         titles = [backend.index.lookup(entry_id) for entry_id in ids]
     confirmed = {}

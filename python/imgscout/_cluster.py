@@ -19,6 +19,8 @@ READ_COMMANDS = frozenset(
         "imgscout.size",
         "imgscout.lookup",
         "imgscout.mlookup",
+        "imgscout.mquery",
+        "imgscout.mknn",
         "imgscout.entries",
     }
 )

@@ -9,6 +9,11 @@ import numpy as np
 import numpy.typing as npt
 
 MAX_HASH: int
+#: The threads "every core" means here.
+ALL_CORES: int
+#: The id and the distance that pad a short row of ``knn_arrays``.
+NO_ID: int
+NO_DISTANCE: int
 MAX_ID: int
 MAX_RADIUS: int
 DEFAULT_SYNC_THRESHOLD: int
@@ -86,7 +91,20 @@ class Index:
         radius: int,
         limit: int | None = None,
         max_rows: int = ...,
+        threads: int = 1,
     ) -> list[list[tuple[str, int, int]]]: ...
+    def query_arrays(
+        self,
+        hashes: npt.NDArray[np.uint64],
+        radius: int,
+        limit: int | None = None,
+        max_rows: int = ...,
+        threads: int = 1,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]: ...
+    def knn_arrays(
+        self, hashes: npt.NDArray[np.uint64], k: int, max_rows: int = ..., threads: int = 1
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]: ...
+    def titles(self, ids: npt.NDArray[np.uint64]) -> list[str | None]: ...
     def knn(self, hash: int, k: int, max_rows: int = ...) -> list[tuple[str, int, int]]: ...
     def lookup(self, id: int) -> str | None: ...
     def contains(self, id: int) -> bool: ...

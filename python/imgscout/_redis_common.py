@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+import numpy as np
+import numpy.typing as npt
 import redis
 from redis.client import NEVER_DECODE
 
@@ -111,3 +113,51 @@ def add_arguments(
         for value, title, entry_id in zip(values, titles, ids):
             arguments += (value, title, entry_id)
     return arguments
+
+
+def for_each_key(client: Any, command: str, names: Sequence[Any], *args: Any) -> None:
+    """One key command (``expire``, ``delete``) per name, in one pipeline; on a cluster the
+    pipeline sends each node its keys."""
+    pipeline = client.pipeline(transaction=False)
+    for name in names:
+        getattr(pipeline, command)(name, *args)
+    pipeline.execute()
+
+
+def merged_rows(shard_rows: Sequence[Sequence[Any]], limit: int | None) -> list[int]:
+    """Several shards' flat ``[id, distance, ...]`` rows of one query (each in answer order)
+    as one flat row list in answer order, cut to ``limit`` rows."""
+    if len(shard_rows) == 1:
+        flat = [int(value) for value in shard_rows[0]]
+        return flat if limit is None else flat[: 2 * limit]
+    pairs = sorted(
+        (int(rows[r + 1]), int(rows[r])) for rows in shard_rows for r in range(0, len(rows), 2)
+    )
+    if limit is not None:
+        pairs = pairs[:limit]
+    return [value for distance, entry_id in pairs for value in (entry_id, distance)]
+
+
+def range_arrays(
+    rows: Sequence[Sequence[Any]],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+    """``Index.query_arrays``'s CSR arrays from ``imgscout.mquery``'s flat rows per query."""
+    lims = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum([len(row) // 2 for row in rows], out=lims[1:])
+    flat = np.fromiter(
+        (int(value) for row in rows for value in row), dtype=np.int64, count=2 * int(lims[-1])
+    )
+    return lims, flat[0::2].copy(), flat[1::2].astype(np.int32)
+
+
+def knn_arrays(
+    rows: Sequence[Sequence[Any]], k: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+    """``Index.knn_arrays``'s padded matrices from ``imgscout.mknn``'s flat rows per query."""
+    ids = np.full((len(rows), k), _core.NO_ID, dtype=np.int64)
+    distances = np.full((len(rows), k), _core.NO_DISTANCE, dtype=np.int32)
+    for i, row in enumerate(rows):
+        found = np.array([int(value) for value in row[: 2 * k]], dtype=np.int64)
+        ids[i, : len(found) // 2] = found[0::2]
+        distances[i, : len(found) // 2] = found[1::2]
+    return ids, distances

@@ -42,7 +42,8 @@ InfoValue = Union[int, str]
 
 
 class SearchIndex(Protocol):
-    """What ``Index`` and ``RedisIndex`` both offer, for code that takes either."""
+    """What ``Index``, ``RedisIndex`` and ``ShardedIndex`` all offer, for code that takes
+    any of them."""
 
     def add(self, hash: HashLike, title: Title, id: int | None = None) -> int: ...
 
@@ -61,11 +62,19 @@ class SearchIndex(Protocol):
         self, hashes: Sequence[HashLike] | npt.ArrayLike, radius: float
     ) -> list[list[Match]]: ...
 
+    def query_arrays(
+        self, hashes: Any, radius: float, limit: int | None = None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]: ...
+
     def knn(self, hash: HashLike, k: int) -> list[Match]: ...
+
+    def knn_arrays(
+        self, hashes: Any, k: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]: ...
 
     def lookup(self, id: int) -> str | None: ...
 
-    def lookup_many(self, ids: Sequence[int] | npt.ArrayLike) -> list[str | None]: ...
+    def titles(self, ids: Sequence[int] | npt.ArrayLike) -> list[str | None]: ...
 
     def size(self) -> int: ...
 

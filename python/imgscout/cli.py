@@ -14,7 +14,7 @@ import os
 import sys
 import uuid
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from imgscout import hashing
 from imgscout._cli_actions import (
@@ -612,38 +612,24 @@ def _redis_pair_finder(args: argparse.Namespace) -> PairFinder:
             return []
         # Titles are not needed (answers come back as ids) and a file name need not be UTF-8.
         titles = [str(k) for k in range(len(values))]
-        index: imgscout.SearchIndex
+        index: imgscout.RedisIndex | imgscout.ShardedIndex
         client = redis_client(args.redis, args.cluster)
         scratch_key = f"{args.key}:dupes:{uuid.uuid4().hex}"
-        # The module mirrors each title into a hash "<key>:<id>": those go with the key.
         if args.cluster:
             index = imgscout.ShardedIndex(client, scratch_key, shards=args.shards)
-            ids_ahead = range(1, len(values) + 1)
-            scratch_names = [*index.keys, *index.title_hash_keys(ids_ahead)]
         else:
             index = imgscout.RedisIndex(client, scratch_key)
-            scratch_names = [
-                scratch_key,
-                *(f"{scratch_key}:{n}" for n in range(1, len(values) + 1)),
-            ]
         try:
             ids = index.add_many(list(values), titles)
-            _for_each_key(client, "expire", scratch_names, 3600)
+            index.expire(3600)
             index.sync()
             raw_pairs = index.pairs(radius)
         finally:
-            _for_each_key(client, "delete", scratch_names)
+            index.drop()
         position = {int(entry_id): k for k, entry_id in enumerate(ids)}
         return [(position[int(a)], position[int(b)], int(d)) for a, b, d in raw_pairs]
 
     return find_pairs
-
-
-def _for_each_key(client: Any, command: str, names: Sequence[str], *args: Any) -> None:
-    pipe = client.pipeline(transaction=False)
-    for name in names:
-        getattr(pipe, command)(name, *args)
-    pipe.execute()
 
 
 COMMANDS = {

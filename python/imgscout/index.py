@@ -13,11 +13,15 @@ from ._args import (
     DEFAULT_SYNC_THRESHOLD,
     MAX_HASH,
     MAX_RADIUS,
+    HashesLike,
     HashLike,
     Title,
+    as_batch,
     check_lengths,
     encode_title,
     encode_titles,
+    fail,
+    parse_answer_ids,
     parse_count,
     parse_hash,
     parse_hashes,
@@ -27,6 +31,8 @@ from ._args import (
     parse_page_size,
     parse_radius,
     parse_sync_threshold,
+    parse_threads,
+    with_padding,
 )
 from ._types import Entry, Match, Pair
 
@@ -50,23 +56,41 @@ class Index:
     released, writers wait for them.
     """
 
-    __slots__ = ("_core", "_max_rows")
+    __slots__ = ("_core", "_max_rows", "_threads")
 
     def __init__(
-        self, sync_threshold: int | None = None, *, max_rows: int = DEFAULT_MAX_ROWS
+        self,
+        sync_threshold: int | None = None,
+        *,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        threads: int | None = None,
     ) -> None:
         """``sync_threshold``: pending entries that trigger an automatic sync (default 500).
-        ``max_rows``: the most rows one answer may hold (see :attr:`max_rows`)."""
+        ``max_rows``: the most rows one answer may hold (see :attr:`max_rows`).
+        ``threads``: threads a batch call may use (see :attr:`threads`)."""
         threshold = DEFAULT_SYNC_THRESHOLD if sync_threshold is None else sync_threshold
         self._core = _core.Index(parse_sync_threshold(threshold))
         self.max_rows = max_rows
+        self.threads = threads
 
     @classmethod
     def _wrap(cls, core: _core.Index) -> Index:
         index = cls.__new__(cls)
         index._core = core
         index._max_rows = DEFAULT_MAX_ROWS
+        index._threads = _core.ALL_CORES
         return index
+
+    @property
+    def threads(self) -> int:
+        """Threads a batch call (``query_many``, ``query_arrays``, ``knn_arrays``) may use,
+        default every core; batches too small to gain run on the calling thread. The GIL is
+        released meanwhile, and answers never depend on it."""
+        return self._threads
+
+    @threads.setter
+    def threads(self, value: int | None) -> None:
+        self._threads = _core.ALL_CORES if value is None else parse_threads(value)
 
     @property
     def max_rows(self) -> int:
@@ -159,8 +183,35 @@ class Index:
         values = parse_hashes(hashes)
         bits = parse_radius(radius)
         count = None if limit is None else min(parse_count(limit, "limit"), _MAX_NATIVE_COUNT)
-        found = self._core.query_many(values, bits, count, self._max_rows)
+        found = self._core.query_many(values, bits, count, self._max_rows, self._threads)
         return [_matches(one) for one in found]
+
+    def query_arrays(
+        self, hashes: HashesLike, radius: float, limit: int | None = None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+        """Range queries as arrays, FAISS ``range_search`` style: ``(lims, ids, distances)``
+        where query ``i``'s rows are ``ids[lims[i]:lims[i + 1]]`` (``lims`` has
+        ``len(hashes) + 1`` entries), each query's rows nearest first, then by id. A single
+        hash is a batch of one. Titles are not fetched: :meth:`titles` resolves the ids
+        wanted."""
+        values = parse_hashes(as_batch(hashes))
+        bits = parse_radius(radius)
+        count = None if limit is None else min(parse_count(limit, "limit"), _MAX_NATIVE_COUNT)
+        return self._core.query_arrays(values, bits, count, self._max_rows, self._threads)
+
+    def knn_arrays(
+        self, hashes: HashesLike, k: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+        """The ``k`` nearest synced entries of each hash as two ``(len(hashes), k)`` arrays,
+        ``ids`` and ``distances``, each row nearest first, then by id, FAISS ``search``
+        style. Where the index holds fewer than ``k`` entries, a row ends in id ``-1`` and
+        distance ``-1``. More than :attr:`max_rows` cells raise
+        :class:`AnswerTooLargeError`."""
+        values = parse_hashes(as_batch(hashes))
+        count = parse_count(k, "k")
+        if count * len(values) > self._max_rows:
+            fail("too-many-rows", self._max_rows)
+        return self._core.knn_arrays(values, count, self._max_rows, self._threads)
 
     def knn(self, hash: HashLike, k: int) -> list[Match]:
         """The ``k`` nearest synced entries, nearest first (then by id)."""
@@ -172,9 +223,11 @@ class Index:
         """The title of entry ``id`` (pending or synced), or None."""
         return self._core.lookup(parse_id(id))
 
-    def lookup_many(self, ids: Sequence[int] | npt.ArrayLike) -> list[str | None]:
-        """``[lookup(i) for i in ids]``."""
-        return [self._core.lookup(entry_id) for entry_id in parse_ids(ids).tolist()]
+    def titles(self, ids: Sequence[int] | npt.ArrayLike) -> list[str | None]:
+        """``[lookup(i) for i in ids]`` in one call: the titles of the ids an array answer
+        holds. A padding id (``-1`` in ``knn_arrays``) has none."""
+        valid, padding = parse_answer_ids(ids)
+        return with_padding(self._core.titles(valid), padding)
 
     def __contains__(self, id: object) -> bool:
         try:

@@ -13,13 +13,16 @@ from ._args import (
     DEFAULT_MAX_ROWS,
     DEFAULT_PAGE_ROWS,
     MAX_ID,
+    HashesLike,
     HashLike,
     Title,
+    as_batch,
     check_lengths,
     decode_title,
     encode_title,
     encode_titles,
     fail,
+    parse_answer_ids,
     parse_count,
     parse_hash,
     parse_hashes,
@@ -29,6 +32,7 @@ from ._args import (
     parse_page_size,
     parse_radius,
     parse_sync_threshold,
+    with_padding,
 )
 from ._core import AnswerTooLargeError
 from ._types import Entry, Match, Pair
@@ -149,6 +153,29 @@ class RedisIndex:
             wire.raise_translated(error)
         return [wire.matches(reply) for reply in replies]
 
+    def query_arrays(
+        self, hashes: HashesLike, radius: float, limit: int | None = None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+        """As :meth:`Index.query_arrays`, in one command (``imgscout.mquery``)."""
+        values = parse_hashes(as_batch(hashes)).tolist()
+        bits = parse_radius(radius)
+        tail = wire.limit_args(limit)
+        if not values:
+            return wire.range_arrays([])
+        return wire.range_arrays(self._call("imgscout.mquery", self.key, bits, *tail, *values))
+
+    def knn_arrays(
+        self, hashes: HashesLike, k: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+        """As :meth:`Index.knn_arrays`, in one command (``imgscout.mknn``)."""
+        values = parse_hashes(as_batch(hashes)).tolist()
+        count = parse_count(k, "k")
+        if count * len(values) > self.max_rows:
+            fail("too-many-rows", self.max_rows)
+        if not values:
+            return wire.knn_arrays([], count)
+        return wire.knn_arrays(self._call("imgscout.mknn", self.key, count, *values), count)
+
     def knn(self, hash: HashLike, k: int) -> list[Match]:
         value = parse_hash(hash)
         # The server reads k as a signed 64-bit integer; more than that is "all" anyway.
@@ -159,13 +186,13 @@ class RedisIndex:
         title = self._call("imgscout.lookup", self.key, parse_id(id))
         return None if title is None else decode_title(title)
 
-    def lookup_many(self, ids: Sequence[int] | npt.ArrayLike) -> list[str | None]:
-        """``[lookup(i) for i in ids]`` in one command (``imgscout.mlookup``)."""
-        entry_ids = parse_ids(ids).tolist()
-        if not entry_ids:
-            return []
-        titles = self._call("imgscout.mlookup", self.key, *entry_ids)
-        return [None if title is None else decode_title(title) for title in titles]
+    def titles(self, ids: Sequence[int] | npt.ArrayLike) -> list[str | None]:
+        """As :meth:`Index.titles`, in one command (``imgscout.mlookup``)."""
+        valid, padding = parse_answer_ids(ids)
+        entry_ids = valid.tolist()
+        found = self._call("imgscout.mlookup", self.key, *entry_ids) if entry_ids else []
+        titles = [None if title is None else decode_title(title) for title in found]
+        return with_padding(titles, padding)
 
     def __contains__(self, id: object) -> bool:
         try:
@@ -237,6 +264,23 @@ class RedisIndex:
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries())
+
+    # -- the key's lifetime --------------------------------------------------------------
+
+    def key_names(self) -> list[bytes]:
+        """The key and the ``<key>:<id>`` title hashes the module keeps beside it (one per
+        entry, where title hashes are on): every Redis key this index occupies."""
+        key = self.key.encode("utf-8", "surrogateescape") if isinstance(self.key, str) else self.key
+        return [key, *(key + b":%d" % entry.id for entry in self.entries())]
+
+    def expire(self, seconds: int) -> None:
+        """Gives the index and its title hashes a time to live (a scratch index left behind
+        by a killed process goes away by itself)."""
+        wire.for_each_key(self.client, "expire", self.key_names(), int(seconds))
+
+    def drop(self) -> None:
+        """Deletes the index and its title hashes."""
+        wire.for_each_key(self.client, "delete", self.key_names())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.client!r}, key={self.key!r})"

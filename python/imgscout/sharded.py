@@ -41,13 +41,16 @@ from ._args import (
     DEFAULT_PAGE_ROWS,
     MAX_ID,
     MAX_SYNC_THRESHOLD,
+    HashesLike,
     HashLike,
     Title,
+    as_batch,
     check_lengths,
     decode_title,
     encode_title,
     encode_titles,
     fail,
+    parse_answer_ids,
     parse_count,
     parse_hash,
     parse_hashes,
@@ -56,6 +59,7 @@ from ._args import (
     parse_max_rows,
     parse_radius,
     parse_sync_threshold,
+    with_padding,
 )
 from ._cluster import ClusterTransport
 from ._core import AnswerTooLargeError, IdExistsError
@@ -348,6 +352,38 @@ class ShardedIndex:
             for start in range(0, len(replies), self.shards)
         ]
 
+    def query_arrays(
+        self, hashes: HashesLike, radius: float, limit: int | None = None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+        """As :meth:`Index.query_arrays`: one ``imgscout.mquery`` per shard, one pipelined
+        round trip per node, the shards' rows merged per query."""
+        values = parse_hashes(as_batch(hashes)).tolist()
+        bits = parse_radius(radius)
+        if not values:
+            return wire.range_arrays([])
+        tail = wire.limit_args(limit)
+        replies = self._on_every_shard("imgscout.mquery", bits, *tail, *values)
+        cut = _count(limit)
+        return wire.range_arrays(
+            [wire.merged_rows([reply[q] for reply in replies], cut) for q in range(len(values))]
+        )
+
+    def knn_arrays(
+        self, hashes: HashesLike, k: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+        """As :meth:`Index.knn_arrays`: the ``k`` nearest of each shard, merged."""
+        values = parse_hashes(as_batch(hashes)).tolist()
+        count = parse_count(k, "k")
+        if count * len(values) > self.max_rows:
+            fail("too-many-rows", self.max_rows)
+        if not values:
+            return wire.knn_arrays([], count)
+        replies = self._on_every_shard("imgscout.mknn", min(count, MAX_ID), *values)
+        rows = [
+            wire.merged_rows([reply[q] for reply in replies], count) for q in range(len(values))
+        ]
+        return wire.knn_arrays(rows, count)
+
     def knn(self, hash: HashLike, k: int) -> list[Match]:
         value = parse_hash(hash)
         count = min(parse_count(k, "k"), MAX_ID)
@@ -359,12 +395,14 @@ class ShardedIndex:
         title = self.transport.call("imgscout.lookup", self.keys[entry_id % self.shards], entry_id)
         return None if title is None else decode_title(title)
 
-    def lookup_many(self, ids: Sequence[int] | npt.ArrayLike) -> list[str | None]:
-        """``[lookup(i) for i in ids]``: one ``imgscout.mlookup`` per shard, one pipelined
-        round trip per node."""
-        entry_ids = parse_ids(ids).tolist()
+    def titles(self, ids: Sequence[int] | npt.ArrayLike) -> list[str | None]:
+        """As :meth:`Index.titles`: one ``imgscout.mlookup`` per shard, one pipelined round
+        trip per node."""
+        valid, padding = parse_answer_ids(ids)
+        entry_ids = valid.tolist()
         found = self._titles_by_id(entry_ids)
-        return [None if found[i] is None else decode_title(found[i]) for i in entry_ids]
+        titles = [None if found[i] is None else decode_title(found[i]) for i in entry_ids]
+        return with_padding(titles, padding)
 
     def _titles_by_id(self, entry_ids: Sequence[int]) -> dict[int, bytes | None]:
         """Each id's raw title (None where there is none), one ``imgscout.mlookup`` a shard."""
@@ -457,6 +495,21 @@ class ShardedIndex:
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries())
+
+    # -- the keys' lifetime --------------------------------------------------------------
+
+    def key_names(self) -> list[str]:
+        """The shard keys and the title hashes beside them: every Redis key this index
+        occupies."""
+        return [*self.keys, *self.title_hash_keys([entry.id for entry in self.entries()])]
+
+    def expire(self, seconds: int) -> None:
+        """Gives every shard and its title hashes a time to live."""
+        wire.for_each_key(self.client, "expire", self.key_names(), int(seconds))
+
+    def drop(self) -> None:
+        """Deletes every shard and its title hashes."""
+        wire.for_each_key(self.client, "delete", self.key_names())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.client!r}, name={self.name!r}, shards={self.shards})"

@@ -14,6 +14,7 @@ pub enum ErrorCode {
     InvalidLimit,
     InvalidCount,
     InvalidMaxRows,
+    InvalidThreads,
     InvalidSyncThreshold,
     InvalidCursor,
     InvalidTitle,
@@ -28,7 +29,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order `docs/spec.md` lists them.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::InvalidHash,
         ErrorCode::InvalidRadius,
         ErrorCode::InvalidId,
@@ -36,6 +37,7 @@ impl ErrorCode {
         ErrorCode::InvalidLimit,
         ErrorCode::InvalidCount,
         ErrorCode::InvalidMaxRows,
+        ErrorCode::InvalidThreads,
         ErrorCode::InvalidSyncThreshold,
         ErrorCode::InvalidCursor,
         ErrorCode::InvalidTitle,
@@ -58,6 +60,7 @@ impl ErrorCode {
             ErrorCode::InvalidLimit => "invalid-limit",
             ErrorCode::InvalidCount => "invalid-count",
             ErrorCode::InvalidMaxRows => "invalid-max-rows",
+            ErrorCode::InvalidThreads => "invalid-threads",
             ErrorCode::InvalidSyncThreshold => "invalid-sync-threshold",
             ErrorCode::InvalidCursor => "invalid-cursor",
             ErrorCode::InvalidTitle => "invalid-title",
@@ -82,6 +85,7 @@ impl ErrorCode {
             ErrorCode::InvalidLimit => "invalid limit",
             ErrorCode::InvalidCount => "invalid count",
             ErrorCode::InvalidMaxRows => "invalid max_rows",
+            ErrorCode::InvalidThreads => "invalid threads",
             ErrorCode::InvalidSyncThreshold => "invalid sync threshold",
             ErrorCode::InvalidCursor => "invalid cursor",
             ErrorCode::InvalidTitle => "invalid title",
@@ -117,6 +121,7 @@ impl ErrorCode {
                 | ErrorCode::InvalidLimit
                 | ErrorCode::InvalidCount
                 | ErrorCode::InvalidMaxRows
+                | ErrorCode::InvalidThreads
                 | ErrorCode::InvalidSyncThreshold
                 | ErrorCode::InvalidCursor
                 | ErrorCode::InvalidTitle

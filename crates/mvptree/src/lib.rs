@@ -11,6 +11,7 @@
 //! segment and query between them and a plain scan ([`hamming`](crate::hamming)).
 
 mod answer;
+mod batch;
 mod columns;
 mod cursor;
 mod error;
@@ -27,6 +28,7 @@ mod store;
 pub mod text;
 
 pub use answer::{Entry, Match, Pair};
+pub use batch::{all_cores, KnnRows, RangeRows};
 pub use cursor::{parse_entries_cursor, PairsCursor};
 pub use error::{Error, ErrorCode, Result};
 pub use hamming::{distance, kernel, Kernel, KERNEL_ENV};

@@ -18,7 +18,7 @@ use mvptree::{Error, Index as CoreIndex, InfoValue, Match, Pair, PairsCursor};
 use crate::errors::to_py_err;
 
 mod errors;
-use numpy::{PyArray1, PyReadonlyArray1};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -27,6 +27,12 @@ use pyo3::types::PyString;
 /// `(title, id, distance)` with the title still as bytes: titles are copied out under the
 /// lock and decoded once the GIL is back.
 type RawMatch = (Box<[u8]>, u64, u32);
+type RangeArrays<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i32>>,
+);
+type KnnArrays<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<i32>>);
 
 /// Runs `body`, turning a panic (a bug in the core or here) into `RuntimeError` so that
 /// callers can rely on ordinary exception handling.
@@ -286,7 +292,7 @@ impl PyIndex {
         matches_to_py(py, raw.map_err(to_py_err)?)
     }
 
-    #[pyo3(signature = (hashes, radius, limit = None, max_rows = mvptree::DEFAULT_MAX_ROWS))]
+    #[pyo3(signature = (hashes, radius, limit = None, max_rows = mvptree::DEFAULT_MAX_ROWS, threads = 1))]
     fn query_many<'py>(
         &self,
         py: Python<'py>,
@@ -294,34 +300,94 @@ impl PyIndex {
         radius: u32,
         limit: Option<usize>,
         max_rows: usize,
+        threads: usize,
     ) -> PyResult<Vec<Vec<MatchTuple<'py>>>> {
         let hashes = hashes.as_slice()?.to_vec();
-        let raw = self.read_detached(py, |index| {
-            let answers = match limit {
-                // Each a bounded search; their rows together still under the cap.
-                Some(limit) => {
-                    let mut rows = 0usize;
-                    let mut answers = Vec::with_capacity(hashes.len());
-                    for &hash in &hashes {
-                        let found = index.query_bounded(hash, radius, Some(limit), max_rows)?;
-                        rows += found.len();
-                        if rows > max_rows {
-                            return Err(Error::TooManyRows(max_rows));
-                        }
-                        answers.push(found);
-                    }
-                    answers
-                }
-                None => index.query_many_bounded(&hashes, radius, max_rows)?,
-            };
-            Ok(answers
-                .into_iter()
-                .map(|found| with_titles(index, found))
-                .collect::<Vec<_>>())
+        let snapshot = self.read_quick(py, CoreIndex::snapshot)?;
+        let raw = guarded(|| {
+            Ok(py.detach(|| {
+                let rows = snapshot.query_rows(&hashes, radius, limit, max_rows, threads)?;
+                Ok::<_, Error>(
+                    (0..rows.queries())
+                        .map(|i| {
+                            rows.row(i)
+                                .map(|m| {
+                                    let title = snapshot.title(m.id).unwrap_or_default();
+                                    (title.into(), m.id, m.distance)
+                                })
+                                .collect::<Vec<RawMatch>>()
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            }))
         })?;
         raw.map_err(to_py_err)?
             .into_iter()
             .map(|one| matches_to_py(py, one))
+            .collect()
+    }
+
+    /// `(lims, ids, distances)`: range answers in CSR layout (see `mvptree::RangeRows`).
+    #[pyo3(signature = (hashes, radius, limit = None, max_rows = mvptree::DEFAULT_MAX_ROWS, threads = 1))]
+    fn query_arrays<'py>(
+        &self,
+        py: Python<'py>,
+        hashes: PyReadonlyArray1<'py, u64>,
+        radius: u32,
+        limit: Option<usize>,
+        max_rows: usize,
+        threads: usize,
+    ) -> PyResult<RangeArrays<'py>> {
+        let hashes = hashes.as_slice()?.to_vec();
+        let snapshot = self.read_quick(py, CoreIndex::snapshot)?;
+        let rows = guarded(|| {
+            Ok(py.detach(|| snapshot.query_rows(&hashes, radius, limit, max_rows, threads)))
+        })?
+        .map_err(to_py_err)?;
+        let lims: Vec<i64> = rows.lims.iter().map(|&l| l as i64).collect();
+        let ids: Vec<i64> = rows.ids.iter().map(|&id| id as i64).collect();
+        let distances: Vec<i32> = rows.distances.iter().map(|&d| d as i32).collect();
+        Ok((
+            PyArray1::from_vec(py, lims),
+            PyArray1::from_vec(py, ids),
+            PyArray1::from_vec(py, distances),
+        ))
+    }
+
+    /// `(ids, distances)`, each of shape `(len(hashes), k)`: see `mvptree::KnnRows`.
+    #[pyo3(signature = (hashes, k, max_rows = mvptree::DEFAULT_MAX_ROWS, threads = 1))]
+    fn knn_arrays<'py>(
+        &self,
+        py: Python<'py>,
+        hashes: PyReadonlyArray1<'py, u64>,
+        k: usize,
+        max_rows: usize,
+        threads: usize,
+    ) -> PyResult<KnnArrays<'py>> {
+        let hashes = hashes.as_slice()?.to_vec();
+        let n = hashes.len();
+        let snapshot = self.read_quick(py, CoreIndex::snapshot)?;
+        let rows = guarded(|| Ok(py.detach(|| snapshot.knn_rows(&hashes, k, max_rows, threads))))?
+            .map_err(to_py_err)?;
+        let ids = PyArray1::from_vec(py, rows.ids).reshape([n, k])?;
+        let distances = PyArray1::from_vec(py, rows.distances).reshape([n, k])?;
+        Ok((ids, distances))
+    }
+
+    /// The title of each id (pending or indexed), None where there is none.
+    fn titles<'py>(
+        &self,
+        py: Python<'py>,
+        ids: PyReadonlyArray1<'py, u64>,
+    ) -> PyResult<Vec<Option<Bound<'py, PyString>>>> {
+        let ids = ids.as_slice()?.to_vec();
+        let raw: Vec<Option<Box<[u8]>>> = self.read_quick(py, |index| {
+            ids.iter()
+                .map(|&id| index.lookup(id).map(Box::from))
+                .collect()
+        })?;
+        raw.into_iter()
+            .map(|title| title.map(|t| decode_title(py, &t)).transpose())
             .collect()
     }
 
@@ -483,6 +549,9 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(parse_radius_text, module)?)?;
     module.add_function(wrap_pyfunction!(parse_id_text, module)?)?;
     module.add("MAX_HASH", u64::MAX)?;
+    module.add("ALL_CORES", mvptree::all_cores())?;
+    module.add("NO_ID", mvptree::KnnRows::NO_ID)?;
+    module.add("NO_DISTANCE", mvptree::KnnRows::NO_DISTANCE)?;
     module.add("DEFAULT_MAX_ROWS", mvptree::DEFAULT_MAX_ROWS)?;
     module.add("DEFAULT_PAGE_ROWS", mvptree::DEFAULT_PAGE_ROWS)?;
     module.add("MAX_ID", mvptree::MAX_ID)?;

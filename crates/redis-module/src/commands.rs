@@ -339,6 +339,94 @@ pub fn knn(ctx: &Context, args: &[RedisString]) -> RedisResult {
     })
 }
 
+/// Rows `(id, distance)` of one query of a batch, flat: `[id, distance, id, distance, ...]`.
+fn flat_rows(rows: impl Iterator<Item = Match>) -> RedisValue {
+    RedisValue::Array(
+        rows.flat_map(|m| {
+            [
+                RedisValue::Integer(m.id as i64),
+                RedisValue::Integer(i64::from(m.distance)),
+            ]
+        })
+        .collect(),
+    )
+}
+
+fn hash_values(args: &[RedisString]) -> Result<Vec<u64>, RedisError> {
+    args.iter()
+        .map(|hash| args::hash_value(hash.as_slice()))
+        .collect()
+}
+
+/// `imgscout.mquery key radius [LIMIT count] hashvalue [hashvalue ...]`: one range query per
+/// hash, in one reply: per hash, its rows as a flat `[id, distance, ...]` array in answer
+/// order (titles are left out: `imgscout.mlookup` fetches the ones wanted). The rows of all
+/// hashes together are capped by `imgscout.max-reply-rows`.
+pub fn mquery(ctx: &Context, args: &[RedisString]) -> RedisResult {
+    check_arity(args, |n| n >= 4)?;
+    let radius = args::radius(args[2].as_slice())?;
+    let (limit, first) = if args::is_keyword(args[3].as_slice(), "LIMIT") {
+        let count = args.get(4).ok_or_else(syntax_error)?;
+        (Some(args::limit(count.as_slice())?), 5)
+    } else {
+        (None, 3)
+    };
+    if args.len() <= first {
+        return Err(RedisError::WrongArity);
+    }
+    let hashes = hash_values(&args[first..])?;
+    let Some(snapshot) = snapshot_of(ctx, &args[1])? else {
+        return Ok(RedisValue::Array(
+            hashes
+                .iter()
+                .map(|_| RedisValue::Array(Vec::new()))
+                .collect(),
+        ));
+    };
+    let max_rows = settings::max_reply_rows();
+    let heavy = snapshot.range_cost_ns(radius) * hashes.len() as f64 >= OFFLOAD_NS;
+    worker::run(ctx, heavy, move || {
+        let rows = snapshot
+            .query_rows(&hashes, radius, limit, max_rows, 1)
+            .map_err(args::reply_error)?;
+        Ok(RedisValue::Array(
+            (0..rows.queries())
+                .map(|i| flat_rows(rows.row(i)))
+                .collect(),
+        ))
+    })
+}
+
+/// `imgscout.mknn key k hashvalue [hashvalue ...]`: the `k` nearest entries of each hash, in
+/// one reply shaped as `imgscout.mquery`'s (fewer than `k` rows where the index holds fewer).
+/// Refused before any work when the rows would number more than `imgscout.max-reply-rows`.
+pub fn mknn(ctx: &Context, args: &[RedisString]) -> RedisResult {
+    check_arity(args, |n| n >= 4)?;
+    let k = args::knn_k(args[2].as_slice())?;
+    let hashes = hash_values(&args[3..])?;
+    let Some(snapshot) = snapshot_of(ctx, &args[1])? else {
+        return Ok(RedisValue::Array(
+            hashes
+                .iter()
+                .map(|_| RedisValue::Array(Vec::new()))
+                .collect(),
+        ));
+    };
+    let max_rows = settings::max_reply_rows();
+    if k.min(snapshot.len()).saturating_mul(hashes.len()) > max_rows {
+        return Err(args::reply_error(Error::TooManyRows(max_rows)));
+    }
+    let heavy = snapshot.knn_cost_ns(k) * hashes.len() as f64 >= OFFLOAD_NS;
+    worker::run(ctx, heavy, move || {
+        Ok(RedisValue::Array(
+            hashes
+                .iter()
+                .map(|&hash| flat_rows(snapshot.knn(hash, k).into_iter()))
+                .collect(),
+        ))
+    })
+}
+
 /// `[CURSOR cursor] [COUNT count]` of the paged forms: `None` for the plain form.
 fn cursor_options(options: &[RedisString]) -> Result<Option<(&[u8], usize)>, RedisError> {
     let mut cursor = None;

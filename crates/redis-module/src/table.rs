@@ -131,6 +131,22 @@ fn table() -> Vec<Command> {
             callback: callback!(commands::lookup),
         },
         Command {
+            name: "imgscout.mquery",
+            flags: "readonly",
+            arity: -4,
+            key_flags: read,
+            summary: "A range query per hash, in one reply of flat [id, distance, ...] rows.",
+            callback: callback!(commands::mquery),
+        },
+        Command {
+            name: "imgscout.mknn",
+            flags: "readonly",
+            arity: -4,
+            key_flags: read,
+            summary: "The k nearest entries of each hash, in one reply of flat [id, distance, ...] rows.",
+            callback: callback!(commands::mknn),
+        },
+        Command {
             name: "imgscout.mlookup",
             flags: "readonly fast",
             arity: -3,

@@ -1,0 +1,228 @@
+//! Batches of searches on a [`Snapshot`], split over threads, with array-shaped answers: the
+//! layout FAISS users know (`range_search`'s CSR rows, `search`'s `n × k` matrices), built
+//! without a per-answer allocation.
+//!
+//! Answers are the same as one search at a time, whatever the thread count: each query's
+//! rows are sorted by distance, then id, and queries keep their order.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crate::answer::Match;
+use crate::search::Snapshot;
+use crate::{Error, Result, MAX_RADIUS};
+
+/// Range answers in CSR layout: query `i`'s rows are `ids[lims[i]..lims[i + 1]]` with their
+/// `distances`. Invariant: `lims` has one more entry than there are queries, starts at 0, never
+/// decreases, and ends at `ids.len() == distances.len()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RangeRows {
+    pub lims: Vec<u64>,
+    pub ids: Vec<u64>,
+    pub distances: Vec<u32>,
+}
+
+impl RangeRows {
+    pub fn queries(&self) -> usize {
+        self.lims.len().saturating_sub(1)
+    }
+
+    /// The rows of query `i`, as matches.
+    pub fn row(&self, i: usize) -> impl Iterator<Item = Match> + '_ {
+        let (start, end) = (self.lims[i] as usize, self.lims[i + 1] as usize);
+        (start..end).map(|r| Match {
+            distance: self.distances[r],
+            id: self.ids[r],
+        })
+    }
+}
+
+/// k-nearest answers as `n × k` row-major matrices; rows with fewer than `k` neighbours are
+/// padded with [`KnnRows::NO_ID`] and [`KnnRows::NO_DISTANCE`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KnnRows {
+    pub k: usize,
+    pub ids: Vec<i64>,
+    pub distances: Vec<i32>,
+}
+
+impl KnnRows {
+    /// The id in a padded slot: no entry has a negative id (FAISS pads labels with -1 too).
+    pub const NO_ID: i64 = -1;
+    /// The distance in a padded slot.
+    pub const NO_DISTANCE: i32 = -1;
+}
+
+/// Queries per unit of work handed to a thread: enough that a batched scan still reads each
+/// hash once for many queries, few enough that threads finish together.
+const CHUNK: usize = 64;
+/// Below this estimated cost a batch runs on the calling thread: starting threads costs tens
+/// of microseconds.
+const PARALLEL_MIN_NS: f64 = 200_000.0;
+
+/// How many threads a batch of `queries` queries, each estimated at `per_query_ns`, should
+/// use out of `threads`.
+fn threads_for(threads: usize, queries: usize, per_query_ns: f64) -> usize {
+    if per_query_ns * (queries as f64) < PARALLEL_MIN_NS {
+        1
+    } else {
+        threads.clamp(1, queries.div_ceil(CHUNK).max(1))
+    }
+}
+
+/// The thread count meaning "every core": what [`std::thread::available_parallelism`] says,
+/// 1 where it cannot tell.
+pub fn all_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Runs `work` on every chunk of `0..n` (in chunks of [`CHUNK`]) over `threads` threads and
+/// returns the chunks' results in order; stops handing out chunks once `stop` is set.
+fn chunked<T: Send>(
+    n: usize,
+    threads: usize,
+    stop: &AtomicBool,
+    work: impl Fn(std::ops::Range<usize>) -> T + Sync,
+) -> Vec<Option<T>> {
+    let chunks = n.div_ceil(CHUNK);
+    let range = |c: usize| c * CHUNK..((c + 1) * CHUNK).min(n);
+    if threads <= 1 {
+        let mut out = Vec::with_capacity(chunks);
+        for c in 0..chunks {
+            if stop.load(Ordering::Relaxed) {
+                out.push(None);
+            } else {
+                out.push(Some(work(range(c))));
+            }
+        }
+        return out;
+    }
+    let next = AtomicUsize::new(0);
+    let mut slots: Vec<Option<T>> = (0..chunks).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let c = next.fetch_add(1, Ordering::Relaxed);
+                        if c >= chunks || stop.load(Ordering::Relaxed) {
+                            return done;
+                        }
+                        done.push((c, work(range(c))));
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            // A panic in a worker is a bug: re-raise it on the calling thread.
+            let done = handle
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            for (c, result) in done {
+                slots[c] = Some(result);
+            }
+        }
+    });
+    slots
+}
+
+impl Snapshot {
+    /// Range queries for every hash (within `radius`, the first `limit` rows of each if
+    /// given), as CSR rows, on up to `threads` threads. More than `max_rows` rows together
+    /// are refused with [`Error::TooManyRows`]; each thread stops at the cap, so memory stays
+    /// within `threads × max_rows` rows while the batch runs.
+    pub fn query_rows(
+        &self,
+        hashes: &[u64],
+        radius: u32,
+        limit: Option<usize>,
+        max_rows: usize,
+        threads: usize,
+    ) -> Result<RangeRows> {
+        let radius = radius.min(MAX_RADIUS);
+        let rows = AtomicUsize::new(0);
+        let overflow = AtomicBool::new(false);
+        let threads = threads_for(threads, hashes.len(), self.range_cost_ns(radius));
+        let chunks = chunked(hashes.len(), threads, &overflow, |range| {
+            let queries = &hashes[range];
+            let budget = max_rows.saturating_sub(rows.load(Ordering::Relaxed));
+            let answers = match limit {
+                Some(limit) => queries
+                    .iter()
+                    .map(|&q| self.query_bounded(q, radius, Some(limit), budget))
+                    .collect::<Result<Vec<_>>>(),
+                None => self.query_many_bounded(queries, radius, budget),
+            };
+            match answers {
+                Ok(answers) => {
+                    let found: usize = answers.iter().map(Vec::len).sum();
+                    if rows.fetch_add(found, Ordering::Relaxed) + found > max_rows {
+                        overflow.store(true, Ordering::Relaxed);
+                    }
+                    answers
+                }
+                Err(_) => {
+                    overflow.store(true, Ordering::Relaxed);
+                    Vec::new()
+                }
+            }
+        });
+        if overflow.load(Ordering::Relaxed) {
+            return Err(Error::TooManyRows(max_rows));
+        }
+        let total = rows.load(Ordering::Relaxed);
+        let mut out = RangeRows {
+            lims: Vec::with_capacity(hashes.len() + 1),
+            ids: Vec::with_capacity(total),
+            distances: Vec::with_capacity(total),
+        };
+        out.lims.push(0);
+        for answers in chunks.into_iter().flatten() {
+            for answer in answers {
+                debug_assert!(answer.windows(2).all(|w| w[0] <= w[1]), "sorted answers");
+                out.ids.extend(answer.iter().map(|m| m.id));
+                out.distances.extend(answer.iter().map(|m| m.distance));
+                out.lims.push(out.ids.len() as u64);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The `k` nearest indexed entries of every hash, as `n × k` matrices (padded where the
+    /// index holds fewer than `k`), on up to `threads` threads. Refused before any work when
+    /// the matrices would hold more than `max_rows` cells.
+    pub fn knn_rows(
+        &self,
+        hashes: &[u64],
+        k: usize,
+        max_rows: usize,
+        threads: usize,
+    ) -> Result<KnnRows> {
+        if k.saturating_mul(hashes.len()) > max_rows {
+            return Err(Error::TooManyRows(max_rows));
+        }
+        let never = AtomicBool::new(false);
+        let threads = threads_for(threads, hashes.len(), self.knn_cost_ns(k));
+        let chunks = chunked(hashes.len(), threads, &never, |range| {
+            hashes[range]
+                .iter()
+                .map(|&q| self.knn(q, k))
+                .collect::<Vec<_>>()
+        });
+        let mut out = KnnRows {
+            k,
+            ids: Vec::with_capacity(k * hashes.len()),
+            distances: Vec::with_capacity(k * hashes.len()),
+        };
+        for answer in chunks.into_iter().flatten().flatten() {
+            out.ids.extend(answer.iter().map(|m| m.id as i64));
+            out.distances
+                .extend(answer.iter().map(|m| m.distance as i32));
+            for _ in answer.len()..k {
+                out.ids.push(KnnRows::NO_ID);
+                out.distances.push(KnnRows::NO_DISTANCE);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,130 @@
+//! Batches with array answers against the same searches one at a time and a brute force:
+//! the same rows in the same order whatever the thread count, the row cap honoured.
+
+use mvptree::{distance, Error, Index, KnnRows, Match};
+
+/// A clustered index: copies near a few hundred originals, so answers have many rows.
+fn clustered(n: usize) -> (Index, Vec<u64>) {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let originals: Vec<u64> = (0..300).map(|_| next()).collect();
+    let mut index = Index::new();
+    let mut hashes = Vec::new();
+    for i in 0..n {
+        let mut h = originals[i % originals.len()];
+        for _ in 0..(next() % 6) {
+            h ^= 1 << (next() % 64);
+        }
+        hashes.push(h);
+        index.add(h, b"", None).unwrap();
+    }
+    index.sync();
+    (index, hashes)
+}
+
+fn brute_force(hashes: &[u64], query: u64, radius: u32) -> Vec<Match> {
+    let mut found: Vec<Match> = hashes
+        .iter()
+        .enumerate()
+        .map(|(i, &h)| Match {
+            distance: distance(h, query),
+            id: i as u64 + 1,
+        })
+        .filter(|m| m.distance <= radius)
+        .collect();
+    found.sort_unstable();
+    found
+}
+
+#[test]
+fn range_rows_equal_single_queries_and_brute_force_on_any_thread_count() {
+    let (index, hashes) = clustered(20_000);
+    let snapshot = index.snapshot();
+    let queries: Vec<u64> = hashes.iter().step_by(37).map(|h| h ^ 0b101).collect();
+    for radius in [0, 4, 8, 16] {
+        let want: Vec<Vec<Match>> = queries
+            .iter()
+            .map(|&q| brute_force(&hashes, q, radius))
+            .collect();
+        for threads in [1, 2, 3, 8] {
+            let rows = snapshot
+                .query_rows(&queries, radius, None, usize::MAX, threads)
+                .unwrap();
+            assert_eq!(rows.queries(), queries.len());
+            assert_eq!(*rows.lims.last().unwrap() as usize, rows.ids.len());
+            for (i, want) in want.iter().enumerate() {
+                assert_eq!(
+                    &rows.row(i).collect::<Vec<_>>(),
+                    want,
+                    "r{radius} t{threads} q{i}"
+                );
+            }
+            let limited = snapshot
+                .query_rows(&queries, radius, Some(3), usize::MAX, threads)
+                .unwrap();
+            for (i, want) in want.iter().enumerate() {
+                let firsts: Vec<Match> = want.iter().copied().take(3).collect();
+                assert_eq!(limited.row(i).collect::<Vec<_>>(), firsts);
+            }
+        }
+    }
+}
+
+#[test]
+fn range_rows_refuse_more_rows_than_allowed_on_any_thread_count() {
+    let (index, hashes) = clustered(5_000);
+    let snapshot = index.snapshot();
+    let queries = &hashes[..500];
+    let total = snapshot
+        .query_rows(queries, 8, None, usize::MAX, 1)
+        .unwrap()
+        .ids
+        .len();
+    for threads in [1, 2, 4] {
+        assert!(snapshot
+            .query_rows(queries, 8, None, total, threads)
+            .is_ok());
+        let refused = snapshot.query_rows(queries, 8, None, total - 1, threads);
+        assert!(matches!(refused, Err(Error::TooManyRows(max)) if max == total - 1));
+    }
+}
+
+#[test]
+fn knn_rows_equal_single_searches_and_pad_short_rows() {
+    let (index, hashes) = clustered(3_000);
+    let snapshot = index.snapshot();
+    let queries: Vec<u64> = hashes.iter().step_by(11).copied().collect();
+    for k in [1, 10] {
+        for threads in [1, 2, 5] {
+            let rows = snapshot.knn_rows(&queries, k, usize::MAX, threads).unwrap();
+            assert_eq!(rows.ids.len(), queries.len() * k);
+            for (i, &q) in queries.iter().enumerate() {
+                let want = snapshot.knn(q, k);
+                let got: Vec<Match> = (0..k)
+                    .map(|j| Match {
+                        distance: rows.distances[i * k + j] as u32,
+                        id: rows.ids[i * k + j] as u64,
+                    })
+                    .collect();
+                assert_eq!(got, want);
+            }
+        }
+    }
+    let (small, _) = clustered(3);
+    let rows = small
+        .snapshot()
+        .knn_rows(&[0, 1], 5, usize::MAX, 2)
+        .unwrap();
+    assert_eq!(rows.ids.len(), 10);
+    assert_eq!(&rows.ids[3..5], &[KnnRows::NO_ID; 2]);
+    assert_eq!(&rows.distances[8..10], &[KnnRows::NO_DISTANCE; 2]);
+    assert!(matches!(
+        small.snapshot().knn_rows(&[0, 1], 5, 9, 1),
+        Err(Error::TooManyRows(9))
+    ));
+}

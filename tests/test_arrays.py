@@ -1,0 +1,135 @@
+"""Array answers (``query_arrays``, ``knn_arrays``, ``titles``) on every face, checked against
+a numpy brute force in the same test, and ``threads`` changing the work but never the rows."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+
+import imgscout
+from tests.support.hashes import clustered_hashes
+from tests.support.reference import distances, expected_knn, expected_range
+
+ENTRIES = 3000
+
+
+@pytest.fixture(scope="module")
+def data() -> np.ndarray:
+    return np.array(clustered_hashes(random.Random(7), ENTRIES, centers=40), dtype=np.uint64)
+
+
+@pytest.fixture(scope="module")
+def queries(data: np.ndarray) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    exact = data[rng.integers(0, len(data), 75)]
+    near = data[rng.integers(0, len(data), 75)] ^ np.uint64(0b1011)
+    far = rng.integers(0, 2**63, 50, dtype=np.uint64)
+    return np.concatenate([exact, near, far])
+
+
+def filled(index: Any, data: np.ndarray) -> Any:
+    index.add_many(data, [f"t{i}" for i in range(len(data))])
+    index.sync()
+    return index
+
+
+@pytest.fixture(params=["Index", "Index-1-thread", "RedisIndex", "ShardedIndex"])
+def face(request: pytest.FixtureRequest, redis_server: Any, data: np.ndarray) -> Iterator[Any]:
+    name = request.param
+    if name.startswith("Index"):
+        yield filled(imgscout.Index(threads=1 if name == "Index-1-thread" else None), data)
+        return
+    client = redis.Redis(port=redis_server.port)
+    client.flushall()
+    make: dict[str, Callable[[], Any]] = {
+        "RedisIndex": lambda: imgscout.RedisIndex(client, "arrays"),
+        "ShardedIndex": lambda: imgscout.ShardedIndex(client, "arrays", shards=3),
+    }
+    yield filled(make[name](), data)
+    client.close()
+
+
+@pytest.mark.parametrize("radius", [0, 4, 10, 20])
+@pytest.mark.parametrize("limit", [None, 3])
+def test_query_arrays_equal_the_brute_force(
+    face: Any, data: np.ndarray, queries: np.ndarray, radius: int, limit: int | None
+) -> None:
+    lims, ids, found = face.query_arrays(queries, radius, limit=limit)
+    assert lims.dtype == np.int64 and ids.dtype == np.int64 and found.dtype == np.int32
+    assert len(lims) == len(queries) + 1 and lims[0] == 0 and lims[-1] == len(ids) == len(found)
+    all_ids = np.arange(1, len(data) + 1)
+    rows = 0
+    for i, query in enumerate(queries):
+        want = expected_range(distances(data, query), all_ids, radius)
+        want_ids, want_d = want.ids[:limit], want.distances[:limit]
+        assert ids[lims[i] : lims[i + 1]].tolist() == want_ids.tolist(), i
+        assert found[lims[i] : lims[i + 1]].tolist() == want_d.tolist(), i
+        rows += len(want_ids)
+    assert rows >= 75, "the data gives answers with rows"
+
+
+@pytest.mark.parametrize("k", [1, 10])
+def test_knn_arrays_equal_the_brute_force(
+    face: Any, data: np.ndarray, queries: np.ndarray, k: int
+) -> None:
+    ids, found = face.knn_arrays(queries, k)
+    assert ids.shape == found.shape == (len(queries), k)
+    all_ids = np.arange(1, len(data) + 1)
+    for i, query in enumerate(queries):
+        want = expected_knn(distances(data, query), all_ids, k)
+        assert ids[i].tolist() == want.ids.tolist()
+        assert found[i].tolist() == want.distances.tolist()
+
+
+def test_a_single_hash_is_a_batch_of_one_and_titles_resolve_ids(
+    face: Any, data: np.ndarray
+) -> None:
+    lims, ids, found = face.query_arrays(int(data[5]), 0)
+    assert len(lims) == 2 and 6 in ids.tolist() and found.tolist() == [0] * len(ids)
+    assert face.query_arrays(f"0x{int(data[5]):x}", 0)[1].tolist() == ids.tolist()
+    assert face.titles(ids).count("t5") == 1
+    assert face.titles([6, 999_999]) == ["t5", None]
+    empty = face.query_arrays(np.zeros(0, dtype=np.uint64), 4)
+    assert [part.tolist() for part in empty] == [[0], [], []]
+
+
+def test_knn_arrays_pad_rows_and_titles_skip_the_padding(face: Any) -> None:
+    ids, found = face.knn_arrays([0], ENTRIES + 2)
+    assert ids.shape == (1, ENTRIES + 2)
+    assert ids[0, -2:].tolist() == [-1, -1] and found[0, -2:].tolist() == [-1, -1]
+    assert (ids[0, :-2] > 0).all()
+    titles = face.titles(ids[0, -3:])
+    assert titles[1:] == [None, None] and titles[0] is not None
+
+
+def test_array_answers_keep_the_row_cap(face: Any, queries: np.ndarray) -> None:
+    face.max_rows = 50
+    with pytest.raises(imgscout.AnswerTooLargeError):
+        face.knn_arrays(queries, 1)  # 200 cells
+    if isinstance(face, imgscout.Index):
+        with pytest.raises(imgscout.AnswerTooLargeError):
+            face.query_arrays(queries, 20)
+
+
+def test_threads_never_change_an_answer(data: np.ndarray, queries: np.ndarray) -> None:
+    many = np.concatenate([queries] * 20)
+    answers = []
+    for threads in (1, 2, 7):
+        index = filled(imgscout.Index(threads=threads), data)
+        assert index.threads == threads
+        answers.append(
+            (
+                [part.tolist() for part in index.query_arrays(many, 12)],
+                [part.tolist() for part in index.knn_arrays(many, 5)],
+                index.query_many(many[:300], 8),
+            )
+        )
+    assert answers[0] == answers[1] == answers[2]
+    with pytest.raises(imgscout.InvalidArgumentError, match="invalid threads"):
+        imgscout.Index(threads=0)
+    assert imgscout.Index().threads >= 1
