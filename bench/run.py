@@ -61,6 +61,10 @@ MULTIHASH_LAYOUTS = ((4, 16), (3, 21))
 PYTHON_LAYER_RADII = (8, 16, 24, 32)
 
 
+#: Threads of the all-threads rows: every core of the machine measuring.
+ALL_THREADS = os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class Mode:
     name: str
@@ -381,6 +385,33 @@ class Bench:
             min_total_s=mode.batch_min_total_s,
         )
         row["systems"]["imgscout query_many"] = summary(many, batch_size)
+
+        def check_arrays(answer: Any) -> None:
+            lims, found_ids, found_distances = answer
+            if len(lims) != batch_size + 1:
+                raise WrongAnswer(f"imgscout query_arrays {where}: {len(lims)} lims")
+            for i in range(batch_size):
+                rows = slice(int(lims[i]), int(lims[i + 1]))
+                if not (
+                    np.array_equal(found_ids[rows], expected[i].ids)
+                    and np.array_equal(found_distances[rows], expected[i].distances)
+                ):
+                    raise WrongAnswer(f"imgscout query_arrays {where} q#{i}")
+
+        for threads, name in (
+            (1, "imgscout query_arrays"),
+            (ALL_THREADS, "imgscout query_arrays all threads"),
+        ):
+            index.threads = threads
+            arrays = time_batch(
+                lambda: index.query_arrays(batch, radius),
+                batch_size,
+                check_arrays,
+                mode.batch_repeats,
+                min_total_s=mode.batch_min_total_s,
+            )
+            row["systems"][name] = summary(arrays, batch_size)
+        index.threads = 1
 
         for peer in range_peers:
             if hasattr(peer, "prepare"):
