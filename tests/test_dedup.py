@@ -3,7 +3,6 @@ the module layout behind it (no import cycles, no heavy import on a cached re-ru
 
 from __future__ import annotations
 
-import ast
 import json
 import shutil
 import subprocess
@@ -109,48 +108,8 @@ def test_find_duplicates_against_a_reference(tmp_path: Path) -> None:
 # -- the module layout -------------------------------------------------------------------------
 
 
-def _module_imports(path: Path) -> set[str]:
-    """The imgscout modules a module imports at load time (not inside functions)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    found: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.If):  # `if TYPE_CHECKING:` blocks are not run
-            continue
-        for inner in ast.walk(node):
-            if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                break
-            if isinstance(inner, ast.ImportFrom):
-                base = inner.module or ""
-                if inner.level:
-                    base = "imgscout" + ("." + base if base else "")
-                if base == "imgscout":
-                    found.update(f"imgscout.{a.name}" for a in inner.names)
-                elif base.startswith("imgscout."):
-                    found.add(base)
-            elif isinstance(inner, ast.Import):
-                found.update(a.name for a in inner.names if a.name.startswith("imgscout."))
-    return found
-
-
-def test_no_module_imports_one_that_imports_it() -> None:
-    modules = {f"imgscout.{p.stem}": p for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
-    graph = {name: _module_imports(path) & set(modules) for name, path in modules.items()}
-    assert graph["imgscout.cli"] >= {"imgscout._cli_backend", "imgscout.dedup"}
-
-    def reaches(start: str, goal: str) -> bool:
-        seen, todo = set(), [start]
-        while todo:
-            name = todo.pop()
-            for nxt in graph[name]:
-                if nxt == goal:
-                    return True
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-        return False
-
-    cycles = [name for name in graph if reaches(name, name)]
-    assert cycles == []
+def test_the_cli_keeps_its_backend_wiring_apart() -> None:
+    """Import cycles are checked for the whole package in tests/test_layout.py."""
     # The backend wiring is out of the commands' module.
     source = (PACKAGE / "cli.py").read_text(encoding="utf-8")
     for name in ("class Backend", "def open_backend", "def _open_embedded", "def _redis_client"):

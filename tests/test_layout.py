@@ -57,6 +57,19 @@ def core_graph() -> dict[str, set[str]]:
     return graph
 
 
+def _run_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node that can run: all but the bodies of ``if TYPE_CHECKING:``."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.If)
+            and isinstance(node.test, ast.Name)
+            and node.test.id == "TYPE_CHECKING"
+        ):
+            skipped.update(id(inner) for part in node.body for inner in ast.walk(part))
+    return [node for node in ast.walk(tree) if id(node) not in skipped]
+
+
 def package_graph() -> dict[str, set[str]]:
     """Which module of the package imports which, at import time or inside functions."""
     graph: dict[str, set[str]] = {}
@@ -64,7 +77,7 @@ def package_graph() -> dict[str, set[str]]:
     for path in PACKAGE.glob("*.py"):
         name = path.stem
         edges = graph.setdefault(name, set())
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in _run_nodes(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom):
                 if node.level == 1 and node.module:
                     edges.add(node.module.split(".")[0])

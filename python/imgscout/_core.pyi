@@ -56,6 +56,9 @@ def error_for_message(message: str, entry_id: int | None = None) -> ImgscoutErro
 def error_codes() -> list[tuple[str, str]]:
     """Every error code with its message stem, in docs/spec.md's order."""
 
+def set_match_class(cls: type) -> None:
+    """The class ``Index.query_fast`` builds its answers with (``imgscout.Match``)."""
+
 def parse_hash_text(text: str) -> int | None:
     """The hash a text names under the spec's grammar, or None."""
 
@@ -85,6 +88,7 @@ class Index:
     def query(
         self, hash: int, radius: int, limit: int | None = None, max_rows: int = ...
     ) -> list[tuple[str, int, int]]: ...
+    def query_fast(self, hash: object, radius: object, max_rows: int) -> list[Any] | None: ...
     def query_many(
         self,
         hashes: npt.NDArray[np.uint64],

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Union
 
+from . import _core
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
@@ -18,6 +20,10 @@ class Match(NamedTuple):
     title: str
     id: int
     distance: int
+
+
+# The extension builds query answers as Match tuples itself (Index.query's fast path).
+_core.set_match_class(Match)
 
 
 class Pair(NamedTuple):

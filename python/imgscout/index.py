@@ -11,8 +11,6 @@ from ._args import (
     DEFAULT_MAX_ROWS,
     DEFAULT_PAGE_ROWS,
     DEFAULT_SYNC_THRESHOLD,
-    MAX_HASH,
-    MAX_RADIUS,
     HashesLike,
     HashLike,
     Title,
@@ -153,21 +151,12 @@ class Index:
 
     def query(self, hash: HashLike, radius: float, limit: int | None = None) -> list[Match]:
         """Every synced entry within ``radius`` bits, nearest first (then by id)."""
-        # The common call (plain ints, no limit) skips the general parsers: they cost four
-        # times the search itself at small radii.
-        if (
-            type(hash) is int
-            and type(radius) is int
-            and limit is None
-            and 0 <= hash <= MAX_HASH
-            and radius >= 0
-        ):
-            return list(
-                map(
-                    Match._make,
-                    self._core.query(hash, min(radius, MAX_RADIUS), None, self._max_rows),
-                )
-            )
+        # The common call (plain ints, no limit) is parsed and answered by the extension in
+        # one step; anything else goes through the general parsers.
+        if limit is None:
+            found = self._core.query_fast(hash, radius, self._max_rows)
+            if found is not None:
+                return found
         value = parse_hash(hash)
         bits = parse_radius(radius)
         count = None if limit is None else min(parse_count(limit, "limit"), _MAX_NATIVE_COUNT)

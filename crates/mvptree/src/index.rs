@@ -300,6 +300,13 @@ impl Index {
         self.indexed.query_limit(hash, radius, limit)
     }
 
+    /// Estimated nanoseconds of a range query at `radius` (the planner's figure): for a face
+    /// deciding whether a search is short enough to run without releasing its lock or
+    /// interpreter, never for the answer.
+    pub fn range_cost_ns(&self, radius: u32) -> f64 {
+        self.indexed.range_cost_ns(radius)
+    }
+
     /// [`Index::query`] or, with `limit`, [`Index::query_limit`], refusing an answer of more
     /// than `max_rows` rows with [`Error::TooManyRows`] before it grows past that.
     pub fn query_bounded(

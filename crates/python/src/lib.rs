@@ -22,7 +22,8 @@ use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::PyString;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyInt, PyList, PyString, PyType};
 
 /// `(title, id, distance)` with the title still as bytes: titles are copied out under the
 /// lock and decoded once the GIL is back.
@@ -292,6 +293,49 @@ impl PyIndex {
         matches_to_py(py, raw.map_err(to_py_err)?)
     }
 
+    /// The common call, `query(int, int)`, in one step: `Match` tuples built here, the
+    /// search run with the interpreter held when the planner prices it below
+    /// [`QUICK_QUERY_NS`] (releasing and taking it back costs more). `None` when the
+    /// arguments are anything else: the Python layer then parses them.
+    fn query_fast<'py>(
+        &self,
+        py: Python<'py>,
+        hash: &Bound<'py, PyAny>,
+        radius: &Bound<'py, PyAny>,
+        max_rows: usize,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        if !hash.is_exact_instance_of::<PyInt>() || !radius.is_exact_instance_of::<PyInt>() {
+            return Ok(None);
+        }
+        let (Ok(hash), Ok(radius)) = (hash.extract::<u64>(), radius.extract::<u64>()) else {
+            return Ok(None);
+        };
+        let radius = radius.min(u64::from(mvptree::MAX_RADIUS)) as u32;
+        let search = |index: &CoreIndex| {
+            index
+                .query_bounded(hash, radius, None, max_rows)
+                .map(|found| with_titles(index, found))
+        };
+        let raw = guarded(|| {
+            if let Ok(index) = self.inner.try_read() {
+                if index.range_cost_ns(radius) < QUICK_QUERY_NS {
+                    return Ok(search(&index));
+                }
+            }
+            Ok(py.detach(|| search(&self.inner.read().unwrap_or_else(PoisonError::into_inner))))
+        })?
+        .map_err(to_py_err)?;
+        let class = MATCH_CLASS
+            .get(py)
+            .ok_or_else(|| PyRuntimeError::new_err("imgscout._core: Match class not set"))?
+            .bind(py);
+        let list = PyList::empty(py);
+        for (title, id, distance) in raw {
+            list.append(class.call1((decode_title(py, &title)?, id, distance))?)?;
+        }
+        Ok(Some(list))
+    }
+
     #[pyo3(signature = (hashes, radius, limit = None, max_rows = mvptree::DEFAULT_MAX_ROWS, threads = 1))]
     fn query_many<'py>(
         &self,
@@ -517,6 +561,20 @@ impl PyIndex {
     }
 }
 
+/// Searches priced below this run with the interpreter held (see `Index.query_fast`).
+const QUICK_QUERY_NS: f64 = 20_000.0;
+
+/// The Python `Match` class, which `query_fast` builds its answers with (set once by the
+/// Python layer: the class is defined there).
+static MATCH_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// `set_match_class(Match)`: called once by `imgscout._types`.
+#[pyfunction]
+fn set_match_class(py: Python<'_>, class: Bound<'_, PyType>) -> PyResult<()> {
+    let _ = MATCH_CLASS.set(py, class.unbind());
+    Ok(())
+}
+
 /// `parse_hash_text(text)`: the hash a text names under the core's grammar
 /// (`mvptree::text::parse_hash`, stated in docs/spec.md), or None when it names none.
 #[pyfunction]
@@ -546,6 +604,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(errors::error_for_message, module)?)?;
     module.add_function(wrap_pyfunction!(errors::error_codes, module)?)?;
     module.add_function(wrap_pyfunction!(parse_hash_text, module)?)?;
+    module.add_function(wrap_pyfunction!(set_match_class, module)?)?;
     module.add_function(wrap_pyfunction!(parse_radius_text, module)?)?;
     module.add_function(wrap_pyfunction!(parse_id_text, module)?)?;
     module.add("MAX_HASH", u64::MAX)?;
