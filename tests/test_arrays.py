@@ -127,6 +127,7 @@ def test_threads_never_change_an_answer(data: np.ndarray, queries: np.ndarray) -
                 [part.tolist() for part in index.query_arrays(many, 12)],
                 [part.tolist() for part in index.knn_arrays(many, 5)],
                 index.query_many(many[:300], 8),
+                index.pairs(6),
             )
         )
     assert answers[0] == answers[1] == answers[2]

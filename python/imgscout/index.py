@@ -81,9 +81,9 @@ class Index:
 
     @property
     def threads(self) -> int:
-        """Threads a batch call (``query_many``, ``query_arrays``, ``knn_arrays``) may use,
-        default every core; batches too small to gain run on the calling thread. The GIL is
-        released meanwhile, and answers never depend on it."""
+        """Threads a batch call (``query_many``, ``query_arrays``, ``knn_arrays``) or ``pairs``
+        may use, default every core; batches too small to gain run on the calling thread. The
+        GIL is released meanwhile, and answers never depend on it."""
         return self._threads
 
     @threads.setter
@@ -245,7 +245,8 @@ class Index:
         """Every pair of synced entries within ``radius`` bits: the self-join behind dupes,
         sorted by distance, then ids. More than :attr:`max_rows` pairs raise
         :class:`AnswerTooLargeError` (the join stops there); :meth:`iter_pairs` has no cap."""
-        return list(map(Pair._make, self._core.pairs(parse_radius(radius), self._max_rows)))
+        found = self._core.pairs(parse_radius(radius), self._max_rows, self._threads)
+        return list(map(Pair._make, found))
 
     def iter_pairs(self, radius: float, page_size: int = DEFAULT_PAGE_ROWS) -> Iterator[Pair]:
         """The pairs of :meth:`pairs`, each once, without holding them all: page by page

@@ -4,6 +4,7 @@
 
 use std::cell::Cell;
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::answer::{Match, Pair};
 use crate::hamming::{scan, scan_many};
@@ -79,6 +80,9 @@ impl Capped<'_> {
         }
     }
 }
+
+/// Self-joins of fewer entries run on one thread: starting threads would cost more.
+const PARALLEL_JOIN_MIN: usize = 20_000;
 
 impl Store {
     /// Appends every live entry within `radius` (unsorted). Returns false, with `out` holding
@@ -289,6 +293,52 @@ impl Store {
         top.into_sorted()
     }
 
+    fn parallel_join(
+        &self,
+        mih: &MultiIndex,
+        slots: &[usize],
+        radius: u32,
+        max_rows: usize,
+        threads: usize,
+    ) -> Option<Vec<Pair>> {
+        let rows = AtomicUsize::new(0);
+        let overflowed = AtomicBool::new(false);
+        let parts: Vec<Vec<Pair>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|part| {
+                    let (rows, overflowed) = (&rows, &overflowed);
+                    scope.spawn(move || {
+                        let mut out = Vec::new();
+                        mih.self_join_part(radius, part, threads, |a, b, distance| {
+                            if rows.fetch_add(1, Ordering::Relaxed) >= max_rows
+                                || overflowed.load(Ordering::Relaxed)
+                            {
+                                overflowed.store(true, Ordering::Relaxed);
+                                return false;
+                            }
+                            let (x, y) = (self.id(slots[a]), self.id(slots[b]));
+                            out.push(Pair {
+                                a: x.min(y),
+                                b: x.max(y),
+                                distance,
+                            });
+                            true
+                        });
+                        out
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        if overflowed.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(parts.concat())
+    }
+
     /// Every unordered pair of live entries within `radius` (unsorted, `a < b`), or `None` as
     /// soon as there are more than `max_rows` of them: the join stops there, so neither its
     /// time nor its memory grows with the pairs it would have found.
@@ -298,8 +348,36 @@ impl Store {
     /// indexes, wide radii) or forced, by a blocked scan of every pair. [`Plan::Tree`] queries
     /// each entry's segment tree instead (for testing that structure; it is never faster).
     pub fn pairs(&self, radius: u32, plan: Plan, max_rows: usize) -> Option<Vec<Pair>> {
+        self.pairs_on_threads(radius, plan, max_rows, 1)
+    }
+
+    /// [`Store::pairs`], the multi-index join split over up to `threads` threads (its
+    /// buckets interleaved, see [`MultiIndex::self_join_part`]); the other plans run on the
+    /// calling thread. The row cap is shared: the threads stop once they found one row more.
+    pub fn pairs_on_threads(
+        &self,
+        radius: u32,
+        plan: Plan,
+        max_rows: usize,
+        threads: usize,
+    ) -> Option<Vec<Pair>> {
         let slots: Vec<usize> = self.live_slots().collect();
         let hashes: Vec<u64> = slots.iter().map(|&s| self.hash(s)).collect();
+        if threads > 1
+            && plan != Plan::Scan
+            && plan != Plan::Tree
+            && slots.len() >= PARALLEL_JOIN_MIN
+        {
+            let mih = (plan == Plan::MultiIndex || hashes.len() >= self.multi_index_min_len)
+                .then(|| MultiIndex::build_with(&hashes, true))
+                .filter(|mih| {
+                    plan == Plan::MultiIndex
+                        || plan::self_join_by_multi_index(mih, radius, hashes.len())
+                });
+            if let Some(mih) = mih {
+                return self.parallel_join(&mih, &slots, radius, max_rows, threads);
+            }
+        }
         let mut out = Vec::new();
         let overflowed = Cell::new(false);
         let mut emit = |a: usize, b: usize, distance: u32| {

@@ -277,7 +277,21 @@ impl MultiIndex {
     /// above it (`s > 0`, `mask` of `s` bits), so each unordered pair of buckets is read once,
     /// in sequence. Versus one query per entry this saves a bucket lookup per entry and step,
     /// and every random read.
-    pub fn self_join(&self, radius: u32, mut emit: impl FnMut(usize, usize, u32) -> bool) {
+    pub fn self_join(&self, radius: u32, emit: impl FnMut(usize, usize, u32) -> bool) {
+        self.self_join_part(radius, 0, 1, emit);
+    }
+
+    /// The share of [`MultiIndex::self_join`] that `part` of `parts` runs: the buckets whose
+    /// key is `part` modulo `parts` (each unordered pair of buckets is read from its smaller
+    /// key, so the parts report disjoint pairs, together all of them). Interleaved keys keep
+    /// the parts' work alike when a few buckets are crowded.
+    pub fn self_join_part(
+        &self,
+        radius: u32,
+        part: usize,
+        parts: usize,
+        mut emit: impl FnMut(usize, usize, u32) -> bool,
+    ) {
         let last = (radius as usize).min(self.step_count().saturating_sub(1));
         let m = self.fields.len();
         // Checked in the innermost loops: one bucket of identical hashes (flat images) can
@@ -302,7 +316,7 @@ impl MultiIndex {
                     stopped.set(true);
                 }
             };
-            for key in 0..(1usize << field.width) {
+            for key in (part..(1usize << field.width)).step_by(parts.max(1)) {
                 let a = field.bucket(key);
                 if a.is_empty() {
                     continue;

@@ -194,9 +194,19 @@ impl Snapshot {
     /// [`Index::pairs`], refusing an answer of more than `max_rows` pairs: the join stops as
     /// soon as it finds one more, so neither time nor memory grows with the whole answer.
     pub fn pairs_bounded(&self, radius: u32, max_rows: usize) -> Result<Vec<Pair>> {
+        self.pairs_on_threads(radius, max_rows, 1)
+    }
+
+    /// [`Snapshot::pairs_bounded`] on up to `threads` threads; the same answer.
+    pub fn pairs_on_threads(
+        &self,
+        radius: u32,
+        max_rows: usize,
+        threads: usize,
+    ) -> Result<Vec<Pair>> {
         let mut out = self
             .store
-            .pairs(radius.min(MAX_RADIUS), Plan::Auto, max_rows)
+            .pairs_on_threads(radius.min(MAX_RADIUS), Plan::Auto, max_rows, threads)
             .ok_or(Error::TooManyRows(max_rows))?;
         sort_pairs(&mut out);
         Ok(out)

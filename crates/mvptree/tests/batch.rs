@@ -128,3 +128,26 @@ fn knn_rows_equal_single_searches_and_pad_short_rows() {
         Err(Error::TooManyRows(9))
     ));
 }
+
+#[test]
+fn pairs_on_threads_equal_the_single_threaded_join_and_keep_the_cap() {
+    let (index, _) = clustered(30_000);
+    let snapshot = index.snapshot();
+    for radius in [0, 3, 6] {
+        let want = snapshot.pairs_bounded(radius, usize::MAX).unwrap();
+        assert!(!want.is_empty());
+        for threads in [2, 3] {
+            let got = snapshot
+                .pairs_on_threads(radius, usize::MAX, threads)
+                .unwrap();
+            assert_eq!(got, want, "r{radius} t{threads}");
+            assert!(snapshot
+                .pairs_on_threads(radius, want.len(), threads)
+                .is_ok());
+            assert!(matches!(
+                snapshot.pairs_on_threads(radius, want.len() - 1, threads),
+                Err(Error::TooManyRows(_))
+            ));
+        }
+    }
+}

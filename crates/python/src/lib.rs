@@ -485,20 +485,26 @@ impl PyIndex {
     }
 
     /// `[(a, b, distance)]` with `a < b`, sorted by distance, then a, then b.
-    #[pyo3(signature = (radius, max_rows = mvptree::DEFAULT_MAX_ROWS))]
+    #[pyo3(signature = (radius, max_rows = mvptree::DEFAULT_MAX_ROWS, threads = 1))]
     fn pairs(
         &self,
         py: Python<'_>,
         radius: u32,
         max_rows: usize,
+        threads: usize,
     ) -> PyResult<Vec<(u64, u64, u32)>> {
-        self.read_detached(py, |index| {
-            index.pairs_bounded(radius, max_rows).map(|pairs| {
-                pairs
-                    .into_iter()
-                    .map(|Pair { a, b, distance }| (a, b, distance))
-                    .collect()
-            })
+        let snapshot = self.read_quick(py, CoreIndex::snapshot)?;
+        guarded(|| {
+            Ok(py.detach(|| {
+                snapshot
+                    .pairs_on_threads(radius, max_rows, threads)
+                    .map(|pairs| {
+                        pairs
+                            .into_iter()
+                            .map(|Pair { a, b, distance }| (a, b, distance))
+                            .collect()
+                    })
+            }))
         })?
         .map_err(to_py_err)
     }
