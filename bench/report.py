@@ -91,7 +91,10 @@ def markdown(results: dict[str, Any]) -> str:
     add(
         f"`python bench/run.py{'' if env.get('mode') == 'full' else ' --' + str(env.get('mode'))}` "
         f"({env.get('mode')} mode), commit `{env.get('commit')}`{wall_time(env.get('wall_s'))}. "
-        f"CPU: {env.get('cpu')}, {env.get('cores')} cores, one thread per system. "
+        f"CPU: {env.get('cpu')}, {env.get('cores')} cores"
+        f" ({', '.join(env.get('cpu_features', [])) or 'features not recorded'}),"
+        f" imgscout scan kernel {env.get('kernel', 'not recorded')}, one thread per system"
+        " except the all-threads rows. "
         + ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items())
         + "."
     )

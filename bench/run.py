@@ -212,9 +212,22 @@ def environment(mode: Mode) -> dict[str, Any]:
             versions[name] = version(name)
         except Exception:
             versions[name] = "not installed"
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    from imgscout import _core
+
+    probe = _core.Index()
     return {
         "mode": mode.name,
         "cpu": cpu,
+        "cpu_features": sorted(flags & {"popcnt", "avx2", "avx512f", "avx512_vpopcntdq"}),
+        "kernel": dict(probe.info())["kernel"],
         "cores": os.cpu_count(),
         "commit": commit,
         "uncommitted_code": dirty,
@@ -900,6 +913,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sections", help="comma-separated subset: build,memory,range,bktree,pairs,redis"
     )
+    parser.add_argument(
+        "--kernel",
+        choices=("portable", "avx2", "avx512"),
+        help="force imgscout's scan kernel (IMGSCOUT_KERNEL), to measure the one a CPU "
+        "without the faster ones gets",
+    )
     parser.add_argument("--output-dir", type=Path, default=Path(__file__).resolve().parent)
     parser.add_argument(
         "--report-only", type=Path, help="rewrite RESULTS.md and the plot from a results.json"
@@ -910,6 +929,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.kernel:
+        # Read by the core at its first search: set before anything searches.
+        os.environ["IMGSCOUT_KERNEL"] = args.kernel
     args.output_dir.mkdir(parents=True, exist_ok=True)
     if args.report_only:
         results = json.loads(args.report_only.read_text())
