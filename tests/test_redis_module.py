@@ -6,6 +6,7 @@ import random
 import shutil
 import subprocess
 import time
+from typing import Any
 
 import pytest
 import redis
@@ -734,3 +735,69 @@ def test_commands_inside_multi_exec(client: redis.Redis) -> None:
     pipe.execute_command("imgscout.sync", "idx")
     pipe.execute_command("imgscout.query", "idx", 1, 1)
     assert pipe.execute() == [1, [2, 3], b"OK", [[b"a", 1, 0], [b"c", 3, 1]]]
+
+
+# --- batch commands: madd IDS, mlookup, mquery, mknn --------------------------------------------
+
+
+def test_madd_with_ids_is_all_or_nothing(client: redis.Redis) -> None:
+    assert command(client, "imgscout.madd", "idx", "IDS", 1, "a", 10, 2, "b", 20) == [10, 20]
+    assert error_of(client, "imgscout.madd", "idx", "ids", 3, "c", 30, 4, "d", 10) == (
+        "id already exists: 10"
+    )
+    assert error_of(client, "imgscout.madd", "idx", "IDS", 3, "c", 31, 4, "d", 31) == (
+        "id already exists: 31"
+    )
+    assert command(client, "imgscout.mlookup", "idx", 30, 31) == [None, None]
+    assert error_of(client, "imgscout.madd", "idx", "IDS", 3, "c", "x") == "invalid id"
+    assert error_of(client, "imgscout.madd", "idx", "IDS", "zz", "c", 5) == "invalid hash value"
+    for arity in (("imgscout.madd", "idx", "IDS"), ("imgscout.madd", "idx", "IDS", 1, "a")):
+        assert "wrong number of arguments" in error_of(client, *arity)
+    assert command(client, "imgscout.sync", "idx") in (b"OK", "OK", True)
+    assert command(client, "imgscout.mlookup", "idx", 20, 99, 10) == [b"b", None, b"a"]
+    assert command(client, "imgscout.mlookup", "missing", 1) == [None]
+    assert error_of(client, "imgscout.mlookup", "idx", 1, "-2") == "invalid id"
+
+
+def test_mquery_and_mknn_answer_like_query_and_knn(client: redis.Redis) -> None:
+    command(client, "imgscout.madd", "idx", 0b0000, "a", 0b0001, "b", 0b0111, "c", 0xFF00, "d")
+    command(client, "imgscout.sync", "idx")
+    queries = [0, 0b0011, 0xFF00]
+    rows = command(client, "imgscout.mquery", "idx", 2, *queries)
+    assert rows == [
+        [
+            x
+            for _, entry_id, d in command(client, "imgscout.query", "idx", q, 2)
+            for x in (entry_id, d)
+        ]
+        for q in queries
+    ]
+    assert rows[0] == [1, 0, 2, 1]
+    assert command(client, "imgscout.mquery", "idx", 64, "LIMIT", 1, 0, 0xFF00) == [[1, 0], [4, 0]]
+    assert command(client, "imgscout.mknn", "idx", 2, 0b0111, 0xFF01) == [
+        [3, 0, 2, 2],
+        [4, 1, 2, 8],
+    ]
+    assert command(client, "imgscout.mknn", "idx", 9, 0)[0][::2] == [1, 2, 3, 4]
+    assert command(client, "imgscout.mquery", "missing", 3, 1, 2) == [[], []]
+    assert command(client, "imgscout.mknn", "missing", 3, 1) == [[]]
+    assert error_of(client, "imgscout.mquery", "idx", "-1", 1) == "invalid radius"
+    assert error_of(client, "imgscout.mquery", "idx", 2, 1, "zz") == "invalid hash value"
+    assert error_of(client, "imgscout.mquery", "idx", 2, "LIMIT", "x", 1) == "invalid limit"
+    assert "wrong number of arguments" in error_of(client, "imgscout.mquery", "idx", 2, "LIMIT", 1)
+    assert error_of(client, "imgscout.mknn", "idx", "-1", 1) == "invalid k"
+
+
+def test_batch_commands_keep_the_reply_cap(redis_server_factory: Any) -> None:
+    server = redis_server_factory(module_args=("MAX_REPLY_ROWS", "3"))
+    client = server.client()
+    command(client, "imgscout.madd", "idx", *[x for i in range(4) for x in (i, f"t{i}")])
+    command(client, "imgscout.sync", "idx")
+    assert command(client, "imgscout.mquery", "idx", 64, "LIMIT", 1, 0, 1, 2) != []
+    for args in (
+        ("imgscout.mquery", "idx", 64, 0),
+        ("imgscout.mquery", "idx", 1, 0, 1),
+        ("imgscout.mknn", "idx", 2, 0, 1),
+        ("imgscout.mlookup", "idx", 1, 2, 3, 4),
+    ):
+        assert error_of(client, *args).startswith("answer has more than 3 rows"), args
