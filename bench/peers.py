@@ -87,7 +87,8 @@ class FaissRange:
 def faiss_module() -> Any:
     import faiss
 
-    # Single thread: the comparison is one core against one core.
+    # Single thread: the comparison is one core against one core (the all-threads rows set
+    # it for their own calls).
     faiss.omp_set_num_threads(1)
     return faiss
 

@@ -471,6 +471,23 @@ class Bench:
                 row["systems"][f"{peer.name} batch"] = summary(timed_batch, peer_batch) | {
                     "exact": exact[0]
                 }
+                if peer.name == "FAISS flat" and ALL_THREADS > 1:
+                    # FAISS on every core too, for the all-threads rows to face.
+                    faiss = peers.faiss_module()
+                    faiss.omp_set_num_threads(ALL_THREADS)
+                    try:
+                        timed_all = time_batch(
+                            lambda peer=peer, n=peer_batch: peer.range_batch(queries[:n], radius),
+                            peer_batch,
+                            check_peer_batch,
+                            mode.batch_repeats,
+                            min_total_s=mode.batch_min_total_s,
+                        )
+                    finally:
+                        faiss.omp_set_num_threads(1)
+                    row["systems"][f"{peer.name} batch all threads"] = summary(
+                        timed_all, peer_batch
+                    ) | {"exact": exact[0]}
                 row["systems"][peer.name]["exact"] = exact[0]
         log(
             f"{where}: "
