@@ -214,3 +214,109 @@ def test_small_jpegs_are_decoded_in_full(tmp_path: Path) -> None:
         assert grey.size == (width, height) == size
         result = hash_file(str(path))
         assert isinstance(result, HashedFile) and result.hash == _full_phash(path)
+
+
+# -- phash without scipy -----------------------------------------------------------------------
+
+
+def _imagehash_int(image: Image.Image) -> int:
+    return int(str(imagehash.phash(image)), 16)
+
+
+def _varied_images() -> list[Image.Image]:
+    """Noise in every mode phash meets, smooth fields, mirrored images (exact zeros in the
+    DCT), checkerboards, images one or two grey levels deep, uniform and tiny ones."""
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    images: list[Image.Image] = []
+    for k in range(60):
+        w, h = (int(v) for v in rng.integers(1, 300, size=2))
+        rgb = Image.fromarray(rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8))
+        images.append(rgb.convert(("L", "RGB", "RGBA", "P", "1", "LA")[k % 6]))
+        field = rng.integers(0, 256, size=(4, 5, 3), dtype=np.uint8)
+        images.append(Image.fromarray(field).resize((w, h), Image.Resampling.BICUBIC))
+        half = rng.integers(0, 256, size=(h, max(1, w // 2)), dtype=np.uint8)
+        images.append(Image.fromarray(np.concatenate([half, half[:, ::-1]], axis=1)))
+        level = int(rng.integers(0, 254))
+        images.append(Image.fromarray((level + rng.integers(0, 3, size=(h, w))).astype(np.uint8)))
+    images.append(Image.fromarray(rng.integers(0, 65536, size=(40, 30), dtype=np.uint16)))
+    y, x = np.indices((120, 90))
+    images += [Image.fromarray((((y // c) + (x // c)) % 2 * 255).astype(np.uint8)) for c in (1, 7)]
+    images += [Image.new("L", (50, 40), level) for level in (0, 1, 128, 255)]
+    images += [Image.new("RGB", (33, 31), (10, 200, 30))]
+    images += [
+        Image.fromarray(rng.integers(0, 256, size=(h, w), dtype=np.uint8))
+        for w in range(1, 4)
+        for h in range(1, 4)
+    ]
+    return images
+
+
+def test_phash_image_equals_imagehash_bit_for_bit(tmp_path: Path) -> None:
+    from imgscout.hashing import phash_image
+
+    for image in _varied_images():
+        assert phash_image(image) == _imagehash_int(image), (image.mode, image.size)
+    for path in sorted(
+        (Path(__file__).resolve().parents[1] / "examples" / "photos").rglob("*.jpg")
+    ):
+        with Image.open(path) as image:
+            assert phash_image(image) == _imagehash_int(image), path.name
+
+
+def test_uniform_thumbnails_are_answered_without_imagehash(monkeypatch: pytest.MonkeyPatch) -> None:
+    from imgscout import hashing
+
+    def refuse(image: object) -> int:
+        raise AssertionError("imagehash was asked")
+
+    monkeypatch.setattr(hashing, "imagehash_phash", refuse)
+    assert (
+        hashing.phash_image(Image.new("L", (40, 40), 0))
+        == 0
+        == _imagehash_int(Image.new("L", (40, 40), 0))
+    )
+    assert hashing.phash_image(Image.new("RGB", (64, 48), (90, 90, 90))) == 1 << 63
+    assert _imagehash_int(Image.new("RGB", (64, 48), (90, 90, 90))) == 1 << 63
+
+
+def test_near_ties_are_decided_by_imagehash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mirrored image has DCT coefficients that are 0 exactly, where rounding decides the
+    bit: those go to imagehash; a photograph's never do."""
+    import numpy as np
+
+    from imgscout import hashing
+
+    asked: list[object] = []
+    real = hashing.imagehash_phash
+
+    def counting(image: object) -> int:
+        asked.append(image)
+        return real(image)
+
+    monkeypatch.setattr(hashing, "imagehash_phash", counting)
+    half = np.random.default_rng(4).integers(0, 256, size=(64, 32), dtype=np.uint8)
+    mirrored = Image.fromarray(np.concatenate([half, half[:, ::-1]], axis=1))
+    assert hashing.phash_image(mirrored) == _imagehash_int(mirrored)
+    assert len(asked) == 1
+    photo = Path(__file__).resolve().parents[1] / "examples" / "photos" / "camera.jpg"
+    with Image.open(photo) as image:
+        assert hashing.phash_image(image) == _imagehash_int(image)
+    assert len(asked) == 1
+
+
+def test_hashing_a_photo_imports_neither_scipy_nor_imagehash() -> None:
+    import subprocess
+    import sys
+
+    photo = Path(__file__).resolve().parents[1] / "examples" / "photos" / "camera.jpg"
+    code = (
+        "import sys; from imgscout.hashing import hash_file; "
+        f"r = hash_file({str(photo)!r}); assert r.hash, r; "
+        "print(sorted(m for m in ('scipy', 'imagehash') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]"
