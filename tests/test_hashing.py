@@ -320,3 +320,31 @@ def test_hashing_a_photo_imports_neither_scipy_nor_imagehash() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpg", "webp", "tiff"])
+def test_every_exif_orientation_hashes_as_the_upright_image(tmp_path: Path, fmt: str) -> None:
+    """The image is made grey before it is turned: the same pixels as exif_transpose then
+    grey, for each of the 8 orientations, in formats that keep the tag in EXIF (PNG, JPEG,
+    WebP) and in TIFF, which Pillow turns as it loads it (it must not be turned twice)."""
+    import numpy as np
+    from PIL import ImageOps
+
+    from imgscout import hashing
+
+    field = np.random.default_rng(6).integers(0, 256, size=(5, 7, 3), dtype=np.uint8)
+    picture = Image.fromarray(field).resize((90, 60), Image.Resampling.BICUBIC)
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        path = tmp_path / f"{orientation}.{fmt}"
+        picture.save(path, exif=exif.tobytes() if fmt != "tiff" else exif)
+        with Image.open(path) as image:
+            upright = ImageOps.exif_transpose(image)
+        assert upright.size == ((90, 60) if orientation < 5 else (60, 90)), orientation
+        grey, width, height = hashing.open_grey_for_hash(str(path))
+        assert grey.tobytes() == upright.convert("L").tobytes(), orientation
+        assert (width, height) == upright.size
+        result = hash_file(str(path))
+        assert isinstance(result, HashedFile)
+        assert result.hash == _imagehash_int(upright), orientation

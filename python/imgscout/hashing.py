@@ -193,7 +193,7 @@ def open_grey_for_hash(path: str, fast_jpeg: bool = True) -> tuple[Image.Image, 
     formats are decoded in full as before, so their hashes are those of ``imagehash.phash``
     on the upright image, bit for bit.
     """
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     register_optional_formats()
     with Image.open(path) as image:
@@ -203,11 +203,37 @@ def open_grey_for_hash(path: str, fast_jpeg: bool = True) -> tuple[Image.Image, 
             # the hash of imagehash.phash bit for bit.
             image.draft(DRAFT_MODE, (DRAFT_MIN_SIDE, DRAFT_MIN_SIDE))
         image.load()
-        upright = ImageOps.exif_transpose(image)
-        if upright.size != image.size:  # turned a quarter: the displayed size swaps too
+        # Grey first, then turned: the same pixels as ImageOps.exif_transpose then
+        # convert("L") (conversion is pixel by pixel, turning moves pixels), without copying
+        # the colour image or re-writing its EXIF. The orientation is read from the decoded
+        # image, as exif_transpose reads it: the grey copy does not carry it.
+        turn = _exif_turn(image)
+        grey = image.convert("L")
+    if turn is not None:
+        grey = grey.transpose(turn)
+        if grey.size != (width, height):  # turned a quarter: the displayed size swaps too
             width, height = height, width
-        grey = upright.convert("L")
     return grey, width, height
+
+
+_ORIENTATION_TAG = 0x0112
+
+
+def _exif_turn(image: Image.Image) -> Image.Transpose | None:
+    """The transposition that displays ``image`` upright, as ImageOps.exif_transpose picks
+    it from the EXIF Orientation tag; None when it is upright already."""
+    from PIL import Image
+
+    turns = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }
+    return turns.get(image.getexif().get(_ORIENTATION_TAG, 1))
 
 
 def hash_file(path: str, fast_jpeg: bool = True) -> HashedFile | HashFailure:
