@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import sys
 from pathlib import Path
 
 import imagehash
@@ -122,9 +123,13 @@ class _FakeTerminal(io.StringIO):
 
 
 def test_hash_files_draws_progress_only_on_a_terminal(tmp_path: Path) -> None:
+    import threading
+
     paths = [str(_noise_image(tmp_path / f"{k}.png", k)) for k in range(3)]
     terminal = _FakeTerminal()
+    threads = threading.active_count()
     hash_files(paths, jobs=1, progress_stream=terminal)
+    assert threading.active_count() == threads  # no tqdm monitor left running
     drawn = terminal.getvalue()
     assert "hashing" in drawn and "/3" in drawn and "file" in drawn
     # The bar is cleared at the end: the last thing written returns to the line's start.
@@ -348,3 +353,58 @@ def test_every_exif_orientation_hashes_as_the_upright_image(tmp_path: Path, fmt:
         result = hash_file(str(path))
         assert isinstance(result, HashedFile)
         assert result.hash == _imagehash_int(upright), orientation
+
+
+# -- the worker pool ---------------------------------------------------------------------------
+
+
+def _worker_view() -> tuple[bool, bool, int]:
+    import sys
+
+    from imgscout import hashing
+
+    return (
+        "numpy" in sys.modules,
+        "PIL.WebPImagePlugin" in sys.modules,
+        len(hashing._dct_rows_cache),
+    )
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux")
+def test_workers_are_forked_with_the_imports_done() -> None:
+    import threading
+
+    from imgscout import hashing
+
+    assert threading.active_count() == 1, threading.enumerate()
+    with hashing._worker_pool(1) as pool:
+        assert pool._mp_context.get_start_method() == "fork"
+        assert pool.submit(_worker_view).result(timeout=60) == (True, True, 1)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux")
+def test_no_fork_while_another_thread_runs() -> None:
+    import threading
+
+    from imgscout import hashing
+
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        with hashing._worker_pool(1) as pool:
+            assert pool._mp_context.get_start_method() == "forkserver"
+            assert pool.submit(_worker_view).result(timeout=120)[2] in (0, 1)
+    finally:
+        release.set()
+        other.join()
+
+
+def test_hashing_off_a_terminal_leaves_no_thread_behind(tmp_path: Path) -> None:
+    import threading
+
+    paths = [str(_noise_image(tmp_path / f"{k:02d}.png", k)) for k in range(20)]
+    before = threading.active_count()
+    hashed, failed = hash_files(paths, jobs=2, progress_stream=io.StringIO())
+    assert len(hashed) == 20 and not failed
+    assert threading.active_count() == before

@@ -19,7 +19,7 @@ import sys
 import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -358,37 +358,83 @@ def hash_files(
     """Hashes ``paths`` (in parallel when worth it); results keep the order of ``paths``."""
     if not paths:
         return [], []
-    from concurrent.futures import ProcessPoolExecutor
-
-    from tqdm import tqdm
-
     jobs = default_jobs() if jobs is None else jobs
     stream = progress_stream if progress_stream is not None else sys.stderr
     hashed: list[HashedFile] = []
     failed: list[HashFailure] = []
     results: Iterable[HashedFile | HashFailure]
-    # Drawn only on a terminal: a redirected stderr gets the report's lines and nothing else.
-    bar = tqdm(
-        total=len(paths),
-        desc="hashing",
-        unit="file",
-        file=stream,
-        disable=not paths or not _is_terminal(stream),
-        leave=False,
-        mininterval=0.1,
-    )
-    with bar as progress, contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
         if jobs <= 1 or len(paths) < PARALLEL_MIN_FILES:
             results = map(hash_file, paths)
         else:
-            pool = stack.enter_context(ProcessPoolExecutor(max_workers=jobs))
+            pool = stack.enter_context(_worker_pool(jobs))
             # Chunks amortise the pickling round trip without starving workers at the end.
             chunksize = max(1, min(4, len(paths) // (jobs * 8)))
+            # map submits every chunk now: the workers are started before the progress bar
+            # (and its monitoring thread) exists.
             results = pool.map(hash_file, paths, chunksize=chunksize)
+        # Drawn only on a terminal: a redirected stderr gets the report's lines and nothing
+        # else.
+        progress = stack.enter_context(_progress_bar(len(paths), stream))
         for result in results:
             _collect(result, hashed, failed)
             progress.update()
     return hashed, failed
+
+
+class _NoProgress:
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+def _progress_bar(total: int, stream: TextIO) -> contextlib.AbstractContextManager[Any]:
+    """tqdm's bar on a terminal, without its monitoring thread (which outlives the bar, even
+    a disabled one, and would keep the next :func:`hash_files` from forking its workers):
+    the bar is updated after every file, so nothing needs watching."""
+    if not _is_terminal(stream):
+        return contextlib.nullcontext(_NoProgress())
+    from tqdm import tqdm
+
+    class Bar(tqdm):  # type: ignore[type-arg,misc]
+        monitor_interval = 0
+
+    return Bar(  # type: ignore[no-any-return]
+        total=total, desc="hashing", unit="file", file=stream, leave=False, mininterval=0.1
+    )
+
+
+def _worker_pool(jobs: int) -> Any:
+    """A process pool of ``jobs`` workers.
+
+    On Linux, when this process runs no other Python thread, the workers are forked from
+    it after it has imported what hashing needs (numpy, Pillow and its plugins): each
+    worker starts with them instead of importing them itself. With other threads running
+    (a program that calls :func:`hash_files` from a thread pool, say), forking could copy a
+    lock some thread holds, so the workers are started fresh ("forkserver") instead;
+    elsewhere the platform's default is kept (macOS starts workers fresh too).
+    """
+    import multiprocessing
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = None
+    if sys.platform.startswith("linux"):
+        if threading.active_count() == 1:
+            context = multiprocessing.get_context("fork")
+            _import_for_workers()
+        else:
+            context = multiprocessing.get_context("forkserver")
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+
+
+def _import_for_workers() -> None:
+    """Everything :func:`hash_file` imports and builds once (forked workers inherit it)."""
+    import numpy  # noqa: F401
+    from PIL import Image, ImageOps, ImageStat  # noqa: F401
+
+    Image.init()  # every format plugin: a WebP file would load them all in each worker
+    register_optional_formats()
+    _dct_rows()
 
 
 def _collect(
