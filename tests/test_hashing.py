@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import sys
 from pathlib import Path
 
 import imagehash
@@ -122,9 +123,13 @@ class _FakeTerminal(io.StringIO):
 
 
 def test_hash_files_draws_progress_only_on_a_terminal(tmp_path: Path) -> None:
+    import threading
+
     paths = [str(_noise_image(tmp_path / f"{k}.png", k)) for k in range(3)]
     terminal = _FakeTerminal()
+    threads = threading.active_count()
     hash_files(paths, jobs=1, progress_stream=terminal)
+    assert threading.active_count() == threads  # no tqdm monitor left running
     drawn = terminal.getvalue()
     assert "hashing" in drawn and "/3" in drawn and "file" in drawn
     # The bar is cleared at the end: the last thing written returns to the line's start.
@@ -214,3 +219,192 @@ def test_small_jpegs_are_decoded_in_full(tmp_path: Path) -> None:
         assert grey.size == (width, height) == size
         result = hash_file(str(path))
         assert isinstance(result, HashedFile) and result.hash == _full_phash(path)
+
+
+# -- phash without scipy -----------------------------------------------------------------------
+
+
+def _imagehash_int(image: Image.Image) -> int:
+    return int(str(imagehash.phash(image)), 16)
+
+
+def _varied_images() -> list[Image.Image]:
+    """Noise in every mode phash meets, smooth fields, mirrored images (exact zeros in the
+    DCT), checkerboards, images one or two grey levels deep, uniform and tiny ones."""
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    images: list[Image.Image] = []
+    for k in range(60):
+        w, h = (int(v) for v in rng.integers(1, 300, size=2))
+        rgb = Image.fromarray(rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8))
+        images.append(rgb.convert(("L", "RGB", "RGBA", "P", "1", "LA")[k % 6]))
+        field = rng.integers(0, 256, size=(4, 5, 3), dtype=np.uint8)
+        images.append(Image.fromarray(field).resize((w, h), Image.Resampling.BICUBIC))
+        half = rng.integers(0, 256, size=(h, max(1, w // 2)), dtype=np.uint8)
+        images.append(Image.fromarray(np.concatenate([half, half[:, ::-1]], axis=1)))
+        level = int(rng.integers(0, 254))
+        images.append(Image.fromarray((level + rng.integers(0, 3, size=(h, w))).astype(np.uint8)))
+    images.append(Image.fromarray(rng.integers(0, 65536, size=(40, 30), dtype=np.uint16)))
+    y, x = np.indices((120, 90))
+    images += [Image.fromarray((((y // c) + (x // c)) % 2 * 255).astype(np.uint8)) for c in (1, 7)]
+    images += [Image.new("L", (50, 40), level) for level in (0, 1, 128, 255)]
+    images += [Image.new("RGB", (33, 31), (10, 200, 30))]
+    images += [
+        Image.fromarray(rng.integers(0, 256, size=(h, w), dtype=np.uint8))
+        for w in range(1, 4)
+        for h in range(1, 4)
+    ]
+    return images
+
+
+def test_phash_image_equals_imagehash_bit_for_bit(tmp_path: Path) -> None:
+    from imgscout.hashing import phash_image
+
+    for image in _varied_images():
+        assert phash_image(image) == _imagehash_int(image), (image.mode, image.size)
+    for path in sorted(
+        (Path(__file__).resolve().parents[1] / "examples" / "photos").rglob("*.jpg")
+    ):
+        with Image.open(path) as image:
+            assert phash_image(image) == _imagehash_int(image), path.name
+
+
+def test_uniform_thumbnails_are_answered_without_imagehash(monkeypatch: pytest.MonkeyPatch) -> None:
+    from imgscout import hashing
+
+    def refuse(image: object) -> int:
+        raise AssertionError("imagehash was asked")
+
+    monkeypatch.setattr(hashing, "imagehash_phash", refuse)
+    assert (
+        hashing.phash_image(Image.new("L", (40, 40), 0))
+        == 0
+        == _imagehash_int(Image.new("L", (40, 40), 0))
+    )
+    assert hashing.phash_image(Image.new("RGB", (64, 48), (90, 90, 90))) == 1 << 63
+    assert _imagehash_int(Image.new("RGB", (64, 48), (90, 90, 90))) == 1 << 63
+
+
+def test_near_ties_are_decided_by_imagehash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mirrored image has DCT coefficients that are 0 exactly, where rounding decides the
+    bit: those go to imagehash; a photograph's never do."""
+    import numpy as np
+
+    from imgscout import hashing
+
+    asked: list[object] = []
+    real = hashing.imagehash_phash
+
+    def counting(image: object) -> int:
+        asked.append(image)
+        return real(image)
+
+    monkeypatch.setattr(hashing, "imagehash_phash", counting)
+    half = np.random.default_rng(4).integers(0, 256, size=(64, 32), dtype=np.uint8)
+    mirrored = Image.fromarray(np.concatenate([half, half[:, ::-1]], axis=1))
+    assert hashing.phash_image(mirrored) == _imagehash_int(mirrored)
+    assert len(asked) == 1
+    photo = Path(__file__).resolve().parents[1] / "examples" / "photos" / "camera.jpg"
+    with Image.open(photo) as image:
+        assert hashing.phash_image(image) == _imagehash_int(image)
+    assert len(asked) == 1
+
+
+def test_hashing_a_photo_imports_neither_scipy_nor_imagehash() -> None:
+    import subprocess
+    import sys
+
+    photo = Path(__file__).resolve().parents[1] / "examples" / "photos" / "camera.jpg"
+    code = (
+        "import sys; from imgscout.hashing import hash_file; "
+        f"r = hash_file({str(photo)!r}); assert r.hash, r; "
+        "print(sorted(m for m in ('scipy', 'imagehash') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpg", "webp", "tiff"])
+def test_every_exif_orientation_hashes_as_the_upright_image(tmp_path: Path, fmt: str) -> None:
+    """The image is made grey before it is turned: the same pixels as exif_transpose then
+    grey, for each of the 8 orientations, in formats that keep the tag in EXIF (PNG, JPEG,
+    WebP) and in TIFF, which Pillow turns as it loads it (it must not be turned twice)."""
+    import numpy as np
+    from PIL import ImageOps
+
+    from imgscout import hashing
+
+    field = np.random.default_rng(6).integers(0, 256, size=(5, 7, 3), dtype=np.uint8)
+    picture = Image.fromarray(field).resize((90, 60), Image.Resampling.BICUBIC)
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        path = tmp_path / f"{orientation}.{fmt}"
+        picture.save(path, exif=exif.tobytes() if fmt != "tiff" else exif)
+        with Image.open(path) as image:
+            upright = ImageOps.exif_transpose(image)
+        assert upright.size == ((90, 60) if orientation < 5 else (60, 90)), orientation
+        grey, width, height = hashing.open_grey_for_hash(str(path))
+        assert grey.tobytes() == upright.convert("L").tobytes(), orientation
+        assert (width, height) == upright.size
+        result = hash_file(str(path))
+        assert isinstance(result, HashedFile)
+        assert result.hash == _imagehash_int(upright), orientation
+
+
+# -- the worker pool ---------------------------------------------------------------------------
+
+
+def _worker_view() -> tuple[bool, bool, int]:
+    import sys
+
+    from imgscout import hashing
+
+    return (
+        "numpy" in sys.modules,
+        "PIL.WebPImagePlugin" in sys.modules,
+        len(hashing._dct_rows_cache),
+    )
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux")
+def test_workers_are_forked_with_the_imports_done() -> None:
+    import threading
+
+    from imgscout import hashing
+
+    assert threading.active_count() == 1, threading.enumerate()
+    with hashing._worker_pool(1) as pool:
+        assert pool._mp_context.get_start_method() == "fork"
+        assert pool.submit(_worker_view).result(timeout=60) == (True, True, 1)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux")
+def test_no_fork_while_another_thread_runs() -> None:
+    import threading
+
+    from imgscout import hashing
+
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        with hashing._worker_pool(1) as pool:
+            assert pool._mp_context.get_start_method() == "forkserver"
+            assert pool.submit(_worker_view).result(timeout=120)[2] in (0, 1)
+    finally:
+        release.set()
+        other.join()
+
+
+def test_hashing_off_a_terminal_leaves_no_thread_behind(tmp_path: Path) -> None:
+    import threading
+
+    paths = [str(_noise_image(tmp_path / f"{k:02d}.png", k)) for k in range(20)]
+    before = threading.active_count()
+    hashed, failed = hash_files(paths, jobs=2, progress_stream=io.StringIO())
+    assert len(hashed) == 20 and not failed
+    assert threading.active_count() == before

@@ -19,7 +19,7 @@ import sys
 import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -77,8 +77,64 @@ def hamming(a: int, b: int) -> int:
     return bin(a ^ b).count("1")
 
 
+#: phash's sizes: the image is shrunk to PHASH_SIDE x PHASH_SIDE, and the top-left
+#: PHASH_LOW x PHASH_LOW of its 2-D DCT gives the 64 bits.
+PHASH_SIDE = 32
+PHASH_LOW = 8
+#: How close (relative to the thumbnail's pixel sum, plus one) a DCT coefficient may come
+#: to the median before :func:`phash_image` asks imagehash itself: near a tie, the rounding
+#: of scipy's FFT-based DCT decides the bit. scripts/phash_study.py measures the two DCTs
+#: apart by at most 1.3e-15 of that sum: this margin is 75,000 times the difference seen.
+PHASH_TIE_MARGIN = 1e-10
+
+_dct_rows_cache: list[object] = []
+
+
+def _dct_rows() -> object:
+    """The first PHASH_LOW rows of the unnormalised DCT-II matrix of size PHASH_SIDE:
+    ``C[k, n] = 2 cos(pi k (2n + 1) / 2N)``, what ``scipy.fftpack.dct`` (type 2, no
+    normalisation) multiplies a vector by."""
+    if not _dct_rows_cache:
+        import numpy as np
+
+        n = np.arange(PHASH_SIDE, dtype=np.float64)
+        k = np.arange(PHASH_LOW, dtype=np.float64)[:, None]
+        _dct_rows_cache.append(2.0 * np.cos(np.pi * k * (2.0 * n + 1.0) / (2.0 * PHASH_SIDE)))
+    return _dct_rows_cache[0]
+
+
 def phash_image(image: object) -> int:
-    """The 64-bit phash of an already opened ``PIL.Image`` as an int."""
+    """The 64-bit phash of an already opened ``PIL.Image`` as an int: the bits of
+    ``imagehash.phash(image)`` (hash size 8, high-frequency factor 4).
+
+    The same steps, without scipy (whose import costs each hashing process a third of a
+    second): grey, a 32x32 Lanczos thumbnail by the same Pillow call, then the top-left 8x8
+    of its DCT-II as ``C @ X @ C.T`` in float64, each bit set where the coefficient exceeds
+    their median. The two DCTs differ by rounding only, which can decide a bit only where a
+    coefficient is within rounding of the median: a uniform thumbnail (every AC coefficient
+    is 0, which scipy computes exactly) is answered directly, any other near-tie by
+    imagehash itself, so every bit is imagehash's.
+    """
+    import numpy as np
+    from PIL import Image
+
+    grey = image if image.mode == "L" else image.convert("L")  # type: ignore[attr-defined]
+    small = grey.resize((PHASH_SIDE, PHASH_SIDE), Image.Resampling.LANCZOS)
+    pixels = np.asarray(small, dtype=np.float64)
+    rows = _dct_rows()
+    low = rows @ pixels @ rows.T  # type: ignore[operator]
+    median = np.median(low)
+    if np.abs(low - median).min() <= PHASH_TIE_MARGIN * (1.0 + pixels.sum()):
+        if pixels.min() == pixels.max():
+            # scipy's AC coefficients are exactly 0: the median is 0 and only the DC bit,
+            # 4096 times the grey level, can exceed it.
+            return 1 << (HASH_BITS - 1) if pixels[0, 0] > 0 else 0
+        return imagehash_phash(image)
+    return int.from_bytes(np.packbits(low > median).tobytes(), "big")
+
+
+def imagehash_phash(image: object) -> int:
+    """``imagehash.phash(image)`` as an int (what :func:`phash_image` equals)."""
     import imagehash
 
     return int(str(imagehash.phash(image)), 16)  # type: ignore[arg-type]
@@ -137,7 +193,7 @@ def open_grey_for_hash(path: str, fast_jpeg: bool = True) -> tuple[Image.Image, 
     formats are decoded in full as before, so their hashes are those of ``imagehash.phash``
     on the upright image, bit for bit.
     """
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     register_optional_formats()
     with Image.open(path) as image:
@@ -147,11 +203,37 @@ def open_grey_for_hash(path: str, fast_jpeg: bool = True) -> tuple[Image.Image, 
             # the hash of imagehash.phash bit for bit.
             image.draft(DRAFT_MODE, (DRAFT_MIN_SIDE, DRAFT_MIN_SIDE))
         image.load()
-        upright = ImageOps.exif_transpose(image)
-        if upright.size != image.size:  # turned a quarter: the displayed size swaps too
+        # Grey first, then turned: the same pixels as ImageOps.exif_transpose then
+        # convert("L") (conversion is pixel by pixel, turning moves pixels), without copying
+        # the colour image or re-writing its EXIF. The orientation is read from the decoded
+        # image, as exif_transpose reads it: the grey copy does not carry it.
+        turn = _exif_turn(image)
+        grey = image.convert("L")
+    if turn is not None:
+        grey = grey.transpose(turn)
+        if grey.size != (width, height):  # turned a quarter: the displayed size swaps too
             width, height = height, width
-        grey = upright.convert("L")
     return grey, width, height
+
+
+_ORIENTATION_TAG = 0x0112
+
+
+def _exif_turn(image: Image.Image) -> Image.Transpose | None:
+    """The transposition that displays ``image`` upright, as ImageOps.exif_transpose picks
+    it from the EXIF Orientation tag; None when it is upright already."""
+    from PIL import Image
+
+    turns = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }
+    return turns.get(image.getexif().get(_ORIENTATION_TAG, 1))
 
 
 def hash_file(path: str, fast_jpeg: bool = True) -> HashedFile | HashFailure:
@@ -276,37 +358,83 @@ def hash_files(
     """Hashes ``paths`` (in parallel when worth it); results keep the order of ``paths``."""
     if not paths:
         return [], []
-    from concurrent.futures import ProcessPoolExecutor
-
-    from tqdm import tqdm
-
     jobs = default_jobs() if jobs is None else jobs
     stream = progress_stream if progress_stream is not None else sys.stderr
     hashed: list[HashedFile] = []
     failed: list[HashFailure] = []
     results: Iterable[HashedFile | HashFailure]
-    # Drawn only on a terminal: a redirected stderr gets the report's lines and nothing else.
-    bar = tqdm(
-        total=len(paths),
-        desc="hashing",
-        unit="file",
-        file=stream,
-        disable=not paths or not _is_terminal(stream),
-        leave=False,
-        mininterval=0.1,
-    )
-    with bar as progress, contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
         if jobs <= 1 or len(paths) < PARALLEL_MIN_FILES:
             results = map(hash_file, paths)
         else:
-            pool = stack.enter_context(ProcessPoolExecutor(max_workers=jobs))
+            pool = stack.enter_context(_worker_pool(jobs))
             # Chunks amortise the pickling round trip without starving workers at the end.
             chunksize = max(1, min(4, len(paths) // (jobs * 8)))
+            # map submits every chunk now: the workers are started before the progress bar
+            # (and its monitoring thread) exists.
             results = pool.map(hash_file, paths, chunksize=chunksize)
+        # Drawn only on a terminal: a redirected stderr gets the report's lines and nothing
+        # else.
+        progress = stack.enter_context(_progress_bar(len(paths), stream))
         for result in results:
             _collect(result, hashed, failed)
             progress.update()
     return hashed, failed
+
+
+class _NoProgress:
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+def _progress_bar(total: int, stream: TextIO) -> contextlib.AbstractContextManager[Any]:
+    """tqdm's bar on a terminal, without its monitoring thread (which outlives the bar, even
+    a disabled one, and would keep the next :func:`hash_files` from forking its workers):
+    the bar is updated after every file, so nothing needs watching."""
+    if not _is_terminal(stream):
+        return contextlib.nullcontext(_NoProgress())
+    from tqdm import tqdm
+
+    class Bar(tqdm):  # type: ignore[type-arg,misc]
+        monitor_interval = 0
+
+    return Bar(  # type: ignore[no-any-return]
+        total=total, desc="hashing", unit="file", file=stream, leave=False, mininterval=0.1
+    )
+
+
+def _worker_pool(jobs: int) -> Any:
+    """A process pool of ``jobs`` workers.
+
+    On Linux, when this process runs no other Python thread, the workers are forked from
+    it after it has imported what hashing needs (numpy, Pillow and its plugins): each
+    worker starts with them instead of importing them itself. With other threads running
+    (a program that calls :func:`hash_files` from a thread pool, say), forking could copy a
+    lock some thread holds, so the workers are started fresh ("forkserver") instead;
+    elsewhere the platform's default is kept (macOS starts workers fresh too).
+    """
+    import multiprocessing
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = None
+    if sys.platform.startswith("linux"):
+        if threading.active_count() == 1:
+            context = multiprocessing.get_context("fork")
+            _import_for_workers()
+        else:
+            context = multiprocessing.get_context("forkserver")
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+
+
+def _import_for_workers() -> None:
+    """Everything :func:`hash_file` imports and builds once (forked workers inherit it)."""
+    import numpy  # noqa: F401
+    from PIL import Image, ImageOps, ImageStat  # noqa: F401
+
+    Image.init()  # every format plugin: a WebP file would load them all in each worker
+    register_optional_formats()
+    _dct_rows()
 
 
 def _collect(
