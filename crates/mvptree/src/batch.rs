@@ -52,9 +52,11 @@ impl KnnRows {
     pub const NO_DISTANCE: i32 = -1;
 }
 
-/// Queries per unit of work handed to a thread: enough that a batched scan still reads each
-/// hash once for many queries, few enough that threads finish together.
+/// Most queries per unit of work handed to a thread: a batched scan reads each hash once for
+/// this many queries.
 const CHUNK: usize = 64;
+/// Fewest queries per unit of work: smaller batches are cut finer so every thread gets some.
+const MIN_CHUNK: usize = 8;
 /// Below this estimated cost a batch runs on the calling thread: starting threads costs tens
 /// of microseconds.
 const PARALLEL_MIN_NS: f64 = 200_000.0;
@@ -65,7 +67,7 @@ fn threads_for(threads: usize, queries: usize, per_query_ns: f64) -> usize {
     if per_query_ns * (queries as f64) < PARALLEL_MIN_NS {
         1
     } else {
-        threads.clamp(1, queries.div_ceil(CHUNK).max(1))
+        threads.clamp(1, queries.div_ceil(MIN_CHUNK).max(1))
     }
 }
 
@@ -75,7 +77,17 @@ pub fn all_cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-/// Runs `work` on every chunk of `0..n` (in chunks of [`CHUNK`]) over `threads` threads and
+/// Queries per chunk of a batch of `n` on `threads` threads: [`CHUNK`], or less so that each
+/// thread gets about four chunks to balance.
+fn chunk_len(n: usize, threads: usize) -> usize {
+    if threads <= 1 {
+        CHUNK
+    } else {
+        n.div_ceil(threads * 4).clamp(MIN_CHUNK, CHUNK)
+    }
+}
+
+/// Runs `work` on every chunk of `0..n` (see [`chunk_len`]) over `threads` threads and
 /// returns the chunks' results in order; stops handing out chunks once `stop` is set.
 fn chunked<T: Send>(
     n: usize,
@@ -83,8 +95,9 @@ fn chunked<T: Send>(
     stop: &AtomicBool,
     work: impl Fn(std::ops::Range<usize>) -> T + Sync,
 ) -> Vec<Option<T>> {
-    let chunks = n.div_ceil(CHUNK);
-    let range = |c: usize| c * CHUNK..((c + 1) * CHUNK).min(n);
+    let len = chunk_len(n, threads);
+    let chunks = n.div_ceil(len);
+    let range = |c: usize| c * len..((c + 1) * len).min(n);
     if threads <= 1 {
         let mut out = Vec::with_capacity(chunks);
         for c in 0..chunks {
