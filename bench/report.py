@@ -89,7 +89,8 @@ def markdown(results: dict[str, Any]) -> str:
     add("# imgscout benchmark results")
     add("")
     add(
-        f"`python bench/run.py{'' if env.get('mode') == 'full' else ' --' + str(env.get('mode'))}` "
+        f"`python bench/run.py{'' if env.get('mode') == 'full' else ' --' + str(env.get('mode'))}"
+        f"{' --kernel ' + env['kernel_forced'] if env.get('kernel_forced') else ''}` "
         f"({env.get('mode')} mode), commit `{env.get('commit')}`{wall_time(env.get('wall_s'))}. "
         f"CPU: {env.get('cpu')}, {env.get('cores')} cores"
         f" ({', '.join(env.get('cpu_features', [])) or 'features not recorded'}),"

@@ -228,6 +228,7 @@ def environment(mode: Mode) -> dict[str, Any]:
         "cpu": cpu,
         "cpu_features": sorted(flags & {"popcnt", "avx2", "avx512f", "avx512_vpopcntdq"}),
         "kernel": dict(probe.info())["kernel"],
+        "kernel_forced": os.environ.get("IMGSCOUT_KERNEL"),
         "cores": os.cpu_count(),
         "commit": commit,
         "uncommitted_code": dirty,
