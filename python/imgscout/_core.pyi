@@ -56,8 +56,9 @@ def error_for_message(message: str, entry_id: int | None = None) -> ImgscoutErro
 def error_codes() -> list[tuple[str, str]]:
     """Every error code with its message stem, in docs/spec.md's order."""
 
-def set_match_class(cls: type) -> None:
-    """The class ``Index.query_fast`` builds its answers with (``imgscout.Match``)."""
+def set_answer_classes(match_class: type, pair_class: type) -> None:
+    """The classes ``query_fast`` and ``pairs`` build their answers with (``imgscout.Match``,
+    ``imgscout.Pair``)."""
 
 def parse_hash_text(text: str) -> int | None:
     """The hash a text names under the spec's grammar, or None."""
@@ -115,9 +116,7 @@ class Index:
     def __len__(self) -> int: ...
     def delete(self, id: int) -> None: ...
     def info(self) -> list[tuple[str, int | str]]: ...
-    def pairs(
-        self, radius: int, max_rows: int = ..., threads: int = 1
-    ) -> list[tuple[int, int, int]]: ...
+    def pairs(self, radius: int, max_rows: int = ..., threads: int = 1) -> list[Any]: ...
     def pairs_page(
         self, radius: int, cursor: str, count: int
     ) -> tuple[list[tuple[int, int, int]], str | None]: ...

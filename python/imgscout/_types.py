@@ -22,16 +22,16 @@ class Match(NamedTuple):
     distance: int
 
 
-# The extension builds query answers as Match tuples itself (Index.query's fast path).
-_core.set_match_class(Match)
-
-
 class Pair(NamedTuple):
     """One answer of the self-join ``Index.pairs``: entries ``a < b`` within the radius."""
 
     a: int
     b: int
     distance: int
+
+
+# The extension builds answers as these tuples itself (Index.query's fast path, pairs).
+_core.set_answer_classes(Match, Pair)
 
 
 class Entry(NamedTuple):

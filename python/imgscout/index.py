@@ -245,8 +245,7 @@ class Index:
         """Every pair of synced entries within ``radius`` bits: the self-join behind dupes,
         sorted by distance, then ids. More than :attr:`max_rows` pairs raise
         :class:`AnswerTooLargeError` (the join stops there); :meth:`iter_pairs` has no cap."""
-        found = self._core.pairs(parse_radius(radius), self._max_rows, self._threads)
-        return list(map(Pair._make, found))
+        return self._core.pairs(parse_radius(radius), self._max_rows, self._threads)
 
     def iter_pairs(self, radius: float, page_size: int = DEFAULT_PAGE_ROWS) -> Iterator[Pair]:
         """The pairs of :meth:`pairs`, each once, without holding them all: page by page

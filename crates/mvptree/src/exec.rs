@@ -296,7 +296,7 @@ impl Store {
     fn parallel_join(
         &self,
         mih: &MultiIndex,
-        slots: &[usize],
+        ids: &[u64],
         radius: u32,
         max_rows: usize,
         threads: usize,
@@ -316,7 +316,7 @@ impl Store {
                                 overflowed.store(true, Ordering::Relaxed);
                                 return false;
                             }
-                            let (x, y) = (self.id(slots[a]), self.id(slots[b]));
+                            let (x, y) = (ids[a], ids[b]);
                             out.push(Pair {
                                 a: x.min(y),
                                 b: x.max(y),
@@ -363,6 +363,9 @@ impl Store {
     ) -> Option<Vec<Pair>> {
         let slots: Vec<usize> = self.live_slots().collect();
         let hashes: Vec<u64> = slots.iter().map(|&s| self.hash(s)).collect();
+        // Looked up once per entry, not twice per pair: a pair count can be many times the
+        // entry count, and each lookup searches the segments.
+        let ids: Vec<u64> = slots.iter().map(|&s| self.id(s)).collect();
         if threads > 1
             && plan != Plan::Scan
             && plan != Plan::Tree
@@ -375,7 +378,7 @@ impl Store {
                         || plan::self_join_by_multi_index(mih, radius, hashes.len())
                 });
             if let Some(mih) = mih {
-                return self.parallel_join(&mih, &slots, radius, max_rows, threads);
+                return self.parallel_join(&mih, &ids, radius, max_rows, threads);
             }
         }
         let mut out = Vec::new();
@@ -385,7 +388,7 @@ impl Store {
                 overflowed.set(true);
                 return false;
             }
-            let (x, y) = (self.id(slots[a]), self.id(slots[b]));
+            let (x, y) = (ids[a], ids[b]);
             out.push(Pair {
                 a: x.min(y),
                 b: x.max(y),

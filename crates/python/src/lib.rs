@@ -325,10 +325,7 @@ impl PyIndex {
             Ok(py.detach(|| search(&self.inner.read().unwrap_or_else(PoisonError::into_inner))))
         })?
         .map_err(to_py_err)?;
-        let class = MATCH_CLASS
-            .get(py)
-            .ok_or_else(|| PyRuntimeError::new_err("imgscout._core: Match class not set"))?
-            .bind(py);
+        let class = answer_class(py, &MATCH_CLASS)?;
         let list = PyList::empty(py);
         for (title, id, distance) in raw {
             list.append(class.call1((decode_title(py, &title)?, id, distance))?)?;
@@ -485,28 +482,26 @@ impl PyIndex {
     }
 
     /// `[(a, b, distance)]` with `a < b`, sorted by distance, then a, then b.
+    /// `[Pair(a, b, distance)]`, `a < b`, sorted by distance, then a, then b: built here, in
+    /// one list, with the class `set_answer_classes` gave.
     #[pyo3(signature = (radius, max_rows = mvptree::DEFAULT_MAX_ROWS, threads = 1))]
-    fn pairs(
+    fn pairs<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         radius: u32,
         max_rows: usize,
         threads: usize,
-    ) -> PyResult<Vec<(u64, u64, u32)>> {
+    ) -> PyResult<Bound<'py, PyList>> {
         let snapshot = self.read_quick(py, CoreIndex::snapshot)?;
-        guarded(|| {
-            Ok(py.detach(|| {
-                snapshot
-                    .pairs_on_threads(radius, max_rows, threads)
-                    .map(|pairs| {
-                        pairs
-                            .into_iter()
-                            .map(|Pair { a, b, distance }| (a, b, distance))
-                            .collect()
-                    })
-            }))
-        })?
-        .map_err(to_py_err)
+        let found =
+            guarded(|| Ok(py.detach(|| snapshot.pairs_on_threads(radius, max_rows, threads))))?
+                .map_err(to_py_err)?;
+        let class = answer_class(py, &PAIR_CLASS)?;
+        let list = PyList::empty(py);
+        for Pair { a, b, distance } in found {
+            list.append(class.call1((a, b, distance))?)?;
+        }
+        Ok(list)
     }
 
     /// One page of the self-join: `(pairs, next_cursor)`, the cursor `None` at the end (see
@@ -570,15 +565,31 @@ impl PyIndex {
 /// Searches priced below this run with the interpreter held (see `Index.query_fast`).
 const QUICK_QUERY_NS: f64 = 20_000.0;
 
-/// The Python `Match` class, which `query_fast` builds its answers with (set once by the
-/// Python layer: the class is defined there).
+/// The Python answer classes `Match` and `Pair`, which `query_fast` and `pairs` build their
+/// answers with (set once by the Python layer: the classes are defined there).
 static MATCH_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static PAIR_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
-/// `set_match_class(Match)`: called once by `imgscout._types`.
+/// `set_answer_classes(Match, Pair)`: called once by `imgscout._types`.
 #[pyfunction]
-fn set_match_class(py: Python<'_>, class: Bound<'_, PyType>) -> PyResult<()> {
-    let _ = MATCH_CLASS.set(py, class.unbind());
+fn set_answer_classes(
+    py: Python<'_>,
+    match_class: Bound<'_, PyType>,
+    pair_class: Bound<'_, PyType>,
+) -> PyResult<()> {
+    let _ = MATCH_CLASS.set(py, match_class.unbind());
+    let _ = PAIR_CLASS.set(py, pair_class.unbind());
     Ok(())
+}
+
+fn answer_class<'py>(
+    py: Python<'py>,
+    class: &'static PyOnceLock<Py<PyType>>,
+) -> PyResult<&'py Bound<'py, PyType>> {
+    class
+        .get(py)
+        .map(|class| class.bind(py))
+        .ok_or_else(|| PyRuntimeError::new_err("imgscout._core: answer classes not set"))
 }
 
 /// `parse_hash_text(text)`: the hash a text names under the core's grammar
@@ -610,7 +621,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(errors::error_for_message, module)?)?;
     module.add_function(wrap_pyfunction!(errors::error_codes, module)?)?;
     module.add_function(wrap_pyfunction!(parse_hash_text, module)?)?;
-    module.add_function(wrap_pyfunction!(set_match_class, module)?)?;
+    module.add_function(wrap_pyfunction!(set_answer_classes, module)?)?;
     module.add_function(wrap_pyfunction!(parse_radius_text, module)?)?;
     module.add_function(wrap_pyfunction!(parse_id_text, module)?)?;
     module.add("MAX_HASH", u64::MAX)?;
