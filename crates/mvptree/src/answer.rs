@@ -4,6 +4,7 @@
 //! every self-join answer by distance, then the two ids ([`sort_pairs`]). The faces pass
 //! these orders through unchanged.
 
+use crate::radix::{bit_width, sort_keys, RADIX_MIN};
 use crate::MAX_RADIUS;
 
 /// One query answer: an indexed entry and its Hamming distance to the query.
@@ -33,34 +34,126 @@ pub struct Entry<'a> {
     pub pending: bool,
 }
 
-/// Sorts by distance, then id. Wide radii return a large share of the index, and a
-/// comparison sort of hundreds of thousands of matches costs more than the scan that found
-/// them: a counting sort on the distance (65 values) leaves only short runs to sort by id.
+/// Sorts by distance, then id (see [`MatchSorter`]).
 pub(crate) fn sort_matches(matches: &mut Vec<Match>) {
-    if matches.len() < 1024 {
-        matches.sort_unstable();
-        return;
-    }
-    let mut starts = [0usize; MAX_RADIUS as usize + 2];
-    for m in matches.iter() {
-        starts[m.distance as usize + 1] += 1;
-    }
-    for d in 1..starts.len() {
-        starts[d] += starts[d - 1];
-    }
-    let bounds = starts;
-    let mut sorted = vec![Match { distance: 0, id: 0 }; matches.len()];
-    for &m in matches.iter() {
-        sorted[starts[m.distance as usize]] = m;
-        starts[m.distance as usize] += 1;
-    }
-    for run in bounds.windows(2) {
-        sorted[run[0]..run[1]].sort_unstable_by_key(|m| m.id);
-    }
+    let mut sorted = Vec::with_capacity(matches.len());
+    MatchSorter::default().sort_into(matches, |m| sorted.push(m));
     *matches = sorted;
 }
 
-/// Sorts self-join answers by distance, then the smaller id, then the larger one.
+/// Sorts answers by distance, then id, reusing its buffers from one answer to the next.
+///
+/// Wide radii return a large share of the index, and a comparison sort of hundreds of
+/// thousands of matches costs more than the scan that found them: the pair is packed into one
+/// integer (distance above id) and radix sorted, a few passes over the bits that vary. Fresh
+/// buffers of that size would be fresh pages for every answer, which the kernel must clear.
+#[derive(Debug, Default)]
+pub(crate) struct MatchSorter {
+    keys: Vec<u64>,
+    spare: Vec<u64>,
+}
+
+impl MatchSorter {
+    /// Calls `row` for every match of `matches` in sorted order.
+    pub(crate) fn sort_into(&mut self, matches: &mut [Match], mut row: impl FnMut(Match)) {
+        let id_bits = bit_width(matches.iter().map(|m| m.id).max().unwrap_or(0));
+        if matches.len() < RADIX_MIN || id_bits + DISTANCE_BITS > 64 {
+            matches.sort_unstable();
+            matches.iter().copied().for_each(row);
+            return;
+        }
+        self.keys.clear();
+        self.keys.extend(
+            matches
+                .iter()
+                .map(|m| u64::from(m.distance) << id_bits | m.id),
+        );
+        sort_keys(&mut self.keys, &mut self.spare, id_bits + DISTANCE_BITS);
+        let id_mask = low_bits(id_bits);
+        for &key in &self.keys {
+            row(Match {
+                distance: (key >> id_bits) as u32,
+                id: key & id_mask,
+            });
+        }
+    }
+}
+
+/// Sorts self-join answers by distance, then the smaller id, then the larger one: radix
+/// sorted as packed keys when both ids and the distance fit in 64 bits together (the ids of
+/// an index of up to 2^28 entries), as [`sort_matches`] does.
 pub(crate) fn sort_pairs(pairs: &mut [Pair]) {
-    pairs.sort_unstable_by_key(|p| (p.distance, p.a, p.b));
+    let id_bits = bit_width(pairs.iter().map(|p| p.b).max().unwrap_or(0));
+    if pairs.len() < RADIX_MIN || 2 * id_bits + DISTANCE_BITS > 64 {
+        pairs.sort_unstable_by_key(|p| (p.distance, p.a, p.b));
+        return;
+    }
+    let mut keys: Vec<u64> = pairs
+        .iter()
+        .map(|p| (u64::from(p.distance) << id_bits | p.a) << id_bits | p.b)
+        .collect();
+    sort_keys(&mut keys, &mut Vec::new(), 2 * id_bits + DISTANCE_BITS);
+    let id_mask = low_bits(id_bits);
+    for (p, &key) in pairs.iter_mut().zip(&keys) {
+        *p = Pair {
+            a: key >> id_bits & id_mask,
+            b: key & id_mask,
+            distance: (key >> (2 * id_bits)) as u32,
+        };
+    }
+}
+
+/// Bits of a distance (0..=64) in a packed sort key.
+const DISTANCE_BITS: u32 = bit_width(MAX_RADIUS as u64);
+
+fn low_bits(bits: u32) -> u64 {
+    if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_sorts_agree_with_the_derived_orders() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        };
+        // Small and large ids: the large ones do not fit a packed key and take the fallback.
+        for id_bits in [1u32, 20, 40, 57, 63] {
+            let mut matches: Vec<Match> = (0..5000)
+                .map(|_| Match {
+                    distance: (next() % 65) as u32,
+                    id: next() >> (64 - id_bits),
+                })
+                .collect();
+            let mut want = matches.clone();
+            want.sort_unstable();
+            sort_matches(&mut matches);
+            assert_eq!(matches, want, "matches, {id_bits}-bit ids");
+
+            let mut pairs: Vec<Pair> = (0..5000)
+                .map(|_| {
+                    let (x, y) = (next() >> (64 - id_bits), next() >> (64 - id_bits));
+                    Pair {
+                        a: x.min(y),
+                        b: x.max(y),
+                        distance: (next() % 65) as u32,
+                    }
+                })
+                .collect();
+            let mut want = pairs.clone();
+            want.sort_unstable_by_key(|p| (p.distance, p.a, p.b));
+            sort_pairs(&mut pairs);
+            assert_eq!(pairs, want, "pairs, {id_bits}-bit ids");
+        }
+    }
 }

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::answer::Match;
+use crate::answer::{Match, MatchSorter};
 use crate::search::Snapshot;
 use crate::{Error, Result, MAX_RADIUS};
 
@@ -164,21 +164,32 @@ impl Snapshot {
                     .iter()
                     .map(|&q| self.query_bounded(q, radius, Some(limit), budget))
                     .collect::<Result<Vec<_>>>(),
-                None => self.query_many_bounded(queries, radius, budget),
+                None => self.query_many_unsorted(queries, radius, budget),
             };
-            match answers {
-                Ok(answers) => {
-                    let found: usize = answers.iter().map(Vec::len).sum();
-                    if rows.fetch_add(found, Ordering::Relaxed) + found > max_rows {
-                        overflow.store(true, Ordering::Relaxed);
-                    }
-                    answers
-                }
-                Err(_) => {
-                    overflow.store(true, Ordering::Relaxed);
-                    Vec::new()
-                }
+            let Ok(mut answers) = answers else {
+                overflow.store(true, Ordering::Relaxed);
+                return RangeRows::default();
+            };
+            let found: usize = answers.iter().map(Vec::len).sum();
+            if rows.fetch_add(found, Ordering::Relaxed) + found > max_rows {
+                overflow.store(true, Ordering::Relaxed);
+                return RangeRows::default();
             }
+            // Sorted straight into this chunk's rows: one buffer per chunk, not per answer.
+            let mut part = RangeRows {
+                lims: Vec::with_capacity(answers.len()),
+                ids: Vec::with_capacity(found),
+                distances: Vec::with_capacity(found),
+            };
+            let mut sorter = MatchSorter::default();
+            for answer in &mut answers {
+                sorter.sort_into(answer, |m| {
+                    part.ids.push(m.id);
+                    part.distances.push(m.distance);
+                });
+                part.lims.push(part.ids.len() as u64);
+            }
+            part
         });
         if overflow.load(Ordering::Relaxed) {
             return Err(Error::TooManyRows(max_rows));
@@ -190,13 +201,11 @@ impl Snapshot {
             distances: Vec::with_capacity(total),
         };
         out.lims.push(0);
-        for answers in chunks.into_iter().flatten() {
-            for answer in answers {
-                debug_assert!(answer.windows(2).all(|w| w[0] <= w[1]), "sorted answers");
-                out.ids.extend(answer.iter().map(|m| m.id));
-                out.distances.extend(answer.iter().map(|m| m.distance));
-                out.lims.push(out.ids.len() as u64);
-            }
+        for part in chunks.into_iter().flatten() {
+            let base = out.ids.len() as u64;
+            out.lims.extend(part.lims.iter().map(|&end| base + end));
+            out.ids.extend_from_slice(&part.ids);
+            out.distances.extend_from_slice(&part.distances);
         }
         Ok(out)
     }

@@ -7,7 +7,7 @@ use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::answer::{Match, Pair};
-use crate::hamming::{scan, scan_many};
+use crate::hamming::{scan, scan_many, scan_many_by_block, SCAN_MANY_BLOCK};
 use crate::mih::MultiIndex;
 use crate::plan::{self, Plan};
 use crate::store::{Segment, Store};
@@ -79,6 +79,22 @@ impl Capped<'_> {
             self.overflowed = true;
         }
     }
+}
+
+/// Rows a block of a batched scan must have found for the next block's ids to be fetched
+/// ahead (see [`touch_lines`]): a block's ids span 256 cache lines, and with fewer rows
+/// than this most of them are never read.
+const WIDE_BLOCK_ROWS: usize = SCAN_MANY_BLOCK / 16;
+
+/// Reads one word of every cache line of `values`, so the lines arrive together (the loads
+/// do not depend on each other) rather than one miss at a time as hits read them.
+#[inline]
+fn touch_lines(values: &[u64]) {
+    let mut sum = 0u64;
+    for chunk in values.chunks(8) {
+        sum = sum.wrapping_add(chunk[0]);
+    }
+    std::hint::black_box(sum);
 }
 
 /// Self-joins of fewer entries run on one thread: starting threads would cost more.
@@ -160,7 +176,15 @@ impl Store {
             if chosen == Plan::Scan {
                 // In slices of queries, so that an overflow stops the work soon.
                 for (c, group) in queries.chunks(64).enumerate() {
-                    scan_many(hashes, group, radius, |qi, p, distance| {
+                    let mut rows_before_block = rows.get();
+                    let before = |block: std::ops::Range<usize>| {
+                        let found = rows.get() - rows_before_block;
+                        rows_before_block = rows.get();
+                        if found >= WIDE_BLOCK_ROWS {
+                            touch_lines(&s.ids()[block]);
+                        }
+                    };
+                    scan_many_by_block(hashes, group, radius, before, |qi, p, distance| {
                         record(out, c * 64 + qi, p, distance)
                     });
                     if overflowed.get() {

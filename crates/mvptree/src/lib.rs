@@ -23,6 +23,7 @@ mod index;
 mod mih;
 mod mvp;
 pub mod plan;
+mod radix;
 mod search;
 mod store;
 pub mod text;

@@ -142,6 +142,21 @@ impl Snapshot {
         radius: u32,
         max_rows: usize,
     ) -> Result<Vec<Vec<Match>>> {
+        let mut out = self.query_many_unsorted(hashes, radius, max_rows)?;
+        for answers in &mut out {
+            sort_matches(answers);
+        }
+        Ok(out)
+    }
+
+    /// [`Snapshot::query_many_bounded`] with each answer left in search order, for a caller
+    /// that sorts them into its own layout.
+    pub(crate) fn query_many_unsorted(
+        &self,
+        hashes: &[u64],
+        radius: u32,
+        max_rows: usize,
+    ) -> Result<Vec<Vec<Match>>> {
         let mut out = vec![Vec::new(); hashes.len()];
         if !self.store.range_many(
             hashes,
@@ -151,9 +166,6 @@ impl Snapshot {
             &mut out,
         ) {
             return Err(Error::TooManyRows(max_rows));
-        }
-        for answers in &mut out {
-            sort_matches(answers);
         }
         Ok(out)
     }

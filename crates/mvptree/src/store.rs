@@ -120,6 +120,12 @@ impl Segment {
         self.data.columns.ids[p]
     }
 
+    /// Every position's id, in position order.
+    #[inline]
+    pub(crate) fn ids(&self) -> &[u64] {
+        &self.data.columns.ids
+    }
+
     pub(crate) fn mih(&self) -> Option<&MultiIndex> {
         self.data.mih.as_ref()
     }

@@ -90,20 +90,31 @@ pub fn hit_masks_with(kernel: Kernel, hashes: &[u64], query: u64, radius: u32, m
     }
 }
 
+/// Hashes per block of [`scan_many`]: 2,048 hashes are 16 KiB, half a typical L1 data cache.
+pub const SCAN_MANY_BLOCK: usize = 2048;
+
 /// Like [`scan`] for many queries at once: walks `hashes` in cache-sized blocks and runs every
 /// query over a block before moving on, so memory is read once per batch instead of once per
 /// query. Calls `hit(query_index, position, distance)`.
-pub fn scan_many(
+pub fn scan_many(hashes: &[u64], queries: &[u64], radius: u32, hit: impl FnMut(usize, usize, u32)) {
+    scan_many_by_block(hashes, queries, radius, |_| {}, hit);
+}
+
+/// [`scan_many`], calling `before(positions)` ahead of each block's queries: where answers are
+/// wide, the caller fetches what it will read per hit (ids) while the block is still cold, in
+/// one sweep the memory system can overlap, instead of one cache miss per first hit on a line.
+pub fn scan_many_by_block(
     hashes: &[u64],
     queries: &[u64],
     radius: u32,
+    mut before: impl FnMut(std::ops::Range<usize>),
     mut hit: impl FnMut(usize, usize, u32),
 ) {
-    // 2,048 hashes are 16 KiB: half a typical L1 data cache.
-    const BLOCK: usize = 2048;
-    for (b, block) in hashes.chunks(BLOCK).enumerate() {
+    for (b, block) in hashes.chunks(SCAN_MANY_BLOCK).enumerate() {
+        let first = b * SCAN_MANY_BLOCK;
+        before(first..first + block.len());
         for (qi, &q) in queries.iter().enumerate() {
-            scan(block, q, radius, |i, d| hit(qi, b * BLOCK + i, d));
+            scan(block, q, radius, |i, d| hit(qi, first + i, d));
         }
     }
 }
