@@ -134,3 +134,33 @@ def test_threads_never_change_an_answer(data: np.ndarray, queries: np.ndarray) -
     with pytest.raises(imgscout.InvalidArgumentError, match="invalid threads"):
         imgscout.Index(threads=0)
     assert imgscout.Index().threads >= 1
+
+
+@pytest.mark.parametrize("radius", [0, 6, 12])
+def test_pairs_arrays_equal_the_brute_force_and_pairs(
+    face: Any, data: np.ndarray, radius: int
+) -> None:
+    a, b, found = face.pairs_arrays(radius)
+    assert a.dtype == np.int64 and b.dtype == np.int64 and found.dtype == np.int32
+    ids = np.arange(1, len(data) + 1)
+    want = []
+    for i in range(len(data)):
+        near = distances(data[i + 1 :], data[i])
+        for j in np.flatnonzero(near <= radius):
+            want.append((int(near[j]), int(ids[i]), int(ids[i + 1 + j])))
+    want.sort()
+    assert list(zip(found.tolist(), a.tolist(), b.tolist())) == want
+    assert len(want) >= 100, "the data gives pairs"
+    assert [tuple(p) for p in face.pairs(radius)] == list(
+        zip(a.tolist(), b.tolist(), found.tolist())
+    )
+
+
+def test_pairs_arrays_over_the_row_cap_are_refused(face: Any) -> None:
+    # RedisIndex passes the server's answer through under the server's own cap
+    # (imgscout.max-reply-rows, tested with the module); max_rows caps what a client joins.
+    if isinstance(face, imgscout.RedisIndex):
+        pytest.skip("the server's cap applies to a server's answer")
+    face.max_rows = 10
+    with pytest.raises(imgscout.AnswerTooLargeError):
+        face.pairs_arrays(12)

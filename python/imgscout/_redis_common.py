@@ -72,6 +72,18 @@ def pair(row: Sequence[Any]) -> Pair:
     return Pair(int(a), int(b), int(distance))
 
 
+def pair_arrays(
+    rows: Sequence[Sequence[Any]],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+    """``(a, b, distance)`` rows (replies or :class:`Pair`) as ``pairs_arrays`` returns them."""
+    table = np.array(rows, dtype=np.int64).reshape(len(rows), 3)
+    return (
+        np.ascontiguousarray(table[:, 0]),
+        np.ascontiguousarray(table[:, 1]),
+        table[:, 2].astype(np.int32),
+    )
+
+
 def pair_order(pair: Pair) -> tuple[int, int, int]:
     return (pair.distance, pair.a, pair.b)
 

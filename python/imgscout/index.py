@@ -247,6 +247,13 @@ class Index:
         :class:`AnswerTooLargeError` (the join stops there); :meth:`iter_pairs` has no cap."""
         return self._core.pairs(parse_radius(radius), self._max_rows, self._threads)
 
+    def pairs_arrays(
+        self, radius: float
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+        """The pairs of :meth:`pairs` as three arrays ``(a, b, distances)``, in the same order
+        and under the same cap: no Python object per pair, for self-joins of millions."""
+        return self._core.pairs_arrays(parse_radius(radius), self._max_rows, self._threads)
+
     def iter_pairs(self, radius: float, page_size: int = DEFAULT_PAGE_ROWS) -> Iterator[Pair]:
         """The pairs of :meth:`pairs`, each once, without holding them all: page by page
         (``page_size`` pairs at most), by smaller id, each id's pairs nearest first. Each page

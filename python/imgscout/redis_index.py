@@ -230,6 +230,13 @@ class RedisIndex:
             return pairs
         return [wire.pair(row) for row in reply]
 
+    def pairs_arrays(
+        self, radius: float
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+        """The pairs of :meth:`pairs` as ``(a, b, distances)`` arrays, as
+        :meth:`Index.pairs_arrays`; the same round trips as :meth:`pairs`."""
+        return wire.pair_arrays(self.pairs(radius))
+
     def iter_pairs(self, radius: float, page_size: int = DEFAULT_PAGE_ROWS) -> Iterator[Pair]:
         """As :meth:`Index.iter_pairs`: one ``imgscout.pairs ... CURSOR`` round trip a page."""
         bits = parse_radius(radius)

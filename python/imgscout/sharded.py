@@ -450,6 +450,13 @@ class ShardedIndex:
         """
         return self._joined().pairs(parse_radius(radius))
 
+    def pairs_arrays(
+        self, radius: float
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+        """The pairs of :meth:`pairs` as ``(a, b, distances)`` arrays, over the same local
+        copy."""
+        return self._joined().pairs_arrays(parse_radius(radius))
+
     def iter_pairs(self, radius: float, page_size: int = DEFAULT_PAGE_ROWS) -> Iterator[Pair]:
         """As :meth:`Index.iter_pairs`, over the same local copy as :meth:`pairs`."""
         return self._joined().iter_pairs(parse_radius(radius), page_size)

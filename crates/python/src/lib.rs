@@ -27,10 +27,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyInt, PyList, PyString, PyType};
+use pyo3::types::{PyInt, PyList, PyString, PyTuple, PyType};
 
 /// `(title, id, distance)` with the title still as bytes: titles are copied out under the
 /// lock and decoded once the GIL is back.
@@ -332,12 +333,10 @@ impl PyIndex {
             Ok(py.detach(|| search(&self.inner.read().unwrap_or_else(PoisonError::into_inner))))
         })?
         .map_err(to_py_err)?;
-        let class = answer_class(py, &MATCH_CLASS)?;
-        let list = PyList::empty(py);
-        for (title, id, distance) in raw {
-            list.append(class.call1((decode_title(py, &title)?, id, distance))?)?;
-        }
-        Ok(Some(list))
+        let rows = raw
+            .into_iter()
+            .map(|(title, id, distance)| Ok((decode_title(py, &title)?, id, distance)));
+        answer_list(py, &MATCH_CLASS, rows).map(Some)
     }
 
     #[pyo3(signature = (hashes, radius, limit = None, max_rows = mvptree::DEFAULT_MAX_ROWS, threads = 1))]
@@ -392,9 +391,11 @@ impl PyIndex {
             Ok(py.detach(|| snapshot.query_rows(&hashes, radius, limit, max_rows, threads)))
         })?
         .map_err(to_py_err)?;
-        let lims: Vec<i64> = rows.lims.iter().map(|&l| l as i64).collect();
-        let ids: Vec<i64> = rows.ids.iter().map(|&id| id as i64).collect();
-        let distances: Vec<i32> = rows.distances.iter().map(|&d| d as i32).collect();
+        // Converted in place (same sizes): a wide answer is not copied again. Ids and
+        // distances fit (ids are at most i64::MAX, distances at most 64).
+        let lims: Vec<i64> = rows.lims.into_iter().map(|l| l as i64).collect();
+        let ids: Vec<i64> = rows.ids.into_iter().map(|id| id as i64).collect();
+        let distances: Vec<i32> = rows.distances.into_iter().map(|d| d as i32).collect();
         Ok((
             PyArray1::from_vec(py, lims),
             PyArray1::from_vec(py, ids),
@@ -503,12 +504,40 @@ impl PyIndex {
         let found =
             guarded(|| Ok(py.detach(|| snapshot.pairs_on_threads(radius, max_rows, threads))))?
                 .map_err(to_py_err)?;
-        let class = answer_class(py, &PAIR_CLASS)?;
-        let list = PyList::empty(py);
-        for Pair { a, b, distance } in found {
-            list.append(class.call1((a, b, distance))?)?;
-        }
-        Ok(list)
+        let rows = found
+            .into_iter()
+            .map(|Pair { a, b, distance }| Ok((a, b, distance)));
+        answer_list(py, &PAIR_CLASS, rows)
+    }
+
+    /// `(a, b, distances)`: the pairs of `pairs` as three arrays, in the same order.
+    #[pyo3(signature = (radius, max_rows = mvptree::DEFAULT_MAX_ROWS, threads = 1))]
+    fn pairs_arrays<'py>(
+        &self,
+        py: Python<'py>,
+        radius: u32,
+        max_rows: usize,
+        threads: usize,
+    ) -> PyResult<RangeArrays<'py>> {
+        let snapshot = self.read_quick(py, CoreIndex::snapshot)?;
+        let (a, b, distances) = guarded(|| {
+            Ok(py.detach(|| {
+                snapshot
+                    .pairs_on_threads(radius, max_rows, threads)
+                    .map(|found| {
+                        let a = found.iter().map(|p| p.a as i64).collect::<Vec<_>>();
+                        let b = found.iter().map(|p| p.b as i64).collect::<Vec<_>>();
+                        let d = found.iter().map(|p| p.distance as i32).collect::<Vec<_>>();
+                        (a, b, d)
+                    })
+            }))
+        })?
+        .map_err(to_py_err)?;
+        Ok((
+            PyArray1::from_vec(py, a),
+            PyArray1::from_vec(py, b),
+            PyArray1::from_vec(py, distances),
+        ))
     }
 
     /// One page of the self-join: `(pairs, next_cursor)`, the cursor `None` at the end (see
@@ -597,6 +626,60 @@ fn answer_class<'py>(
         .get(py)
         .map(|class| class.bind(py))
         .ok_or_else(|| PyRuntimeError::new_err("imgscout._core: answer classes not set"))
+}
+
+/// A list of `class` (a `NamedTuple`) instances, one per row, built as `tuple.__new__(class,
+/// row)` does: the class's own `__new__` is Python code, a frame per row.
+///
+/// The cyclic garbage collector is paused meanwhile (and restored however this ends): every
+/// new tuple counts towards its next run, and each run walks every tracked object, so a list
+/// of millions of answers would trigger hundreds of full walks of a growing heap. Tuples of
+/// ints and strings cannot form cycles.
+fn answer_list<'py, T: IntoPyObject<'py>>(
+    py: Python<'py>,
+    class: &'static PyOnceLock<Py<PyType>>,
+    rows: impl ExactSizeIterator<Item = PyResult<T>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let class = answer_class(py, class)?;
+    let new = py.get_type::<PyTuple>().getattr(intern!(py, "__new__"))?;
+    let _paused = GcPause::new(py, rows.len())?;
+    let list = PyList::empty(py);
+    for row in rows {
+        list.append(new.call1((class, row?))?)?;
+    }
+    Ok(list)
+}
+
+/// Pauses Python's cyclic garbage collector until dropped, when it was running and the list
+/// about to be built is large enough for the collector to matter.
+struct GcPause<'py> {
+    gc: Option<Bound<'py, PyModule>>,
+}
+
+impl<'py> GcPause<'py> {
+    /// Rows below which pausing costs more than it saves.
+    const MIN_ROWS: usize = 10_000;
+
+    fn new(py: Python<'py>, rows: usize) -> PyResult<GcPause<'py>> {
+        if rows < Self::MIN_ROWS {
+            return Ok(GcPause { gc: None });
+        }
+        let gc = py.import(intern!(py, "gc"))?;
+        if !gc.call_method0(intern!(py, "isenabled"))?.is_truthy()? {
+            return Ok(GcPause { gc: None });
+        }
+        gc.call_method0(intern!(py, "disable"))?;
+        Ok(GcPause { gc: Some(gc) })
+    }
+}
+
+impl Drop for GcPause<'_> {
+    fn drop(&mut self) {
+        if let Some(gc) = &self.gc {
+            // Re-enabling cannot fail short of interpreter teardown; nothing to report then.
+            let _ = gc.call_method0(intern!(gc.py(), "enable"));
+        }
+    }
 }
 
 /// `parse_hash_text(text)`: the hash a text names under the core's grammar
