@@ -530,6 +530,33 @@ class Bench:
             )
             systems["imgscout knn"] = summary(timed)
 
+            def check_knn_arrays(
+                answer: Any, expected: list[reference.Expected] = expected, where: str = where
+            ) -> None:
+                found_ids, found_distances = answer
+                for i, want in enumerate(expected):
+                    if not (
+                        np.array_equal(found_ids[i], want.ids)
+                        and np.array_equal(found_distances[i], want.distances)
+                    ):
+                        raise WrongAnswer(f"imgscout knn_arrays {where} q#{i}")
+                self.counters.imgscout_answers_checked += len(expected)
+
+            for threads, name in (
+                (1, "imgscout knn_arrays"),
+                (ALL_THREADS, "imgscout knn_arrays all threads"),
+            ):
+                index.threads = threads
+                timed = time_batch(
+                    lambda k=k: index.knn_arrays(queries, k),
+                    len(queries),
+                    check_knn_arrays,
+                    mode.batch_repeats,
+                    min_total_s=mode.batch_min_total_s,
+                )
+                systems[name] = summary(timed, len(queries))
+            index.threads = 1
+
             def check_distances(
                 i: int,
                 answer: peers.RangeAnswer,
