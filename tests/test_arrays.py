@@ -3,6 +3,7 @@ a numpy brute force in the same test, and ``threads`` changing the work but neve
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -164,3 +165,15 @@ def test_pairs_arrays_over_the_row_cap_are_refused(face: Any) -> None:
     face.max_rows = 10
     with pytest.raises(imgscout.AnswerTooLargeError):
         face.pairs_arrays(12)
+
+
+def test_the_kernel_forced_by_the_environment_is_the_one_running(face: Any) -> None:
+    """``IMGSCOUT_KERNEL`` reaches both faces (a test server inherits it), so a run with it
+    set checks that kernel's answers; without it the fastest supported one runs."""
+    running = face.info()["kernel"]
+    forced = os.environ.get("IMGSCOUT_KERNEL")
+    if forced:
+        assert running == forced
+    else:
+        assert running == imgscout.Index().info()["kernel"]
+    assert running in {"portable", "avx2", "avx512"}

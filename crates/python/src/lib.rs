@@ -19,12 +19,6 @@ use crate::errors::to_py_err;
 
 mod errors;
 
-/// Wide answers allocate and free buffers of megabytes per query; the system allocator hands
-/// those back to the kernel each time and takes fresh, zeroed pages for the next, which cost
-/// about a quarter of a wide query. mimalloc keeps them for reuse.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
