@@ -3,6 +3,7 @@ a numpy brute force in the same test, and ``threads`` changing the work but neve
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 from collections.abc import Callable, Iterator
@@ -177,3 +178,21 @@ def test_the_kernel_forced_by_the_environment_is_the_one_running(face: Any) -> N
     else:
         assert running == imgscout.Index().info()["kernel"]
     assert running in {"portable", "avx2", "avx512"}
+
+
+def test_large_answer_lists_leave_the_garbage_collector_as_they_found_it() -> None:
+    """The extension pauses the cyclic collector while it builds a large answer list; it must
+    come back on afterwards, and stay off when the caller had turned it off."""
+    index = imgscout.Index()
+    index.add_many(np.full(300, 0xABCD, dtype=np.uint64), [""] * 300)
+    index.sync()
+    assert gc.isenabled()
+    assert len(index.pairs(0)) == 300 * 299 // 2
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert len(index.query(0xABCD, 0)) == 300
+        assert len(index.pairs(0)) == 300 * 299 // 2
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -80,8 +80,8 @@ impl MatchSorter {
 }
 
 /// Sorts self-join answers by distance, then the smaller id, then the larger one: radix
-/// sorted as packed keys when both ids and the distance fit in 64 bits together (the ids of
-/// an index of up to 2^28 entries), as [`sort_matches`] does.
+/// sorted as packed keys when both ids and the distance fit in 64 bits together (every id
+/// below 2^28), as [`sort_matches`] does.
 pub(crate) fn sort_pairs(pairs: &mut [Pair]) {
     let id_bits = bit_width(pairs.iter().map(|p| p.b).max().unwrap_or(0));
     if pairs.len() < RADIX_MIN || 2 * id_bits + DISTANCE_BITS > 64 {
