@@ -196,3 +196,11 @@ def test_large_answer_lists_leave_the_garbage_collector_as_they_found_it() -> No
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_knn_arrays_wider_than_the_row_cap_are_refused_even_for_an_empty_batch(face: Any) -> None:
+    ids, found = face.knn_arrays(np.array([], dtype=np.uint64), 5)
+    assert ids.shape == found.shape == (0, 5)
+    for k in (face.max_rows + 1, 2**64):
+        with pytest.raises(imgscout.AnswerTooLargeError):
+            face.knn_arrays(np.array([], dtype=np.uint64), k)

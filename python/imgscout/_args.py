@@ -136,6 +136,16 @@ def parse_count(value: object, what: str) -> int:
     return number
 
 
+def parse_knn_width(value: object, queries: int, max_rows: int) -> int:
+    """``k`` of a ``knn_arrays`` batch of ``queries`` hashes. Refused with ``too-many-rows``
+    when the answer would hold more than ``max_rows`` cells, and when one row of ``k`` cells
+    would: the arrays are ``k`` wide even for an empty batch."""
+    count = parse_count(value, "k")
+    if count > max_rows or count * queries > max_rows:
+        fail("too-many-rows", max_rows)
+    return count
+
+
 def parse_max_rows(value: object) -> int:
     number = _as_integer(value)
     if number is None or number < 1:

@@ -18,13 +18,13 @@ from ._args import (
     check_lengths,
     encode_title,
     encode_titles,
-    fail,
     parse_answer_ids,
     parse_count,
     parse_hash,
     parse_hashes,
     parse_id,
     parse_ids,
+    parse_knn_width,
     parse_max_rows,
     parse_page_size,
     parse_radius,
@@ -197,9 +197,7 @@ class Index:
         distance ``-1``. More than :attr:`max_rows` cells raise
         :class:`AnswerTooLargeError`."""
         values = parse_hashes(as_batch(hashes))
-        count = parse_count(k, "k")
-        if count * len(values) > self._max_rows:
-            fail("too-many-rows", self._max_rows)
+        count = parse_knn_width(k, len(values), self._max_rows)
         return self._core.knn_arrays(values, count, self._max_rows, self._threads)
 
     def knn(self, hash: HashLike, k: int) -> list[Match]:

@@ -28,6 +28,7 @@ from ._args import (
     parse_hashes,
     parse_id,
     parse_ids,
+    parse_knn_width,
     parse_max_rows,
     parse_page_size,
     parse_radius,
@@ -169,9 +170,7 @@ class RedisIndex:
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
         """As :meth:`Index.knn_arrays`, in one command (``imgscout.mknn``)."""
         values = parse_hashes(as_batch(hashes)).tolist()
-        count = parse_count(k, "k")
-        if count * len(values) > self.max_rows:
-            fail("too-many-rows", self.max_rows)
+        count = parse_knn_width(k, len(values), self.max_rows)
         if not values:
             return wire.knn_arrays([], count)
         return wire.knn_arrays(self._call("imgscout.mknn", self.key, count, *values), count)

@@ -56,6 +56,7 @@ from ._args import (
     parse_hashes,
     parse_id,
     parse_ids,
+    parse_knn_width,
     parse_max_rows,
     parse_radius,
     parse_sync_threshold,
@@ -373,9 +374,7 @@ class ShardedIndex:
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
         """As :meth:`Index.knn_arrays`: the ``k`` nearest of each shard, merged."""
         values = parse_hashes(as_batch(hashes)).tolist()
-        count = parse_count(k, "k")
-        if count * len(values) > self.max_rows:
-            fail("too-many-rows", self.max_rows)
+        count = parse_knn_width(k, len(values), self.max_rows)
         if not values:
             return wire.knn_arrays([], count)
         replies = self._on_every_shard("imgscout.mknn", min(count, MAX_ID), *values)
