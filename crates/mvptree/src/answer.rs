@@ -34,11 +34,9 @@ pub struct Entry<'a> {
     pub pending: bool,
 }
 
-/// Sorts by distance, then id (see [`MatchSorter`]).
-pub(crate) fn sort_matches(matches: &mut Vec<Match>) {
-    let mut sorted = Vec::with_capacity(matches.len());
-    MatchSorter::default().sort_into(matches, |m| sorted.push(m));
-    *matches = sorted;
+/// Sorts by distance, then id (see [`MatchSorter`]), in place.
+pub(crate) fn sort_matches(matches: &mut [Match]) {
+    MatchSorter::default().sort(matches);
 }
 
 /// Sorts answers by distance, then id, reusing its buffers from one answer to the next.
@@ -47,6 +45,7 @@ pub(crate) fn sort_matches(matches: &mut Vec<Match>) {
 /// thousands of matches costs more than the scan that found them: the pair is packed into one
 /// integer (distance above id) and radix sorted, a few passes over the bits that vary. Fresh
 /// buffers of that size would be fresh pages for every answer, which the kernel must clear.
+/// Small answers are sorted in place, with no buffer at all.
 #[derive(Debug, Default)]
 pub(crate) struct MatchSorter {
     keys: Vec<u64>,
@@ -54,13 +53,42 @@ pub(crate) struct MatchSorter {
 }
 
 impl MatchSorter {
-    /// Calls `row` for every match of `matches` in sorted order.
+    /// Sorts `matches` in place.
+    pub(crate) fn sort(&mut self, matches: &mut [Match]) {
+        match self.sort_packed(matches) {
+            Some(id_bits) => {
+                for (m, &key) in matches.iter_mut().zip(&self.keys) {
+                    *m = unpack_match(key, id_bits);
+                }
+            }
+            None => matches.sort_unstable(),
+        }
+    }
+
+    /// Calls `row` for every match of `matches` in sorted order (`matches` may be reordered).
     pub(crate) fn sort_into(&mut self, matches: &mut [Match], mut row: impl FnMut(Match)) {
+        match self.sort_packed(matches) {
+            Some(id_bits) => self
+                .keys
+                .iter()
+                .for_each(|&key| row(unpack_match(key, id_bits))),
+            None => {
+                matches.sort_unstable();
+                matches.iter().copied().for_each(row);
+            }
+        }
+    }
+
+    /// Leaves `matches` packed and sorted in `self.keys` and returns the id width of the
+    /// packing, or `None` when a comparison sort is the better one (a small answer) or the
+    /// only one (ids too wide to share 64 bits with a distance).
+    fn sort_packed(&mut self, matches: &[Match]) -> Option<u32> {
+        if matches.len() < RADIX_MIN {
+            return None;
+        }
         let id_bits = bit_width(matches.iter().map(|m| m.id).max().unwrap_or(0));
-        if matches.len() < RADIX_MIN || id_bits + DISTANCE_BITS > 64 {
-            matches.sort_unstable();
-            matches.iter().copied().for_each(row);
-            return;
+        if id_bits + DISTANCE_BITS > 64 {
+            return None;
         }
         self.keys.clear();
         self.keys.extend(
@@ -69,13 +97,14 @@ impl MatchSorter {
                 .map(|m| u64::from(m.distance) << id_bits | m.id),
         );
         sort_keys(&mut self.keys, &mut self.spare, id_bits + DISTANCE_BITS);
-        let id_mask = low_bits(id_bits);
-        for &key in &self.keys {
-            row(Match {
-                distance: (key >> id_bits) as u32,
-                id: key & id_mask,
-            });
-        }
+        Some(id_bits)
+    }
+}
+
+fn unpack_match(key: u64, id_bits: u32) -> Match {
+    Match {
+        distance: (key >> id_bits) as u32,
+        id: key & low_bits(id_bits),
     }
 }
 
@@ -83,11 +112,13 @@ impl MatchSorter {
 /// sorted as packed keys when both ids and the distance fit in 64 bits together (every id
 /// below 2^28), as [`sort_matches`] does.
 pub(crate) fn sort_pairs(pairs: &mut [Pair]) {
-    let id_bits = bit_width(pairs.iter().map(|p| p.b).max().unwrap_or(0));
-    if pairs.len() < RADIX_MIN || 2 * id_bits + DISTANCE_BITS > 64 {
+    let packed_id_bits = (pairs.len() >= RADIX_MIN)
+        .then(|| bit_width(pairs.iter().map(|p| p.b).max().unwrap_or(0)))
+        .filter(|&bits| 2 * bits + DISTANCE_BITS <= 64);
+    let Some(id_bits) = packed_id_bits else {
         pairs.sort_unstable_by_key(|p| (p.distance, p.a, p.b));
         return;
-    }
+    };
     let mut keys: Vec<u64> = pairs
         .iter()
         .map(|p| (u64::from(p.distance) << id_bits | p.a) << id_bits | p.b)
