@@ -26,9 +26,9 @@ pub struct Pair {
 
 /// An entry as [`crate::Index::entries`] yields it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Entry<'a> {
+pub struct Entry<'a, C = u64> {
     pub id: u64,
-    pub hash: u64,
+    pub hash: C,
     pub title: &'a [u8],
     /// Still in the pending queue: `lookup` finds it, queries do not.
     pub pending: bool,

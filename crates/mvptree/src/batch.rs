@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::answer::{Match, MatchSorter};
+use crate::code::Code;
 use crate::search::Snapshot;
 use crate::{Error, Result, MAX_RADIUS};
 
@@ -139,14 +140,14 @@ fn chunked<T: Send>(
     slots
 }
 
-impl Snapshot {
+impl<C: Code> Snapshot<C> {
     /// Range queries for every hash (within `radius`, the first `limit` rows of each if
     /// given), as CSR rows, on up to `threads` threads. More than `max_rows` rows together
     /// are refused with [`Error::TooManyRows`]; each thread stops at the cap, so memory stays
     /// within `threads × max_rows` rows while the batch runs.
     pub fn query_rows(
         &self,
-        hashes: &[u64],
+        hashes: &[C],
         radius: u32,
         limit: Option<usize>,
         max_rows: usize,
@@ -215,7 +216,7 @@ impl Snapshot {
     /// the matrices would hold more than `max_rows` cells.
     pub fn knn_rows(
         &self,
-        hashes: &[u64],
+        hashes: &[C],
         k: usize,
         max_rows: usize,
         threads: usize,

@@ -1,16 +1,29 @@
 //! Entries laid out column by column: no allocation per entry, hashes contiguous for scans.
 
+use crate::code::Code;
+
 /// Invariant: `hashes`, `ids` and `title_ends` have one element per entry; the title of entry
 /// `i` is `titles[title_ends[i - 1]..title_ends[i]]` (from 0 for the first).
-#[derive(Debug, Clone, Default)]
-pub struct Columns {
-    pub hashes: Vec<u64>,
+#[derive(Debug, Clone)]
+pub struct Columns<C> {
+    pub hashes: Vec<C>,
     pub ids: Vec<u64>,
     title_ends: Vec<u64>,
     titles: Vec<u8>,
 }
 
-impl Columns {
+impl<C: Code> Default for Columns<C> {
+    fn default() -> Self {
+        Columns {
+            hashes: Vec::new(),
+            ids: Vec::new(),
+            title_ends: Vec::new(),
+            titles: Vec::new(),
+        }
+    }
+}
+
+impl<C: Code> Columns<C> {
     #[inline]
     pub fn len(&self) -> usize {
         self.hashes.len()
@@ -20,7 +33,7 @@ impl Columns {
         self.hashes.is_empty()
     }
 
-    pub fn push(&mut self, id: u64, hash: u64, title: &[u8]) {
+    pub fn push(&mut self, id: u64, hash: C, title: &[u8]) {
         self.hashes.push(hash);
         self.ids.push(id);
         self.titles.extend_from_slice(title);
@@ -65,7 +78,7 @@ impl Columns {
     }
 
     /// Moves the first `count` entries out into new columns.
-    pub fn split_front(&mut self, count: usize) -> Columns {
+    pub fn split_front(&mut self, count: usize) -> Columns<C> {
         let mut rest = Columns::default();
         for i in count..self.len() {
             rest.push(self.ids[i], self.hashes[i], self.title(i));
@@ -77,7 +90,7 @@ impl Columns {
     /// Empty columns with room for `len` entries and `title_bytes` bytes of titles: columns
     /// rebuilt at their final size, without the doubling reallocations of growing one push
     /// at a time (which leave an allocator with pages it cannot hand back).
-    pub fn with_capacity(len: usize, title_bytes: usize) -> Columns {
+    pub fn with_capacity(len: usize, title_bytes: usize) -> Columns<C> {
         Columns {
             hashes: Vec::with_capacity(len),
             ids: Vec::with_capacity(len),
@@ -91,7 +104,7 @@ impl Columns {
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.hashes.capacity() * 8
+        self.hashes.capacity() * std::mem::size_of::<C>()
             + self.ids.capacity() * 8
             + self.title_ends.capacity() * 8
             + self.titles.capacity()
@@ -118,7 +131,7 @@ mod tests {
 
     #[test]
     fn push_remove_truncate_keep_titles_aligned() {
-        let mut c = Columns::default();
+        let mut c = Columns::<u64>::default();
         for i in 0..5u64 {
             c.push(i, i * 10, format!("t{i}").repeat(i as usize).as_bytes());
         }

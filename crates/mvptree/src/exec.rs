@@ -7,6 +7,7 @@ use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::answer::{Match, Pair};
+use crate::code::Code;
 use crate::hamming::{scan, scan_many, scan_many_by_block, SCAN_MANY_BLOCK};
 use crate::mih::MultiIndex;
 use crate::plan::{self, Plan};
@@ -100,12 +101,12 @@ fn touch_lines(values: &[u64]) {
 /// Self-joins of fewer entries run on one thread: starting threads would cost more.
 const PARALLEL_JOIN_MIN: usize = 20_000;
 
-impl Store {
+impl<C: Code> Store<C> {
     /// Appends every live entry within `radius` (unsorted). Returns false, with `out` holding
     /// `max_rows` of them, when there are more than `max_rows`.
     pub fn range(
         &self,
-        query: u64,
+        query: C,
         radius: u32,
         plan: Plan,
         max_rows: usize,
@@ -149,7 +150,7 @@ impl Store {
     /// answers are then incomplete and memory stayed within the cap).
     pub fn range_many(
         &self,
-        queries: &[u64],
+        queries: &[C],
         radius: u32,
         plan: Plan,
         max_rows: usize,
@@ -217,7 +218,7 @@ impl Store {
     /// in, so its work falls with `k` and its memory is `k` rows.
     pub fn knn(
         &self,
-        query: u64,
+        query: C,
         k: usize,
         max_distance: u32,
         plan: Plan,
@@ -228,7 +229,7 @@ impl Store {
             return Vec::new();
         }
         // Largest segments first: they fill the heap, and smaller ones only need to beat it.
-        let mut order: Vec<&Segment> = self.segments.iter().collect();
+        let mut order: Vec<&Segment<C>> = self.segments.iter().collect();
         order.sort_by_key(|s| std::cmp::Reverse(s.live()));
         for s in order {
             let hashes = s.hashes();
@@ -254,8 +255,8 @@ impl Store {
                     // A search bounded by a radius (a LIMIT query, a page of pairs) offers
                     // every candidate within it: the heap never sees farther ones anyway.
                     let mut cap = if !budget.is_finite() {
-                        crate::MAX_RADIUS
-                    } else if max_distance < crate::MAX_RADIUS {
+                        C::BITS
+                    } else if max_distance < C::BITS {
                         max_distance.max(plan::KNN_PROBE_RADIUS)
                     } else {
                         plan::KNN_PROBE_RADIUS
@@ -281,14 +282,14 @@ impl Store {
                                     let bound = top.bound();
                                     scan(block, query, bound, |p, d| {
                                         let p = b * 1024 + p;
-                                        if d > cap || mih.owner_step(hashes[p] ^ query) >= step {
+                                        if d > cap || mih.owner_step(hashes[p].xor(query)) >= step {
                                             offer(&mut top, p, d)
                                         }
                                     });
                                 }
                                 break;
                             }
-                            cap = crate::MAX_RADIUS;
+                            cap = C::BITS;
                         }
                         let bound = top.bound().min(cap);
                         mih.step(hashes, query, step, bound, |p, d| offer(&mut top, p, d));
@@ -319,7 +320,7 @@ impl Store {
 
     fn parallel_join(
         &self,
-        mih: &MultiIndex,
+        mih: &MultiIndex<C>,
         ids: &[u64],
         radius: u32,
         max_rows: usize,
@@ -386,7 +387,7 @@ impl Store {
         threads: usize,
     ) -> Option<Vec<Pair>> {
         let slots: Vec<usize> = self.live_slots().collect();
-        let hashes: Vec<u64> = slots.iter().map(|&s| self.hash(s)).collect();
+        let hashes: Vec<C> = slots.iter().map(|&s| self.hash(s)).collect();
         // Looked up once per entry, not twice per pair: a pair count can be many times the
         // entry count, and each lookup searches the segments.
         let ids: Vec<u64> = slots.iter().map(|&s| self.id(s)).collect();
@@ -486,7 +487,7 @@ impl Store {
             .iter()
             .map(|s| match (s.range_plan(Plan::Auto, radius), s.mih()) {
                 (Plan::MultiIndex, Some(mih)) => plan::multi_index_cost(mih, radius as usize + 1),
-                _ => plan::scan_cost(s.len),
+                _ => plan::scan_cost::<C>(s.len),
             })
             .sum()
     }
@@ -494,26 +495,29 @@ impl Store {
     /// Estimated nanoseconds of scanning every segment: the most a k-nearest search costs
     /// before it offers its candidates.
     pub fn scan_cost_ns(&self) -> f64 {
-        self.segments.iter().map(|s| plan::scan_cost(s.len)).sum()
+        self.segments
+            .iter()
+            .map(|s| plan::scan_cost::<C>(s.len))
+            .sum()
     }
 
-    /// For the largest segment: the plan [`Plan::Auto`] takes at each radius 0..=64.
+    /// For the largest segment: the plan [`Plan::Auto`] takes at each radius 0..=[`Code::BITS`].
     pub fn plans_by_radius(&self) -> Vec<Plan> {
         let largest = self.segments.iter().max_by_key(|s| s.len);
-        (0..=crate::MAX_RADIUS)
+        (0..=C::BITS)
             .map(|r| largest.map_or(Plan::Scan, |s| s.range_plan(Plan::Auto, r)))
             .collect()
     }
 }
 
-struct TreeKnn<'a, F> {
+struct TreeKnn<'a, C, F> {
     top: &'a mut TopK,
-    hashes: &'a [u64],
-    query: u64,
+    hashes: &'a [C],
+    query: C,
     offer: &'a F,
 }
 
-impl<F: Fn(&mut TopK, usize, u32)> crate::mvp::LeafVisitor for TreeKnn<'_, F> {
+impl<C: Code, F: Fn(&mut TopK, usize, u32)> crate::mvp::LeafVisitor for TreeKnn<'_, C, F> {
     fn bound(&self) -> u32 {
         self.top.bound()
     }

@@ -1,4 +1,5 @@
 use crate::answer::{Entry, Match, Pair};
+use crate::code::Code;
 use crate::columns::Columns;
 use crate::cursor::PairsCursor;
 use crate::idmap::Location;
@@ -93,20 +94,23 @@ fn describe_plans(plans: &[Plan]) -> String {
 /// Invariants: every id in `ids` is below `next_id` and points at its live store slot or its
 /// pending queue position; the pending queue is shorter than `sync_threshold` between calls.
 #[derive(Debug, Clone)]
-pub struct Index {
+pub struct Index<C: Code = u64> {
     sync_threshold: usize,
     next_id: u64,
-    pending: Columns,
-    indexed: Snapshot,
+    pending: Columns<C>,
+    indexed: Snapshot<C>,
 }
 
-impl Default for Index {
+impl<C: Code> Default for Index<C> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Index {
+impl<C: Code> Index<C> {
+    /// Bits in this index's codes.
+    pub const BITS: u32 = C::BITS;
+
     pub fn new() -> Self {
         Index {
             sync_threshold: DEFAULT_SYNC_THRESHOLD,
@@ -158,7 +162,7 @@ impl Index {
 
     /// The deferred builds made since the last call (see
     /// [`Index::set_deferred_build_min_len`]); each is handed out once.
-    pub fn take_build_jobs(&mut self) -> Vec<BuildJob> {
+    pub fn take_build_jobs(&mut self) -> Vec<BuildJob<C>> {
         self.indexed.store.take_build_jobs()
     }
 
@@ -201,7 +205,7 @@ impl Index {
     }
 
     /// Queues an entry and returns its id (the next automatic one unless `id` is given).
-    pub fn add(&mut self, hash: u64, title: &[u8], id: Option<u64>) -> Result<u64> {
+    pub fn add(&mut self, hash: C, title: &[u8], id: Option<u64>) -> Result<u64> {
         let id = match id {
             Some(id) if id > MAX_ID => return Err(Error::IdOutOfRange(id)),
             Some(id) => id,
@@ -222,7 +226,7 @@ impl Index {
     /// the same as adding them one by one (automatic syncs included).
     pub fn add_many<'t, I>(&mut self, entries: I) -> Result<Vec<u64>>
     where
-        I: IntoIterator<Item = (u64, &'t [u8], Option<u64>)>,
+        I: IntoIterator<Item = (C, &'t [u8], Option<u64>)>,
         I::IntoIter: Clone,
     {
         let entries = entries.into_iter();
@@ -261,7 +265,7 @@ impl Index {
         Ok(ids)
     }
 
-    fn push_pending(&mut self, id: u64, hash: u64, title: &[u8]) {
+    fn push_pending(&mut self, id: u64, hash: C, title: &[u8]) {
         self.next_id = self.next_id.max(id + 1);
         Arc::make_mut(&mut self.indexed.ids).set(id, Location::Pending(self.pending.len()));
         self.pending.push(id, hash, title);
@@ -278,25 +282,25 @@ impl Index {
     /// A read-only view of the indexed entries as they are now: searches on it answer as
     /// this index does now, whatever is written to the index afterwards. Cheap (a pointer
     /// per segment): meant for searching on another thread while writes go on.
-    pub fn snapshot(&self) -> Snapshot {
+    pub fn snapshot(&self) -> Snapshot<C> {
         self.indexed.clone()
     }
 
-    /// Every indexed entry within `radius` (inclusive; above 64 acts as 64), sorted by
+    /// Every indexed entry within `radius` (inclusive; above [`Code::BITS`] acts as it), sorted by
     /// distance, then id.
-    pub fn query(&self, hash: u64, radius: u32) -> Vec<Match> {
+    pub fn query(&self, hash: C, radius: u32) -> Vec<Match> {
         self.indexed.query(hash, radius)
     }
 
     /// [`Index::query`] with a forced plan (for tests and benchmarks; answers never differ).
-    pub fn query_with(&self, hash: u64, radius: u32, plan: Plan) -> Vec<Match> {
+    pub fn query_with(&self, hash: C, radius: u32, plan: Plan) -> Vec<Match> {
         self.indexed.query_with(hash, radius, plan)
     }
 
     /// The first `limit` answers of [`Index::query`]. The search is bounded by the limit: it
     /// keeps the best `limit` so far and narrows the radius as they fill in, so `limit` 1 at
     /// a wide radius costs about one nearest-neighbour search, not the whole answer.
-    pub fn query_limit(&self, hash: u64, radius: u32, limit: usize) -> Vec<Match> {
+    pub fn query_limit(&self, hash: C, radius: u32, limit: usize) -> Vec<Match> {
         self.indexed.query_limit(hash, radius, limit)
     }
 
@@ -311,7 +315,7 @@ impl Index {
     /// than `max_rows` rows with [`Error::TooManyRows`] before it grows past that.
     pub fn query_bounded(
         &self,
-        hash: u64,
+        hash: C,
         radius: u32,
         limit: Option<usize>,
         max_rows: usize,
@@ -321,18 +325,18 @@ impl Index {
 
     /// [`Index::query`] for each hash: batches scan the index once for all of them when a
     /// scan is the cheaper plan.
-    pub fn query_many(&self, hashes: &[u64], radius: u32) -> Vec<Vec<Match>> {
+    pub fn query_many(&self, hashes: &[C], radius: u32) -> Vec<Vec<Match>> {
         self.indexed.query_many(hashes, radius)
     }
 
-    pub fn query_many_with(&self, hashes: &[u64], radius: u32, plan: Plan) -> Vec<Vec<Match>> {
+    pub fn query_many_with(&self, hashes: &[C], radius: u32, plan: Plan) -> Vec<Vec<Match>> {
         self.indexed.query_many_with(hashes, radius, plan)
     }
 
     /// [`Index::query_many`], refusing answers that hold more than `max_rows` rows together.
     pub fn query_many_bounded(
         &self,
-        hashes: &[u64],
+        hashes: &[C],
         radius: u32,
         max_rows: usize,
     ) -> Result<Vec<Vec<Match>>> {
@@ -340,17 +344,17 @@ impl Index {
     }
 
     /// The `k` nearest indexed entries, sorted by distance, then id.
-    pub fn knn(&self, hash: u64, k: usize) -> Vec<Match> {
+    pub fn knn(&self, hash: C, k: usize) -> Vec<Match> {
         self.indexed.knn(hash, k)
     }
 
-    pub fn knn_with(&self, hash: u64, k: usize, plan: Plan) -> Vec<Match> {
+    pub fn knn_with(&self, hash: C, k: usize, plan: Plan) -> Vec<Match> {
         self.indexed.knn_with(hash, k, plan)
     }
 
     /// [`Index::knn`], refused before any work when the answer would hold more than
     /// `max_rows` rows (it holds `min(k, len)`).
-    pub fn knn_bounded(&self, hash: u64, k: usize, max_rows: usize) -> Result<Vec<Match>> {
+    pub fn knn_bounded(&self, hash: C, k: usize, max_rows: usize) -> Result<Vec<Match>> {
         self.indexed.knn_bounded(hash, k, max_rows)
     }
 
@@ -388,7 +392,7 @@ impl Index {
     /// One page of the entries, indexed and pending alike, in id order: at most `count`
     /// entries with ids at or above `start`, and the first id of the next page (`None` at the
     /// end). O(count) for the usual dense ids.
-    pub fn entries_page(&self, start: u64, count: usize) -> (Vec<Entry<'_>>, Option<u64>) {
+    pub fn entries_page(&self, start: u64, count: usize) -> (Vec<Entry<'_, C>>, Option<u64>) {
         let count = count.max(1);
         let mut found = self.indexed.ids.ids_from(start, count + 1);
         let next = (found.len() > count).then(|| found[count].0);
@@ -400,7 +404,7 @@ impl Index {
         (page, next)
     }
 
-    fn entry_at(&self, id: u64, at: Location) -> Entry<'_> {
+    fn entry_at(&self, id: u64, at: Location) -> Entry<'_, C> {
         match at {
             Location::Pending(i) => Entry {
                 id,
@@ -431,7 +435,7 @@ impl Index {
     }
 
     /// The hash of an indexed or pending entry.
-    pub fn hash_of(&self, id: u64) -> Option<u64> {
+    pub fn hash_of(&self, id: u64) -> Option<C> {
         self.indexed.ids.get(id).map(|at| match at {
             Location::Pending(i) => self.pending.hashes[i],
             Location::Slot(slot) => self.indexed.store.hash(slot),
@@ -474,7 +478,7 @@ impl Index {
     }
 
     /// Indexed entries in id order, then pending entries in the order they were added.
-    pub fn entries(&self) -> impl Iterator<Item = Entry<'_>> + '_ {
+    pub fn entries(&self) -> impl Iterator<Item = Entry<'_, C>> + '_ {
         let store = &self.indexed.store;
         // Ids read once per entry: sorting by a key that looked each slot up again cost a
         // segment search per comparison (most of a DEBUG DIGEST-VALUE on a large index).
@@ -519,8 +523,10 @@ impl Index {
             x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             x ^ (x >> 31)
         }
-        fn entry(id: u64, hash: u64, title: &[u8], pending: bool) -> u64 {
+        fn entry<C: Code>(id: u64, hash: C, title: &[u8], pending: bool) -> u64 {
             let title = u64::from(crc32fast::hash(title)) | (title.len() as u64) << 32;
+            // A 64-bit code mixes in as it always did, so digests of 64-bit keys are unchanged.
+            let hash = (1..C::WORDS).fold(hash.word(0), |h, i| mix(h) ^ hash.word(i));
             mix(mix(mix(id) ^ hash) ^ title) ^ u64::from(pending)
         }
         let store = &self.indexed.store;
@@ -560,9 +566,9 @@ impl Index {
     pub(crate) fn from_parts(
         sync_threshold: usize,
         next_id: u64,
-        indexed: Columns,
-        pending: Columns,
-    ) -> Result<Index> {
+        indexed: Columns<C>,
+        pending: Columns<C>,
+    ) -> Result<Index<C>> {
         let mut index = Index::new();
         index.set_sync_threshold(sync_threshold)?;
         for part in [&indexed, &pending] {

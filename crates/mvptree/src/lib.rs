@@ -12,6 +12,7 @@
 
 mod answer;
 mod batch;
+mod code;
 mod columns;
 mod cursor;
 mod error;
@@ -30,12 +31,13 @@ pub mod text;
 
 pub use answer::{Entry, Match, Pair};
 pub use batch::{all_cores, KnnRows, RangeRows};
+pub use code::Code;
 pub use cursor::{parse_entries_cursor, PairsCursor};
 pub use error::{Error, ErrorCode, Result};
 pub use hamming::{distance, kernel, Kernel, KERNEL_ENV};
 /// The mask kernels, callable one by one for tests and benchmarks that compare them.
 #[doc(hidden)]
-pub use hamming::{hit_masks_shift_in_place, hit_masks_with};
+pub use hamming::{hit_masks_shift_in_place, hit_masks_with, wide_hit_masks};
 pub use index::{Index, InfoValue, Stats};
 pub use plan::Plan;
 pub use search::Snapshot;
@@ -43,7 +45,8 @@ pub use store::{BuildJob, SegmentStats};
 
 /// Largest id an entry may carry: ids must fit a signed 64-bit Redis integer.
 pub const MAX_ID: u64 = i64::MAX as u64;
-/// Hashes have 64 bits, so no two differ in more; larger radii act as this one.
+/// 64-bit hashes differ in at most 64 bits, so larger radii act as this one (for wider codes
+/// the bound is [`Code::BITS`]).
 pub const MAX_RADIUS: u32 = 64;
 /// Pending entries that trigger an automatic sync, unless an index is told otherwise.
 pub const DEFAULT_SYNC_THRESHOLD: usize = 500;

@@ -1,6 +1,6 @@
 //! Multi-index hashing (Norouzi, Punjani & Fleet, CVPR 2012), exact.
 //!
-//! The 64 bits are cut into `m` disjoint substrings ("fields"); field `j` has a bucket table
+//! The code's bits are cut into `m` disjoint substrings ("fields"); field `j` has a bucket table
 //! mapping each substring value to the positions whose hash carries it. If two hashes differ in
 //! `d` bits, their field distances `d_0..d_m` add up to `d`.
 //!
@@ -12,15 +12,17 @@
 //! - steps `0..=r` find every hash within `r` (exactness), and
 //! - reporting a hash only at its owner step reports it once, with no set of seen positions.
 
+use crate::code::Code;
+
 /// Bucket tables over one segment's hashes. Positions are indexes into that segment.
 #[derive(Debug, Clone)]
-pub struct MultiIndex {
-    fields: Vec<Field>,
+pub struct MultiIndex<C> {
+    fields: Vec<Field<C>>,
     len: usize,
 }
 
 #[derive(Debug, Clone)]
-struct Field {
+struct Field<C> {
     shift: u32,
     width: u32,
     /// `offsets[k]..offsets[k + 1]` are the positions in bucket `k`; `2^width + 1` entries.
@@ -31,22 +33,23 @@ struct Field {
     /// sequential read instead of a cache miss per candidate. Field 0 has the most steps in
     /// the schedule (it goes first at every field distance), so it has most candidates: about
     /// two thirds of them at radii 8 to 12 with four fields.
-    hashes: Vec<u64>,
+    hashes: Vec<C>,
     /// Mean size of the bucket holding a random indexed hash, over the mean bucket size:
     /// 1 for uniform data, higher when near-duplicates crowd the same buckets. Queries are
     /// usually near indexed hashes, so the planner scales its candidate estimate by it.
     crowding: f64,
 }
 
-impl Field {
+impl<C: Code> Field<C> {
     #[inline(always)]
-    fn key(&self, hash: u64) -> usize {
-        ((hash >> self.shift) & ((1u64 << self.width) - 1)) as usize
+    fn key(&self, hash: C) -> usize {
+        hash.bits(self.shift, self.width)
     }
 
+    /// Bits of `diff` set in this field.
     #[inline(always)]
-    fn mask(&self) -> u64 {
-        ((1u64 << self.width) - 1) << self.shift
+    fn ones(&self, diff: C) -> u32 {
+        diff.bits(self.shift, self.width).count_ones()
     }
 
     #[inline(always)]
@@ -63,12 +66,17 @@ pub struct StepWork {
     pub inline: bool,
 }
 
-/// Field count for `n` hashes: about `log2(n)` bits per field, so a bucket holds about one hash,
-/// but at least 3 fields (wider tables cost more memory than they save) and at most 8.
-pub fn field_count_for(n: usize) -> usize {
+/// Field count for `n` codes of `bits` bits: about `log2(n)` bits per field, so a bucket holds
+/// about one hash; at least 3 fields, and fields of at most [`MAX_FIELD_WIDTH`] bits (wider
+/// tables cost more memory than they save), and at most one field per 8 bits.
+pub fn field_count_for(bits: u32, n: usize) -> usize {
     let log2 = (n.max(2) as f64).log2();
-    ((64.0 / log2).ceil() as usize).clamp(3, 8)
+    let fewest = (bits.div_ceil(MAX_FIELD_WIDTH) as usize).max(3);
+    ((f64::from(bits) / log2).ceil() as usize).clamp(fewest, bits as usize / 8)
 }
+
+/// Widest field: a table of 2^24 offsets is 64 MiB.
+pub const MAX_FIELD_WIDTH: u32 = 24;
 
 /// `n choose k` as a float (exact for the small values used here).
 pub fn binomial(n: u32, k: u32) -> f64 {
@@ -78,21 +86,22 @@ pub fn binomial(n: u32, k: u32) -> f64 {
     (0..k).fold(1.0, |acc, i| acc * f64::from(n - i) / f64::from(i + 1))
 }
 
-impl MultiIndex {
-    pub fn build(hashes: &[u64]) -> MultiIndex {
+impl<C: Code> MultiIndex<C> {
+    pub fn build(hashes: &[C]) -> MultiIndex<C> {
         Self::build_with(hashes, false)
     }
 
     /// `inline_all` stores the hashes in every field's buckets, not just field 0's: what the
     /// self-join wants (every candidate read in sequence), at 8 more bytes per entry and field.
-    pub fn build_with(hashes: &[u64], inline_all: bool) -> MultiIndex {
+    pub fn build_with(hashes: &[C], inline_all: bool) -> MultiIndex<C> {
         assert!(hashes.len() < u32::MAX as usize, "segment too large");
-        let m = field_count_for(hashes.len()) as u32;
+        let bits = C::BITS;
+        let m = field_count_for(bits, hashes.len()) as u32;
         let mut fields = Vec::with_capacity(m as usize);
         let mut shift = 0;
         for j in 0..m {
-            // Spread 64 bits as evenly as possible; earlier fields get the extra bits.
-            let width = 64 / m + u32::from(j < 64 % m);
+            // Spread the bits as evenly as possible; earlier fields get the extra bits.
+            let width = bits / m + u32::from(j < bits % m);
             let mut field = Field {
                 shift,
                 width,
@@ -132,7 +141,7 @@ impl MultiIndex {
             fields.push(field);
             shift += width;
         }
-        debug_assert_eq!(shift, 64);
+        debug_assert_eq!(shift, bits);
         MultiIndex {
             fields,
             len: hashes.len(),
@@ -146,9 +155,12 @@ impl MultiIndex {
     pub fn memory_bytes(&self) -> usize {
         self.fields
             .iter()
-            .map(|f| (f.offsets.capacity() + f.positions.capacity()) * 4 + f.hashes.capacity() * 8)
+            .map(|f| {
+                (f.offsets.capacity() + f.positions.capacity()) * 4
+                    + f.hashes.capacity() * std::mem::size_of::<C>()
+            })
             .sum::<usize>()
-            + self.fields.capacity() * std::mem::size_of::<Field>()
+            + self.fields.capacity() * std::mem::size_of::<Field<C>>()
     }
 
     /// Number of steps that have any bucket: past it, every hash has been reported.
@@ -187,8 +199,8 @@ impl MultiIndex {
     #[inline]
     pub fn step(
         &self,
-        hashes: &[u64],
-        query: u64,
+        hashes: &[C],
+        query: C,
         step: usize,
         max_distance: u32,
         mut hit: impl FnMut(usize, u32),
@@ -205,7 +217,7 @@ impl MultiIndex {
         if field.hashes.is_empty() {
             for_each_mask(field.width, s, &mut |flips| {
                 for &pos in &field.positions[field.bucket(key ^ flips)] {
-                    let diff = hashes[pos as usize] ^ query;
+                    let diff = hashes[pos as usize].xor(query);
                     let d = diff.count_ones();
                     if d <= max_distance && self.owns(diff, j, s) {
                         hit(pos as usize, d);
@@ -219,7 +231,7 @@ impl MultiIndex {
                     .iter()
                     .zip(&field.positions[bucket])
                 {
-                    let diff = h ^ query;
+                    let diff = h.xor(query);
                     let d = diff.count_ones();
                     if d <= max_distance && self.owns(diff, j, s) {
                         hit(pos as usize, d);
@@ -233,9 +245,9 @@ impl MultiIndex {
     /// query in the bits `diff`: every earlier field differs in more than `s` bits, every
     /// later one in at least `s`.
     #[inline(always)]
-    fn owns(&self, diff: u64, j: usize, s: u32) -> bool {
+    fn owns(&self, diff: C, j: usize, s: u32) -> bool {
         self.fields.iter().enumerate().all(|(i, f)| {
-            let di = (diff & f.mask()).count_ones();
+            let di = f.ones(diff);
             match i.cmp(&j) {
                 std::cmp::Ordering::Less => di > s,
                 std::cmp::Ordering::Equal => true,
@@ -246,20 +258,20 @@ impl MultiIndex {
 
     /// Index of the step that owns a hash differing from the query in the bits `diff`.
     #[inline]
-    pub fn owner_step(&self, diff: u64) -> usize {
+    pub fn owner_step(&self, diff: C) -> usize {
         let m = self.fields.len();
         let (d, j) = self
             .fields
             .iter()
             .enumerate()
-            .map(|(j, f)| ((diff & f.mask()).count_ones(), j))
+            .map(|(j, f)| (f.ones(diff), j))
             .min()
             .expect("at least one field");
         d as usize * m + j
     }
 
     /// Reports every position within `radius` of `query`, each once, in no particular order.
-    pub fn range(&self, hashes: &[u64], query: u64, radius: u32, mut hit: impl FnMut(usize, u32)) {
+    pub fn range(&self, hashes: &[C], query: C, radius: u32, mut hit: impl FnMut(usize, u32)) {
         let last = (radius as usize).min(self.step_count().saturating_sub(1));
         for step in 0..=last {
             self.step(hashes, query, step, radius, &mut hit);
@@ -267,7 +279,7 @@ impl MultiIndex {
     }
 }
 
-impl MultiIndex {
+impl<C: Code> MultiIndex<C> {
     /// The self-join: calls `emit(a, b, distance)` once for every unordered pair of positions
     /// within `radius`, until `emit` returns false. Needs every field inline
     /// ([`MultiIndex::build_with`]).
@@ -309,8 +321,8 @@ impl MultiIndex {
                 self.len,
                 "self_join needs inline hashes"
             );
-            let mut check = |x: u64, px: u32, y: u64, py: u32| {
-                let diff = x ^ y;
+            let mut check = |x: C, px: u32, y: C, py: u32| {
+                let diff = x.xor(y);
                 let d = diff.count_ones();
                 if d <= radius && self.owns(diff, j, s) && !emit(px as usize, py as usize, d) {
                     stopped.set(true);

@@ -21,17 +21,18 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::hamming::{distance, scan};
+use crate::code::Code;
+use crate::hamming::scan;
 
 pub const FANOUT: usize = 3;
 pub const LEAF_CAPACITY: usize = 64;
 
 #[derive(Debug, Clone)]
-struct Node {
+struct Node<C> {
     /// Distance intervals of this node's hashes to its parent's two vantage points.
-    lo: [u8; 2],
-    hi: [u8; 2],
-    vantage: [u64; 2],
+    lo: [u16; 2],
+    hi: [u16; 2],
+    vantage: [C; 2],
     /// Internal node: `first..first + count` index `nodes`. Leaf: positions `first..first + count`.
     first: u32,
     count: u32,
@@ -39,28 +40,28 @@ struct Node {
 }
 
 #[derive(Debug, Clone)]
-pub struct MvpTree {
-    nodes: Vec<Node>,
+pub struct MvpTree<C: Code> {
+    nodes: Vec<Node<C>>,
     /// Per position: distance to its leaf's vantage point (ascending inside each leaf).
-    leaf_distance: Vec<u8>,
+    leaf_distance: Vec<C::Distance>,
     depth: usize,
 }
 
-impl MvpTree {
+impl<C: Code> MvpTree<C> {
     /// Builds the tree over `hashes` and returns it with the layout order: position `p` of the
     /// segment holds input `order[p]`.
-    pub fn build(hashes: &[u64]) -> (MvpTree, Vec<u32>) {
+    pub fn build(hashes: &[C]) -> (MvpTree<C>, Vec<u32>) {
         let mut order: Vec<u32> = (0..hashes.len() as u32).collect();
         let mut tree = MvpTree {
             nodes: Vec::new(),
-            leaf_distance: vec![0; hashes.len()],
+            leaf_distance: vec![C::Distance::default(); hashes.len()],
             depth: 0,
         };
         let mut scratch = Scratch::default();
         tree.nodes.push(Node {
             lo: [0, 0],
-            hi: [64, 64],
-            vantage: [0, 0],
+            hi: [C::BITS as u16; 2],
+            vantage: [C::default(); 2],
             first: 0,
             count: 0,
             leaf: true,
@@ -80,14 +81,15 @@ impl MvpTree {
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>() + self.leaf_distance.capacity()
+        self.nodes.capacity() * std::mem::size_of::<Node<C>>()
+            + self.leaf_distance.capacity() * std::mem::size_of::<C::Distance>()
     }
 
     /// Makes node `at` cover `order` (positions `start..start + order.len()`).
     fn fill(
         &mut self,
         at: usize,
-        hashes: &[u64],
+        hashes: &[C],
         order: &mut [u32],
         start: usize,
         depth: usize,
@@ -100,12 +102,12 @@ impl MvpTree {
         let vp1 = order
             .iter()
             .map(|&i| hashes[i as usize])
-            .max_by_key(|&h| (distance(h, first), Reverse(h)))
+            .max_by_key(|&h| (h.distance(first), Reverse(h)))
             .unwrap_or(first);
         scratch.sort_by_distance(order, hashes, vp1);
         if n <= LEAF_CAPACITY {
             for (p, &i) in order.iter().enumerate() {
-                self.leaf_distance[start + p] = distance(hashes[i as usize], vp1) as u8;
+                self.leaf_distance[start + p] = C::narrow(hashes[i as usize].distance(vp1));
             }
             let node = &mut self.nodes[at];
             node.vantage = [vp1, vp1];
@@ -127,11 +129,11 @@ impl MvpTree {
         }
         let first_child = self.nodes.len();
         for g in &groups {
-            let (mut lo, mut hi) = ([u8::MAX; 2], [0u8; 2]);
+            let (mut lo, mut hi) = ([u16::MAX; 2], [0u16; 2]);
             for &i in &order[g.clone()] {
                 let h = hashes[i as usize];
                 for (k, vp) in [vp1, vp2].into_iter().enumerate() {
-                    let d = distance(h, vp) as u8;
+                    let d = h.distance(vp) as u16;
                     lo[k] = lo[k].min(d);
                     hi[k] = hi[k].max(d);
                 }
@@ -139,7 +141,7 @@ impl MvpTree {
             self.nodes.push(Node {
                 lo,
                 hi,
-                vantage: [0, 0],
+                vantage: [C::default(); 2],
                 first: 0,
                 count: 0,
                 leaf: true,
@@ -164,7 +166,7 @@ impl MvpTree {
     }
 
     /// Reports `(position, distance)` for every hash within `radius`, each once.
-    pub fn range(&self, hashes: &[u64], query: u64, radius: u32, mut hit: impl FnMut(usize, u32)) {
+    pub fn range(&self, hashes: &[C], query: C, radius: u32, mut hit: impl FnMut(usize, u32)) {
         if hashes.is_empty() {
             return;
         }
@@ -176,7 +178,7 @@ impl MvpTree {
                 scan(&hashes[a..b], query, radius, |p, d| hit(a + p, d));
                 continue;
             }
-            let d = node.vantage.map(|vp| distance(vp, query));
+            let d = node.vantage.map(|vp| vp.distance(query));
             for c in node.first..node.first + node.count {
                 if lower_bound(&self.nodes[c as usize], d) <= radius {
                     stack.push(c as usize);
@@ -188,18 +190,18 @@ impl MvpTree {
     /// The positions of a leaf whose distance to its vantage point is within `radius` of the
     /// query's.
     #[inline]
-    fn leaf_window(&self, leaf: &Node, query: u64, radius: u32) -> (usize, usize) {
-        let dq = distance(leaf.vantage[0], query);
+    fn leaf_window(&self, leaf: &Node<C>, query: C, radius: u32) -> (usize, usize) {
+        let dq = leaf.vantage[0].distance(query);
         let (start, end) = (leaf.first as usize, (leaf.first + leaf.count) as usize);
         let ds = &self.leaf_distance[start..end];
-        let a = ds.partition_point(|&d| u32::from(d) + radius < dq);
-        let b = ds.partition_point(|&d| u32::from(d) <= dq + radius);
+        let a = ds.partition_point(|&d| Into::<u32>::into(d) + radius < dq);
+        let b = ds.partition_point(|&d| Into::<u32>::into(d) <= dq + radius);
         (start + a, start + b.max(a))
     }
 
     /// Visits leaves best-first (smallest lower bound first), handing `visitor` each leaf's
     /// window for its current bound, and stops when no leaf can hold anything within it.
-    pub fn best_first(&self, hashes: &[u64], query: u64, visitor: &mut impl LeafVisitor) {
+    pub fn best_first(&self, hashes: &[C], query: C, visitor: &mut impl LeafVisitor) {
         if hashes.is_empty() {
             return;
         }
@@ -216,7 +218,7 @@ impl MvpTree {
                 visitor.visit(a, b);
                 continue;
             }
-            let d = node.vantage.map(|vp| distance(vp, query));
+            let d = node.vantage.map(|vp| vp.distance(query));
             for c in node.first..node.first + node.count {
                 let lb = lower_bound(&self.nodes[c as usize], d);
                 if lb <= limit {
@@ -238,7 +240,7 @@ pub trait LeafVisitor {
 /// Smallest distance from the query to any hash of `child`, given the query's distances `d` to
 /// the parent's vantage points (triangle inequality on each).
 #[inline(always)]
-fn lower_bound(child: &Node, d: [u32; 2]) -> u32 {
+fn lower_bound<C>(child: &Node<C>, d: [u32; 2]) -> u32 {
     let gap = |k: usize| {
         let (lo, hi) = (u32::from(child.lo[k]), u32::from(child.hi[k]));
         lo.saturating_sub(d[k]).max(d[k].saturating_sub(hi))
@@ -259,10 +261,11 @@ struct Scratch {
 
 impl Scratch {
     /// Stable counting sort of `order` by distance of its hashes to `vp`.
-    fn sort_by_distance(&mut self, order: &mut [u32], hashes: &[u64], vp: u64) {
-        let mut counts = [0usize; 66];
+    fn sort_by_distance<C: Code>(&mut self, order: &mut [u32], hashes: &[C], vp: C) {
+        let mut counts = [0usize; 258];
+        let counts = &mut counts[..C::BITS as usize + 2];
         for &i in order.iter() {
-            counts[distance(hashes[i as usize], vp) as usize + 1] += 1;
+            counts[hashes[i as usize].distance(vp) as usize + 1] += 1;
         }
         for k in 1..counts.len() {
             counts[k] += counts[k - 1];
@@ -270,7 +273,7 @@ impl Scratch {
         self.buf.clear();
         self.buf.resize(order.len(), 0);
         for &i in order.iter() {
-            let d = distance(hashes[i as usize], vp) as usize;
+            let d = hashes[i as usize].distance(vp) as usize;
             self.buf[counts[d]] = i;
             counts[d] += 1;
         }
@@ -281,8 +284,9 @@ impl Scratch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hamming::distance;
 
-    fn laid_out(hashes: &[u64]) -> (MvpTree, Vec<u64>) {
+    fn laid_out(hashes: &[u64]) -> (MvpTree<u64>, Vec<u64>) {
         let (tree, order) = MvpTree::build(hashes);
         let laid: Vec<u64> = order.iter().map(|&i| hashes[i as usize]).collect();
         (tree, laid)

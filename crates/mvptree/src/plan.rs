@@ -7,6 +7,7 @@
 //! costs are shared. They only choose between exact plans, so a poor estimate costs time, never
 //! an answer.
 
+use crate::code::Code;
 use crate::hamming::{kernel, Kernel};
 use crate::mih::MultiIndex;
 
@@ -79,13 +80,17 @@ pub const KNN_PROBE_FRACTION: f64 = 0.1;
 /// probe itself.
 pub const KNN_PROBE_RADIUS: u32 = 10;
 
-pub fn knn_probe_budget(len: usize) -> f64 {
-    scan_cost(len) * KNN_PROBE_FRACTION
+pub fn knn_probe_budget<C: Code>(len: usize) -> f64 {
+    scan_cost::<C>(len) * KNN_PROBE_FRACTION
 }
 
 /// Estimated cost of multi-index steps `first..=last_distance` (the steps still needed to find
 /// every hash within `last_distance`).
-pub fn multi_index_cost_between(mih: &MultiIndex, first: usize, last_distance: u32) -> f64 {
+pub fn multi_index_cost_between<C: Code>(
+    mih: &MultiIndex<C>,
+    first: usize,
+    last_distance: u32,
+) -> f64 {
     let last = (last_distance as usize).min(mih.step_count().saturating_sub(1));
     (first..=last)
         .map(|s| multi_index_cost_of_step(mih, s))
@@ -96,17 +101,30 @@ pub fn multi_index_cost_between(mih: &MultiIndex, first: usize, last_distance: u
 /// would cost memory in every small Redis key.
 pub const MULTI_INDEX_MIN_LEN: usize = 4096;
 
-/// A scan of `len` hashes with the process's kernel.
-pub fn scan_cost(len: usize) -> f64 {
-    len as f64 * scan_cost_of(kernel()).ns_per_hash
+/// [`ScanCost`] of codes of `C` with the kernel that counts them in this process: 64-bit
+/// codes by [`scan_cost_of`]; wider ones by that figure for the kernel their width runs
+/// ([`Code::scan_kernel`]), once per word (each word is one more count, and one more eighth of
+/// a cache line streamed).
+pub fn scan_cost_for<C: Code>() -> ScanCost {
+    let per_word = scan_cost_of(C::scan_kernel(kernel()));
+    let words = C::WORDS as f64;
+    ScanCost {
+        ns_per_hash: per_word.ns_per_hash * words,
+        batch_ns_per_hash: per_word.batch_ns_per_hash * words,
+    }
 }
 
-/// A batched scan of `len` hashes, per query, with the process's kernel.
-pub fn batch_scan_cost(len: usize) -> f64 {
-    len as f64 * scan_cost_of(kernel()).batch_ns_per_hash
+/// A scan of `len` codes with the process's kernel.
+pub fn scan_cost<C: Code>(len: usize) -> f64 {
+    len as f64 * scan_cost_for::<C>().ns_per_hash
 }
 
-pub fn multi_index_cost_of_step(mih: &MultiIndex, step: usize) -> f64 {
+/// A batched scan of `len` codes, per query, with the process's kernel.
+pub fn batch_scan_cost<C: Code>(len: usize) -> f64 {
+    len as f64 * scan_cost_for::<C>().batch_ns_per_hash
+}
+
+pub fn multi_index_cost_of_step<C: Code>(mih: &MultiIndex<C>, step: usize) -> f64 {
     let work = mih.step_work(step);
     let per_candidate = if work.inline {
         INLINE_CANDIDATE_NS
@@ -117,7 +135,7 @@ pub fn multi_index_cost_of_step(mih: &MultiIndex, step: usize) -> f64 {
 }
 
 /// Estimated cost of multi-index steps `0..steps`, assuming uniformly spread hashes.
-pub fn multi_index_cost(mih: &MultiIndex, steps: usize) -> f64 {
+pub fn multi_index_cost<C: Code>(mih: &MultiIndex<C>, steps: usize) -> f64 {
     (0..steps.min(mih.step_count()))
         .map(|s| multi_index_cost_of_step(mih, s))
         .sum()
@@ -125,10 +143,10 @@ pub fn multi_index_cost(mih: &MultiIndex, steps: usize) -> f64 {
 
 /// The plan a range query of `radius` takes on a segment of `len` entries: `forced` unless
 /// it is [`Plan::Auto`] or the segment lacks the structure it needs (then a scan).
-pub fn range_plan(
+pub fn range_plan<C: Code>(
     forced: Plan,
     len: usize,
-    mih: Option<&MultiIndex>,
+    mih: Option<&MultiIndex<C>>,
     has_tree: bool,
     radius: u32,
 ) -> Plan {
@@ -142,16 +160,16 @@ pub fn range_plan(
 
 /// The plan a batch of range queries takes on a segment: as [`range_plan`], except that a
 /// batched scan (which reads each hash once for many queries) is priced per query.
-pub fn batch_range_plan(
+pub fn batch_range_plan<C: Code>(
     forced: Plan,
     len: usize,
-    mih: Option<&MultiIndex>,
+    mih: Option<&MultiIndex<C>>,
     has_tree: bool,
     radius: u32,
 ) -> Plan {
     match (forced, mih) {
         (Plan::Auto, Some(mih))
-            if multi_index_cost(mih, radius as usize + 1) >= batch_scan_cost(len) =>
+            if multi_index_cost(mih, radius as usize + 1) >= batch_scan_cost::<C>(len) =>
         {
             Plan::Scan
         }
@@ -163,9 +181,14 @@ pub fn batch_range_plan(
 /// probing the multi-index before deciding how to finish (infinite: never reconsider).
 /// Auto probes the multi-index for near neighbours only, while that stays cheap: near queries
 /// (the usual case for duplicate search) finish there.
-pub fn knn_plan(forced: Plan, len: usize, mih: Option<&MultiIndex>, has_tree: bool) -> (Plan, f64) {
+pub fn knn_plan<C: Code>(
+    forced: Plan,
+    len: usize,
+    mih: Option<&MultiIndex<C>>,
+    has_tree: bool,
+) -> (Plan, f64) {
     match (forced, mih) {
-        (Plan::Auto, Some(_)) => (Plan::MultiIndex, knn_probe_budget(len)),
+        (Plan::Auto, Some(_)) => (Plan::MultiIndex, knn_probe_budget::<C>(len)),
         (Plan::Auto, None) | (Plan::MultiIndex, None) => (Plan::Scan, 0.0),
         (Plan::Tree, _) if !has_tree => (Plan::Scan, 0.0),
         (forced, _) => (forced, f64::INFINITY),
@@ -174,24 +197,29 @@ pub fn knn_plan(forced: Plan, len: usize, mih: Option<&MultiIndex>, has_tree: bo
 
 /// Once a k-nearest probe has spent its budget at `step`: whether finishing on the
 /// multi-index (up to distance `bound`) is cheaper than scanning the segment's `len` entries.
-pub fn knn_finish_by_probing(mih: &MultiIndex, step: usize, bound: u32, len: usize) -> bool {
-    multi_index_cost_between(mih, step, bound) < scan_cost(len)
+pub fn knn_finish_by_probing<C: Code>(
+    mih: &MultiIndex<C>,
+    step: usize,
+    bound: u32,
+    len: usize,
+) -> bool {
+    multi_index_cost_between(mih, step, bound) < scan_cost::<C>(len)
 }
 
 /// Whether a self-join of `n` entries at `radius` runs on a temporary multi-index `mih` over
 /// them (else a blocked scan of every pair): half of one query per entry (each pair is read
 /// once), candidates read in sequence, against half a scan per entry.
-pub fn self_join_by_multi_index(mih: &MultiIndex, radius: u32, n: usize) -> bool {
+pub fn self_join_by_multi_index<C: Code>(mih: &MultiIndex<C>, radius: u32, n: usize) -> bool {
     let per_entry: f64 = (0..=radius as usize)
         .map(|s| mih.step_work(s).candidates * INLINE_CANDIDATE_NS)
         .sum();
-    per_entry < batch_scan_cost(n)
+    per_entry < batch_scan_cost::<C>(n)
 }
 
 /// The plan [`Plan::Auto`] resolves to for a range query of `radius` on a segment.
-pub fn choose_range(len: usize, mih: Option<&MultiIndex>, radius: u32) -> Plan {
+pub fn choose_range<C: Code>(len: usize, mih: Option<&MultiIndex<C>>, radius: u32) -> Plan {
     match mih {
-        Some(mih) if multi_index_cost(mih, radius as usize + 1) < scan_cost(len) => {
+        Some(mih) if multi_index_cost(mih, radius as usize + 1) < scan_cost::<C>(len) => {
             Plan::MultiIndex
         }
         _ => Plan::Scan,

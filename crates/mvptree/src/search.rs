@@ -5,24 +5,25 @@
 use std::sync::Arc;
 
 use crate::answer::{sort_matches, sort_pairs, Match, Pair};
+use crate::code::Code;
 use crate::columns::Columns;
 use crate::cursor::PairsCursor;
 use crate::idmap::{IdMap, Location};
 use crate::plan::Plan;
 use crate::store::Store;
-use crate::{Error, Result, MAX_RADIUS};
+use crate::{Error, Result};
 
 /// The indexed entries and the id map, both shared until written: cloning is a pointer per
 /// segment, and a clone keeps answering from the entries as they were.
 #[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub(crate) store: Store,
+pub struct Snapshot<C: Code = u64> {
+    pub(crate) store: Store<C>,
     pub(crate) ids: Arc<IdMap>,
 }
 
-impl Snapshot {
+impl<C: Code> Snapshot<C> {
     /// Adds a batch of entries to the store (ids must be new).
-    pub(crate) fn insert(&mut self, batch: Columns) {
+    pub(crate) fn insert(&mut self, batch: Columns<C>) {
         self.store.insert(batch, Arc::make_mut(&mut self.ids));
     }
 
@@ -43,7 +44,7 @@ impl Snapshot {
     /// Estimated nanoseconds of [`Snapshot::query`] at `radius` (see
     /// [`Store::range_cost_ns`]).
     pub fn range_cost_ns(&self, radius: u32) -> f64 {
-        self.store.range_cost_ns(radius.min(MAX_RADIUS))
+        self.store.range_cost_ns(radius.min(C::BITS))
     }
 
     /// Estimated nanoseconds of [`Snapshot::knn`] for `k` neighbours: at most a scan, plus
@@ -62,17 +63,17 @@ impl Snapshot {
         })
     }
 
-    /// Every indexed entry within `radius` (inclusive; above 64 acts as 64), sorted by
+    /// Every indexed entry within `radius` (inclusive; above [`Code::BITS`] acts as it), sorted by
     /// distance, then id.
-    pub fn query(&self, hash: u64, radius: u32) -> Vec<Match> {
+    pub fn query(&self, hash: C, radius: u32) -> Vec<Match> {
         self.query_with(hash, radius, Plan::Auto)
     }
 
     /// [`Index::query`] with a forced plan (for tests and benchmarks; answers never differ).
-    pub fn query_with(&self, hash: u64, radius: u32, plan: Plan) -> Vec<Match> {
+    pub fn query_with(&self, hash: C, radius: u32, plan: Plan) -> Vec<Match> {
         let mut out = Vec::new();
         self.store
-            .range(hash, radius.min(MAX_RADIUS), plan, usize::MAX, &mut out);
+            .range(hash, radius.min(C::BITS), plan, usize::MAX, &mut out);
         sort_matches(&mut out);
         out
     }
@@ -80,21 +81,21 @@ impl Snapshot {
     /// The first `limit` answers of [`Index::query`]. The search is bounded by the limit: it
     /// keeps the best `limit` so far and narrows the radius as they fill in, so `limit` 1 at
     /// a wide radius costs about one nearest-neighbour search, not the whole answer.
-    pub fn query_limit(&self, hash: u64, radius: u32, limit: usize) -> Vec<Match> {
+    pub fn query_limit(&self, hash: C, radius: u32, limit: usize) -> Vec<Match> {
         self.store
-            .knn(hash, limit, radius.min(MAX_RADIUS), Plan::Auto, |_| true)
+            .knn(hash, limit, radius.min(C::BITS), Plan::Auto, |_| true)
     }
 
     /// [`Index::query`] or, with `limit`, [`Index::query_limit`], refusing an answer of more
     /// than `max_rows` rows with [`Error::TooManyRows`] before it grows past that.
     pub fn query_bounded(
         &self,
-        hash: u64,
+        hash: C,
         radius: u32,
         limit: Option<usize>,
         max_rows: usize,
     ) -> Result<Vec<Match>> {
-        let radius = radius.min(MAX_RADIUS);
+        let radius = radius.min(C::BITS);
         match limit {
             Some(limit) if limit <= max_rows => Ok(self.query_limit(hash, radius, limit)),
             Some(limit) => {
@@ -121,14 +122,14 @@ impl Snapshot {
 
     /// [`Index::query`] for each hash: batches scan the index once for all of them when a
     /// scan is the cheaper plan.
-    pub fn query_many(&self, hashes: &[u64], radius: u32) -> Vec<Vec<Match>> {
+    pub fn query_many(&self, hashes: &[C], radius: u32) -> Vec<Vec<Match>> {
         self.query_many_with(hashes, radius, Plan::Auto)
     }
 
-    pub fn query_many_with(&self, hashes: &[u64], radius: u32, plan: Plan) -> Vec<Vec<Match>> {
+    pub fn query_many_with(&self, hashes: &[C], radius: u32, plan: Plan) -> Vec<Vec<Match>> {
         let mut out = vec![Vec::new(); hashes.len()];
         self.store
-            .range_many(hashes, radius.min(MAX_RADIUS), plan, usize::MAX, &mut out);
+            .range_many(hashes, radius.min(C::BITS), plan, usize::MAX, &mut out);
         for answers in &mut out {
             sort_matches(answers);
         }
@@ -138,7 +139,7 @@ impl Snapshot {
     /// [`Index::query_many`], refusing answers that hold more than `max_rows` rows together.
     pub fn query_many_bounded(
         &self,
-        hashes: &[u64],
+        hashes: &[C],
         radius: u32,
         max_rows: usize,
     ) -> Result<Vec<Vec<Match>>> {
@@ -153,35 +154,32 @@ impl Snapshot {
     /// that sorts them into its own layout.
     pub(crate) fn query_many_unsorted(
         &self,
-        hashes: &[u64],
+        hashes: &[C],
         radius: u32,
         max_rows: usize,
     ) -> Result<Vec<Vec<Match>>> {
         let mut out = vec![Vec::new(); hashes.len()];
-        if !self.store.range_many(
-            hashes,
-            radius.min(MAX_RADIUS),
-            Plan::Auto,
-            max_rows,
-            &mut out,
-        ) {
+        if !self
+            .store
+            .range_many(hashes, radius.min(C::BITS), Plan::Auto, max_rows, &mut out)
+        {
             return Err(Error::TooManyRows(max_rows));
         }
         Ok(out)
     }
 
     /// The `k` nearest indexed entries, sorted by distance, then id.
-    pub fn knn(&self, hash: u64, k: usize) -> Vec<Match> {
+    pub fn knn(&self, hash: C, k: usize) -> Vec<Match> {
         self.knn_with(hash, k, Plan::Auto)
     }
 
-    pub fn knn_with(&self, hash: u64, k: usize, plan: Plan) -> Vec<Match> {
-        self.store.knn(hash, k, MAX_RADIUS, plan, |_| true)
+    pub fn knn_with(&self, hash: C, k: usize, plan: Plan) -> Vec<Match> {
+        self.store.knn(hash, k, C::BITS, plan, |_| true)
     }
 
     /// [`Index::knn`], refused before any work when the answer would hold more than
     /// `max_rows` rows (it holds `min(k, len)`).
-    pub fn knn_bounded(&self, hash: u64, k: usize, max_rows: usize) -> Result<Vec<Match>> {
+    pub fn knn_bounded(&self, hash: C, k: usize, max_rows: usize) -> Result<Vec<Match>> {
         if k.min(self.len()) > max_rows {
             return Err(Error::TooManyRows(max_rows));
         }
@@ -197,7 +195,7 @@ impl Snapshot {
     pub fn pairs_with(&self, radius: u32, plan: Plan) -> Vec<Pair> {
         let mut out = self
             .store
-            .pairs(radius.min(MAX_RADIUS), plan, usize::MAX)
+            .pairs(radius.min(C::BITS), plan, usize::MAX)
             .expect("no row cap");
         sort_pairs(&mut out);
         out
@@ -218,7 +216,7 @@ impl Snapshot {
     ) -> Result<Vec<Pair>> {
         let mut out = self
             .store
-            .pairs_on_threads(radius.min(MAX_RADIUS), Plan::Auto, max_rows, threads)
+            .pairs_on_threads(radius.min(C::BITS), Plan::Auto, max_rows, threads)
             .ok_or(Error::TooManyRows(max_rows))?;
         sort_pairs(&mut out);
         Ok(out)
@@ -236,7 +234,7 @@ impl Snapshot {
         cursor: PairsCursor,
         count: usize,
     ) -> (Vec<Pair>, Option<PairsCursor>) {
-        let radius = radius.min(MAX_RADIUS);
+        let radius = radius.min(C::BITS);
         let count = count.max(1);
         let anchors = self.store.live_ids_from(cursor.anchor, count + 1);
         let mut out = Vec::new();

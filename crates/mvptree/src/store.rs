@@ -16,6 +16,7 @@
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::code::Code;
 use crate::columns::Columns;
 use crate::idmap::{IdMap, Location};
 use crate::mih::MultiIndex;
@@ -30,36 +31,36 @@ pub const MERGE_RATIO: usize = 4;
 /// their structures. Shared (not copied) by every [`Store`] cloned from the one that built it,
 /// so a reader can hold a consistent view while the index goes on changing.
 #[derive(Debug)]
-struct SegmentData {
-    columns: Columns,
+struct SegmentData<C: Code> {
+    columns: Columns<C>,
     /// `None` while the segment waits for its structures to be built elsewhere (see
     /// [`BuildJob`]): it is scanned meanwhile.
-    tree: Option<MvpTree>,
-    mih: Option<MultiIndex>,
+    tree: Option<MvpTree<C>>,
+    mih: Option<MultiIndex<C>>,
 }
 
 /// What a deferred build hands back: the search order and the structures over it.
 #[derive(Debug)]
-struct Built {
+struct Built<C: Code> {
     order: Vec<u32>,
-    tree: MvpTree,
-    mih: Option<MultiIndex>,
+    tree: MvpTree<C>,
+    mih: Option<MultiIndex<C>>,
 }
 
-type BuildSlot = Mutex<Option<Built>>;
+type BuildSlot<C> = Mutex<Option<Built<C>>>;
 
 /// The expensive half of a rebuild (the MVP-tree and the multi-index tables), split off so a
 /// face can run it on another thread: [`BuildJob::run`] anywhere, then
 /// [`crate::Index::install_builds`] where the index lives. Until then the new segment answers
 /// by scanning, so answers never wait for it and never differ.
 #[derive(Debug)]
-pub struct BuildJob {
-    data: Arc<SegmentData>,
-    slot: Arc<BuildSlot>,
+pub struct BuildJob<C: Code = u64> {
+    data: Arc<SegmentData<C>>,
+    slot: Arc<BuildSlot<C>>,
     multi_index: bool,
 }
 
-impl BuildJob {
+impl<C: Code> BuildJob<C> {
     /// Entries the job builds over.
     pub fn len(&self) -> usize {
         self.data.columns.len()
@@ -75,7 +76,7 @@ impl BuildJob {
         let hashes = &self.data.columns.hashes;
         let (tree, order) = MvpTree::build(hashes);
         let mih = self.multi_index.then(|| {
-            let ordered: Vec<u64> = order.iter().map(|&i| hashes[i as usize]).collect();
+            let ordered: Vec<C> = order.iter().map(|&i| hashes[i as usize]).collect();
             MultiIndex::build(&ordered)
         });
         let built = Built { order, tree, mih };
@@ -89,18 +90,31 @@ impl BuildJob {
 ///
 /// Invariants: `dead_bits` has a bit per position, `dead` counts the set ones; `start` is the
 /// slot of position 0 (the sum of the lengths of the segments before).
-#[derive(Debug, Clone)]
-pub struct Segment {
+#[derive(Debug)]
+pub struct Segment<C: Code> {
     pub(crate) start: usize,
     pub(crate) len: usize,
     pub(crate) dead: usize,
-    data: Arc<SegmentData>,
+    data: Arc<SegmentData<C>>,
     dead_bits: Arc<Vec<u64>>,
     /// Where a deferred build of this segment's structures will land.
-    build: Option<Arc<BuildSlot>>,
+    build: Option<Arc<BuildSlot<C>>>,
 }
 
-impl Segment {
+impl<C: Code> Clone for Segment<C> {
+    fn clone(&self) -> Self {
+        Segment {
+            start: self.start,
+            len: self.len,
+            dead: self.dead,
+            data: self.data.clone(),
+            dead_bits: self.dead_bits.clone(),
+            build: self.build.clone(),
+        }
+    }
+}
+
+impl<C: Code> Segment<C> {
     pub(crate) fn live(&self) -> usize {
         self.len - self.dead
     }
@@ -111,7 +125,7 @@ impl Segment {
     }
 
     #[inline]
-    pub(crate) fn hashes(&self) -> &[u64] {
+    pub(crate) fn hashes(&self) -> &[C] {
         &self.data.columns.hashes
     }
 
@@ -126,11 +140,11 @@ impl Segment {
         &self.data.columns.ids
     }
 
-    pub(crate) fn mih(&self) -> Option<&MultiIndex> {
+    pub(crate) fn mih(&self) -> Option<&MultiIndex<C>> {
         self.data.mih.as_ref()
     }
 
-    pub(crate) fn tree(&self) -> Option<&MvpTree> {
+    pub(crate) fn tree(&self) -> Option<&MvpTree<C>> {
         self.data.tree.as_ref()
     }
 
@@ -154,18 +168,18 @@ pub struct SegmentStats {
 /// The indexed entries. Cloning is cheap (a pointer per segment): the clone is a snapshot
 /// that later writes to the original do not change.
 #[derive(Debug)]
-pub struct Store {
-    pub(crate) segments: Vec<Segment>,
+pub struct Store<C: Code> {
+    pub(crate) segments: Vec<Segment<C>>,
     live: usize,
     pub(crate) multi_index_min_len: usize,
     /// Rebuilds of at least this many entries leave their structures to a [`BuildJob`]
     /// (`usize::MAX`: never).
     deferred_build_min_len: usize,
     /// Jobs made and not yet taken by [`Store::take_build_jobs`].
-    jobs: Vec<BuildJob>,
+    jobs: Vec<BuildJob<C>>,
 }
 
-impl Clone for Store {
+impl<C: Code> Clone for Store<C> {
     /// A clone shares the segments, deferred builds included (whichever copy installs a
     /// finished build first gets it; the other scans that segment until its next rebuild);
     /// jobs not yet taken stay with the original.
@@ -180,7 +194,7 @@ impl Clone for Store {
     }
 }
 
-impl Default for Store {
+impl<C: Code> Default for Store<C> {
     fn default() -> Self {
         Store {
             segments: Vec::new(),
@@ -191,7 +205,7 @@ impl Default for Store {
         }
     }
 }
-impl Store {
+impl<C: Code> Store<C> {
     pub fn len(&self) -> usize {
         self.live
     }
@@ -209,7 +223,7 @@ impl Store {
     }
 
     /// The builds waiting to be run, handed over once each.
-    pub fn take_build_jobs(&mut self) -> Vec<BuildJob> {
+    pub fn take_build_jobs(&mut self) -> Vec<BuildJob<C>> {
         std::mem::take(&mut self.jobs)
     }
 
@@ -279,14 +293,14 @@ impl Store {
 
     /// The segment holding `slot`, and the position there.
     #[inline]
-    fn locate(&self, slot: usize) -> (&Segment, usize) {
+    fn locate(&self, slot: usize) -> (&Segment<C>, usize) {
         let at = self.segments.partition_point(|s| s.start + s.len <= slot);
         let segment = &self.segments[at];
         (segment, slot - segment.start)
     }
 
     #[inline]
-    pub fn hash(&self, slot: usize) -> u64 {
+    pub fn hash(&self, slot: usize) -> C {
         let (s, p) = self.locate(slot);
         s.hashes()[p]
     }
@@ -334,7 +348,7 @@ impl Store {
     }
 
     /// Adds a batch of entries (ids must be new) and points their ids at their slots.
-    pub fn insert(&mut self, batch: Columns, ids: &mut IdMap) {
+    pub fn insert(&mut self, batch: Columns<C>, ids: &mut IdMap) {
         if batch.is_empty() {
             return;
         }
@@ -362,7 +376,7 @@ impl Store {
     }
 
     /// Rebuilds segments `first..` together with `batch` into one new segment.
-    fn rebuild_from(&mut self, first: usize, batch: Columns, ids: &mut IdMap) {
+    fn rebuild_from(&mut self, first: usize, batch: Columns<C>, ids: &mut IdMap) {
         let start = self
             .segments
             .get(first)
@@ -443,8 +457,8 @@ impl Store {
             .map(|s| SegmentStats {
                 len: s.len,
                 dead: s.dead,
-                tree_nodes: s.tree().map_or(0, MvpTree::node_count),
-                tree_depth: s.tree().map_or(0, MvpTree::depth),
+                tree_nodes: s.tree().map_or(0, |t| t.node_count()),
+                tree_depth: s.tree().map_or(0, |t| t.depth()),
                 multi_index_fields: s.mih().map_or(Vec::new(), |m| m.field_widths()),
             })
             .collect()
@@ -453,15 +467,15 @@ impl Store {
     /// Bytes held, counting shared segment data as this store's own (a snapshot still
     /// holding replaced segments keeps them alive, and Redis counts that memory too).
     pub fn memory_bytes(&self) -> usize {
-        self.segments.capacity() * std::mem::size_of::<Segment>()
+        self.segments.capacity() * std::mem::size_of::<Segment<C>>()
             + self
                 .segments
                 .iter()
                 .map(|s| {
-                    std::mem::size_of::<SegmentData>()
+                    std::mem::size_of::<SegmentData<C>>()
                         + s.data.columns.memory_bytes()
                         + s.dead_bits.capacity() * 8
-                        + s.tree().map_or(0, MvpTree::memory_bytes)
+                        + s.tree().map_or(0, |t| t.memory_bytes())
                         + s.mih().map_or(0, |m| m.memory_bytes())
                 })
                 .sum::<usize>()

@@ -75,7 +75,7 @@ fn the_threshold_syncs_automatically() {
     index.set_sync_threshold(2).unwrap();
     assert_eq!((index.len(), index.pending_len()), (5, 0));
     assert!(matches!(
-        Index::with_sync_threshold(0),
+        Index::<u64>::with_sync_threshold(0),
         Err(Error::InvalidSyncThreshold(0))
     ));
     assert!(matches!(

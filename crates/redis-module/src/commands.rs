@@ -664,7 +664,7 @@ pub fn info(ctx: &Context, args: &[RedisString]) -> RedisResult {
     let pairs = with_index(ctx, &args[1], |index| {
         Ok(match index {
             Some(index) => index.stats().to_pairs(),
-            None => Index::with_sync_threshold(settings::default_sync_threshold())
+            None => Index::<u64>::with_sync_threshold(settings::default_sync_threshold())
                 .map_err(args::reply_error)?
                 .stats()
                 .to_pairs(),

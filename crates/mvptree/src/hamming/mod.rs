@@ -13,15 +13,25 @@ pub use kernel::{kernel, Kernel, KERNEL_ENV};
 #[doc(hidden)]
 pub use portable::hit_masks_shift_in_place;
 
+use crate::code::Code;
+
 /// Number of differing bits between two hashes.
 #[inline(always)]
 pub fn distance(a: u64, b: u64) -> u32 {
     (a ^ b).count_ones()
 }
 
-/// Hashes per call of the mask kernel: 32 KiB, so the hashes are still in L1 when the hits
-/// are read back.
-const CHUNK: usize = 4096;
+/// Bytes of hashes per call of the mask kernel: 32 KiB, so the hashes are still in L1 when
+/// the hits are read back.
+const CHUNK_BYTES: usize = 32 << 10;
+/// Masks per call of the mask kernel: 4,096 64-bit hashes, fewer of wider ones.
+const CHUNK_MASKS: usize = CHUNK_BYTES / 8 / 64;
+
+/// Hashes of `C` per chunk of `bytes` bytes, a multiple of 64.
+#[inline(always)]
+const fn chunk_len<C: Code>(bytes: usize) -> usize {
+    bytes / std::mem::size_of::<C>() / 64 * 64
+}
 
 /// Calls `hit(position, distance)` for every hash in `hashes` within `radius` of `query`,
 /// in position order.
@@ -29,34 +39,35 @@ const CHUNK: usize = 4096;
 /// The distance test is branch-free: each block of 64 hashes becomes a 64-bit mask of hits
 /// ([`hit_masks`]), so a miss costs no branch, and only the rare hits are visited.
 #[inline]
-pub fn scan(hashes: &[u64], query: u64, radius: u32, mut hit: impl FnMut(usize, u32)) {
-    let mut masks = [0u64; CHUNK / 64];
-    for (c, chunk) in hashes.chunks(CHUNK).enumerate() {
-        let base = c * CHUNK;
+pub fn scan<C: Code>(hashes: &[C], query: C, radius: u32, mut hit: impl FnMut(usize, u32)) {
+    let mut masks = [0u64; CHUNK_MASKS];
+    let chunk_len = chunk_len::<C>(CHUNK_BYTES);
+    let kernel = kernel();
+    for (c, chunk) in hashes.chunks(chunk_len).enumerate() {
+        let base = c * chunk_len;
         let blocks = chunk.len() / 64;
-        hit_masks(&chunk[..blocks * 64], query, radius, &mut masks[..blocks]);
+        C::hit_masks(
+            kernel,
+            &chunk[..blocks * 64],
+            query,
+            radius,
+            &mut masks[..blocks],
+        );
         for (b, &mask) in masks[..blocks].iter().enumerate() {
             let mut mask = mask;
             while mask != 0 {
                 let i = b * 64 + mask.trailing_zeros() as usize;
                 mask &= mask - 1;
-                hit(base + i, distance(chunk[i], query));
+                hit(base + i, chunk[i].distance(query));
             }
         }
         for (i, &h) in chunk.iter().enumerate().skip(blocks * 64) {
-            let d = distance(h, query);
+            let d = h.distance(query);
             if d <= radius {
                 hit(base + i, d);
             }
         }
     }
-}
-
-/// `masks[b]` bit `i` = whether `hashes[64 b + i]` is within `radius` of `query`, by the
-/// process's [`kernel`]. `hashes.len()` must be `64 * masks.len()`.
-#[inline]
-fn hit_masks(hashes: &[u64], query: u64, radius: u32, masks: &mut [u64]) {
-    hit_masks_with(kernel(), hashes, query, radius, masks);
 }
 
 /// `masks[b]` bit `i` = whether `hashes[64 b + i]` is within `radius` of `query`, computed by
@@ -90,33 +101,98 @@ pub fn hit_masks_with(kernel: Kernel, hashes: &[u64], query: u64, radius: u32, m
     }
 }
 
-/// Hashes per block of [`scan_many`]: 2,048 hashes are 16 KiB, half a typical L1 data cache.
+/// Hashes per block of [`scan_many`]: 2,048 64-bit hashes are 16 KiB, half a typical L1 data
+/// cache; blocks of wider hashes hold as many bytes.
 pub const SCAN_MANY_BLOCK: usize = 2048;
+
+/// Hashes of `C` per block of [`scan_many`].
+#[inline(always)]
+pub const fn scan_many_block<C: Code>() -> usize {
+    chunk_len::<C>(SCAN_MANY_BLOCK * 8)
+}
 
 /// Like [`scan`] for many queries at once: walks `hashes` in cache-sized blocks and runs every
 /// query over a block before moving on, so memory is read once per batch instead of once per
 /// query. Calls `hit(query_index, position, distance)`.
-pub fn scan_many(hashes: &[u64], queries: &[u64], radius: u32, hit: impl FnMut(usize, usize, u32)) {
+pub fn scan_many<C: Code>(
+    hashes: &[C],
+    queries: &[C],
+    radius: u32,
+    hit: impl FnMut(usize, usize, u32),
+) {
     scan_many_by_block(hashes, queries, radius, |_| {}, hit);
 }
 
 /// [`scan_many`], calling `before(positions)` ahead of each block's queries: where answers are
 /// wide, the caller fetches what it will read per hit (ids) while the block is still cold, in
 /// one sweep the memory system can overlap, instead of one cache miss per first hit on a line.
-pub fn scan_many_by_block(
-    hashes: &[u64],
-    queries: &[u64],
+pub fn scan_many_by_block<C: Code>(
+    hashes: &[C],
+    queries: &[C],
     radius: u32,
     mut before: impl FnMut(std::ops::Range<usize>),
     mut hit: impl FnMut(usize, usize, u32),
 ) {
-    for (b, block) in hashes.chunks(SCAN_MANY_BLOCK).enumerate() {
-        let first = b * SCAN_MANY_BLOCK;
+    let block_len = scan_many_block::<C>();
+    for (b, block) in hashes.chunks(block_len).enumerate() {
+        let first = b * block_len;
         before(first..first + block.len());
         for (qi, &q) in queries.iter().enumerate() {
             scan(block, q, radius, |i, d| hit(qi, first + i, d));
         }
     }
+}
+
+/// The mask kernel for codes wider than 64 bits (see [`super::code::Code::hit_masks`]),
+/// by `kernel` where one exists for the width, else portably.
+///
+/// # Panics
+///
+/// As [`hit_masks_with`].
+#[inline]
+pub fn wide_hit_masks<C: Code>(
+    kernel: Kernel,
+    hashes: &[C],
+    query: C,
+    radius: u32,
+    masks: &mut [u64],
+) {
+    assert_eq!(hashes.len(), masks.len() * 64);
+    match wide_scan_kernel::<C>(kernel) {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 => {
+            assert!(kernel.is_supported(), "this CPU has no AVX-512 VPOPCNTDQ");
+            // SAFETY: the CPU has AVX-512F and VPOPCNTDQ (checked above); the lengths match
+            // (checked above); `wide_scan_kernel` picks AVX-512 only for 256-bit codes.
+            unsafe { avx512::hit_masks_256(words_of(hashes), query_words(query), radius, masks) }
+        }
+        _ => portable::hit_masks_generic(hashes, query, radius, masks),
+    }
+}
+
+/// The kernel [`wide_hit_masks`] runs for codes of `C` when `kernel` is chosen: AVX-512 for
+/// 256-bit codes, the portable one otherwise (the compiler's popcount per word is as fast as
+/// AVX2's nibble lookup once a code fills a whole vector).
+pub fn wide_scan_kernel<C: Code>(kernel: Kernel) -> Kernel {
+    match kernel {
+        Kernel::Avx512 if C::WORDS == 4 => Kernel::Avx512,
+        _ => Kernel::Portable,
+    }
+}
+
+/// The words of 256-bit codes, in order.
+#[cfg(target_arch = "x86_64")]
+fn words_of<C: Code>(hashes: &[C]) -> &[[u64; 4]] {
+    assert_eq!(C::WORDS, 4);
+    assert_eq!(std::mem::size_of::<C>(), 32);
+    // SAFETY: a 256-bit code is `[u64; 4]` (the only `Code` of 4 words: the trait is sealed),
+    // so the slice is the same memory with the same length and alignment.
+    unsafe { std::slice::from_raw_parts(hashes.as_ptr().cast(), hashes.len()) }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn query_words<C: Code>(query: C) -> [u64; 4] {
+    std::array::from_fn(|i| query.word(i))
 }
 
 #[cfg(test)]

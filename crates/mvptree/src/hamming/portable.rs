@@ -1,6 +1,7 @@
 //! The mask kernel in plain Rust, for every CPU.
 
 use super::distance;
+use crate::code::Code;
 
 /// The kernel as it was first written (`m |= bit << i`): kept to measure the others against.
 #[doc(hidden)]
@@ -27,13 +28,31 @@ pub fn hit_masks(hashes: &[u64], query: u64, radius: u32, masks: &mut [u64]) {
         for (b, &h) in bytes.iter_mut().zip(block) {
             *b = u8::from(distance(h, query) <= radius);
         }
-        let mut m = 0u64;
-        for (k, eight) in bytes.chunks_exact(8).enumerate() {
-            let x = u64::from_le_bytes(eight.try_into().unwrap());
-            // Byte j's low bit lands on bit 56 + j; the other products land on distinct bits
-            // that never carry into the top byte.
-            m |= (x.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
-        }
-        *mask = m;
+        *mask = pack_bytes(&bytes);
     }
+}
+
+/// [`hit_masks`] for codes of any width.
+#[inline]
+pub fn hit_masks_generic<C: Code>(hashes: &[C], query: C, radius: u32, masks: &mut [u64]) {
+    for (block, mask) in hashes.chunks_exact(64).zip(masks.iter_mut()) {
+        let mut bytes = [0u8; 64];
+        for (b, &h) in bytes.iter_mut().zip(block) {
+            *b = u8::from(h.distance(query) <= radius);
+        }
+        *mask = pack_bytes(&bytes);
+    }
+}
+
+/// Sixty-four 0/1 bytes as the bits of one word, byte `i` to bit `i`.
+#[inline(always)]
+fn pack_bytes(bytes: &[u8; 64]) -> u64 {
+    let mut m = 0u64;
+    for (k, eight) in bytes.chunks_exact(8).enumerate() {
+        let x = u64::from_le_bytes(eight.try_into().unwrap());
+        // Byte j's low bit lands on bit 56 + j; the other products land on distinct bits
+        // that never carry into the top byte.
+        m |= (x.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
+    }
+    m
 }
