@@ -5,7 +5,7 @@
 //! these orders through unchanged.
 
 use crate::radix::{bit_width, sort_keys, RADIX_MIN};
-use crate::MAX_RADIUS;
+use crate::MAX_CODE_BITS;
 
 /// One query answer: an indexed entry and its Hamming distance to the query.
 ///
@@ -110,7 +110,7 @@ fn unpack_match(key: u64, id_bits: u32) -> Match {
 
 /// Sorts self-join answers by distance, then the smaller id, then the larger one: radix
 /// sorted as packed keys when both ids and the distance fit in 64 bits together (every id
-/// below 2^28), as [`sort_matches`] does.
+/// below 2^27), as [`sort_matches`] does.
 pub(crate) fn sort_pairs(pairs: &mut [Pair]) {
     let packed_id_bits = (pairs.len() >= RADIX_MIN)
         .then(|| bit_width(pairs.iter().map(|p| p.b).max().unwrap_or(0)))
@@ -134,8 +134,8 @@ pub(crate) fn sort_pairs(pairs: &mut [Pair]) {
     }
 }
 
-/// Bits of a distance (0..=64) in a packed sort key.
-const DISTANCE_BITS: u32 = bit_width(MAX_RADIUS as u64);
+/// Bits of a distance (0..=256, any code width) in a packed sort key.
+const DISTANCE_BITS: u32 = bit_width(MAX_CODE_BITS as u64);
 
 fn low_bits(bits: u32) -> u64 {
     if bits >= 64 {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::answer::{Match, MatchSorter};
 use crate::code::Code;
 use crate::search::Snapshot;
-use crate::{Error, Result, MAX_RADIUS};
+use crate::{Error, Result};
 
 /// Range answers in CSR layout: query `i`'s rows are `ids[lims[i]..lims[i + 1]]` with their
 /// `distances`. Invariant: `lims` has one more entry than there are queries, starts at 0, never
@@ -153,7 +153,7 @@ impl<C: Code> Snapshot<C> {
         max_rows: usize,
         threads: usize,
     ) -> Result<RangeRows> {
-        let radius = radius.min(MAX_RADIUS);
+        let radius = radius.min(C::BITS);
         let rows = AtomicUsize::new(0);
         let overflow = AtomicBool::new(false);
         let threads = threads_for(threads, hashes.len(), self.range_cost_ns(radius));

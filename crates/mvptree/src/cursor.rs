@@ -8,7 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::{Error, Result, MAX_RADIUS};
+use crate::{Error, Result, MAX_CODE_BITS};
 
 /// Where a walk of [`crate::Index::pairs_page`] stands: anchors (the smaller id of each pair)
 /// are visited in id order; within an anchor, its pairs in `(distance, other id)` order.
@@ -61,7 +61,7 @@ impl FromStr for PairsCursor {
             }),
             [anchor, distance, id] => {
                 let distance = number(distance)?;
-                if distance > u64::from(MAX_RADIUS) {
+                if distance > u64::from(MAX_CODE_BITS) {
                     return Err(Error::InvalidCursor);
                 }
                 Ok(PairsCursor {

@@ -48,6 +48,8 @@ pub const MAX_ID: u64 = i64::MAX as u64;
 /// 64-bit hashes differ in at most 64 bits, so larger radii act as this one (for wider codes
 /// the bound is [`Code::BITS`]).
 pub const MAX_RADIUS: u32 = 64;
+/// The widest code an index may hold: what answers and cursors leave room for.
+pub const MAX_CODE_BITS: u32 = 256;
 /// Pending entries that trigger an automatic sync, unless an index is told otherwise.
 pub const DEFAULT_SYNC_THRESHOLD: usize = 500;
 /// Rows an in-process answer may hold unless its caller says otherwise: a cap against answers

@@ -290,6 +290,52 @@ mod tests {
         }
     }
 
+    /// 256-bit codes: every kernel gives the definition's masks, for codes near the query in
+    /// every word and far from it.
+    #[test]
+    fn wide_mask_kernels_agree() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let query: [u64; 4] = std::array::from_fn(|_| next());
+        let hashes: Vec<[u64; 4]> = (0..64 * 12)
+            .map(|i| match i % 3 {
+                0 => std::array::from_fn(|_| next()),
+                // Near the query, with the flips in one word or spread over all four.
+                1 => std::array::from_fn(|w| query[w] ^ (next() & next() & next() & next())),
+                _ => {
+                    let mut h = query;
+                    h[i % 4] ^= next() & next();
+                    h
+                }
+            })
+            .collect();
+        let blocks = hashes.len() / 64;
+        for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
+            for radius in (0..=256).step_by(3) {
+                let mut got = vec![0; blocks];
+                wide_hit_masks(kernel, &hashes, query, radius, &mut got);
+                for (i, h) in hashes.iter().enumerate() {
+                    let bit = got[i / 64] >> (i % 64) & 1 == 1;
+                    assert_eq!(bit, h.distance(query) <= radius, "{kernel:?} r{radius} {i}");
+                }
+            }
+        }
+        let narrow: Vec<[u64; 2]> = hashes.iter().map(|h| [h[0], h[1]]).collect();
+        let mut got = vec![0; blocks];
+        wide_hit_masks(kernel(), &narrow, [query[0], query[1]], 40, &mut got);
+        for (i, h) in narrow.iter().enumerate() {
+            assert_eq!(
+                got[i / 64] >> (i % 64) & 1 == 1,
+                h.distance([query[0], query[1]]) <= 40
+            );
+        }
+    }
+
     #[test]
     fn scan_many_agrees_with_scan() {
         let hashes: Vec<u64> = (0..5000u64)
