@@ -310,7 +310,7 @@ fn write(index: &Index) -> Vec<u8> {
 
 fn run(input: Input) {
     let threshold = usize::from(input.threshold % 32).max(1);
-    let mut index = Index::with_sync_threshold(threshold).unwrap();
+    let mut index = Index::<u64>::with_sync_threshold(threshold).unwrap();
     if input.tables_everywhere {
         index.set_multi_index_min_len(0);
     }
@@ -529,7 +529,7 @@ fn run(input: Input) {
             Op::RoundTrip => {
                 let bytes = write(&index);
                 let mut loaded =
-                    Index::read_from(bytes.as_slice()).expect("reading a written index");
+                    Index::<u64>::read_from(bytes.as_slice()).expect("reading a written index");
                 if input.tables_everywhere {
                     loaded.set_multi_index_min_len(0);
                 }

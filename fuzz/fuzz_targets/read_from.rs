@@ -22,6 +22,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use libfuzzer_sys::fuzz_target;
+use mvptree::format::AnyIndex;
 use mvptree::{distance, Index, Match, MAX_ID};
 
 /// Counts live heap bytes and their peak since the last reset.
@@ -71,7 +72,7 @@ fn allowed_bytes(input_len: usize) -> usize {
 fn read_counted(bytes: &[u8]) -> mvptree::Result<Index> {
     let before = LIVE.load(Ordering::Relaxed);
     PEAK.store(before, Ordering::Relaxed);
-    let result = Index::read_from(bytes);
+    let result = Index::<u64>::read_from(bytes);
     let used = PEAK.load(Ordering::Relaxed) - before;
     assert!(
         used <= allowed_bytes(bytes.len()),
@@ -157,7 +158,7 @@ fn check_loaded(bytes: &[u8], index: &Index) {
 
     // Writing back and reading that again is byte-identical.
     let first = write(index);
-    let again = Index::read_from(first.as_slice()).expect("reading what was written");
+    let again = Index::<u64>::read_from(first.as_slice()).expect("reading what was written");
     assert_eq!(write(&again), first, "round trip changed the bytes");
     // Input already in canonical order is written back as it was.
     if !synced_on_load && parsed.parts[0].windows(2).all(|w| w[0].0 < w[1].0) {
@@ -200,7 +201,37 @@ fn check_loaded(bytes: &[u8], index: &Index) {
     }
 }
 
+/// Wider codes: whatever the reader of any width accepts writes back to bytes it reads as the
+/// same index, within the same allocation bound; 64-bit input reads as the 64-bit reader does.
+fn check_any_width(bytes: &[u8]) {
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let result = AnyIndex::read_from(bytes);
+    assert!(PEAK.load(Ordering::Relaxed) - before <= allowed_bytes(bytes.len()));
+    let written = |any: &AnyIndex| {
+        let mut out = Vec::new();
+        match any {
+            AnyIndex::Bits64(i) => i.write_to(&mut out),
+            AnyIndex::Bits128(i) => i.write_to(&mut out),
+            AnyIndex::Bits256(i) => i.write_to(&mut out),
+        }
+        .expect("writing to memory");
+        out
+    };
+    match result {
+        Ok(any) => {
+            let first = written(&any);
+            let again = AnyIndex::read_from(first.as_slice()).expect("reading what was written");
+            assert_eq!(again.bits(), any.bits());
+            assert_eq!(written(&again), first, "round trip changed the bytes");
+            assert_eq!(any.bits() == 64, Index::<u64>::read_from(bytes).is_ok());
+        }
+        Err(_) => assert!(Index::<u64>::read_from(bytes).is_err()),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
+    check_any_width(data);
     if let Ok(index) = read_counted(data) {
         check_loaded(data, &index);
         return;
@@ -211,6 +242,7 @@ fuzz_target!(|data: &[u8]| {
         let body = fixed.len() - 4;
         let crc = crc32fast::hash(&fixed[..body]);
         fixed[body..].copy_from_slice(&crc.to_le_bytes());
+        check_any_width(&fixed);
         if let Ok(index) = read_counted(&fixed) {
             check_loaded(&fixed, &index);
         }

@@ -1,13 +1,18 @@
 //! Serialized input that is truncated, corrupted or forged gives errors, never panics.
 
-use mvptree::{Error, Index};
+use mvptree::format::AnyIndex;
+use mvptree::{Code, Error, Index};
 
-fn sample() -> Vec<u8> {
-    let mut index = Index::with_sync_threshold(4).unwrap();
+/// Ten entries (id 3 deleted, two pending) of `C`, serialized.
+fn sample_of<C: Code>() -> Vec<u8> {
+    let mut index = Index::<C>::with_sync_threshold(4).unwrap();
     for i in 0..10u64 {
+        let words: Vec<u64> = (0..C::WORDS as u64)
+            .map(|w| (i + 11 * w).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect();
         index
             .add(
-                i.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                C::from_words(&words).unwrap(),
                 format!("photo-{i}.jpg").as_bytes(),
                 None,
             )
@@ -19,17 +24,25 @@ fn sample() -> Vec<u8> {
     bytes
 }
 
-fn format_error(bytes: &[u8]) -> String {
-    match Index::read_from(bytes) {
+fn sample() -> Vec<u8> {
+    sample_of::<u64>()
+}
+
+fn format_error_of<C: Code>(bytes: &[u8]) -> String {
+    match Index::<C>::read_from(bytes) {
         Err(Error::Format(why)) => why,
         other => panic!("expected a format error, got {other:?}"),
     }
 }
 
+fn format_error(bytes: &[u8]) -> String {
+    format_error_of::<u64>(bytes)
+}
+
 #[test]
 fn round_trip_keeps_everything() {
     let bytes = sample();
-    let index = Index::read_from(bytes.as_slice()).unwrap();
+    let index = Index::<u64>::read_from(bytes.as_slice()).unwrap();
     // 10 adds with threshold 4: synced at 4 and 8, then id 3 deleted.
     assert_eq!(index.len(), 7);
     assert_eq!(index.pending_len(), 2);
@@ -40,36 +53,80 @@ fn round_trip_keeps_everything() {
     assert_eq!(index.lookup(4), Some(&b"photo-3.jpg"[..]));
 }
 
-#[test]
-fn every_truncation_is_an_error() {
-    let bytes = sample();
+fn every_truncation_is_an_error_of<C: Code>() {
+    let bytes = sample_of::<C>();
     for len in 0..bytes.len() {
-        let why = format_error(&bytes[..len]);
+        let why = format_error_of::<C>(&bytes[..len]);
         assert!(
             why.contains("truncated") || why.contains("checksum"),
-            "cut at {len}: {why}"
+            "{} bits, cut at {len}: {why}",
+            C::BITS
         );
     }
 }
 
 #[test]
-fn every_flipped_byte_is_an_error() {
-    let bytes = sample();
+fn every_truncation_is_an_error() {
+    every_truncation_is_an_error_of::<u64>();
+    every_truncation_is_an_error_of::<[u64; 2]>();
+    every_truncation_is_an_error_of::<[u64; 4]>();
+}
+
+fn every_flipped_byte_is_an_error_of<C: Code>() {
+    let bytes = sample_of::<C>();
     for at in 0..bytes.len() {
         for bit in [0x01, 0x80] {
             let mut bad = bytes.clone();
             bad[at] ^= bit;
-            format_error(&bad);
+            format_error_of::<C>(&bad);
+            assert!(AnyIndex::read_from(bad.as_slice()).is_err(), "byte {at}");
         }
     }
+}
+
+#[test]
+fn every_flipped_byte_is_an_error() {
+    every_flipped_byte_is_an_error_of::<u64>();
+    every_flipped_byte_is_an_error_of::<[u64; 2]>();
+    every_flipped_byte_is_an_error_of::<[u64; 4]>();
+}
+
+/// 64-bit indexes keep the first format byte for byte (older builds read them); wider ones
+/// name their width, load only at it, and come back whole.
+#[test]
+fn widths_are_recorded_and_checked() {
+    let narrow = sample();
+    assert_eq!(&narrow[8..16], &[1, 0, 0, 0, 0, 0, 0, 0]);
+    let wide = sample_of::<[u64; 4]>();
+    assert_eq!(&wide[8..20], &[2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]);
+    assert_eq!(
+        wide.len() - narrow.len(),
+        4 + 9 * 24,
+        "the width, and 24 bytes per live entry"
+    );
+    let why = format_error_of::<u64>(&wide);
+    assert!(why.contains("256-bit codes, not 64-bit"), "{why}");
+    let why = format_error_of::<[u64; 4]>(&narrow);
+    assert!(why.contains("64-bit codes, not 256-bit"), "{why}");
+    let back = Index::<[u64; 4]>::read_from(wide.as_slice()).unwrap();
+    let mut again = Vec::new();
+    back.write_to(&mut again).unwrap();
+    assert_eq!(again, wide);
+    assert_eq!((back.len(), back.pending_len(), back.next_id()), (7, 2, 11));
+    for (bytes, bits) in [(narrow, 64), (sample_of::<[u64; 2]>(), 128), (wide, 256)] {
+        assert_eq!(AnyIndex::read_from(bytes.as_slice()).unwrap().bits(), bits);
+    }
+    let mut odd = sample_of::<[u64; 4]>();
+    odd[16..20].copy_from_slice(&192u32.to_le_bytes());
+    assert!(format_error_of::<[u64; 4]>(&odd).contains("width 192"));
 }
 
 #[test]
 fn foreign_and_future_input_is_named() {
     assert!(format_error(b"PNG\x89 not an index at all......").contains("bad magic"));
     let mut future = sample();
-    future[8] = 2;
-    assert!(format_error(&future).contains("version 2"));
+    future[8] = 3;
+    assert!(format_error(&future).contains("version 3"));
     let mut trailing = sample();
     trailing.push(0);
     assert!(format_error(&trailing).contains("trailing"));

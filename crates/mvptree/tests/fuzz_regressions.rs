@@ -15,12 +15,14 @@ fn read_from_seeds_are_valid_indexes() {
     for entry in std::fs::read_dir(&dir).expect("fuzz/seeds/read_from") {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
-        let index = Index::read_from(bytes.as_slice())
+        let index = Index::<u64>::read_from(bytes.as_slice())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let mut again = Vec::new();
         index.write_to(&mut again).unwrap();
         assert_eq!(
-            Index::read_from(again.as_slice()).unwrap().total_len(),
+            Index::<u64>::read_from(again.as_slice())
+                .unwrap()
+                .total_len(),
             index.total_len()
         );
         seen += 1;
@@ -98,7 +100,7 @@ fn serialized_helper_matches_the_writer() {
 #[test]
 fn read_pending_queue_is_shorter_than_the_threshold() {
     let bytes = serialized(1, 4, &[], &[(3, 0xFF)]);
-    match Index::read_from(bytes.as_slice()) {
+    match Index::<u64>::read_from(bytes.as_slice()) {
         // Refusing the input is a fix too.
         Err(_) => {}
         Ok(index) => {

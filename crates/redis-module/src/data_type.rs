@@ -100,7 +100,7 @@ unsafe extern "C" fn rdb_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *m
     guarded(
         "rdb_load",
         std::ptr::null_mut(),
-        || match Index::read_from(buffer.as_ref()) {
+        || match Index::<u64>::read_from(buffer.as_ref()) {
             Ok(index) => Box::into_raw(Box::new(index)).cast::<c_void>(),
             Err(e) => {
                 crate::log_warning(&format!("imgscout: rejecting stored index: {e}"));
