@@ -77,7 +77,24 @@ def parse_hash(value: HashLike) -> int:
         if isinstance(bits, np.ndarray) and bits.size == 64:
             # imagehash prints its bits row by row, most significant first: do the same.
             return int.from_bytes(np.packbits(bits.astype(bool).ravel()).tobytes(), "big")
+    given = _width_of(value)
+    if given is not None and given != 64:
+        _wrong_width(value, given, 64)
     fail("invalid-hash", f"{value!r} (expected {_HASH_FORMS})")
+
+
+def _width_of(value: object) -> int | None:
+    """The width of a hash of a wider form (hex text, bytes, uint8 bytes, ImageHash), if any."""
+    if isinstance(value, str):
+        return _width_of_text(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        size = len(bytes(value)) * 8
+    elif isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim == 1:
+        size = value.size * 8
+    else:
+        image_bits = getattr(value, "hash", None)
+        size = image_bits.size if isinstance(image_bits, np.ndarray) else 0
+    return size if size in WIDTHS else None
 
 
 def format_hash(value: HashLike) -> str:
@@ -98,6 +115,111 @@ def parse_hashes(values: npt.ArrayLike | Iterable[HashLike]) -> npt.NDArray[np.u
     return np.array(parsed, dtype=np.uint64)
 
 
+#: Code widths an index may have.
+WIDTHS = (64, 128, 256)
+
+
+def parse_bits(value: object) -> int:
+    """A code width: 64, 128 or 256."""
+    number = _as_integer(value)
+    if number not in WIDTHS:
+        fail("invalid-bits", f"{value!r} (expected 64, 128 or 256)")
+    return number  # type: ignore[return-value]
+
+
+def _wide_forms(bits: int) -> str:
+    return (
+        f"{bits // 4} hex digits (PDQ's text form, 0x prefix allowed), {bits // 8} bytes, an int "
+        f"0..2**{bits}-1, a uint8 array of {bits // 8} bytes or a {bits}-bit imagehash.ImageHash"
+    )
+
+
+def _width_of_text(text: str) -> int | None:
+    """The width a text of hex digits would have, if it is one."""
+    digits = text[2:] if text[:2] in ("0x", "0X") else text
+    if digits and all(c in "0123456789abcdefABCDEF" for c in digits) and len(digits) * 4 in WIDTHS:
+        return len(digits) * 4
+    return None
+
+
+def _wrong_width(value: object, given: int, bits: int) -> NoReturn:
+    fail("invalid-hash", f"{value!r} is a {given}-bit hash; this index holds {bits}-bit hashes")
+
+
+def parse_wide_hash(value: HashLike, bits: int) -> bytes:
+    """A hash of ``bits`` (128 or 256) as its bytes in text order (byte 0 is the first two hex
+    digits: FAISS's and ThreatExchange's layout). A hash of another width is an error that
+    names both."""
+    size = bits // 8
+    number = _as_integer(value)
+    if number is not None:
+        if 0 <= number < 1 << bits:
+            return number.to_bytes(size, "big")
+    elif isinstance(value, str):
+        given = _width_of_text(value)
+        if given == bits:
+            digits = value[2:] if value[:2] in ("0x", "0X") else value
+            return bytes.fromhex(digits)
+        if given is not None or _core.parse_hash_text(value) is not None:
+            _wrong_width(value, given or 64, bits)
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        if len(raw) == size:
+            return raw
+        if len(raw) * 8 in WIDTHS:
+            _wrong_width(value, len(raw) * 8, bits)
+    elif isinstance(value, np.ndarray):
+        if value.dtype == np.uint8 and value.shape == (size,):
+            return value.tobytes()
+        if value.dtype == np.uint8 and value.ndim == 1 and value.size * 8 in WIDTHS:
+            _wrong_width(value, value.size * 8, bits)
+    else:
+        image_bits = getattr(value, "hash", None)
+        if isinstance(image_bits, np.ndarray):
+            if image_bits.size == bits:
+                # imagehash prints its bits row by row, most significant first: the same order.
+                return np.packbits(image_bits.astype(bool).ravel()).tobytes()
+            if image_bits.size in WIDTHS:
+                _wrong_width(value, image_bits.size, bits)
+    fail("invalid-hash", f"{value!r} (expected {_wide_forms(bits)})")
+
+
+def parse_wide_hashes(values: Any, bits: int) -> npt.NDArray[np.uint8]:
+    """Many hashes of ``bits`` as a ``(n, bits // 8)`` uint8 array in text order; such an
+    array (FAISS's binary layout) passes without a Python loop."""
+    size = bits // 8
+    if isinstance(values, np.ndarray) and values.dtype == np.uint8 and values.ndim == 2:
+        if values.shape[1] != size:
+            if values.shape[1] * 8 in WIDTHS:
+                fail(
+                    "invalid-hash",
+                    f"rows of {values.shape[1]} bytes are {values.shape[1] * 8}-bit hashes; "
+                    f"this index holds {bits}-bit hashes",
+                )
+            fail("invalid-hash", f"rows of {values.shape[1]} bytes (expected {size})")
+        return np.ascontiguousarray(values)
+    if isinstance(values, (str, bytes)):
+        raise ValueError(f"expected a sequence of hashes, got {values!r}")
+    rows = [parse_wide_hash(value, bits) for value in values]
+    return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), size).copy()
+
+
+def as_wide_batch(hashes: Any, bits: int) -> Any:
+    """A single hash of ``bits`` as a batch of one; many hashes as they are."""
+    if isinstance(hashes, (int, str, bytes, bytearray, memoryview, np.integer)) or hasattr(
+        hashes, "hash"
+    ):
+        return [hashes]
+    if isinstance(hashes, np.ndarray) and hashes.dtype == np.uint8 and hashes.ndim == 1:
+        return [hashes] if hashes.size == bits // 8 else hashes.reshape(1, -1)
+    return hashes
+
+
+def format_wide_hash(raw: bytes) -> str:
+    """The hex text of a wide hash (PDQ's text form), from its bytes."""
+    return raw.hex()
+
+
 def parse_id(value: object) -> int:
     number = _as_integer(value)
     if number is None or not 0 <= number <= MAX_ID:
@@ -116,8 +238,9 @@ def parse_ids(values: npt.ArrayLike | Iterable[object]) -> npt.NDArray[np.uint64
     return np.array([parse_id(value) for value in values], dtype=np.uint64)  # type: ignore[union-attr]
 
 
-def parse_radius(value: object) -> int:
-    """A radius as an int 0..64: decimals lose their fraction and larger radii act as 64."""
+def parse_radius(value: object, bits: int = MAX_RADIUS) -> int:
+    """A radius as an int 0..bits: decimals lose their fraction and larger radii act as the
+    code width (64 unless told)."""
     number = _as_integer(value)
     if number is None and isinstance(value, numbers.Real) and not isinstance(value, bool):
         real = float(value)
@@ -125,7 +248,7 @@ def parse_radius(value: object) -> int:
             number = int(real)
     if number is None or number < 0:
         fail("invalid-radius", f"{value!r} (expected a non-negative number)")
-    return min(number, MAX_RADIUS)
+    return min(number, bits)
 
 
 def parse_count(value: object, what: str) -> int:

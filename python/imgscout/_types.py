@@ -38,7 +38,8 @@ class Entry(NamedTuple):
     """An entry as iterating an ``Index`` yields it."""
 
     id: int
-    hash: int
+    #: An int for 64-bit indexes, hex text (PDQ's form) for wider ones.
+    hash: int | str
     title: str
     #: Waiting for the next sync: ``lookup`` finds it, queries do not yet.
     pending: bool

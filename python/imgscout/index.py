@@ -15,10 +15,12 @@ from ._args import (
     HashLike,
     Title,
     as_batch,
+    as_wide_batch,
     check_lengths,
     encode_title,
     encode_titles,
     parse_answer_ids,
+    parse_bits,
     parse_count,
     parse_hash,
     parse_hashes,
@@ -30,6 +32,8 @@ from ._args import (
     parse_radius,
     parse_sync_threshold,
     parse_threads,
+    parse_wide_hash,
+    parse_wide_hashes,
     with_padding,
 )
 from ._types import Entry, Match, Pair
@@ -46,28 +50,32 @@ def _matches(raw: list[tuple[str, int, int]]) -> list[Match]:
 
 
 class Index:
-    """Exact Hamming-distance search over 64-bit hashes, in this process.
+    """Exact Hamming-distance search over 64-, 128- or 256-bit hashes, in this process.
 
-    New entries wait in a pending queue until :meth:`sync` (or the automatic sync once
-    ``sync_threshold`` entries are pending); queries see synced entries only, ``lookup``
-    sees both. Safe to share between threads: queries run in parallel with the GIL
+    The width is fixed at creation (``bits``, default 64: pHash; 256 for PDQ or
+    ``phash(hash_size=16)``) and kept by :meth:`save`/:meth:`load`. New entries wait in a
+    pending queue until :meth:`sync` (or the automatic sync once ``sync_threshold`` entries
+    are pending); queries see synced entries only, ``lookup`` sees both. Safe to share between threads: queries run in parallel with the GIL
     released, writers wait for them.
     """
 
-    __slots__ = ("_core", "_max_rows", "_threads")
+    __slots__ = ("_bits", "_core", "_max_rows", "_threads")
 
     def __init__(
         self,
         sync_threshold: int | None = None,
         *,
+        bits: int = 64,
         max_rows: int = DEFAULT_MAX_ROWS,
         threads: int | None = None,
     ) -> None:
         """``sync_threshold``: pending entries that trigger an automatic sync (default 500).
+        ``bits``: the code width, 64, 128 or 256 (see :attr:`bits`).
         ``max_rows``: the most rows one answer may hold (see :attr:`max_rows`).
         ``threads``: threads a batch call may use (see :attr:`threads`)."""
         threshold = DEFAULT_SYNC_THRESHOLD if sync_threshold is None else sync_threshold
-        self._core = _core.Index(parse_sync_threshold(threshold))
+        self._bits = parse_bits(bits)
+        self._core = _core.Index(parse_sync_threshold(threshold), self._bits)
         self.max_rows = max_rows
         self.threads = threads
 
@@ -75,9 +83,32 @@ class Index:
     def _wrap(cls, core: _core.Index) -> Index:
         index = cls.__new__(cls)
         index._core = core
+        index._bits = core.bits
         index._max_rows = DEFAULT_MAX_ROWS
         index._threads = _core.ALL_CORES
         return index
+
+    @property
+    def bits(self) -> int:
+        """Bits in this index's hashes: 64, 128 or 256, fixed at creation. Hashes of another
+        width are refused with an error naming both; radii above it act as it."""
+        return self._bits
+
+    def _hash(self, value: HashLike) -> Any:
+        return parse_hash(value) if self._bits == 64 else parse_wide_hash(value, self._bits)
+
+    def _hashes(self, values: Any) -> Any:
+        if self._bits == 64:
+            return parse_hashes(values)
+        return parse_wide_hashes(values, self._bits)
+
+    def _batch(self, values: HashesLike) -> Any:
+        if self._bits == 64:
+            return parse_hashes(as_batch(values))
+        return parse_wide_hashes(as_wide_batch(values, self._bits), self._bits)
+
+    def _radius(self, radius: object) -> int:
+        return parse_radius(radius, self._bits)
 
     @property
     def threads(self) -> int:
@@ -121,7 +152,7 @@ class Index:
 
     def add(self, hash: HashLike, title: Title, id: int | None = None) -> int:
         """Adds one entry (pending until the next sync) and returns its id."""
-        value = parse_hash(hash)
+        value = self._hash(hash)
         raw_title = encode_title(title)
         entry_id = None if id is None else parse_id(id)
         return self._core.add(value, raw_title, entry_id)
@@ -133,7 +164,7 @@ class Index:
         ids: Sequence[int] | npt.ArrayLike | None = None,
     ) -> npt.NDArray[np.uint64]:
         """Adds all entries or none (every id is checked first); returns their ids."""
-        values = parse_hashes(hashes)
+        values = self._hashes(hashes)
         raw_titles = encode_titles(titles)
         id_values = None if ids is None else parse_ids(ids)
         check_lengths(len(values), len(raw_titles), id_values)
@@ -157,8 +188,8 @@ class Index:
             found = self._core.query_fast(hash, radius, self._max_rows)
             if found is not None:
                 return found
-        value = parse_hash(hash)
-        bits = parse_radius(radius)
+        value = self._hash(hash)
+        bits = self._radius(radius)
         count = None if limit is None else min(parse_count(limit, "limit"), _MAX_NATIVE_COUNT)
         return _matches(self._core.query(value, bits, count, self._max_rows))
 
@@ -169,8 +200,8 @@ class Index:
         limit: int | None = None,
     ) -> list[list[Match]]:
         """``[query(h, radius, limit) for h in hashes]`` in one call, with the GIL released."""
-        values = parse_hashes(hashes)
-        bits = parse_radius(radius)
+        values = self._hashes(hashes)
+        bits = self._radius(radius)
         count = None if limit is None else min(parse_count(limit, "limit"), _MAX_NATIVE_COUNT)
         found = self._core.query_many(values, bits, count, self._max_rows, self._threads)
         return [_matches(one) for one in found]
@@ -183,8 +214,8 @@ class Index:
         ``len(hashes) + 1`` entries), each query's rows nearest first, then by id. A single
         hash is a batch of one. Titles are not fetched: :meth:`titles` resolves the ids
         wanted."""
-        values = parse_hashes(as_batch(hashes))
-        bits = parse_radius(radius)
+        values = self._batch(hashes)
+        bits = self._radius(radius)
         count = None if limit is None else min(parse_count(limit, "limit"), _MAX_NATIVE_COUNT)
         return self._core.query_arrays(values, bits, count, self._max_rows, self._threads)
 
@@ -196,13 +227,13 @@ class Index:
         style. Where the index holds fewer than ``k`` entries, a row ends in id ``-1`` and
         distance ``-1``. More than :attr:`max_rows` cells raise
         :class:`AnswerTooLargeError`."""
-        values = parse_hashes(as_batch(hashes))
+        values = self._batch(hashes)
         count = parse_knn_width(k, len(values), self._max_rows)
         return self._core.knn_arrays(values, count, self._max_rows, self._threads)
 
     def knn(self, hash: HashLike, k: int) -> list[Match]:
         """The ``k`` nearest synced entries, nearest first (then by id)."""
-        value = parse_hash(hash)
+        value = self._hash(hash)
         count = min(parse_count(k, "k"), _MAX_NATIVE_COUNT)
         return _matches(self._core.knn(value, count, self._max_rows))
 
@@ -243,21 +274,21 @@ class Index:
         """Every pair of synced entries within ``radius`` bits: the self-join behind dupes,
         sorted by distance, then ids. More than :attr:`max_rows` pairs raise
         :class:`AnswerTooLargeError` (the join stops there); :meth:`iter_pairs` has no cap."""
-        return self._core.pairs(parse_radius(radius), self._max_rows, self._threads)
+        return self._core.pairs(self._radius(radius), self._max_rows, self._threads)
 
     def pairs_arrays(
         self, radius: float
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]:
         """The pairs of :meth:`pairs` as three arrays ``(a, b, distances)``, in the same order
         and under the same cap: no Python object per pair, for self-joins of millions."""
-        return self._core.pairs_arrays(parse_radius(radius), self._max_rows, self._threads)
+        return self._core.pairs_arrays(self._radius(radius), self._max_rows, self._threads)
 
     def iter_pairs(self, radius: float, page_size: int = DEFAULT_PAGE_ROWS) -> Iterator[Pair]:
         """The pairs of :meth:`pairs`, each once, without holding them all: page by page
         (``page_size`` pairs at most), by smaller id, each id's pairs nearest first. Each page
         searches a snapshot with the GIL released; entries written while iterating may or may
         not show, entries present throughout show exactly once."""
-        bits = parse_radius(radius)
+        bits = self._radius(radius)
         size = parse_page_size(page_size)
         cursor: str | None = "0"
         while cursor is not None:
@@ -265,8 +296,12 @@ class Index:
             yield from map(Pair._make, rows)
 
     def entries(self) -> list[Entry]:
-        """A consistent snapshot: synced entries by id, then pending ones in insertion order."""
-        return list(map(Entry._make, self._core.entries()))
+        """A consistent snapshot: synced entries by id, then pending ones in insertion order.
+        Hashes are ints for 64-bit indexes and hex text (PDQ's form) for wider ones."""
+        raw = self._core.entries()
+        if self._bits == 64:
+            return list(map(Entry._make, raw))
+        return [Entry(id, hash.hex(), title, pending) for id, hash, title, pending in raw]
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries())
@@ -284,7 +319,8 @@ class Index:
         return cls._wrap(_core.Index.load(os.fspath(path)))
 
     def __repr__(self) -> str:
+        width = "" if self._bits == 64 else f", bits={self._bits}"
         return (
             f"{type(self).__name__}(size={self.size()}, pending={self.pending}, "
-            f"sync_threshold={self.sync_threshold})"
+            f"sync_threshold={self.sync_threshold}{width})"
         )

@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::answer::{Match, MatchSorter};
-use crate::code::Code;
+use crate::hamming::Code;
 use crate::search::Snapshot;
 use crate::{Error, Result};
 

@@ -1,6 +1,6 @@
 //! Entries laid out column by column: no allocation per entry, hashes contiguous for scans.
 
-use crate::code::Code;
+use crate::hamming::Code;
 
 /// Invariant: `hashes`, `ids` and `title_ends` have one element per entry; the title of entry
 /// `i` is `titles[title_ends[i - 1]..title_ends[i]]` (from 0 for the first).

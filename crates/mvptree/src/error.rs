@@ -15,6 +15,7 @@ pub enum ErrorCode {
     InvalidCount,
     InvalidMaxRows,
     InvalidThreads,
+    InvalidBits,
     InvalidSyncThreshold,
     InvalidCursor,
     InvalidTitle,
@@ -29,7 +30,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order `docs/spec.md` lists them.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InvalidHash,
         ErrorCode::InvalidRadius,
         ErrorCode::InvalidId,
@@ -38,6 +39,7 @@ impl ErrorCode {
         ErrorCode::InvalidCount,
         ErrorCode::InvalidMaxRows,
         ErrorCode::InvalidThreads,
+        ErrorCode::InvalidBits,
         ErrorCode::InvalidSyncThreshold,
         ErrorCode::InvalidCursor,
         ErrorCode::InvalidTitle,
@@ -61,6 +63,7 @@ impl ErrorCode {
             ErrorCode::InvalidCount => "invalid-count",
             ErrorCode::InvalidMaxRows => "invalid-max-rows",
             ErrorCode::InvalidThreads => "invalid-threads",
+            ErrorCode::InvalidBits => "invalid-bits",
             ErrorCode::InvalidSyncThreshold => "invalid-sync-threshold",
             ErrorCode::InvalidCursor => "invalid-cursor",
             ErrorCode::InvalidTitle => "invalid-title",
@@ -86,6 +89,7 @@ impl ErrorCode {
             ErrorCode::InvalidCount => "invalid count",
             ErrorCode::InvalidMaxRows => "invalid max_rows",
             ErrorCode::InvalidThreads => "invalid threads",
+            ErrorCode::InvalidBits => "invalid code width",
             ErrorCode::InvalidSyncThreshold => "invalid sync threshold",
             ErrorCode::InvalidCursor => "invalid cursor",
             ErrorCode::InvalidTitle => "invalid title",
@@ -122,6 +126,7 @@ impl ErrorCode {
                 | ErrorCode::InvalidCount
                 | ErrorCode::InvalidMaxRows
                 | ErrorCode::InvalidThreads
+                | ErrorCode::InvalidBits
                 | ErrorCode::InvalidSyncThreshold
                 | ErrorCode::InvalidCursor
                 | ErrorCode::InvalidTitle

@@ -25,8 +25,8 @@
 
 use std::io::{self, BufWriter, Read, Write};
 
-use crate::code::Code;
 use crate::columns::Columns;
+use crate::hamming::Code;
 use crate::{Error, Index, Result};
 
 pub const MAGIC: &[u8; 8] = b"IMGSCOUT";

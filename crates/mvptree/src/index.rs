@@ -1,7 +1,7 @@
 use crate::answer::{Entry, Match, Pair};
-use crate::code::Code;
 use crate::columns::Columns;
 use crate::cursor::PairsCursor;
+use crate::hamming::Code;
 use crate::idmap::Location;
 use crate::plan::Plan;
 use crate::search::Snapshot;

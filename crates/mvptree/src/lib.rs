@@ -12,7 +12,6 @@
 
 mod answer;
 mod batch;
-mod code;
 mod columns;
 mod cursor;
 mod error;
@@ -31,10 +30,9 @@ pub mod text;
 
 pub use answer::{Entry, Match, Pair};
 pub use batch::{all_cores, KnnRows, RangeRows};
-pub use code::Code;
 pub use cursor::{parse_entries_cursor, PairsCursor};
 pub use error::{Error, ErrorCode, Result};
-pub use hamming::{distance, kernel, Kernel, KERNEL_ENV};
+pub use hamming::{distance, kernel, Code, Kernel, KERNEL_ENV};
 /// The mask kernels, callable one by one for tests and benchmarks that compare them.
 #[doc(hidden)]
 pub use hamming::{hit_masks_shift_in_place, hit_masks_with, wide_hit_masks};

@@ -12,7 +12,7 @@
 //! - steps `0..=r` find every hash within `r` (exactness), and
 //! - reporting a hash only at its owner step reports it once, with no set of seen positions.
 
-use crate::code::Code;
+use crate::hamming::Code;
 
 /// Bucket tables over one segment's hashes. Positions are indexes into that segment.
 #[derive(Debug, Clone)]

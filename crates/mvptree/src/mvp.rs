@@ -21,8 +21,8 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::code::Code;
 use crate::hamming::scan;
+use crate::hamming::Code;
 
 pub const FANOUT: usize = 3;
 pub const LEAF_CAPACITY: usize = 64;

@@ -7,7 +7,7 @@
 //! costs are shared. They only choose between exact plans, so a poor estimate costs time, never
 //! an answer.
 
-use crate::code::Code;
+use crate::hamming::Code;
 use crate::hamming::{kernel, Kernel};
 use crate::mih::MultiIndex;
 

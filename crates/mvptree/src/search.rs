@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use crate::answer::{sort_matches, sort_pairs, Match, Pair};
-use crate::code::Code;
 use crate::columns::Columns;
 use crate::cursor::PairsCursor;
+use crate::hamming::Code;
 use crate::idmap::{IdMap, Location};
 use crate::plan::Plan;
 use crate::store::Store;

@@ -16,8 +16,8 @@
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::code::Code;
 use crate::columns::Columns;
+use crate::hamming::Code;
 use crate::idmap::{IdMap, Location};
 use crate::mih::MultiIndex;
 use crate::mvp::MvpTree;

@@ -4,6 +4,11 @@
 //! (`python/imgscout`), core errors become Python exceptions, and panics become `RuntimeError`
 //! instead of escaping as `PanicException`. The index sits behind a `RwLock` so that queries
 //! from several Python threads run in parallel while the GIL is released.
+//!
+//! One class serves every code width: it holds the core index of its width, and each method
+//! is written once over [`Code`] and expanded per width by [`each_width!`]. Codes cross as an
+//! int (64 bits) or as bytes in text order (wider: byte 0 is the first two hex digits), batches
+//! as a `uint64` vector or a `uint8` matrix of one row per code.
 
 use std::ffi::c_char;
 use std::fs::{self, File, OpenOptions};
@@ -13,19 +18,22 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
 
-use mvptree::{Error, Index as CoreIndex, InfoValue, Match, Pair, PairsCursor};
+use mvptree::format::AnyIndex;
+use mvptree::{Code, Error, Index as CoreIndex, InfoValue, Match, Pair, PairsCursor};
 
 use crate::errors::to_py_err;
 
 mod errors;
 
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
+use numpy::{
+    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyInt, PyList, PyString, PyTuple, PyType};
 
 /// `(title, id, distance)` with the title still as bytes: titles are copied out under the
 /// lock and decoded once the GIL is back.
@@ -36,6 +44,83 @@ type RangeArrays<'py> = (
     Bound<'py, PyArray1<i32>>,
 );
 type KnnArrays<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<i32>>);
+
+/// A code as the Python layer hands it over and gets it back.
+trait PyCode: Code {
+    /// One code: an int for 64 bits, `bytes` of `BITS / 8` in text order for wider ones.
+    fn one(value: &Bound<'_, PyAny>) -> PyResult<Self>;
+    /// A batch: a `uint64` vector for 64 bits, a C-contiguous `uint8` matrix of `BITS / 8`
+    /// columns for wider ones.
+    fn many(values: &Bound<'_, PyAny>) -> PyResult<Vec<Self>>;
+    fn to_py<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+}
+
+impl PyCode for u64 {
+    fn one(value: &Bound<'_, PyAny>) -> PyResult<Self> {
+        value.extract()
+    }
+
+    fn many(values: &Bound<'_, PyAny>) -> PyResult<Vec<Self>> {
+        let array: PyReadonlyArray1<'_, u64> = values.extract()?;
+        Ok(array.as_slice()?.to_vec())
+    }
+
+    fn to_py<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(self.into_pyobject(py)?.into_any())
+    }
+}
+
+/// The code of `bytes` (text order: word 0 is the first 8 bytes, most significant first).
+fn code_of_bytes<C: Code>(bytes: &[u8]) -> PyResult<C> {
+    let size = C::BITS as usize / 8;
+    if bytes.len() != size {
+        return Err(PyValueError::new_err(format!(
+            "a {}-bit hash is {size} bytes, got {}",
+            C::BITS,
+            bytes.len()
+        )));
+    }
+    let words: Vec<u64> = bytes
+        .chunks_exact(8)
+        .map(|w| u64::from_be_bytes(w.try_into().expect("8 bytes")))
+        .collect();
+    Ok(C::from_words(&words).expect("one word per 8 bytes"))
+}
+
+macro_rules! wide_py_code {
+    ($words:literal) => {
+        impl PyCode for [u64; $words] {
+            fn one(value: &Bound<'_, PyAny>) -> PyResult<Self> {
+                code_of_bytes(&value.extract::<PyBackedBytes>()?)
+            }
+
+            fn many(values: &Bound<'_, PyAny>) -> PyResult<Vec<Self>> {
+                let array: PyReadonlyArray2<'_, u8> = values.extract()?;
+                if array.shape()[1] != $words * 8 {
+                    return Err(PyValueError::new_err(format!(
+                        "{}-bit hashes are rows of {} bytes, got {}",
+                        $words * 64,
+                        $words * 8,
+                        array.shape()[1]
+                    )));
+                }
+                array
+                    .as_slice()?
+                    .chunks_exact($words * 8)
+                    .map(code_of_bytes)
+                    .collect()
+            }
+
+            fn to_py<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                let bytes: Vec<u8> = self.iter().flat_map(|w| w.to_be_bytes()).collect();
+                Ok(PyBytes::new(py, &bytes).into_any())
+            }
+        }
+    };
+}
+
+wide_py_code!(2);
+wide_py_code!(4);
 
 /// Runs `body`, turning a panic (a bug in the core or here) into `RuntimeError` so that
 /// callers can rely on ordinary exception handling.
@@ -82,9 +167,9 @@ type MatchTuple<'py> = (Bound<'py, PyString>, u64, u32);
 type PairsPage = (Vec<(u64, u64, u32)>, Option<String>);
 
 /// `(id, hash, title, pending)`.
-type EntryTuple<'py> = (u64, u64, Bound<'py, PyString>, bool);
+type EntryTuple<'py> = (u64, Bound<'py, PyAny>, Bound<'py, PyString>, bool);
 
-fn with_titles(index: &CoreIndex, found: Vec<Match>) -> Vec<RawMatch> {
+fn with_titles<C: Code>(index: &CoreIndex<C>, found: Vec<Match>) -> Vec<RawMatch> {
     found
         .into_iter()
         .map(|m| {
@@ -100,7 +185,7 @@ static SAVE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Writes to a temporary file beside `path`, fsyncs it, renames it over `path` and fsyncs the
 /// folder: a crash at any point leaves either the old file or the new one, never a torn one.
-fn save_atomically(index: &CoreIndex, path: &Path) -> Result<(), Error> {
+fn save_atomically<C: Code>(index: &CoreIndex<C>, path: &Path) -> Result<(), Error> {
     let name = path.file_name().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -141,9 +226,9 @@ fn save_atomically(index: &CoreIndex, path: &Path) -> Result<(), Error> {
     result
 }
 
-fn load_file(path: &Path) -> Result<CoreIndex, Error> {
+fn load_file(path: &Path) -> Result<AnyIndex, Error> {
     let mut reader = BufReader::new(File::open(path)?);
-    let index = CoreIndex::read_from(&mut reader).map_err(|error| match error {
+    let index = AnyIndex::read_from(&mut reader).map_err(|error| match error {
         Error::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => {
             Error::Format("file is truncated".into())
         }
@@ -156,149 +241,202 @@ fn load_file(path: &Path) -> Result<CoreIndex, Error> {
     Ok(index)
 }
 
+/// The core index of one code width.
+enum Inner {
+    Bits64(RwLock<CoreIndex<u64>>),
+    Bits128(RwLock<CoreIndex<[u64; 2]>>),
+    Bits256(RwLock<CoreIndex<[u64; 4]>>),
+}
+
+/// `$body` once per width, with `$lock` bound to that width's `RwLock<Index<C>>`: each method
+/// is written once, over `Code`.
+macro_rules! each_width {
+    ($inner:expr, $lock:ident => $body:expr) => {
+        match $inner {
+            Inner::Bits64($lock) => $body,
+            Inner::Bits128($lock) => $body,
+            Inner::Bits256($lock) => $body,
+        }
+    };
+}
+
+/// The code `value` names, at the width of `lock`'s index.
+fn code_for<C: PyCode>(_lock: &RwLock<CoreIndex<C>>, value: &Bound<'_, PyAny>) -> PyResult<C> {
+    C::one(value)
+}
+
+/// The codes `values` names, at the width of `lock`'s index.
+fn codes_for<C: PyCode>(
+    _lock: &RwLock<CoreIndex<C>>,
+    values: &Bound<'_, PyAny>,
+) -> PyResult<Vec<C>> {
+    C::many(values)
+}
+
+/// Short reads take the lock with the GIL held when it is free; otherwise they wait for it
+/// with the GIL released, so a long writer never stalls every Python thread.
+fn read_quick<C: Code, T: Send>(
+    lock: &RwLock<CoreIndex<C>>,
+    py: Python<'_>,
+    body: impl FnOnce(&CoreIndex<C>) -> T + Send,
+) -> PyResult<T> {
+    guarded(|| {
+        if let Ok(index) = lock.try_read() {
+            return Ok(body(&index));
+        }
+        Ok(py.detach(|| body(&lock.read().unwrap_or_else(PoisonError::into_inner))))
+    })
+}
+
+fn read_detached<C: Code, T: Send>(
+    lock: &RwLock<CoreIndex<C>>,
+    py: Python<'_>,
+    body: impl FnOnce(&CoreIndex<C>) -> T + Send,
+) -> PyResult<T> {
+    guarded(|| Ok(py.detach(|| body(&lock.read().unwrap_or_else(PoisonError::into_inner)))))
+}
+
+fn write_detached<C: Code, T: Send>(
+    lock: &RwLock<CoreIndex<C>>,
+    py: Python<'_>,
+    body: impl FnOnce(&mut CoreIndex<C>) -> T + Send,
+) -> PyResult<T> {
+    guarded(|| Ok(py.detach(|| body(&mut lock.write().unwrap_or_else(PoisonError::into_inner)))))
+}
+
 /// The core index, shared by Python threads. `frozen`: Python never borrows it mutably, all
 /// mutation goes through the lock.
 #[pyclass(module = "imgscout._core", name = "Index", frozen)]
 struct PyIndex {
-    inner: RwLock<CoreIndex>,
-}
-
-impl PyIndex {
-    /// Short reads take the lock with the GIL held when it is free; otherwise they wait for it
-    /// with the GIL released, so a long writer never stalls every Python thread.
-    fn read_quick<T: Send>(
-        &self,
-        py: Python<'_>,
-        body: impl FnOnce(&CoreIndex) -> T + Send,
-    ) -> PyResult<T> {
-        guarded(|| {
-            if let Ok(index) = self.inner.try_read() {
-                return Ok(body(&index));
-            }
-            Ok(py.detach(|| body(&self.inner.read().unwrap_or_else(PoisonError::into_inner))))
-        })
-    }
-
-    fn read_detached<T: Send>(
-        &self,
-        py: Python<'_>,
-        body: impl FnOnce(&CoreIndex) -> T + Send,
-    ) -> PyResult<T> {
-        guarded(|| {
-            Ok(py.detach(|| body(&self.inner.read().unwrap_or_else(PoisonError::into_inner))))
-        })
-    }
-
-    fn write_detached<T: Send>(
-        &self,
-        py: Python<'_>,
-        body: impl FnOnce(&mut CoreIndex) -> T + Send,
-    ) -> PyResult<T> {
-        guarded(|| {
-            Ok(py.detach(|| body(&mut self.inner.write().unwrap_or_else(PoisonError::into_inner))))
-        })
-    }
+    inner: Inner,
 }
 
 #[pymethods]
 impl PyIndex {
     #[new]
-    #[pyo3(signature = (sync_threshold = mvptree::DEFAULT_SYNC_THRESHOLD))]
-    fn new(sync_threshold: usize) -> PyResult<Self> {
+    #[pyo3(signature = (sync_threshold = mvptree::DEFAULT_SYNC_THRESHOLD, bits = 64))]
+    fn new(sync_threshold: usize, bits: u32) -> PyResult<Self> {
         guarded(|| {
-            let index = CoreIndex::with_sync_threshold(sync_threshold).map_err(to_py_err)?;
-            Ok(PyIndex {
-                inner: RwLock::new(index),
-            })
+            let inner = match bits {
+                64 => Inner::Bits64(RwLock::new(
+                    CoreIndex::with_sync_threshold(sync_threshold).map_err(to_py_err)?,
+                )),
+                128 => Inner::Bits128(RwLock::new(
+                    CoreIndex::with_sync_threshold(sync_threshold).map_err(to_py_err)?,
+                )),
+                256 => Inner::Bits256(RwLock::new(
+                    CoreIndex::with_sync_threshold(sync_threshold).map_err(to_py_err)?,
+                )),
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "bits must be 64, 128 or 256, not {other}"
+                    )))
+                }
+            };
+            Ok(PyIndex { inner })
         })
+    }
+
+    /// Bits in this index's codes.
+    #[getter]
+    fn bits(&self) -> u32 {
+        each_width!(&self.inner, lock => code_bits(lock))
     }
 
     #[getter]
     fn sync_threshold(&self, py: Python<'_>) -> PyResult<usize> {
-        self.read_quick(py, |index| index.sync_threshold())
+        each_width!(&self.inner, lock => read_quick(lock, py, |index| index.sync_threshold()))
     }
 
     fn set_sync_threshold(&self, py: Python<'_>, threshold: usize) -> PyResult<()> {
-        self.write_detached(py, |index| index.set_sync_threshold(threshold))?
-            .map_err(to_py_err)
+        each_width!(&self.inner, lock => {
+            write_detached(lock, py, |index| index.set_sync_threshold(threshold))?
+                .map_err(to_py_err)
+        })
     }
 
     #[getter]
     fn next_id(&self, py: Python<'_>) -> PyResult<u64> {
-        self.read_quick(py, |index| index.next_id())
+        each_width!(&self.inner, lock => read_quick(lock, py, |index| index.next_id()))
     }
 
     #[getter]
     fn pending(&self, py: Python<'_>) -> PyResult<usize> {
-        self.read_quick(py, |index| index.pending_len())
+        each_width!(&self.inner, lock => read_quick(lock, py, |index| index.pending_len()))
     }
 
     #[pyo3(signature = (hash, title, id = None))]
     fn add(
         &self,
         py: Python<'_>,
-        hash: u64,
+        hash: &Bound<'_, PyAny>,
         title: PyBackedBytes,
         id: Option<u64>,
     ) -> PyResult<u64> {
-        self.write_detached(py, |index| index.add(hash, &title, id))?
-            .map_err(to_py_err)
+        each_width!(&self.inner, lock => {
+            let hash = code_for(lock, hash)?;
+            write_detached(lock, py, |index| index.add(hash, &title, id))?.map_err(to_py_err)
+        })
     }
 
     #[pyo3(signature = (hashes, titles, ids = None))]
     fn add_many<'py>(
         &self,
         py: Python<'py>,
-        hashes: PyReadonlyArray1<'py, u64>,
+        hashes: &Bound<'py, PyAny>,
         titles: Vec<PyBackedBytes>,
         ids: Option<PyReadonlyArray1<'py, u64>>,
     ) -> PyResult<Bound<'py, PyArray1<u64>>> {
-        let hashes = hashes.as_slice()?.to_vec();
         let ids = ids
             .map(|ids| ids.as_slice().map(<[u64]>::to_vec))
             .transpose()?;
-        if titles.len() != hashes.len() || ids.as_ref().is_some_and(|ids| ids.len() != hashes.len())
-        {
-            return Err(PyValueError::new_err(
-                "hashes, titles and ids must have the same length",
-            ));
-        }
-        let assigned = self.write_detached(py, |index| {
-            let entries = hashes
-                .iter()
-                .zip(&titles)
-                .enumerate()
-                .map(|(at, (&hash, title))| (hash, &title[..], ids.as_ref().map(|ids| ids[at])));
-            index.add_many(entries)
-        })?;
-        Ok(PyArray1::from_vec(py, assigned.map_err(to_py_err)?))
+        each_width!(&self.inner, lock => {
+            let hashes = codes_for(lock, hashes)?;
+            if titles.len() != hashes.len()
+                || ids.as_ref().is_some_and(|ids| ids.len() != hashes.len())
+            {
+                return Err(PyValueError::new_err(
+                    "hashes, titles and ids must have the same length",
+                ));
+            }
+            let assigned = write_detached(lock, py, |index| {
+                let entries = hashes.iter().zip(&titles).enumerate().map(|(at, (&hash, title))| {
+                    (hash, &title[..], ids.as_ref().map(|ids| ids[at]))
+                });
+                index.add_many(entries)
+            })?;
+            Ok(PyArray1::from_vec(py, assigned.map_err(to_py_err)?))
+        })
     }
 
     fn sync(&self, py: Python<'_>) -> PyResult<()> {
-        self.write_detached(py, |index| index.sync())
+        each_width!(&self.inner, lock => write_detached(lock, py, |index| index.sync()))
     }
 
     #[pyo3(signature = (hash, radius, limit = None, max_rows = mvptree::DEFAULT_MAX_ROWS))]
     fn query<'py>(
         &self,
         py: Python<'py>,
-        hash: u64,
+        hash: &Bound<'py, PyAny>,
         radius: u32,
         limit: Option<usize>,
         max_rows: usize,
     ) -> PyResult<Vec<MatchTuple<'py>>> {
-        let raw = self.read_detached(py, |index| {
-            index
-                .query_bounded(hash, radius, limit, max_rows)
-                .map(|found| with_titles(index, found))
-        })?;
+        let raw = each_width!(&self.inner, lock => {
+            let hash = code_for(lock, hash)?;
+            read_detached(lock, py, |index| {
+                index
+                    .query_bounded(hash, radius, limit, max_rows)
+                    .map(|found| with_titles(index, found))
+            })?
+        });
         matches_to_py(py, raw.map_err(to_py_err)?)
     }
 
-    /// The common call, `query(int, int)`, in one step: `Match` tuples built here, the
-    /// search run with the interpreter held when the planner prices it below
+    /// The common call, `query(int, int)` on a 64-bit index, in one step: `Match` tuples
+    /// built here, the search run with the interpreter held when the planner prices it below
     /// [`QUICK_QUERY_NS`] (releasing and taking it back costs more). `None` when the
-    /// arguments are anything else: the Python layer then parses them.
+    /// arguments are anything else, or the index is wider: the Python layer then parses them.
     fn query_fast<'py>(
         &self,
         py: Python<'py>,
@@ -306,6 +444,9 @@ impl PyIndex {
         radius: &Bound<'py, PyAny>,
         max_rows: usize,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
+        let Inner::Bits64(lock) = &self.inner else {
+            return Ok(None);
+        };
         if !hash.is_exact_instance_of::<PyInt>() || !radius.is_exact_instance_of::<PyInt>() {
             return Ok(None);
         }
@@ -319,12 +460,12 @@ impl PyIndex {
                 .map(|found| with_titles(index, found))
         };
         let raw = guarded(|| {
-            if let Ok(index) = self.inner.try_read() {
+            if let Ok(index) = lock.try_read() {
                 if index.range_cost_ns(radius) < QUICK_QUERY_NS {
                     return Ok(search(&index));
                 }
             }
-            Ok(py.detach(|| search(&self.inner.read().unwrap_or_else(PoisonError::into_inner))))
+            Ok(py.detach(|| search(&lock.read().unwrap_or_else(PoisonError::into_inner))))
         })?
         .map_err(to_py_err)?;
         let rows = raw
@@ -337,31 +478,33 @@ impl PyIndex {
     fn query_many<'py>(
         &self,
         py: Python<'py>,
-        hashes: PyReadonlyArray1<'py, u64>,
+        hashes: &Bound<'py, PyAny>,
         radius: u32,
         limit: Option<usize>,
         max_rows: usize,
         threads: usize,
     ) -> PyResult<Vec<Vec<MatchTuple<'py>>>> {
-        let hashes = hashes.as_slice()?.to_vec();
-        let snapshot = self.read_quick(py, CoreIndex::snapshot)?;
-        let raw = guarded(|| {
-            Ok(py.detach(|| {
-                let rows = snapshot.query_rows(&hashes, radius, limit, max_rows, threads)?;
-                Ok::<_, Error>(
-                    (0..rows.queries())
-                        .map(|i| {
-                            rows.row(i)
-                                .map(|m| {
-                                    let title = snapshot.title(m.id).unwrap_or_default();
-                                    (title.into(), m.id, m.distance)
-                                })
-                                .collect::<Vec<RawMatch>>()
-                        })
-                        .collect::<Vec<_>>(),
-                )
-            }))
-        })?;
+        let raw = each_width!(&self.inner, lock => {
+            let hashes = codes_for(lock, hashes)?;
+            let snapshot = read_quick(lock, py, CoreIndex::snapshot)?;
+            guarded(|| {
+                Ok(py.detach(|| {
+                    let rows = snapshot.query_rows(&hashes, radius, limit, max_rows, threads)?;
+                    Ok::<_, Error>(
+                        (0..rows.queries())
+                            .map(|i| {
+                                rows.row(i)
+                                    .map(|m| {
+                                        let title = snapshot.title(m.id).unwrap_or_default();
+                                        (title.into(), m.id, m.distance)
+                                    })
+                                    .collect::<Vec<RawMatch>>()
+                            })
+                            .collect::<Vec<_>>(),
+                    )
+                }))
+            })?
+        });
         raw.map_err(to_py_err)?
             .into_iter()
             .map(|one| matches_to_py(py, one))
@@ -373,20 +516,22 @@ impl PyIndex {
     fn query_arrays<'py>(
         &self,
         py: Python<'py>,
-        hashes: PyReadonlyArray1<'py, u64>,
+        hashes: &Bound<'py, PyAny>,
         radius: u32,
         limit: Option<usize>,
         max_rows: usize,
         threads: usize,
     ) -> PyResult<RangeArrays<'py>> {
-        let hashes = hashes.as_slice()?.to_vec();
-        let snapshot = self.read_quick(py, CoreIndex::snapshot)?;
-        let rows = guarded(|| {
-            Ok(py.detach(|| snapshot.query_rows(&hashes, radius, limit, max_rows, threads)))
-        })?
+        let rows = each_width!(&self.inner, lock => {
+            let hashes = codes_for(lock, hashes)?;
+            let snapshot = read_quick(lock, py, CoreIndex::snapshot)?;
+            guarded(|| {
+                Ok(py.detach(|| snapshot.query_rows(&hashes, radius, limit, max_rows, threads)))
+            })?
+        })
         .map_err(to_py_err)?;
         // Converted in place (same sizes): a wide answer is not copied again. Ids and
-        // distances fit (ids are at most i64::MAX, distances at most 64).
+        // distances fit (ids are at most i64::MAX, distances at most 256).
         let lims: Vec<i64> = rows.lims.into_iter().map(|l| l as i64).collect();
         let ids: Vec<i64> = rows.ids.into_iter().map(|id| id as i64).collect();
         let distances: Vec<i32> = rows.distances.into_iter().map(|d| d as i32).collect();
@@ -402,16 +547,19 @@ impl PyIndex {
     fn knn_arrays<'py>(
         &self,
         py: Python<'py>,
-        hashes: PyReadonlyArray1<'py, u64>,
+        hashes: &Bound<'py, PyAny>,
         k: usize,
         max_rows: usize,
         threads: usize,
     ) -> PyResult<KnnArrays<'py>> {
-        let hashes = hashes.as_slice()?.to_vec();
-        let n = hashes.len();
-        let snapshot = self.read_quick(py, CoreIndex::snapshot)?;
-        let rows = guarded(|| Ok(py.detach(|| snapshot.knn_rows(&hashes, k, max_rows, threads))))?
-            .map_err(to_py_err)?;
+        let (n, rows) = each_width!(&self.inner, lock => {
+            let hashes = codes_for(lock, hashes)?;
+            let snapshot = read_quick(lock, py, CoreIndex::snapshot)?;
+            let rows =
+                guarded(|| Ok(py.detach(|| snapshot.knn_rows(&hashes, k, max_rows, threads))))?;
+            (hashes.len(), rows)
+        });
+        let rows = rows.map_err(to_py_err)?;
         let ids = PyArray1::from_vec(py, rows.ids).reshape([n, k])?;
         let distances = PyArray1::from_vec(py, rows.distances).reshape([n, k])?;
         Ok((ids, distances))
@@ -424,11 +572,13 @@ impl PyIndex {
         ids: PyReadonlyArray1<'py, u64>,
     ) -> PyResult<Vec<Option<Bound<'py, PyString>>>> {
         let ids = ids.as_slice()?.to_vec();
-        let raw: Vec<Option<Box<[u8]>>> = self.read_quick(py, |index| {
-            ids.iter()
-                .map(|&id| index.lookup(id).map(Box::from))
-                .collect()
-        })?;
+        let raw: Vec<Option<Box<[u8]>>> = each_width!(&self.inner, lock => {
+            read_quick(lock, py, |index| {
+                ids.iter()
+                    .map(|&id| index.lookup(id).map(Box::from))
+                    .collect()
+            })?
+        });
         raw.into_iter()
             .map(|title| title.map(|t| decode_title(py, &t)).transpose())
             .collect()
@@ -438,39 +588,45 @@ impl PyIndex {
     fn knn<'py>(
         &self,
         py: Python<'py>,
-        hash: u64,
+        hash: &Bound<'py, PyAny>,
         k: usize,
         max_rows: usize,
     ) -> PyResult<Vec<MatchTuple<'py>>> {
-        let raw = self.read_detached(py, |index| {
-            index
-                .knn_bounded(hash, k, max_rows)
-                .map(|found| with_titles(index, found))
-        })?;
+        let raw = each_width!(&self.inner, lock => {
+            let hash = code_for(lock, hash)?;
+            read_detached(lock, py, |index| {
+                index
+                    .knn_bounded(hash, k, max_rows)
+                    .map(|found| with_titles(index, found))
+            })?
+        });
         matches_to_py(py, raw.map_err(to_py_err)?)
     }
 
     fn lookup<'py>(&self, py: Python<'py>, id: u64) -> PyResult<Option<Bound<'py, PyString>>> {
-        let title = self.read_quick(py, |index| index.lookup(id).map(Box::<[u8]>::from))?;
+        let title = each_width!(&self.inner, lock => {
+            read_quick(lock, py, |index| index.lookup(id).map(Box::<[u8]>::from))?
+        });
         title.map(|title| decode_title(py, &title)).transpose()
     }
 
     fn contains(&self, py: Python<'_>, id: u64) -> PyResult<bool> {
-        self.read_quick(py, |index| index.contains(id))
+        each_width!(&self.inner, lock => read_quick(lock, py, |index| index.contains(id)))
     }
 
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
-        self.read_quick(py, |index| index.len())
+        each_width!(&self.inner, lock => read_quick(lock, py, |index| index.len()))
     }
 
     fn delete(&self, py: Python<'_>, id: u64) -> PyResult<()> {
-        self.write_detached(py, |index| index.delete(id))?
-            .map_err(to_py_err)
+        each_width!(&self.inner, lock => {
+            write_detached(lock, py, |index| index.delete(id))?.map_err(to_py_err)
+        })
     }
 
     /// `[(name, value)]` in the core's order; values are int or str.
     fn info<'py>(&self, py: Python<'py>) -> PyResult<Vec<(&'static str, Bound<'py, PyAny>)>> {
-        let pairs = self.read_quick(py, |index| index.stats().to_pairs())?;
+        let pairs = each_width!(&self.inner, lock => read_quick(lock, py, |index| index.stats().to_pairs())?);
         pairs
             .into_iter()
             .map(|(name, value)| {
@@ -483,7 +639,6 @@ impl PyIndex {
             .collect()
     }
 
-    /// `[(a, b, distance)]` with `a < b`, sorted by distance, then a, then b.
     /// `[Pair(a, b, distance)]`, `a < b`, sorted by distance, then a, then b: built here, in
     /// one list, with the class `set_answer_classes` gave.
     #[pyo3(signature = (radius, max_rows = mvptree::DEFAULT_MAX_ROWS, threads = 1))]
@@ -494,10 +649,11 @@ impl PyIndex {
         max_rows: usize,
         threads: usize,
     ) -> PyResult<Bound<'py, PyList>> {
-        let snapshot = self.read_quick(py, CoreIndex::snapshot)?;
-        let found =
+        let found = each_width!(&self.inner, lock => {
+            let snapshot = read_quick(lock, py, CoreIndex::snapshot)?;
             guarded(|| Ok(py.detach(|| snapshot.pairs_on_threads(radius, max_rows, threads))))?
-                .map_err(to_py_err)?;
+        })
+        .map_err(to_py_err)?;
         let rows = found
             .into_iter()
             .map(|Pair { a, b, distance }| Ok((a, b, distance)));
@@ -513,20 +669,17 @@ impl PyIndex {
         max_rows: usize,
         threads: usize,
     ) -> PyResult<RangeArrays<'py>> {
-        let snapshot = self.read_quick(py, CoreIndex::snapshot)?;
-        let (a, b, distances) = guarded(|| {
-            Ok(py.detach(|| {
-                snapshot
-                    .pairs_on_threads(radius, max_rows, threads)
-                    .map(|found| {
-                        let a = found.iter().map(|p| p.a as i64).collect::<Vec<_>>();
-                        let b = found.iter().map(|p| p.b as i64).collect::<Vec<_>>();
-                        let d = found.iter().map(|p| p.distance as i32).collect::<Vec<_>>();
-                        (a, b, d)
-                    })
-            }))
-        })?
+        let found = each_width!(&self.inner, lock => {
+            let snapshot = read_quick(lock, py, CoreIndex::snapshot)?;
+            guarded(|| Ok(py.detach(|| snapshot.pairs_on_threads(radius, max_rows, threads))))?
+        })
         .map_err(to_py_err)?;
+        let (a, b, distances) = py.detach(|| {
+            let a = found.iter().map(|p| p.a as i64).collect::<Vec<_>>();
+            let b = found.iter().map(|p| p.b as i64).collect::<Vec<_>>();
+            let d = found.iter().map(|p| p.distance as i32).collect::<Vec<_>>();
+            (a, b, d)
+        });
         Ok((
             PyArray1::from_vec(py, a),
             PyArray1::from_vec(py, b),
@@ -544,37 +697,45 @@ impl PyIndex {
         count: usize,
     ) -> PyResult<PairsPage> {
         let cursor: PairsCursor = cursor.parse().map_err(to_py_err)?;
-        let snapshot = self.read_quick(py, |index| index.snapshot())?;
-        guarded(|| {
-            Ok(py.detach(|| {
-                let (pairs, next) = snapshot.pairs_page(radius, cursor, count);
-                (
-                    pairs
-                        .into_iter()
-                        .map(|Pair { a, b, distance }| (a, b, distance))
-                        .collect(),
-                    next.map(|c| c.to_string()),
-                )
-            }))
+        each_width!(&self.inner, lock => {
+            let snapshot = read_quick(lock, py, |index| index.snapshot())?;
+            guarded(|| {
+                Ok(py.detach(|| {
+                    let (pairs, next) = snapshot.pairs_page(radius, cursor, count);
+                    (
+                        pairs
+                            .into_iter()
+                            .map(|Pair { a, b, distance }| (a, b, distance))
+                            .collect(),
+                        next.map(|c| c.to_string()),
+                    )
+                }))
+            })
         })
     }
 
-    /// A snapshot `[(id, hash, title, pending)]`: indexed entries by id, then pending ones.
+    /// A snapshot `[(id, hash, title, pending)]`: indexed entries by id, then pending ones;
+    /// hashes as `query` takes them (an int, or bytes for wider codes).
     fn entries<'py>(&self, py: Python<'py>) -> PyResult<Vec<EntryTuple<'py>>> {
-        let raw = self.read_detached(py, |index| {
-            index
-                .entries()
-                .map(|e| (e.id, e.hash, Box::<[u8]>::from(e.title), e.pending))
-                .collect::<Vec<_>>()
-        })?;
-        raw.into_iter()
-            .map(|(id, hash, title, pending)| Ok((id, hash, decode_title(py, &title)?, pending)))
-            .collect()
+        each_width!(&self.inner, lock => {
+            let raw = read_detached(lock, py, |index| {
+                index
+                    .entries()
+                    .map(|e| (e.id, e.hash, Box::<[u8]>::from(e.title), e.pending))
+                    .collect::<Vec<_>>()
+            })?;
+            raw.into_iter()
+                .map(|(id, hash, title, pending)| {
+                    Ok((id, hash.to_py(py)?, decode_title(py, &title)?, pending))
+                })
+                .collect()
+        })
     }
 
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        self.read_detached(py, |index| save_atomically(index, &path))?
-            .map_err(to_py_err)
+        each_width!(&self.inner, lock => {
+            read_detached(lock, py, |index| save_atomically(index, &path))?.map_err(to_py_err)
+        })
     }
 
     #[staticmethod]
@@ -586,10 +747,17 @@ impl PyIndex {
                 }
                 other => to_py_err(other),
             })?;
-        Ok(PyIndex {
-            inner: RwLock::new(index),
-        })
+        let inner = match index {
+            AnyIndex::Bits64(index) => Inner::Bits64(RwLock::new(index)),
+            AnyIndex::Bits128(index) => Inner::Bits128(RwLock::new(index)),
+            AnyIndex::Bits256(index) => Inner::Bits256(RwLock::new(index)),
+        };
+        Ok(PyIndex { inner })
     }
+}
+
+fn code_bits<C: Code>(_lock: &RwLock<CoreIndex<C>>) -> u32 {
+    C::BITS
 }
 
 /// Searches priced below this run with the interpreter held (see `Index.query_fast`).
@@ -716,6 +884,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("DEFAULT_PAGE_ROWS", mvptree::DEFAULT_PAGE_ROWS)?;
     module.add("MAX_ID", mvptree::MAX_ID)?;
     module.add("MAX_RADIUS", mvptree::MAX_RADIUS)?;
+    module.add("MAX_CODE_BITS", mvptree::MAX_CODE_BITS)?;
     module.add("DEFAULT_SYNC_THRESHOLD", mvptree::DEFAULT_SYNC_THRESHOLD)?;
     module.add("MAX_SYNC_THRESHOLD", mvptree::MAX_SYNC_THRESHOLD)?;
     Ok(())

@@ -6,6 +6,7 @@
 
 mod avx2;
 mod avx512;
+mod code;
 mod kernel;
 mod portable;
 
@@ -13,7 +14,7 @@ pub use kernel::{kernel, Kernel, KERNEL_ENV};
 #[doc(hidden)]
 pub use portable::hit_masks_shift_in_place;
 
-use crate::code::Code;
+pub use code::Code;
 
 /// Number of differing bits between two hashes.
 #[inline(always)]
@@ -143,7 +144,7 @@ pub fn scan_many_by_block<C: Code>(
     }
 }
 
-/// The mask kernel for codes wider than 64 bits (see [`super::code::Code::hit_masks`]),
+/// The mask kernel for codes wider than 64 bits (see [`Code::hit_masks`]),
 /// by `kernel` where one exists for the width, else portably.
 ///
 /// # Panics

@@ -1,7 +1,7 @@
 //! The mask kernel in plain Rust, for every CPU.
 
 use super::distance;
-use crate::code::Code;
+use super::Code;
 
 /// The kernel as it was first written (`m |= bit << i`): kept to measure the others against.
 #[doc(hidden)]

@@ -11,7 +11,7 @@
 use std::fmt::Debug;
 use std::hash::Hash;
 
-use crate::hamming::{self, Kernel};
+use super::Kernel;
 
 mod sealed {
     pub trait Sealed {}
@@ -104,7 +104,7 @@ impl Code for u64 {
 
     #[inline]
     fn hit_masks(kernel: Kernel, hashes: &[u64], query: u64, radius: u32, masks: &mut [u64]) {
-        hamming::hit_masks_with(kernel, hashes, query, radius, masks);
+        super::hit_masks_with(kernel, hashes, query, radius, masks);
     }
 
     fn scan_kernel(kernel: Kernel) -> Kernel {
@@ -161,11 +161,11 @@ macro_rules! wide_code {
                 radius: u32,
                 masks: &mut [u64],
             ) {
-                hamming::wide_hit_masks(kernel, hashes, query, radius, masks);
+                super::wide_hit_masks(kernel, hashes, query, radius, masks);
             }
 
             fn scan_kernel(kernel: Kernel) -> Kernel {
-                hamming::wide_scan_kernel::<Self>(kernel)
+                super::wide_scan_kernel::<Self>(kernel)
             }
         }
     };
