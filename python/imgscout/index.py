@@ -55,8 +55,8 @@ class Index:
     The width is fixed at creation (``bits``, default 64: pHash; 256 for PDQ or
     ``phash(hash_size=16)``) and kept by :meth:`save`/:meth:`load`. New entries wait in a
     pending queue until :meth:`sync` (or the automatic sync once ``sync_threshold`` entries
-    are pending); queries see synced entries only, ``lookup`` sees both. Safe to share between threads: queries run in parallel with the GIL
-    released, writers wait for them.
+    are pending); queries see synced entries only, ``lookup`` sees both. Safe to share
+    between threads: queries run in parallel with the GIL released, writers wait for them.
     """
 
     __slots__ = ("_bits", "_core", "_max_rows", "_threads")
