@@ -77,6 +77,10 @@ def parse_hash(value: HashLike) -> int:
         if isinstance(bits, np.ndarray) and bits.size == 64:
             # imagehash prints its bits row by row, most significant first: do the same.
             return int.from_bytes(np.packbits(bits.astype(bool).ravel()).tobytes(), "big")
+    if isinstance(value, (bytes, bytearray, memoryview)) and len(bytes(value)) == 8:
+        return int.from_bytes(bytes(value), "big")
+    if isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.shape == (8,):
+        return int.from_bytes(value.tobytes(), "big")
     given = _width_of(value)
     if given is not None and given != 64:
         _wrong_width(value, given, 64)
@@ -109,6 +113,16 @@ def parse_hashes(values: npt.ArrayLike | Iterable[HashLike]) -> npt.NDArray[np.u
             bad = values[values < 0][0]
             fail("invalid-hash", f"{bad!r} (expected {_HASH_FORMS})")
         return np.ascontiguousarray(values, dtype=np.uint64)
+    if isinstance(values, np.ndarray) and values.dtype == np.uint8 and values.ndim == 2:
+        if values.shape[1] == 8:
+            # Rows of bytes in text order, as wider codes are given: big-endian words.
+            return np.ascontiguousarray(values).view(">u8").ravel().astype(np.uint64)
+        given = values.shape[1] * 8
+        fail(
+            "invalid-hash",
+            f"rows of {values.shape[1]} bytes are {given}-bit hashes; "
+            "this index holds 64-bit hashes",
+        )
     if isinstance(values, (str, bytes)):
         raise ValueError(f"expected a sequence of hashes, got {values!r}")
     parsed = [parse_hash(value) for value in values]  # type: ignore[union-attr]
