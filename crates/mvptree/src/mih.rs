@@ -32,7 +32,9 @@ struct Field<C> {
     /// Field 0 only: the hash at each entry of `positions`, so its buckets are verified by a
     /// sequential read instead of a cache miss per candidate. Field 0 has the most steps in
     /// the schedule (it goes first at every field distance), so it has most candidates: about
-    /// two thirds of them at radii 8 to 12 with four fields.
+    /// two thirds of them at radii 8 to 12 with four fields. 64-bit codes only: a 256-bit
+    /// index has 13 fields at 1M entries, field 0 holds a small share of the candidates, and
+    /// the copy would cost 32 bytes an entry for no measurable gain.
     hashes: Vec<C>,
     /// Mean size of the bucket holding a random indexed hash, over the mean bucket size:
     /// 1 for uniform data, higher when near-duplicates crowd the same buckets. Queries are
@@ -131,7 +133,7 @@ impl<C: Code> MultiIndex<C> {
                 field.positions[cursor[k] as usize] = pos as u32;
                 cursor[k] += 1;
             }
-            if j == 0 || inline_all {
+            if (j == 0 && C::WORDS == 1) || inline_all {
                 field.hashes = field
                     .positions
                     .iter()
