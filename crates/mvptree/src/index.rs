@@ -26,7 +26,7 @@ pub struct Stats {
     /// Every byte the index holds on the heap, plus the index itself.
     pub memory_bytes: usize,
     pub segments: Vec<SegmentStats>,
-    /// The plan a range query takes on the largest segment, at each radius 0..=64.
+    /// The plan a range query takes on the largest segment, at each radius 0..=bits.
     pub plans_by_radius: Vec<Plan>,
 }
 

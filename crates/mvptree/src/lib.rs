@@ -1,4 +1,4 @@
-//! Exact Hamming-distance search over 64-bit perceptual hashes.
+//! Exact Hamming-distance search over perceptual hashes of 64, 128 or 256 bits ([`Code`]).
 //!
 //! [`Index`] holds entries `(id, hash, title)`. New entries wait in a pending queue until
 //! [`Index::sync`] (or the automatic sync when the queue reaches its threshold) moves them into
