@@ -151,9 +151,14 @@ def _wide_forms(bits: int) -> str:
 def _width_of_text(text: str) -> int | None:
     """The width a text of hex digits would have, if it is one."""
     digits = text[2:] if text[:2] in ("0x", "0X") else text
-    if digits and all(c in "0123456789abcdefABCDEF" for c in digits) and len(digits) * 4 in WIDTHS:
-        return len(digits) * 4
-    return None
+    # isascii and isalnum first: bytes.fromhex alone would accept spaces between bytes.
+    if len(digits) * 4 not in WIDTHS or not (digits.isascii() and digits.isalnum()):
+        return None
+    try:
+        bytes.fromhex(digits)
+    except ValueError:
+        return None
+    return len(digits) * 4
 
 
 def _wrong_width(value: object, given: int, bits: int) -> NoReturn:
