@@ -129,7 +129,7 @@ def test_default_cap_and_config_file_value(redis_server_factory: ServerFactory) 
         (("imgscout.pairs", "k", 3, "CURSOR", 0, "SIZE", 5), "syntax error"),
         (("imgscout.pairs", "k", 3, "CURSOR", "abc"), "invalid cursor"),
         (("imgscout.pairs", "k", 3, "CURSOR", "1-2"), "invalid cursor"),
-        (("imgscout.pairs", "k", 3, "CURSOR", "1-65-2"), "invalid cursor"),
+        (("imgscout.pairs", "k", 3, "CURSOR", "1-257-2"), "invalid cursor"),
         (("imgscout.pairs", "k", 3, "CURSOR", "-1"), "invalid cursor"),
         (("imgscout.pairs", "k", 3, "CURSOR", 0, "COUNT", 0), "invalid count"),
         (("imgscout.pairs", "k", 3, "CURSOR", 0, "COUNT", "x"), "invalid count"),

@@ -10,7 +10,7 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use mvptree::{parse_entries_cursor, PairsCursor, MAX_RADIUS};
+use mvptree::{parse_entries_cursor, PairsCursor, MAX_CODE_BITS};
 
 /// Plain decimal digits that fit a u64, as the cursor grammar wants them.
 fn number(text: &str) -> Option<u64> {
@@ -24,7 +24,7 @@ fn number(text: &str) -> Option<u64> {
     Some(value)
 }
 
-/// `ANCHOR` or `ANCHOR-DISTANCE-ID` with `DISTANCE <= 64`.
+/// `ANCHOR` or `ANCHOR-DISTANCE-ID` with `DISTANCE <= 256` (the widest code).
 fn expected_pairs_cursor(text: &str) -> Option<PairsCursor> {
     let parts: Vec<&str> = text.split('-').collect();
     match parts[..] {
@@ -34,7 +34,7 @@ fn expected_pairs_cursor(text: &str) -> Option<PairsCursor> {
         }),
         [anchor, distance, id] => {
             let distance = number(distance)?;
-            if distance > u64::from(MAX_RADIUS) {
+            if distance > u64::from(MAX_CODE_BITS) {
                 return None;
             }
             Some(PairsCursor {
@@ -77,7 +77,7 @@ fn check_built(data: &[u8]) -> arbitrary::Result<()> {
     let mut u = Unstructured::new(data);
     let anchor = u64::arbitrary(&mut u)?;
     let after = if bool::arbitrary(&mut u)? {
-        Some((u.int_in_range(0..=MAX_RADIUS)?, u64::arbitrary(&mut u)?))
+        Some((u.int_in_range(0..=MAX_CODE_BITS)?, u64::arbitrary(&mut u)?))
     } else {
         None
     };

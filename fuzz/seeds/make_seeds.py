@@ -62,7 +62,7 @@ def main():
 
     out = HERE / "cursors"
     out.mkdir(exist_ok=True)
-    texts = ["0", "17", "5-3-9", "0-0-1", f"{MAX_ID}-64-{2**64 - 1}", "1-65-3", "007", "1--3"]
+    texts = ["0", "17", "5-3-9", "0-0-1", f"{MAX_ID}-64-{2**64 - 1}", "1-257-3", "007", "1--3"]
     for k, text in enumerate(texts):
         (out / f"text{k}").write_bytes(b"\x00" + text.encode())
     (out / "built").write_bytes(b"\x01" + bytes(range(1, 21)))
