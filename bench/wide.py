@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import imgscout
+from bench.photo_folder import cpu_description
 from bench.timing import time_batch, time_each
 
 RADII = [0, 8, 16, 24, 31, 40, 52]
@@ -66,19 +66,6 @@ def make_queries(data: np.ndarray, count: int, seed: int) -> np.ndarray:
 def distances(data_words: np.ndarray, query: np.ndarray) -> np.ndarray:
     words = np.ascontiguousarray(query).view(np.uint64)
     return np.bitwise_count(data_words ^ words).sum(axis=1, dtype=np.int64)
-
-
-def cpu_features() -> str:
-    try:
-        flags = next(
-            line.split(":", 1)[1].split()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("flags")
-        )
-    except (OSError, StopIteration):
-        return platform.processor()
-    wanted = ["popcnt", "avx2", "avx512f", "avx512_vpopcntdq"]
-    return ", ".join(f for f in wanted if f in flags)
 
 
 class Reference:
@@ -256,7 +243,7 @@ def report(
     lines = [
         "# 256-bit codes: imgscout against FAISS",
         "",
-        f"CPU features: {features}; kernel {imgscout.Index(bits=BITS).info()['kernel']}. "
+        f"CPU: {features}; kernel {imgscout.Index(bits=BITS).info()['kernel']}. "
         "Medians of batch calls, µs per query, one thread unless named; every answer checked "
         "against numpy. Ratio: best one-thread peer / imgscout.",
         "",
@@ -322,7 +309,7 @@ def main() -> None:
     results = [measure(kind, args.count, args.queries, args.seed) for kind in kinds]
     found = [measure_threatexchange(kind, args.seed, 100) for kind in kinds]
     threatexchange = [row for row in found if row is not None]
-    text = report(results, threatexchange, cpu_features())
+    text = report(results, threatexchange, cpu_description())
     args.out.write_text(text + "\n", encoding="utf-8")
     everything = {"range": results, "threatexchange": threatexchange}
     args.out.with_suffix(".json").write_text(json.dumps(everything, indent=1), encoding="utf-8")

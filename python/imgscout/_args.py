@@ -117,12 +117,7 @@ def parse_hashes(values: npt.ArrayLike | Iterable[HashLike]) -> npt.NDArray[np.u
         if values.shape[1] == 8:
             # Rows of bytes in text order, as wider codes are given: big-endian words.
             return np.ascontiguousarray(values).view(">u8").ravel().astype(np.uint64)
-        given = values.shape[1] * 8
-        fail(
-            "invalid-hash",
-            f"rows of {values.shape[1]} bytes are {given}-bit hashes; "
-            "this index holds 64-bit hashes",
-        )
+        _wrong_row_width(values.shape[1], 64)
     if isinstance(values, (str, bytes)):
         raise ValueError(f"expected a sequence of hashes, got {values!r}")
     parsed = [parse_hash(value) for value in values]  # type: ignore[union-attr]
@@ -177,30 +172,35 @@ def parse_wide_hash(value: HashLike, bits: int) -> bytes:
     elif isinstance(value, str):
         given = _width_of_text(value)
         if given == bits:
-            digits = value[2:] if value[:2] in ("0x", "0X") else value
-            return bytes.fromhex(digits)
-        if given is not None or _core.parse_hash_text(value) is not None:
-            _wrong_width(value, given or 64, bits)
+            return bytes.fromhex(value[2:] if value[:2] in ("0x", "0X") else value)
+        if given is None and _core.parse_hash_text(value) is not None:
+            _wrong_width(value, 64, bits)
     elif isinstance(value, (bytes, bytearray, memoryview)):
-        raw = bytes(value)
-        if len(raw) == size:
-            return raw
-        if len(raw) * 8 in WIDTHS:
-            _wrong_width(value, len(raw) * 8, bits)
+        if len(bytes(value)) == size:
+            return bytes(value)
     elif isinstance(value, np.ndarray):
         if value.dtype == np.uint8 and value.shape == (size,):
             return value.tobytes()
-        if value.dtype == np.uint8 and value.ndim == 1 and value.size * 8 in WIDTHS:
-            _wrong_width(value, value.size * 8, bits)
     else:
         image_bits = getattr(value, "hash", None)
-        if isinstance(image_bits, np.ndarray):
-            if image_bits.size == bits:
-                # imagehash prints its bits row by row, most significant first: the same order.
-                return np.packbits(image_bits.astype(bool).ravel()).tobytes()
-            if image_bits.size in WIDTHS:
-                _wrong_width(value, image_bits.size, bits)
+        if isinstance(image_bits, np.ndarray) and image_bits.size == bits:
+            # imagehash prints its bits row by row, most significant first: the same order.
+            return np.packbits(image_bits.astype(bool).ravel()).tobytes()
+    given = _width_of(value)
+    if given is not None and given != bits:
+        _wrong_width(value, given, bits)
     fail("invalid-hash", f"{value!r} (expected {_wide_forms(bits)})")
+
+
+def _wrong_row_width(columns: int, bits: int) -> NoReturn:
+    """Rows of ``columns`` bytes given to an index of ``bits``."""
+    if columns * 8 in WIDTHS:
+        fail(
+            "invalid-hash",
+            f"rows of {columns} bytes are {columns * 8}-bit hashes; "
+            f"this index holds {bits}-bit hashes",
+        )
+    fail("invalid-hash", f"rows of {columns} bytes (expected {bits // 8})")
 
 
 def parse_wide_hashes(values: Any, bits: int) -> npt.NDArray[np.uint8]:
@@ -209,13 +209,7 @@ def parse_wide_hashes(values: Any, bits: int) -> npt.NDArray[np.uint8]:
     size = bits // 8
     if isinstance(values, np.ndarray) and values.dtype == np.uint8 and values.ndim == 2:
         if values.shape[1] != size:
-            if values.shape[1] * 8 in WIDTHS:
-                fail(
-                    "invalid-hash",
-                    f"rows of {values.shape[1]} bytes are {values.shape[1] * 8}-bit hashes; "
-                    f"this index holds {bits}-bit hashes",
-                )
-            fail("invalid-hash", f"rows of {values.shape[1]} bytes (expected {size})")
+            _wrong_row_width(values.shape[1], bits)
         return np.ascontiguousarray(values)
     if isinstance(values, (str, bytes)):
         raise ValueError(f"expected a sequence of hashes, got {values!r}")
@@ -232,11 +226,6 @@ def as_wide_batch(hashes: Any, bits: int) -> Any:
     if isinstance(hashes, np.ndarray) and hashes.dtype == np.uint8 and hashes.ndim == 1:
         return [hashes] if hashes.size == bits // 8 else hashes.reshape(1, -1)
     return hashes
-
-
-def format_wide_hash(raw: bytes) -> str:
-    """The hex text of a wide hash (PDQ's text form), from its bytes."""
-    return raw.hex()
 
 
 def parse_id(value: object) -> int:

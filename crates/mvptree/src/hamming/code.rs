@@ -113,7 +113,7 @@ impl Code for u64 {
 }
 
 macro_rules! wide_code {
-    ($words:literal, $distance:ty) => {
+    ($words:literal, $distance:ty, $hit_masks:expr, $scan_kernel:expr) => {
         impl Code for [u64; $words] {
             const BITS: u32 = 64 * $words;
             const WORDS: usize = $words;
@@ -161,18 +161,18 @@ macro_rules! wide_code {
                 radius: u32,
                 masks: &mut [u64],
             ) {
-                super::wide_hit_masks(kernel, hashes, query, radius, masks);
+                $hit_masks(kernel, hashes, query, radius, masks);
             }
 
             fn scan_kernel(kernel: Kernel) -> Kernel {
-                super::wide_scan_kernel::<Self>(kernel)
+                $scan_kernel(kernel)
             }
         }
     };
 }
 
-wide_code!(2, u8);
-wide_code!(4, u16);
+wide_code!(2, u8, super::hit_masks_128, super::scan_kernel_128);
+wide_code!(4, u16, super::hit_masks_256, super::scan_kernel_256);
 
 #[cfg(test)]
 mod tests {

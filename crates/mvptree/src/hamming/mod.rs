@@ -144,56 +144,60 @@ pub fn scan_many_by_block<C: Code>(
     }
 }
 
-/// The mask kernel for codes wider than 64 bits (see [`Code::hit_masks`]),
-/// by `kernel` where one exists for the width, else portably.
+/// The mask kernel for 128-bit codes: the portable one, whichever kernel is chosen (no
+/// vector kernel exists for this width yet).
+#[inline]
+pub fn hit_masks_128(
+    _kernel: Kernel,
+    hashes: &[[u64; 2]],
+    query: [u64; 2],
+    radius: u32,
+    masks: &mut [u64],
+) {
+    assert_eq!(hashes.len(), masks.len() * 64);
+    portable::hit_masks_generic(hashes, query, radius, masks);
+}
+
+/// The kernel [`hit_masks_128`] runs: always the portable one.
+pub fn scan_kernel_128(_kernel: Kernel) -> Kernel {
+    Kernel::Portable
+}
+
+/// The mask kernel for 256-bit codes, by `kernel` where this width has it (AVX-512), else
+/// portably (see [`scan_kernel_256`]).
 ///
 /// # Panics
 ///
 /// As [`hit_masks_with`].
 #[inline]
-pub fn wide_hit_masks<C: Code>(
+pub fn hit_masks_256(
     kernel: Kernel,
-    hashes: &[C],
-    query: C,
+    hashes: &[[u64; 4]],
+    query: [u64; 4],
     radius: u32,
     masks: &mut [u64],
 ) {
     assert_eq!(hashes.len(), masks.len() * 64);
-    match wide_scan_kernel::<C>(kernel) {
+    match scan_kernel_256(kernel) {
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 => {
             assert!(kernel.is_supported(), "this CPU has no AVX-512 VPOPCNTDQ");
             // SAFETY: the CPU has AVX-512F and VPOPCNTDQ (checked above); the lengths match
-            // (checked above); `wide_scan_kernel` picks AVX-512 only for 256-bit codes.
-            unsafe { avx512::hit_masks_256(words_of(hashes), query_words(query), radius, masks) }
+            // (checked above).
+            unsafe { avx512::hit_masks_256(hashes, query, radius, masks) }
         }
         _ => portable::hit_masks_generic(hashes, query, radius, masks),
     }
 }
 
-/// The kernel [`wide_hit_masks`] runs for codes of `C` when `kernel` is chosen: AVX-512 for
-/// 256-bit codes, the portable one otherwise (the compiler's popcount per word is as fast as
-/// AVX2's nibble lookup once a code fills a whole vector).
-pub fn wide_scan_kernel<C: Code>(kernel: Kernel) -> Kernel {
+/// The kernel [`hit_masks_256`] runs when `kernel` is chosen: AVX-512 when chosen, else the
+/// portable one. AVX2 has no 256-bit kernel yet: the portable one, four scalar popcounts a
+/// code, is what AVX2-only CPUs run (bench/FINDINGS.md).
+pub fn scan_kernel_256(kernel: Kernel) -> Kernel {
     match kernel {
-        Kernel::Avx512 if C::WORDS == 4 => Kernel::Avx512,
+        Kernel::Avx512 => Kernel::Avx512,
         _ => Kernel::Portable,
     }
-}
-
-/// The words of 256-bit codes, in order.
-#[cfg(target_arch = "x86_64")]
-fn words_of<C: Code>(hashes: &[C]) -> &[[u64; 4]] {
-    assert_eq!(C::WORDS, 4);
-    assert_eq!(std::mem::size_of::<C>(), 32);
-    // SAFETY: a 256-bit code is `[u64; 4]` (the only `Code` of 4 words: the trait is sealed),
-    // so the slice is the same memory with the same length and alignment.
-    unsafe { std::slice::from_raw_parts(hashes.as_ptr().cast(), hashes.len()) }
-}
-
-#[cfg(target_arch = "x86_64")]
-fn query_words<C: Code>(query: C) -> [u64; 4] {
-    std::array::from_fn(|i| query.word(i))
 }
 
 #[cfg(test)]
@@ -319,7 +323,7 @@ mod tests {
         for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
             for radius in (0..=256).step_by(3) {
                 let mut got = vec![0; blocks];
-                wide_hit_masks(kernel, &hashes, query, radius, &mut got);
+                <[u64; 4]>::hit_masks(kernel, &hashes, query, radius, &mut got);
                 for (i, h) in hashes.iter().enumerate() {
                     let bit = got[i / 64] >> (i % 64) & 1 == 1;
                     assert_eq!(bit, h.distance(query) <= radius, "{kernel:?} r{radius} {i}");
@@ -328,7 +332,7 @@ mod tests {
         }
         let narrow: Vec<[u64; 2]> = hashes.iter().map(|h| [h[0], h[1]]).collect();
         let mut got = vec![0; blocks];
-        wide_hit_masks(kernel(), &narrow, [query[0], query[1]], 40, &mut got);
+        <[u64; 2]>::hit_masks(kernel(), &narrow, [query[0], query[1]], 40, &mut got);
         for (i, h) in narrow.iter().enumerate() {
             assert_eq!(
                 got[i / 64] >> (i % 64) & 1 == 1,
