@@ -4,23 +4,12 @@ use crate::hamming::Code;
 
 /// Invariant: `hashes`, `ids` and `title_ends` have one element per entry; the title of entry
 /// `i` is `titles[title_ends[i - 1]..title_ends[i]]` (from 0 for the first).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Columns<C> {
     pub hashes: Vec<C>,
     pub ids: Vec<u64>,
     title_ends: Vec<u64>,
     titles: Vec<u8>,
-}
-
-impl<C: Code> Default for Columns<C> {
-    fn default() -> Self {
-        Columns {
-            hashes: Vec::new(),
-            ids: Vec::new(),
-            title_ends: Vec::new(),
-            titles: Vec::new(),
-        }
-    }
 }
 
 impl<C: Code> Columns<C> {

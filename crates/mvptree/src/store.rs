@@ -90,7 +90,7 @@ impl<C: Code> BuildJob<C> {
 ///
 /// Invariants: `dead_bits` has a bit per position, `dead` counts the set ones; `start` is the
 /// slot of position 0 (the sum of the lengths of the segments before).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Segment<C: Code> {
     pub(crate) start: usize,
     pub(crate) len: usize,
@@ -99,19 +99,6 @@ pub struct Segment<C: Code> {
     dead_bits: Arc<Vec<u64>>,
     /// Where a deferred build of this segment's structures will land.
     build: Option<Arc<BuildSlot<C>>>,
-}
-
-impl<C: Code> Clone for Segment<C> {
-    fn clone(&self) -> Self {
-        Segment {
-            start: self.start,
-            len: self.len,
-            dead: self.dead,
-            data: self.data.clone(),
-            dead_bits: self.dead_bits.clone(),
-            build: self.build.clone(),
-        }
-    }
 }
 
 impl<C: Code> Segment<C> {
