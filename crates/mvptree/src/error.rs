@@ -162,6 +162,11 @@ pub enum Error {
     TooManyRows(usize),
     /// A cursor that no call of this index produced.
     InvalidCursor,
+    /// A well-formed hash of another width than the index's: `text` (shortened) is the hash
+    /// as given, `given` its width, `held` the index's.
+    WrongWidth { text: String, given: u32, held: u32 },
+    /// A width asked of an index that already has another one: widths are fixed at creation.
+    WidthFixed { asked: u32, held: u32 },
     /// Serialized input that is truncated, corrupted, from a newer version or not an index.
     Format(String),
     /// The reader or writer failed.
@@ -181,6 +186,8 @@ impl Error {
             Error::InvalidSyncThreshold(_) => ErrorCode::InvalidSyncThreshold,
             Error::TooManyRows(_) => ErrorCode::TooManyRows,
             Error::InvalidCursor => ErrorCode::InvalidCursor,
+            Error::WrongWidth { .. } => ErrorCode::InvalidHash,
+            Error::WidthFixed { .. } => ErrorCode::InvalidBits,
             Error::Format(_) => ErrorCode::InvalidData,
             Error::Io(_) => ErrorCode::Io,
         }
@@ -201,6 +208,15 @@ impl fmt::Display for Error {
             Error::TooManyRows(max) => write!(
                 f,
                 "{stem} {max} rows; ask for fewer with a limit or page through it with a cursor"
+            ),
+            Error::WrongWidth { text, given, held } => write!(
+                f,
+                "{stem}: '{text}' is a {given}-bit hash; this index holds {held}-bit hashes"
+            ),
+            Error::WidthFixed { asked, held } => write!(
+                f,
+                "{stem}: {asked} asked, but this index holds {held}-bit codes (a width is fixed \
+                 when the index is created)"
             ),
             Error::Format(why) => write!(f, "{stem}: {why}"),
             Error::Io(e) => write!(f, "{stem}: {e}"),

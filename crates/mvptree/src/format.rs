@@ -27,7 +27,7 @@ use std::io::{self, BufWriter, Read, Write};
 
 use crate::columns::Columns;
 use crate::hamming::Code;
-use crate::{Error, Index, Result};
+use crate::{Error, ErrorCode, Index, Result};
 
 pub const MAGIC: &[u8; 8] = b"IMGSCOUT";
 /// The version 64-bit indexes are written in.
@@ -44,6 +44,16 @@ pub enum AnyIndex {
 }
 
 impl AnyIndex {
+    /// An empty index of codes of `bits` (64, 128 or 256) with the given sync threshold.
+    pub fn with_sync_threshold(bits: u32, threshold: usize) -> Result<AnyIndex> {
+        Ok(match bits {
+            64 => AnyIndex::Bits64(Index::with_sync_threshold(threshold)?),
+            128 => AnyIndex::Bits128(Index::with_sync_threshold(threshold)?),
+            256 => AnyIndex::Bits256(Index::with_sync_threshold(threshold)?),
+            _ => return Err(Error::Invalid(ErrorCode::InvalidBits)),
+        })
+    }
+
     /// Reads an index of whatever width the input holds (see [`Index::read_from`]).
     pub fn read_from<R: Read>(reader: R) -> Result<AnyIndex> {
         let mut input = Crc {

@@ -23,6 +23,8 @@ pub struct Stats {
     pub pending: usize,
     pub next_id: u64,
     pub sync_threshold: usize,
+    /// The width of the index's codes: 64, 128 or 256.
+    pub bits: u32,
     /// Every byte the index holds on the heap, plus the index itself.
     pub memory_bytes: usize,
     pub segments: Vec<SegmentStats>,
@@ -42,6 +44,7 @@ impl Stats {
             ("pending", Int(self.pending as u64)),
             ("next_id", Int(self.next_id)),
             ("sync_threshold", Int(self.sync_threshold as u64)),
+            ("bits", Int(u64::from(self.bits))),
             ("memory_bytes", Int(self.memory_bytes as u64)),
             ("segments", Int(self.segments.len() as u64)),
             ("segment_sizes", Text(sizes.join(","))),
@@ -505,6 +508,7 @@ impl<C: Code> Index<C> {
             pending: self.pending_len(),
             next_id: self.next_id,
             sync_threshold: self.sync_threshold,
+            bits: C::BITS,
             memory_bytes: self.memory_bytes(),
             segments: self.indexed.store.segment_stats(),
             plans_by_radius: self.indexed.store.plans_by_radius(),

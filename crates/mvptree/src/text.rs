@@ -4,7 +4,9 @@
 //!
 //! Everything here is strict on purpose: no sign, no surrounding space, no junk read as 0.
 
-use crate::{Error, ErrorCode, Result, MAX_ID, MAX_RADIUS, MAX_SYNC_THRESHOLD};
+use crate::{
+    Code, Error, ErrorCode, Result, MAX_CODE_BITS, MAX_ID, MAX_RADIUS, MAX_SYNC_THRESHOLD,
+};
 
 /// Hex digits in the text form of a hash: 64 bits, as `str(imagehash.phash(image))` prints.
 pub const HASH_HEX_DIGITS: usize = 16;
@@ -61,9 +63,96 @@ pub fn parse_hash(text: &[u8]) -> Result<u64> {
     parsed.ok_or(Error::Invalid(ErrorCode::InvalidHash))
 }
 
+/// The width of a well-formed hash text, of any width an index may hold: for a wide code
+/// exactly `bits / 4` hex digits of either case (PDQ's text form), optionally after `0x`/`0X`;
+/// 64 for every other form of [`parse_hash`]. `None` when the text is no hash of any width.
+///
+/// The forms overlap only in 32 or 64 decimal digits, which read as a wide code here (PDQ
+/// text without a letter) and as decimal at 64 bits in [`parse_code`], where an index's width
+/// decides.
+pub fn hash_text_bits(text: &[u8]) -> Option<u32> {
+    wide_text_bits(text).or_else(|| parse_hash(text).is_ok().then_some(64))
+}
+
+/// `Some(bits)` when `text` is the hex text of a 128- or 256-bit code.
+fn wide_text_bits(text: &[u8]) -> Option<u32> {
+    let digits = strip_hex_prefix(text);
+    let bits = u32::try_from(digits.len() * 4).ok()?;
+    (matches!(bits, 128 | 256) && digits.iter().all(u8::is_ascii_hexdigit)).then_some(bits)
+}
+
+fn strip_hex_prefix(text: &[u8]) -> &[u8] {
+    text.strip_prefix(b"0x")
+        .or_else(|| text.strip_prefix(b"0X"))
+        .unwrap_or(text)
+}
+
+/// A hash for an index of codes `C`: the forms of [`hash_text_bits`] at `C`'s width. A
+/// well-formed hash of another width is [`Error::WrongWidth`], which names both widths.
+pub fn parse_code<C: Code>(text: &[u8]) -> Result<C> {
+    if C::BITS == 64 {
+        if let Ok(hash) = parse_hash(text) {
+            return Ok(C::from_words(&[hash]).expect("a 64-bit code is one word"));
+        }
+    } else if wide_text_bits(text) == Some(C::BITS) {
+        // Checked: bits / 4 ASCII hex digits, 16 per word, first word first.
+        let words: Vec<u64> = strip_hex_prefix(text)
+            .chunks_exact(HASH_HEX_DIGITS)
+            .map(|word| parse_hex(word).expect("16 hex digits"))
+            .collect();
+        return Ok(C::from_words(&words).expect("one word per 16 hex digits"));
+    }
+    match hash_text_bits(text) {
+        Some(given) if given != C::BITS => Err(Error::WrongWidth {
+            text: shortened(text),
+            given,
+            held: C::BITS,
+        }),
+        _ => Err(Error::Invalid(ErrorCode::InvalidHash)),
+    }
+}
+
+/// A hash as the faces write it back (`entries`, the AOF): decimal for a 64-bit code, as the
+/// old module did and its AOF files hold; lowercase hex text of `bits / 4` digits for a wide
+/// one. [`parse_code`] reads either back as the same code.
+pub fn format_code<C: Code>(code: C) -> String {
+    if C::BITS == 64 {
+        return code.word(0).to_string();
+    }
+    (0..C::WORDS)
+        .map(|i| format!("{:016x}", code.word(i)))
+        .collect()
+}
+
+/// At most 80 characters of a client's text, for an error message.
+fn shortened(text: &[u8]) -> String {
+    const MAX: usize = 80;
+    let shown = String::from_utf8_lossy(&text[..text.len().min(MAX)]).into_owned();
+    if text.len() > MAX {
+        shown + "…"
+    } else {
+        shown
+    }
+}
+
+/// A code width: `64`, `128` or `256`.
+pub fn parse_bits(text: &[u8]) -> Result<u32> {
+    parse_decimal(text)
+        .and_then(|bits| u32::try_from(bits).ok())
+        .filter(|bits| matches!(bits, 64 | 128 | 256))
+        .ok_or(Error::Invalid(ErrorCode::InvalidBits))
+}
+
 /// A radius: a non-negative integer or decimal (the old client sent `5.000000`); the fraction
-/// is dropped and anything above [`MAX_RADIUS`] acts as it.
+/// is dropped and anything above [`MAX_RADIUS`] (64) acts as it.
 pub fn parse_radius(text: &[u8]) -> Result<u32> {
+    parse_radius_up_to(text, MAX_RADIUS)
+}
+
+/// A radius as [`parse_radius`] reads it, for codes of `bits` (at most [`MAX_CODE_BITS`]):
+/// anything above `bits` acts as `bits`, since no two codes differ in more.
+pub fn parse_radius_up_to(text: &[u8], bits: u32) -> Result<u32> {
+    let ceiling = bits.min(MAX_CODE_BITS);
     let invalid = Error::Invalid(ErrorCode::InvalidRadius);
     let (whole, fraction) = match text.iter().position(|&c| c == b'.') {
         Some(dot) => (&text[..dot], &text[dot + 1..]),
@@ -80,7 +169,7 @@ pub fn parse_radius(text: &[u8]) -> Result<u32> {
     } else {
         parse_saturating_count(whole).ok_or(invalid)?
     };
-    Ok(whole.min(u64::from(MAX_RADIUS)) as u32)
+    Ok(whole.min(u64::from(ceiling)) as u32)
 }
 
 /// An entry id: decimal, 0 to [`MAX_ID`].
@@ -204,5 +293,70 @@ mod tests {
             Some(MAX_SYNC_THRESHOLD)
         );
         assert!(parse_sync_threshold(b"10000001").is_err());
+    }
+
+    #[test]
+    fn wide_code_forms_round_trip() {
+        let text = "ffd8e0c0c0e0f0f800000000000000000000000000000000000000000000000a";
+        let code: [u64; 4] = parse_code(text.as_bytes()).unwrap();
+        assert_eq!(code, [0xffd8e0c0c0e0f0f8, 0, 0, 10]);
+        assert_eq!(format_code(code), text);
+        let upper = format!("0X{}", text.to_uppercase());
+        assert_eq!(parse_code::<[u64; 4]>(upper.as_bytes()).unwrap(), code);
+        let half: [u64; 2] = parse_code(&text.as_bytes()[..32]).unwrap();
+        assert_eq!(format_code(half), &text[..32]);
+        assert_eq!(parse_code::<u64>(b"0xff").unwrap(), 255);
+        assert_eq!(format_code(255u64), "255");
+        assert_eq!(hash_text_bits(b"12345"), Some(64));
+        assert_eq!(hash_text_bits(text.as_bytes()), Some(256));
+        assert_eq!(hash_text_bits(&text.as_bytes()[..48]), None);
+        assert_eq!(hash_text_bits(b"0x"), None);
+        // 64 decimal digits: PDQ text without a letter, or a zero-padded decimal.
+        let digits = "0".repeat(63) + "7";
+        assert_eq!(hash_text_bits(digits.as_bytes()), Some(256));
+        assert_eq!(
+            parse_code::<[u64; 4]>(digits.as_bytes()).unwrap(),
+            [0, 0, 0, 7]
+        );
+        assert_eq!(parse_code::<u64>(digits.as_bytes()).unwrap(), 7);
+    }
+
+    #[test]
+    fn a_hash_of_another_width_names_both() {
+        let wide = "ab".repeat(32);
+        let error = parse_code::<u64>(wide.as_bytes()).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::InvalidHash);
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "invalid hash value: '{wide}' is a 256-bit hash; this index holds 64-bit hashes"
+            )
+        );
+        let error = parse_code::<[u64; 4]>(b"ffd8e0c0c0e0f0f8").unwrap_err();
+        assert!(error
+            .to_string()
+            .ends_with("is a 64-bit hash; this index holds 256-bit hashes"));
+        let error = parse_code::<[u64; 2]>(wide.as_bytes()).unwrap_err();
+        assert!(error
+            .to_string()
+            .contains("256-bit hash; this index holds 128-bit"));
+        for junk in [&b""[..], b"xyz", b"0x", &wide.as_bytes()[..63]] {
+            assert!(matches!(
+                parse_code::<[u64; 4]>(junk),
+                Err(Error::Invalid(ErrorCode::InvalidHash))
+            ));
+        }
+    }
+
+    #[test]
+    fn widths_and_wide_radii() {
+        assert_eq!(parse_bits(b"256").ok(), Some(256));
+        for bad in [&b"32"[..], b"0", b"", b"+64", b"99999999999999999999999"] {
+            assert!(parse_bits(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_radius_up_to(b"100", 256).ok(), Some(100));
+        assert_eq!(parse_radius_up_to(b"1000", 256).ok(), Some(256));
+        assert_eq!(parse_radius_up_to(b"200", 128).ok(), Some(128));
+        assert_eq!(parse_radius(b"100").ok(), Some(64));
     }
 }

@@ -2,7 +2,7 @@
 //! reply with the core's text ([`reply_error`]), so the module and the other faces word and
 //! code each error alike.
 
-use mvptree::{text, Error, ErrorCode};
+use mvptree::{text, Code, Error, ErrorCode, MAX_CODE_BITS};
 use redis_module::RedisError;
 
 /// The reply for a core error: `ERR` and the core's message. An answer over the reply cap
@@ -22,12 +22,24 @@ pub fn syntax_error() -> RedisError {
     reply_error(Error::Invalid(ErrorCode::Syntax))
 }
 
-pub fn hash_value(value: &[u8]) -> Result<u64, RedisError> {
-    text::parse_hash(value).map_err(reply_error)
+/// A hash for a key of codes `C`; one of another width is an error naming both widths.
+pub fn code<C: Code>(value: &[u8]) -> Result<C, RedisError> {
+    text::parse_code(value).map_err(reply_error)
 }
 
+/// The width of a hash of any width (the width a missing key is created with).
+pub fn hash_bits(value: &[u8]) -> Result<u32, RedisError> {
+    text::hash_text_bits(value).ok_or_else(|| reply_error(Error::Invalid(ErrorCode::InvalidHash)))
+}
+
+/// A radius, read before the key's width is known: the core acts on anything above the
+/// width as the width.
 pub fn radius(value: &[u8]) -> Result<u32, RedisError> {
-    text::parse_radius(value).map_err(reply_error)
+    text::parse_radius_up_to(value, MAX_CODE_BITS).map_err(reply_error)
+}
+
+pub fn bits(value: &[u8]) -> Result<u32, RedisError> {
+    text::parse_bits(value).map_err(reply_error)
 }
 
 pub fn id(value: &[u8]) -> Result<u64, RedisError> {

@@ -1,9 +1,14 @@
 //! The `imgscout.*` command handlers: parse, call the core, shape the reply.
+//!
+//! A key's code width is fixed when the key is created: by `imgscout.config key BITS n`, or by
+//! the first `imgscout.add`/`imgscout.madd`, at the width of its hashes. Hashes are read at the
+//! key's width ([`args::code`]), so each handler reaches the index through [`each_width!`].
 
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_long};
 
-use mvptree::{Error, Index, InfoValue, Match, PairsCursor, Snapshot};
+use mvptree::format::AnyIndex;
+use mvptree::{text, Code, Error, Index, InfoValue, Match, PairsCursor, Snapshot};
 use redis_module::{
     raw, Context, ContextFlags, NotifyEvent, RedisError, RedisResult, RedisString, RedisValue,
 };
@@ -12,6 +17,7 @@ use crate::args::{self, syntax_error};
 use crate::data_type::INDEX_TYPE;
 use crate::settings;
 use crate::variadic::call_with_buffers;
+use crate::width::{self, each_width, AnySnapshot};
 use crate::worker;
 
 /// Reads estimated to take at least this long run on a worker thread, the client blocked,
@@ -33,17 +39,18 @@ fn check_arity(args: &[RedisString], allowed: impl Fn(usize) -> bool) -> Result<
 fn with_index<T>(
     ctx: &Context,
     key: &RedisString,
-    body: impl FnOnce(Option<&Index>) -> Result<T, RedisError>,
+    body: impl FnOnce(Option<&AnyIndex>) -> Result<T, RedisError>,
 ) -> Result<T, RedisError> {
     let opened = ctx.open_key(key);
     // get_value fails only for a key of another type; Redis clients expect WRONGTYPE.
     let index = opened
-        .get_value::<Index>(&INDEX_TYPE)
+        .get_value::<AnyIndex>(&INDEX_TYPE)
         .map_err(|_| RedisError::WrongType)?;
-    if index.is_some_and(|index| index.builds_ready() || index.has_build_jobs()) {
+    let builds_waiting = |index: &AnyIndex| each_width!(AnyIndex, index, index => index.builds_ready() || index.has_build_jobs());
+    if index.is_some_and(builds_waiting) {
         // Once per background build: reopened for writing to put the build in place.
         drop(opened);
-        return with_index_mut(ctx, key, false, |index, _| body(index.map(|index| &*index)));
+        return with_index_mut(ctx, key, None, |index, _| body(index.map(|index| &*index)));
     }
     body(index)
 }
@@ -51,7 +58,11 @@ fn with_index<T>(
 /// Keeps an index's background builds moving: finished ones are put in place (a linear
 /// pass, on the event loop), new ones are handed to the workers. Called wherever the module
 /// holds an index mutably, before and after a command touches it.
-fn maintain(index: &mut Index) {
+fn maintain(index: &mut AnyIndex) {
+    each_width!(AnyIndex, index, index => maintain_width(index));
+}
+
+fn maintain_width<C: Code>(index: &mut Index<C>) {
     index.set_deferred_build_min_len(settings::background_build_min());
     index.install_builds();
     for job in index.take_build_jobs() {
@@ -61,22 +72,22 @@ fn maintain(index: &mut Index) {
 
 /// A snapshot of the index at `key` (`None` when the key is missing), for a read that may
 /// run on a worker.
-fn snapshot_of(ctx: &Context, key: &RedisString) -> Result<Option<Snapshot>, RedisError> {
-    with_index(ctx, key, |index| Ok(index.map(Index::snapshot)))
+fn snapshot_of(ctx: &Context, key: &RedisString) -> Result<Option<AnySnapshot>, RedisError> {
+    with_index(ctx, key, |index| Ok(index.map(width::snapshot)))
 }
 
-/// Opens `key` for writing and hands its index to `body`, creating an empty one (with the
-/// module's default threshold) when the key is missing and `create` is set. `body` learns
-/// whether the index was just created.
+/// Opens `key` for writing and hands its index to `body`, creating an empty one of codes of
+/// `create` bits (with the module's default threshold) when the key is missing and `create`
+/// is given. `body` learns whether the index was just created.
 fn with_index_mut<T>(
     ctx: &Context,
     key_name: &RedisString,
-    create: bool,
-    body: impl FnOnce(Option<&mut Index>, bool) -> Result<T, RedisError>,
+    create: Option<u32>,
+    body: impl FnOnce(Option<&mut AnyIndex>, bool) -> Result<T, RedisError>,
 ) -> Result<T, RedisError> {
     let key = ctx.open_key_writable(key_name);
     let existing = key
-        .get_value::<Index>(&INDEX_TYPE)
+        .get_value::<AnyIndex>(&INDEX_TYPE)
         .map_err(|_| RedisError::WrongType)?;
     if let Some(index) = existing {
         maintain(index);
@@ -84,10 +95,10 @@ fn with_index_mut<T>(
         maintain(index);
         return result;
     }
-    if !create {
+    let Some(bits) = create else {
         return body(None, false);
-    }
-    let mut fresh = Index::with_sync_threshold(settings::default_sync_threshold())
+    };
+    let mut fresh = AnyIndex::with_sync_threshold(bits, settings::default_sync_threshold())
         .map_err(args::reply_error)?;
     maintain(&mut fresh);
     // Fill the new index before storing it so that a failing command leaves no empty key.
@@ -109,19 +120,31 @@ fn replicate(ctx: &Context, command: &CStr, args: &[&[u8]]) {
     }
 }
 
-/// A key created by a write carries the module's default threshold, which may differ on a
-/// replica or at AOF load: propagate it explicitly so every copy syncs at the same points.
-fn replicate_creation(ctx: &Context, key: &RedisString, index: &Index) {
-    let threshold = index.sync_threshold().to_string();
-    replicate(
-        ctx,
-        c"imgscout.config",
-        &[key.as_slice(), b"SYNC_THRESHOLD", threshold.as_bytes()],
-    );
+/// The `imgscout.config` options that create `index` as it was created: its width (left out
+/// at 64 bits, so a 64-bit key replicates and rewrites exactly as before wider codes existed)
+/// and its threshold.
+pub fn creation_options(index: &AnyIndex) -> Vec<String> {
+    let mut options = Vec::new();
+    if index.bits() != 64 {
+        options.extend(["BITS".to_string(), index.bits().to_string()]);
+    }
+    let threshold = each_width!(AnyIndex, index, index => index.sync_threshold());
+    options.extend(["SYNC_THRESHOLD".to_string(), threshold.to_string()]);
+    options
 }
 
-fn replicate_add(ctx: &Context, key: &RedisString, hash: u64, title: &[u8], id: u64) {
-    let hash = hash.to_string();
+/// A key created by a write carries the module's default threshold, which may differ on a
+/// replica or at AOF load, and the width its first hash had: propagate both explicitly so
+/// every copy is the same index and syncs at the same points.
+fn replicate_creation(ctx: &Context, key: &RedisString, index: &AnyIndex) {
+    let options = creation_options(index);
+    let mut args: Vec<&[u8]> = vec![key.as_slice()];
+    args.extend(options.iter().map(String::as_bytes));
+    replicate(ctx, c"imgscout.config", &args);
+}
+
+/// `hash` is the canonical text of [`text::format_code`].
+fn replicate_add(ctx: &Context, key: &RedisString, hash: &str, title: &[u8], id: u64) {
     let id = id.to_string();
     replicate(
         ctx,
@@ -178,24 +201,29 @@ fn delete_title_hash(ctx: &Context, key: &RedisString, id: u64) {
     }
 }
 
-/// `imgscout.add key hashvalue title [id]`
+/// `imgscout.add key hashvalue title [id]`: a missing key is created at the hash's width.
 pub fn add(ctx: &Context, args: &[RedisString]) -> RedisResult {
     check_arity(args, |n| n == 4 || n == 5)?;
     let key = &args[1];
-    let hash = args::hash_value(args[2].as_slice())?;
+    let hash = args[2].as_slice();
+    let bits = args::hash_bits(hash)?;
     let title = args[3].as_slice();
     let explicit_id = args.get(4).map(|id| args::id(id.as_slice())).transpose()?;
-    let id = with_index_mut(ctx, key, true, |index, created| {
+    let (id, hash) = with_index_mut(ctx, key, Some(bits), |index, created| {
         let index = index.expect("created when missing");
-        let id = index
-            .add(hash, title, explicit_id)
-            .map_err(args::reply_error)?;
+        let added = each_width!(AnyIndex, &mut *index, index => {
+            let hash = args::code(hash)?;
+            let id = index
+                .add(hash, title, explicit_id)
+                .map_err(args::reply_error)?;
+            (id, text::format_code(hash))
+        });
         if created {
             replicate_creation(ctx, key, index);
         }
-        Ok(id)
+        Ok(added)
     })?;
-    replicate_add(ctx, key, hash, title, id);
+    replicate_add(ctx, key, &hash, title, id);
     write_title_hash(ctx, key, id, title);
     notify(ctx, "imgscout.add", key);
     Ok(RedisValue::Integer(id as i64))
@@ -204,41 +232,48 @@ pub fn add(ctx: &Context, args: &[RedisString]) -> RedisResult {
 /// `imgscout.madd key hashvalue title [hashvalue title ...]`
 /// `imgscout.madd key IDS hashvalue title id [hashvalue title id ...]`
 ///
-/// All validated (ids against the index and each other too), then all added or none.
-/// Replicated as one explicit-id `imgscout.add` per entry (Redis wraps them in MULTI/EXEC),
-/// so replicas and the AOF assign the same ids.
+/// All validated (ids against the index and each other too, hashes at one width), then all
+/// added or none; a missing key is created at the width of the first hash. Replicated as one
+/// explicit-id `imgscout.add` per entry (Redis wraps them in MULTI/EXEC), so replicas and the
+/// AOF assign the same ids.
 pub fn madd(ctx: &Context, args: &[RedisString]) -> RedisResult {
     let with_ids = args
         .get(2)
         .is_some_and(|word| args::is_keyword(word.as_slice(), "IDS"));
-    let (width, first) = if with_ids { (3, 3) } else { (2, 2) };
-    check_arity(args, |n| n > first && (n - first) % width == 0)?;
+    let (stride, first) = if with_ids { (3, 3) } else { (2, 2) };
+    check_arity(args, |n| n > first && (n - first) % stride == 0)?;
     let key = &args[1];
     let entries = args[first..]
-        .chunks_exact(width)
+        .chunks_exact(stride)
         .map(|entry| {
             let explicit_id = match entry.get(2) {
                 Some(id) => Some(args::id(id.as_slice())?),
                 None => None,
             };
-            Ok((
-                args::hash_value(entry[0].as_slice())?,
-                entry[1].as_slice(),
-                explicit_id,
-            ))
+            Ok((entry[0].as_slice(), entry[1].as_slice(), explicit_id))
         })
-        .collect::<Result<Vec<(u64, &[u8], Option<u64>)>, RedisError>>()?;
-    let ids = with_index_mut(ctx, key, true, |index, created| {
+        .collect::<Result<Vec<(&[u8], &[u8], Option<u64>)>, RedisError>>()?;
+    let bits = args::hash_bits(entries[0].0)?;
+    let (ids, hashes) = with_index_mut(ctx, key, Some(bits), |index, created| {
         let index = index.expect("created when missing");
-        let ids = index
-            .add_many(entries.iter().copied())
-            .map_err(args::reply_error)?;
+        let added = each_width!(AnyIndex, &mut *index, index => {
+            let codes = entries
+                .iter()
+                .map(|&(hash, title, id)| Ok((args::code(hash)?, title, id)))
+                .collect::<Result<Vec<_>, RedisError>>()?;
+            let ids = index
+                .add_many(codes.iter().copied())
+                .map_err(args::reply_error)?;
+            let hashes: Vec<String> =
+                codes.iter().map(|&(hash, _, _)| text::format_code(hash)).collect();
+            (ids, hashes)
+        });
         if created {
             replicate_creation(ctx, key, index);
         }
-        Ok(ids)
+        Ok(added)
     })?;
-    for (&(hash, title, _), &id) in entries.iter().zip(&ids) {
+    for ((&(_, title, _), hash), &id) in entries.iter().zip(&hashes).zip(&ids) {
         replicate_add(ctx, key, hash, title, id);
         write_title_hash(ctx, key, id, title);
     }
@@ -254,11 +289,13 @@ pub fn madd(ctx: &Context, args: &[RedisString]) -> RedisResult {
 pub fn sync(ctx: &Context, args: &[RedisString]) -> RedisResult {
     check_arity(args, |n| n == 2)?;
     let key = &args[1];
-    let synced = with_index_mut(ctx, key, false, |index, _| {
+    let synced = with_index_mut(ctx, key, None, |index, _| {
         Ok(index.map(|index| {
-            let had_pending = index.pending_len() > 0;
-            index.sync();
-            had_pending
+            each_width!(AnyIndex, index, index => {
+                let had_pending = index.pending_len() > 0;
+                index.sync();
+                had_pending
+            })
         }))
     })?;
     if synced == Some(true) {
@@ -268,7 +305,7 @@ pub fn sync(ctx: &Context, args: &[RedisString]) -> RedisResult {
     Ok(OK)
 }
 
-fn matches_reply(snapshot: &Snapshot, matches: Vec<Match>) -> RedisValue {
+fn matches_reply<C: Code>(snapshot: &Snapshot<C>, matches: Vec<Match>) -> RedisValue {
     RedisValue::Array(
         matches
             .into_iter()
@@ -294,7 +331,7 @@ const EMPTY: RedisValue = RedisValue::Array(Vec::new());
 /// the search).
 pub fn query(ctx: &Context, args: &[RedisString]) -> RedisResult {
     check_arity(args, |n| n >= 4)?;
-    let hash = args::hash_value(args[2].as_slice())?;
+    let hash = args[2].as_slice();
     let radius = args::radius(args[3].as_slice())?;
     let mut limit = None;
     let mut options = args[4..].iter();
@@ -307,15 +344,19 @@ pub fn query(ctx: &Context, args: &[RedisString]) -> RedisResult {
         }
     }
     let Some(snapshot) = snapshot_of(ctx, &args[1])? else {
+        args::hash_bits(hash)?;
         return Ok(EMPTY);
     };
-    let max_rows = settings::max_reply_rows();
-    let heavy = snapshot.range_cost_ns(radius) >= OFFLOAD_NS;
-    worker::run(ctx, heavy, move || {
-        let matches = snapshot
-            .query_bounded(hash, radius, limit, max_rows)
-            .map_err(args::reply_error)?;
-        Ok(matches_reply(&snapshot, matches))
+    each_width!(AnySnapshot, snapshot, snapshot => {
+        let hash = args::code(hash)?;
+        let max_rows = settings::max_reply_rows();
+        let heavy = snapshot.range_cost_ns(radius) >= OFFLOAD_NS;
+        worker::run(ctx, heavy, move || {
+            let matches = snapshot
+                .query_bounded(hash, radius, limit, max_rows)
+                .map_err(args::reply_error)?;
+            Ok(matches_reply(&snapshot, matches))
+        })
     })
 }
 
@@ -323,19 +364,23 @@ pub fn query(ctx: &Context, args: &[RedisString]) -> RedisResult {
 /// than `imgscout.max-reply-rows` rows.
 pub fn knn(ctx: &Context, args: &[RedisString]) -> RedisResult {
     check_arity(args, |n| n == 4)?;
-    let hash = args::hash_value(args[2].as_slice())?;
+    let hash = args[2].as_slice();
     let k = args::knn_k(args[3].as_slice())?;
     let Some(snapshot) = snapshot_of(ctx, &args[1])? else {
+        args::hash_bits(hash)?;
         return Ok(EMPTY);
     };
-    let max_rows = settings::max_reply_rows();
-    if k.min(snapshot.len()) > max_rows {
-        return Err(args::reply_error(Error::TooManyRows(max_rows)));
-    }
-    let heavy = snapshot.knn_cost_ns(k) >= OFFLOAD_NS;
-    worker::run(ctx, heavy, move || {
-        let matches = snapshot.knn(hash, k);
-        Ok(matches_reply(&snapshot, matches))
+    each_width!(AnySnapshot, snapshot, snapshot => {
+        let hash = args::code(hash)?;
+        let max_rows = settings::max_reply_rows();
+        if k.min(snapshot.len()) > max_rows {
+            return Err(args::reply_error(Error::TooManyRows(max_rows)));
+        }
+        let heavy = snapshot.knn_cost_ns(k) >= OFFLOAD_NS;
+        worker::run(ctx, heavy, move || {
+            let matches = snapshot.knn(hash, k);
+            Ok(matches_reply(&snapshot, matches))
+        })
     })
 }
 
@@ -352,10 +397,24 @@ fn flat_rows(rows: impl Iterator<Item = Match>) -> RedisValue {
     )
 }
 
-fn hash_values(args: &[RedisString]) -> Result<Vec<u64>, RedisError> {
+fn codes<C: Code>(args: &[RedisString]) -> Result<Vec<C>, RedisError> {
     args.iter()
-        .map(|hash| args::hash_value(hash.as_slice()))
+        .map(|hash| args::code(hash.as_slice()))
         .collect()
+}
+
+/// The reply of a batch read on a missing key: an empty row set per hash, once every hash is
+/// known to be a hash of some width.
+fn empty_rows(hashes: &[RedisString]) -> RedisResult {
+    for hash in hashes {
+        args::hash_bits(hash.as_slice())?;
+    }
+    Ok(RedisValue::Array(
+        hashes
+            .iter()
+            .map(|_| RedisValue::Array(Vec::new()))
+            .collect(),
+    ))
 }
 
 /// `imgscout.mquery key radius [LIMIT count] hashvalue [hashvalue ...]`: one range query per
@@ -374,26 +433,23 @@ pub fn mquery(ctx: &Context, args: &[RedisString]) -> RedisResult {
     if args.len() <= first {
         return Err(RedisError::WrongArity);
     }
-    let hashes = hash_values(&args[first..])?;
     let Some(snapshot) = snapshot_of(ctx, &args[1])? else {
-        return Ok(RedisValue::Array(
-            hashes
-                .iter()
-                .map(|_| RedisValue::Array(Vec::new()))
-                .collect(),
-        ));
+        return empty_rows(&args[first..]);
     };
-    let max_rows = settings::max_reply_rows();
-    let heavy = snapshot.range_cost_ns(radius) * hashes.len() as f64 >= OFFLOAD_NS;
-    worker::run(ctx, heavy, move || {
-        let rows = snapshot
-            .query_rows(&hashes, radius, limit, max_rows, 1)
-            .map_err(args::reply_error)?;
-        Ok(RedisValue::Array(
-            (0..rows.queries())
-                .map(|i| flat_rows(rows.row(i)))
-                .collect(),
-        ))
+    each_width!(AnySnapshot, snapshot, snapshot => {
+        let hashes = codes(&args[first..])?;
+        let max_rows = settings::max_reply_rows();
+        let heavy = snapshot.range_cost_ns(radius) * hashes.len() as f64 >= OFFLOAD_NS;
+        worker::run(ctx, heavy, move || {
+            let rows = snapshot
+                .query_rows(&hashes, radius, limit, max_rows, 1)
+                .map_err(args::reply_error)?;
+            Ok(RedisValue::Array(
+                (0..rows.queries())
+                    .map(|i| flat_rows(rows.row(i)))
+                    .collect(),
+            ))
+        })
     })
 }
 
@@ -403,27 +459,24 @@ pub fn mquery(ctx: &Context, args: &[RedisString]) -> RedisResult {
 pub fn mknn(ctx: &Context, args: &[RedisString]) -> RedisResult {
     check_arity(args, |n| n >= 4)?;
     let k = args::knn_k(args[2].as_slice())?;
-    let hashes = hash_values(&args[3..])?;
     let Some(snapshot) = snapshot_of(ctx, &args[1])? else {
-        return Ok(RedisValue::Array(
-            hashes
-                .iter()
-                .map(|_| RedisValue::Array(Vec::new()))
-                .collect(),
-        ));
+        return empty_rows(&args[3..]);
     };
-    let max_rows = settings::max_reply_rows();
-    if k.min(snapshot.len()).saturating_mul(hashes.len()) > max_rows {
-        return Err(args::reply_error(Error::TooManyRows(max_rows)));
-    }
-    let heavy = snapshot.knn_cost_ns(k) * hashes.len() as f64 >= OFFLOAD_NS;
-    worker::run(ctx, heavy, move || {
-        Ok(RedisValue::Array(
-            hashes
-                .iter()
-                .map(|&hash| flat_rows(snapshot.knn(hash, k).into_iter()))
-                .collect(),
-        ))
+    each_width!(AnySnapshot, snapshot, snapshot => {
+        let hashes = codes(&args[3..])?;
+        let max_rows = settings::max_reply_rows();
+        if k.min(snapshot.len()).saturating_mul(hashes.len()) > max_rows {
+            return Err(args::reply_error(Error::TooManyRows(max_rows)));
+        }
+        let heavy = snapshot.knn_cost_ns(k) * hashes.len() as f64 >= OFFLOAD_NS;
+        worker::run(ctx, heavy, move || {
+            Ok(RedisValue::Array(
+                hashes
+                    .iter()
+                    .map(|&hash| flat_rows(snapshot.knn(hash, k).into_iter()))
+                    .collect(),
+            ))
+        })
     })
 }
 
@@ -491,6 +544,15 @@ pub fn pairs(ctx: &Context, args: &[RedisString]) -> RedisResult {
             None => EMPTY,
         });
     };
+    each_width!(AnySnapshot, snapshot, snapshot => pairs_on(ctx, snapshot, radius, cursor))
+}
+
+fn pairs_on<C: Code>(
+    ctx: &Context,
+    snapshot: Snapshot<C>,
+    radius: u32,
+    cursor: Option<(PairsCursor, usize)>,
+) -> RedisResult {
     let max_rows = settings::max_reply_rows();
     match cursor {
         None => {
@@ -519,16 +581,17 @@ pub fn pairs(ctx: &Context, args: &[RedisString]) -> RedisResult {
 /// An entry copied out of the index, so that its reply can be written on a worker.
 struct EntryRow {
     id: u64,
-    hash: u64,
+    /// [`text::format_code`]'s text.
+    hash: String,
     title: Vec<u8>,
     pending: bool,
 }
 
 impl EntryRow {
-    fn of(e: &mvptree::Entry<'_>) -> EntryRow {
+    fn of<C: Code>(e: &mvptree::Entry<'_, C>) -> EntryRow {
         EntryRow {
             id: e.id,
-            hash: e.hash,
+            hash: text::format_code(e.hash),
             title: e.title.to_vec(),
             pending: e.pending,
         }
@@ -537,7 +600,7 @@ impl EntryRow {
     fn reply(self) -> RedisValue {
         RedisValue::Array(vec![
             RedisValue::Integer(self.id as i64),
-            RedisValue::BulkString(self.hash.to_string()),
+            RedisValue::BulkString(self.hash),
             RedisValue::StringBuffer(self.title),
             RedisValue::Integer(i64::from(self.pending)),
         ])
@@ -549,8 +612,8 @@ impl EntryRow {
 const OFFLOAD_ENTRY_ROWS: usize = 2000;
 
 /// `imgscout.entries key [CURSOR cursor [COUNT count]]`: entries as `[id, hash, title,
-/// pending]`. The hash is a decimal string (it may not fit a signed integer reply); `pending`
-/// is 0 or 1.
+/// pending]`. The hash is a string: decimal at 64 bits (it may not fit a signed integer
+/// reply), lowercase hex for wider codes; `pending` is 0 or 1.
 ///
 /// Plain: indexed entries by id, then pending ones in queue order; refused when there are
 /// more than `imgscout.max-reply-rows`. With `CURSOR` (`0` to start): `[next cursor, rows]`,
@@ -572,19 +635,7 @@ pub fn entries(ctx: &Context, args: &[RedisString]) -> RedisResult {
         let Some(index) = index else {
             return Ok((Vec::new(), start.map(|_| None)));
         };
-        match start {
-            Some((start, count)) => {
-                let (page, next) = index.entries_page(start, count);
-                Ok((page.iter().map(EntryRow::of).collect(), Some(next)))
-            }
-            None => {
-                let max_rows = settings::max_reply_rows();
-                if index.total_len() > max_rows {
-                    return Err(args::reply_error(Error::TooManyRows(max_rows)));
-                }
-                Ok((index.entries().map(|e| EntryRow::of(&e)).collect(), None))
-            }
-        }
+        each_width!(AnyIndex, index, index => entry_rows(index, start))
     })?;
     worker::run(ctx, rows.len() >= OFFLOAD_ENTRY_ROWS, move || {
         let rows: Vec<RedisValue> = rows.into_iter().map(EntryRow::reply).collect();
@@ -595,16 +646,40 @@ pub fn entries(ctx: &Context, args: &[RedisString]) -> RedisResult {
     })
 }
 
+/// The rows of `imgscout.entries`: a page from `start` (and the id the next one starts at),
+/// or every entry.
+#[allow(clippy::type_complexity)]
+fn entry_rows<C: Code>(
+    index: &Index<C>,
+    start: Option<(u64, usize)>,
+) -> Result<(Vec<EntryRow>, Option<Option<u64>>), RedisError> {
+    match start {
+        Some((start, count)) => {
+            let (page, next) = index.entries_page(start, count);
+            Ok((page.iter().map(EntryRow::of).collect(), Some(next)))
+        }
+        None => {
+            let max_rows = settings::max_reply_rows();
+            if index.total_len() > max_rows {
+                return Err(args::reply_error(Error::TooManyRows(max_rows)));
+            }
+            Ok((index.entries().map(|e| EntryRow::of(&e)).collect(), None))
+        }
+    }
+}
+
+fn title_of(index: &AnyIndex, id: u64) -> Option<Vec<u8>> {
+    each_width!(AnyIndex, index, index => index.lookup(id).map(<[u8]>::to_vec))
+}
+
 /// `imgscout.lookup key id`: the title, or nil for an unknown id or a missing key.
 pub fn lookup(ctx: &Context, args: &[RedisString]) -> RedisResult {
     check_arity(args, |n| n == 3)?;
     let id = args::id(args[2].as_slice())?;
     with_index(ctx, &args[1], |index| {
         Ok(index
-            .and_then(|index| index.lookup(id))
-            .map_or(RedisValue::Null, |title| {
-                RedisValue::StringBuffer(title.to_vec())
-            }))
+            .and_then(|index| title_of(index, id))
+            .map_or(RedisValue::Null, RedisValue::StringBuffer))
     })
 }
 
@@ -623,10 +698,8 @@ pub fn mlookup(ctx: &Context, args: &[RedisString]) -> RedisResult {
     with_index(ctx, &args[1], |index| {
         let title = |id: u64| {
             index
-                .and_then(|index| index.lookup(id))
-                .map_or(RedisValue::Null, |title| {
-                    RedisValue::StringBuffer(title.to_vec())
-                })
+                .and_then(|index| title_of(index, id))
+                .map_or(RedisValue::Null, RedisValue::StringBuffer)
         };
         Ok(RedisValue::Array(ids.iter().map(|&id| title(id)).collect()))
     })
@@ -636,7 +709,11 @@ pub fn mlookup(ctx: &Context, args: &[RedisString]) -> RedisResult {
 pub fn size(ctx: &Context, args: &[RedisString]) -> RedisResult {
     check_arity(args, |n| n == 2)?;
     with_index(ctx, &args[1], |index| {
-        Ok(RedisValue::Integer(index.map_or(0, Index::len) as i64))
+        let len = index.map_or(
+            0,
+            |index| each_width!(AnyIndex, index, index => index.len()),
+        );
+        Ok(RedisValue::Integer(len as i64))
     })
 }
 
@@ -645,10 +722,10 @@ pub fn del(ctx: &Context, args: &[RedisString]) -> RedisResult {
     check_arity(args, |n| n == 3)?;
     let key = &args[1];
     let id = args::id(args[2].as_slice())?;
-    with_index_mut(ctx, key, false, |index, _| {
+    with_index_mut(ctx, key, None, |index, _| {
         index
             .ok_or(Error::NoSuchId(id))
-            .and_then(|index| index.delete(id))
+            .and_then(|index| each_width!(AnyIndex, index, index => index.delete(id)))
             .map_err(args::reply_error)
     })?;
     ctx.replicate_verbatim();
@@ -663,7 +740,7 @@ pub fn info(ctx: &Context, args: &[RedisString]) -> RedisResult {
     check_arity(args, |n| n == 2)?;
     let pairs = with_index(ctx, &args[1], |index| {
         Ok(match index {
-            Some(index) => index.stats().to_pairs(),
+            Some(index) => each_width!(AnyIndex, index, index => index.stats().to_pairs()),
             None => Index::<u64>::with_sync_threshold(settings::default_sync_threshold())
                 .map_err(args::reply_error)?
                 .stats()
@@ -696,18 +773,23 @@ pub fn info(ctx: &Context, args: &[RedisString]) -> RedisResult {
     Ok(RedisValue::NoReply)
 }
 
-/// `imgscout.config key [SYNC_THRESHOLD n] [NEXT_ID n]`: creates an empty index when the key
-/// is missing. All options are validated before any is applied.
+/// `imgscout.config key [BITS 64|128|256] [SYNC_THRESHOLD n] [NEXT_ID n]`: creates an empty
+/// index when the key is missing, of codes of `BITS` (64 when not given). On an existing key
+/// `BITS` must name the width it has (widths are fixed at creation). All options are
+/// validated before any is applied.
 pub fn config(ctx: &Context, args: &[RedisString]) -> RedisResult {
     check_arity(args, |n| n >= 2)?;
     let key = &args[1];
+    let mut bits = None;
     let mut threshold = None;
     let mut next_id = None;
     let mut options = args[2..].iter();
     while let Some(option) = options.next() {
         let option = option.as_slice();
         let value = options.next().ok_or_else(syntax_error)?.as_slice();
-        if args::is_keyword(option, "SYNC_THRESHOLD") {
+        if args::is_keyword(option, "BITS") {
+            bits = Some(args::bits(value)?);
+        } else if args::is_keyword(option, "SYNC_THRESHOLD") {
             threshold = Some(args::sync_threshold(value)?);
         } else if args::is_keyword(option, "NEXT_ID") {
             next_id = Some(args::next_id(value)?);
@@ -715,19 +797,25 @@ pub fn config(ctx: &Context, args: &[RedisString]) -> RedisResult {
             return Err(syntax_error());
         }
     }
-    with_index_mut(ctx, key, true, |index, created| {
+    with_index_mut(ctx, key, Some(bits.unwrap_or(64)), |index, created| {
         let index = index.expect("created when missing");
+        if let Some(asked) = bits.filter(|&asked| asked != index.bits()) {
+            let held = index.bits();
+            return Err(args::reply_error(Error::WidthFixed { asked, held }));
+        }
+        each_width!(AnyIndex, &mut *index, index => {
+            if let Some(threshold) = threshold {
+                index
+                    .set_sync_threshold(threshold)
+                    .map_err(args::reply_error)?;
+            }
+            if let Some(next_id) = next_id {
+                index.advance_next_id(next_id).map_err(args::reply_error)?;
+            }
+        });
         if created {
             // Before the verbatim copy, so a replica starts from this threshold, not its own.
             replicate_creation(ctx, key, index);
-        }
-        if let Some(threshold) = threshold {
-            index
-                .set_sync_threshold(threshold)
-                .map_err(args::reply_error)?;
-        }
-        if let Some(next_id) = next_id {
-            index.advance_next_id(next_id).map_err(args::reply_error)?;
         }
         Ok(())
     })?;

@@ -1,5 +1,6 @@
-//! The `imgscoutx` Redis data type: one `mvptree::Index` per key, and the callbacks Redis
-//! uses to persist, rewrite, copy, measure, digest and free it.
+//! The `imgscoutx` Redis data type: one `mvptree::Index` per key, of the key's code width
+//! ([`AnyIndex`]), and the callbacks Redis uses to persist, rewrite, copy, measure, digest and
+//! free it.
 //!
 //! Every callback that runs core code runs it under [`guarded`]: Redis calls them through
 //! `extern "C"`, where an unwinding panic would abort the server.
@@ -8,13 +9,18 @@ use std::ffi::CStr;
 use std::os::raw::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use mvptree::Index;
+use mvptree::format::AnyIndex;
+use mvptree::{text, Code, Index};
 use redis_module::native_types::RedisType;
 use redis_module::raw;
 
 use crate::variadic::call_with_buffers;
+use crate::width::each_width;
 
 /// Bumped whenever the RDB layout of the value changes; `rdb_load` refuses other versions.
+/// The payload is the core's serialized index, which names its own format: a 64-bit key is
+/// written exactly as before wider codes existed (so an older module still loads it), a wider
+/// one as the core's format 2 (which an older module refuses with a clear log line).
 pub const ENCODING_VERSION: c_int = 1;
 
 pub static INDEX_TYPE: RedisType = RedisType::new(
@@ -57,11 +63,11 @@ fn guarded<T>(what: &str, fallback: T, body: impl FnOnce() -> T) -> T {
 
 /// # Safety
 /// `value` must be a pointer this module created for the imgscout type (a leaked
-/// `Box<Index>`), alive for `'a` and not written meanwhile: Redis hands each callback a live
-/// value and runs no command on it during the callback.
-unsafe fn index_ref<'a>(value: *const c_void) -> &'a Index {
-    // SAFETY: the caller guarantees `value` is a live `Box<Index>` pointer.
-    unsafe { &*value.cast::<Index>() }
+/// `Box<AnyIndex>`), alive for `'a` and not written meanwhile: Redis hands each callback a
+/// live value and runs no command on it during the callback.
+unsafe fn index_ref<'a>(value: *const c_void) -> &'a AnyIndex {
+    // SAFETY: the caller guarantees `value` is a live `Box<AnyIndex>` pointer.
+    unsafe { &*value.cast::<AnyIndex>() }
 }
 
 /// # Safety
@@ -71,7 +77,7 @@ unsafe extern "C" fn rdb_save(rdb: *mut raw::RedisModuleIO, value: *mut c_void) 
     let index = unsafe { index_ref(value) };
     let buffer = guarded("rdb_save", Vec::new(), || {
         let mut buffer = Vec::new();
-        if let Err(e) = index.write_to(&mut buffer) {
+        if let Err(e) = each_width!(AnyIndex, index, index => index.write_to(&mut buffer)) {
             // Writing to memory cannot fail short of a bug; the empty buffer then fails to
             // load loudly instead of loading something half-written.
             crate::log_warning(&format!("imgscout: serializing an index failed: {e}"));
@@ -100,7 +106,7 @@ unsafe extern "C" fn rdb_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *m
     guarded(
         "rdb_load",
         std::ptr::null_mut(),
-        || match Index::<u64>::read_from(buffer.as_ref()) {
+        || match AnyIndex::read_from(buffer.as_ref()) {
             Ok(index) => Box::into_raw(Box::new(index)).cast::<c_void>(),
             Err(e) => {
                 crate::log_warning(&format!("imgscout: rejecting stored index: {e}"));
@@ -126,8 +132,9 @@ unsafe fn emit(aof: *mut raw::RedisModuleIO, command: &CStr, args: &[&[u8]]) {
 
 /// Rebuilds exactly the same state on replay: threshold first (so automatic syncs happen at
 /// the same points), indexed entries then SYNC, then the pending queue in its order, then the
-/// id counter (which may be past every id still present). Hashes are written in decimal,
-/// which `docs/spec.md`'s hash grammar always reads back as the same value.
+/// id counter (which may be past every id still present). A wide key's first command names
+/// its width. Hashes are written as [`text::format_code`] does (decimal at 64 bits, as the old
+/// module's AOF files hold), which the hash grammar always reads back as the same code.
 ///
 /// # Safety
 /// Called by Redis with a valid AOF handle, the key's name and one of this type's values.
@@ -156,19 +163,22 @@ unsafe extern "C" fn aof_rewrite(
 
 /// The commands of [`aof_rewrite`] for `index`, in replay order, each with its arguments
 /// after the key.
-fn rewrite_commands(key: &[u8], index: &Index, mut emit: impl FnMut(&CStr, &[&[u8]])) {
-    let threshold = index.sync_threshold().to_string();
-    emit(
-        c"imgscout.config",
-        &[key, b"SYNC_THRESHOLD", threshold.as_bytes()],
-    );
+fn rewrite_commands(key: &[u8], index: &AnyIndex, mut emit: impl FnMut(&CStr, &[&[u8]])) {
+    let creation = crate::commands::creation_options(index);
+    let mut config: Vec<&[u8]> = vec![key];
+    config.extend(creation.iter().map(String::as_bytes));
+    emit(c"imgscout.config", &config);
+    each_width!(AnyIndex, index, index => rewrite_entries(key, index, &mut emit));
+}
+
+fn rewrite_entries<C: Code>(key: &[u8], index: &Index<C>, emit: &mut impl FnMut(&CStr, &[&[u8]])) {
     let mut synced = false;
     for entry in index.entries() {
         if entry.pending && !synced {
             emit(c"imgscout.sync", &[key]);
             synced = true;
         }
-        let hash = entry.hash.to_string();
+        let hash = text::format_code(entry.hash);
         let id = entry.id.to_string();
         emit(
             c"imgscout.add",
@@ -188,7 +198,8 @@ unsafe extern "C" fn mem_usage(value: *const c_void) -> usize {
     // SAFETY: Redis passes a value of this type.
     let index = unsafe { index_ref(value) };
     guarded("mem_usage", 0, || {
-        std::mem::size_of::<Box<Index>>() + index.memory_bytes()
+        std::mem::size_of::<Box<AnyIndex>>()
+            + each_width!(AnyIndex, index, index => index.memory_bytes())
     })
 }
 
@@ -202,7 +213,11 @@ unsafe extern "C" fn mem_usage(value: *const c_void) -> usize {
 unsafe extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
     // SAFETY: Redis passes a value of this type.
     let index = unsafe { index_ref(value) };
-    let parts = guarded("digest", [0; 4], || index.content_digest());
+    let parts = guarded(
+        "digest",
+        [0; 4],
+        || each_width!(AnyIndex, index, index => index.content_digest()),
+    );
     // SAFETY: the API table is filled in at load and not written afterwards; `md` is live for
     // this callback.
     unsafe {
@@ -218,7 +233,7 @@ unsafe extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void)
 /// Called by Redis once per value, with a pointer this module made by `Box::into_raw`.
 unsafe extern "C" fn free(value: *mut c_void) {
     // SAFETY: the value came from `Box::into_raw` and Redis frees it exactly once.
-    drop(unsafe { Box::from_raw(value.cast::<Index>()) });
+    drop(unsafe { Box::from_raw(value.cast::<AnyIndex>()) });
 }
 
 /// Redis frees values whose effort exceeds `lazyfree-lazy-user-del`'s cutoff (64) in a
@@ -229,7 +244,7 @@ unsafe extern "C" fn free(value: *mut c_void) {
 unsafe extern "C" fn free_effort(_key: *mut raw::RedisModuleString, value: *const c_void) -> usize {
     // SAFETY: Redis passes a value of this type.
     let index = unsafe { index_ref(value) };
-    index.len() + index.pending_len()
+    each_width!(AnyIndex, index, index => index.len() + index.pending_len())
 }
 
 /// Called when the key leaves the keyspace, before a possibly asynchronous `free`. The index

@@ -14,6 +14,7 @@ mod settings;
 mod slot;
 mod table;
 mod variadic;
+mod width;
 mod worker;
 
 use std::os::raw::c_int;
