@@ -65,8 +65,8 @@ def set_answer_classes(match_class: type, pair_class: type) -> None:
 def parse_hash_text(text: str) -> int | None:
     """The hash a text names under the spec's grammar, or None."""
 
-def parse_radius_text(text: str) -> int | None:
-    """The radius (0..64) a text names under the spec's grammar, or None."""
+def parse_radius_text(text: str, bits: int = 64) -> int | None:
+    """The radius (0..bits: more acts as bits) a text names under the spec's grammar, or None."""
 
 def parse_id_text(text: str) -> int | None:
     """The id a text names under the spec's grammar, or None."""

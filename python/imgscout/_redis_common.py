@@ -16,7 +16,18 @@ import redis
 from redis.client import NEVER_DECODE
 
 from . import _core
-from ._args import MAX_ID, decode_title, parse_count
+from ._args import (
+    MAX_ID,
+    as_batch,
+    as_wide_batch,
+    decode_title,
+    fail,
+    parse_count,
+    parse_hash,
+    parse_hashes,
+    parse_wide_hash,
+    parse_wide_hashes,
+)
 from ._types import Entry, Match, Pair
 
 #: Keyword arguments of ``execute_command`` that keep the reply undecoded.
@@ -88,10 +99,49 @@ def pair_order(pair: Pair) -> tuple[int, int, int]:
     return (pair.distance, pair.a, pair.b)
 
 
-def entry(row: Sequence[Any]) -> Entry:
+def entry(row: Sequence[Any], bits: int = 64) -> Entry:
     entry_id, hash_value, title, pending = row
-    # The hash comes as a decimal string: it may not fit a signed integer reply.
-    return Entry(int(entry_id), int(hash_value), decode_title(title), bool(int(pending)))
+    # A 64-bit hash comes as a decimal string (it may not fit a signed integer reply), a
+    # wider one as hex text, which Entry keeps as the embedded index gives it.
+    code: int | str = int(hash_value) if bits == 64 else text(hash_value)
+    return Entry(int(entry_id), code, decode_title(title), bool(int(pending)))
+
+
+def hash_argument(value: Any, bits: int) -> int | str:
+    """One hash as the module reads it at ``bits``: the int at 64 bits, hex text when wider
+    (the forms ``imgscout.entries`` and the AOF use)."""
+    return parse_hash(value) if bits == 64 else parse_wide_hash(value, bits).hex()
+
+
+def hash_arguments(values: Any, bits: int) -> list[Any]:
+    """Many hashes as :func:`hash_argument` sends them; arrays pass without a Python loop
+    until the texts are made."""
+    if bits == 64:
+        return parse_hashes(values).tolist()
+    rows = parse_wide_hashes(values, bits)
+    joined = rows.tobytes().hex()
+    size = 2 * rows.shape[1]
+    return [joined[start : start + size] for start in range(0, len(joined), size)]
+
+
+def batch_arguments(values: Any, bits: int) -> list[Any]:
+    """A batch of hashes (or one hash as a batch of one) as :func:`hash_arguments` sends it."""
+    batch = as_batch(values) if bits == 64 else as_wide_batch(values, bits)
+    return hash_arguments(batch, bits)
+
+
+def check_width(client: Any, key: Any, bits: int) -> None:
+    """Raises ``invalid-bits`` when ``key`` exists and holds codes of another width than
+    ``bits`` (for a connection that may read the key but not create it)."""
+    held = int(info(call(client, "imgscout.info", key))["bits"])
+    if held != bits and int(call(client, "exists", key)):
+        fail("invalid-bits", f"{bits} asked, but this index holds {held}-bit codes")
+
+
+def width_options(bits: int) -> tuple[Any, ...]:
+    """The ``imgscout.config`` option that creates a key of ``bits`` (none at 64, the width a
+    key has unless told)."""
+    return () if bits == 64 else ("BITS", bits)
 
 
 def info(reply: Any) -> dict[str, Any]:

@@ -16,16 +16,14 @@ from ._args import (
     HashesLike,
     HashLike,
     Title,
-    as_batch,
     check_lengths,
     decode_title,
     encode_title,
     encode_titles,
     fail,
     parse_answer_ids,
+    parse_bits,
     parse_count,
-    parse_hash,
-    parse_hashes,
     parse_id,
     parse_ids,
     parse_knn_width,
@@ -56,17 +54,39 @@ class RedisIndex:
         key: str | bytes,
         sync_threshold: int | None = None,
         *,
+        bits: int = 64,
         max_rows: int = DEFAULT_MAX_ROWS,
     ):
-        """``max_rows``: as :attr:`Index.max_rows`, for the answers this client assembles
+        """``bits``: the code width, 64, 128 or 256 (see :attr:`bits`). A wider client
+        creates its key at that width now (``imgscout.config key BITS n``), so that the key is
+        never made at another; a key that already holds another width is an
+        ``InvalidArgumentError`` here.
+
+        ``max_rows``: as :attr:`Index.max_rows`, for the answers this client assembles
         (``pairs``, ``entries``); the server caps each of its replies by its own
         ``imgscout.max-reply-rows`` too, and a query or knn past that raises
         :class:`AnswerTooLargeError`."""
         self.client = client
         self.key = key
+        self._bits = parse_bits(bits)
         self.max_rows = parse_max_rows(max_rows)
         if sync_threshold is not None:
             self.set_sync_threshold(sync_threshold)
+        elif self._bits != 64:
+            self._claim_width()
+
+    def _claim_width(self) -> None:
+        """Creates the key at this client's width, or checks the width it has where this
+        connection may not write (a read-only user or replica)."""
+        try:
+            self._call("imgscout.config", self.key, *wire.width_options(self._bits))
+        except (redis.exceptions.NoPermissionError, redis.exceptions.ReadOnlyError):
+            wire.check_width(self.client, self.key, self._bits)
+
+    @property
+    def bits(self) -> int:
+        """The width of the codes this client reads and sends: 64 (pHash), 128 or 256 (PDQ)."""
+        return self._bits
 
     def _call(self, *args: Any, entry_id: int | None = None) -> Any:
         return wire.call(self.client, *args, entry_id=entry_id)
@@ -80,7 +100,8 @@ class RedisIndex:
     def set_sync_threshold(self, threshold: int) -> None:
         """Sets this key's threshold (creating an empty index if the key is missing)."""
         value = parse_sync_threshold(threshold)
-        self._call("imgscout.config", self.key, "SYNC_THRESHOLD", value)
+        width = wire.width_options(self._bits)
+        self._call("imgscout.config", self.key, *width, "SYNC_THRESHOLD", value)
 
     @property
     def next_id(self) -> int:
@@ -89,7 +110,7 @@ class RedisIndex:
     # -- writes --------------------------------------------------------------------------
 
     def add(self, hash: HashLike, title: Title, id: int | None = None) -> int:
-        value = parse_hash(hash)
+        value = wire.hash_argument(hash, self._bits)
         raw_title = encode_title(title)
         if id is None:
             return int(self._call("imgscout.add", self.key, value, raw_title))
@@ -105,14 +126,14 @@ class RedisIndex:
         ids: Sequence[int] | npt.ArrayLike | None = None,
     ) -> npt.NDArray[np.uint64]:
         """All entries or none, in one command (``imgscout.madd``; ``... IDS`` with ids)."""
-        values = parse_hashes(hashes)
+        values = wire.hash_arguments(hashes, self._bits)
         raw_titles = encode_titles(titles)
         id_values = None if ids is None else parse_ids(ids)
         check_lengths(len(values), len(raw_titles), id_values)
         if len(values) == 0:
             return np.zeros(0, dtype=np.uint64)
         arguments = wire.add_arguments(
-            values.tolist(), raw_titles, None if id_values is None else id_values.tolist()
+            values, raw_titles, None if id_values is None else id_values.tolist()
         )
         reply = self._call("imgscout.madd", self.key, *arguments)
         return np.array([int(i) for i in reply], dtype=np.uint64)
@@ -127,8 +148,8 @@ class RedisIndex:
     # -- reads ---------------------------------------------------------------------------
 
     def query(self, hash: HashLike, radius: float, limit: int | None = None) -> list[Match]:
-        value = parse_hash(hash)
-        bits = parse_radius(radius)
+        value = wire.hash_argument(hash, self._bits)
+        bits = parse_radius(radius, self._bits)
         return wire.matches(
             self._call("imgscout.query", self.key, value, bits, *wire.limit_args(limit))
         )
@@ -140,13 +161,13 @@ class RedisIndex:
         limit: int | None = None,
     ) -> list[list[Match]]:
         """One pipelined round trip of ``imgscout.query`` commands."""
-        values = parse_hashes(hashes)
-        bits = parse_radius(radius)
+        values = wire.hash_arguments(hashes, self._bits)
+        bits = parse_radius(radius, self._bits)
         tail = wire.limit_args(limit)
         if len(values) == 0:
             return []
         pipeline = self.client.pipeline(transaction=False)
-        for value in values.tolist():
+        for value in values:
             pipeline.execute_command("imgscout.query", self.key, value, bits, *tail, **wire.RAW)
         try:
             replies = pipeline.execute()
@@ -158,8 +179,8 @@ class RedisIndex:
         self, hashes: HashesLike, radius: float, limit: int | None = None
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]:
         """As :meth:`Index.query_arrays`, in one command (``imgscout.mquery``)."""
-        values = parse_hashes(as_batch(hashes)).tolist()
-        bits = parse_radius(radius)
+        values = wire.batch_arguments(hashes, self._bits)
+        bits = parse_radius(radius, self._bits)
         tail = wire.limit_args(limit)
         if not values:
             return wire.range_arrays([])
@@ -169,14 +190,14 @@ class RedisIndex:
         self, hashes: HashesLike, k: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
         """As :meth:`Index.knn_arrays`, in one command (``imgscout.mknn``)."""
-        values = parse_hashes(as_batch(hashes)).tolist()
+        values = wire.batch_arguments(hashes, self._bits)
         count = parse_knn_width(k, len(values), self.max_rows)
         if not values:
             return wire.knn_arrays([], count)
         return wire.knn_arrays(self._call("imgscout.mknn", self.key, count, *values), count)
 
     def knn(self, hash: HashLike, k: int) -> list[Match]:
-        value = parse_hash(hash)
+        value = wire.hash_argument(hash, self._bits)
         # The server reads k as a signed 64-bit integer; more than that is "all" anyway.
         count = min(parse_count(k, "k"), MAX_ID)
         return wire.matches(self._call("imgscout.knn", self.key, value, count))
@@ -216,7 +237,7 @@ class RedisIndex:
         """Every pair of synced entries within ``radius`` bits (``imgscout.pairs``), sorted
         by distance, then ids. An answer larger than the server's reply cap is fetched page
         by page; more than :attr:`max_rows` raise :class:`AnswerTooLargeError`."""
-        bits = parse_radius(radius)
+        bits = parse_radius(radius, self._bits)
         try:
             reply = self._call("imgscout.pairs", self.key, bits)
         except AnswerTooLargeError:
@@ -238,7 +259,7 @@ class RedisIndex:
 
     def iter_pairs(self, radius: float, page_size: int = DEFAULT_PAGE_ROWS) -> Iterator[Pair]:
         """As :meth:`Index.iter_pairs`: one ``imgscout.pairs ... CURSOR`` round trip a page."""
-        bits = parse_radius(radius)
+        bits = parse_radius(radius, self._bits)
         size = parse_page_size(page_size)
         for rows in self._walk("imgscout.pairs", self.key, bits, count=size):
             yield from map(wire.pair, rows)
@@ -261,12 +282,12 @@ class RedisIndex:
             reply = self._call("imgscout.entries", self.key)
         except AnswerTooLargeError:
             every = [
-                wire.entry(row)
+                wire.entry(row, self._bits)
                 for rows in self._walk("imgscout.entries", self.key, count=DEFAULT_PAGE_ROWS)
                 for row in rows
             ]
             return [e for e in every if not e.pending] + [e for e in every if e.pending]
-        return [wire.entry(row) for row in reply]
+        return [wire.entry(row, self._bits) for row in reply]
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries())
@@ -289,4 +310,5 @@ class RedisIndex:
         wire.for_each_key(self.client, "delete", self.key_names())
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.client!r}, key={self.key!r})"
+        width = "" if self._bits == 64 else f", bits={self._bits}"
+        return f"{type(self).__name__}({self.client!r}, key={self.key!r}{width})"

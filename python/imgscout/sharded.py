@@ -44,16 +44,14 @@ from ._args import (
     HashesLike,
     HashLike,
     Title,
-    as_batch,
     check_lengths,
     decode_title,
     encode_title,
     encode_titles,
     fail,
     parse_answer_ids,
+    parse_bits,
     parse_count,
-    parse_hash,
-    parse_hashes,
     parse_id,
     parse_ids,
     parse_knn_width,
@@ -139,8 +137,11 @@ class ShardedIndex:
         shards: int = 3,
         sync_threshold: int | None = None,
         *,
+        bits: int = 64,
         max_rows: int = DEFAULT_MAX_ROWS,
     ) -> None:
+        """``bits``: the code width, as :class:`RedisIndex` takes it; a wider index creates
+        its shard keys at that width now."""
         if not isinstance(name, str) or not name or "{" in name or "}" in name:
             raise ValueError(
                 f"invalid index name: {name!r} (a non-empty str without braces: the shard keys "
@@ -155,9 +156,26 @@ class ShardedIndex:
         self.name = name
         self.shards = shards
         self.keys: list[str] = [shard_key(name, shard, shards) for shard in range(shards)]
+        self._bits = parse_bits(bits)
         self.max_rows = parse_max_rows(max_rows)
         if sync_threshold is not None:
             self.set_sync_threshold(sync_threshold)
+        elif self._bits != 64:
+            self._claim_width()
+
+    def _claim_width(self) -> None:
+        """Creates every shard at this index's width, or checks the widths they have where
+        this connection may not write."""
+        try:
+            self._on_every_shard("imgscout.config", *wire.width_options(self._bits))
+        except (redis.exceptions.NoPermissionError, redis.exceptions.ReadOnlyError):
+            for key in self.keys:
+                wire.check_width(self.client, key, self._bits)
+
+    @property
+    def bits(self) -> int:
+        """The width of the codes: 64 (pHash), 128 or 256 (PDQ)."""
+        return self._bits
 
     def shard_of(self, id: int) -> int:
         """The shard that holds (or would hold) entry ``id``."""
@@ -183,6 +201,7 @@ class ShardedIndex:
         """Sets every shard's threshold (creating empty shards where missing); a global
         pending queue already that long is synced now, as ``Index`` does."""
         value = parse_sync_threshold(threshold)
+        width = wire.width_options(self._bits)
         # Each shard's queue is counted before its config: a shard whose own queue reaches
         # the new threshold syncs itself, and the others must follow when the sum does.
         replies = self.transport.pipelined(
@@ -191,7 +210,7 @@ class ShardedIndex:
                 for key in self.keys
                 for command in (
                     ("imgscout.info", key),
-                    ("imgscout.config", key, "SYNC_THRESHOLD", value),
+                    ("imgscout.config", key, *width, "SYNC_THRESHOLD", value),
                 )
             ]
         )
@@ -205,7 +224,7 @@ class ShardedIndex:
     # -- writes --------------------------------------------------------------------------
 
     def add(self, hash: HashLike, title: Title, id: int | None = None) -> int:
-        value = parse_hash(hash)
+        value = wire.hash_argument(hash, self._bits)
         raw_title = encode_title(title)
         entry_id = None if id is None else parse_id(id)
         ids = self._add_entries([value], [raw_title], None if entry_id is None else [entry_id])
@@ -218,19 +237,19 @@ class ShardedIndex:
         ids: Sequence[int] | npt.ArrayLike | None = None,
     ) -> npt.NDArray[np.uint64]:
         """All entries or none (every id is checked first); returns their ids."""
-        values = parse_hashes(hashes)
+        values = wire.hash_arguments(hashes, self._bits)
         raw_titles = encode_titles(titles)
         id_values = None if ids is None else parse_ids(ids)
         check_lengths(len(values), len(raw_titles), id_values)
         if len(values) == 0:
             return np.zeros(0, dtype=np.uint64)
         chosen = self._add_entries(
-            values.tolist(), raw_titles, None if id_values is None else id_values.tolist()
+            values, raw_titles, None if id_values is None else id_values.tolist()
         )
         return np.array(chosen, dtype=np.uint64)
 
     def _add_entries(
-        self, values: list[int], titles: list[bytes], explicit: list[int] | None
+        self, values: list[Any], titles: list[bytes], explicit: list[int] | None
     ) -> list[int]:
         for attempt in range(_WRITE_ATTEMPTS):
             written = self._try_add(values, titles, explicit)
@@ -244,7 +263,7 @@ class ShardedIndex:
         )
 
     def _try_add(
-        self, values: list[int], titles: list[bytes], explicit: list[int] | None
+        self, values: list[Any], titles: list[bytes], explicit: list[int] | None
     ) -> list[int] | None:
         """One round: read the shards' counters and queues, choose ids as ``Index.add_many``
         does, write. None when another writer took one of the automatic ids meanwhile."""
@@ -326,8 +345,8 @@ class ShardedIndex:
     # -- reads ---------------------------------------------------------------------------
 
     def query(self, hash: HashLike, radius: float, limit: int | None = None) -> list[Match]:
-        value = parse_hash(hash)
-        bits = parse_radius(radius)
+        value = wire.hash_argument(hash, self._bits)
+        bits = parse_radius(radius, self._bits)
         tail = wire.limit_args(limit)
         replies = self._on_every_shard("imgscout.query", value, bits, *tail)
         return _merge(replies, _count(limit))
@@ -339,13 +358,11 @@ class ShardedIndex:
         limit: int | None = None,
     ) -> list[list[Match]]:
         """Every query on every shard in one pipelined round trip per node."""
-        values = parse_hashes(hashes)
-        bits = parse_radius(radius)
+        values = wire.hash_arguments(hashes, self._bits)
+        bits = parse_radius(radius, self._bits)
         tail = wire.limit_args(limit)
         commands = [
-            ("imgscout.query", key, value, bits, *tail)
-            for value in values.tolist()
-            for key in self.keys
+            ("imgscout.query", key, value, bits, *tail) for value in values for key in self.keys
         ]
         replies = self.transport.read(commands)
         return [
@@ -358,8 +375,8 @@ class ShardedIndex:
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]:
         """As :meth:`Index.query_arrays`: one ``imgscout.mquery`` per shard, one pipelined
         round trip per node, the shards' rows merged per query."""
-        values = parse_hashes(as_batch(hashes)).tolist()
-        bits = parse_radius(radius)
+        values = wire.batch_arguments(hashes, self._bits)
+        bits = parse_radius(radius, self._bits)
         if not values:
             return wire.range_arrays([])
         tail = wire.limit_args(limit)
@@ -373,7 +390,7 @@ class ShardedIndex:
         self, hashes: HashesLike, k: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
         """As :meth:`Index.knn_arrays`: the ``k`` nearest of each shard, merged."""
-        values = parse_hashes(as_batch(hashes)).tolist()
+        values = wire.batch_arguments(hashes, self._bits)
         count = parse_knn_width(k, len(values), self.max_rows)
         if not values:
             return wire.knn_arrays([], count)
@@ -384,7 +401,7 @@ class ShardedIndex:
         return wire.knn_arrays(rows, count)
 
     def knn(self, hash: HashLike, k: int) -> list[Match]:
-        value = parse_hash(hash)
+        value = wire.hash_argument(hash, self._bits)
         count = min(parse_count(k, "k"), MAX_ID)
         # The k nearest of the whole index are among the k nearest of each shard.
         return _merge(self._on_every_shard("imgscout.knn", value, count), count)
@@ -447,25 +464,26 @@ class ShardedIndex:
         titles) to this process and joins them with the embedded core: O(entries) transfer
         and memory, like ``entries()``.
         """
-        return self._joined().pairs(parse_radius(radius))
+        return self._joined().pairs(parse_radius(radius, self._bits))
 
     def pairs_arrays(
         self, radius: float
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]:
         """The pairs of :meth:`pairs` as ``(a, b, distances)`` arrays, over the same local
         copy."""
-        return self._joined().pairs_arrays(parse_radius(radius))
+        return self._joined().pairs_arrays(parse_radius(radius, self._bits))
 
     def iter_pairs(self, radius: float, page_size: int = DEFAULT_PAGE_ROWS) -> Iterator[Pair]:
         """As :meth:`Index.iter_pairs`, over the same local copy as :meth:`pairs`."""
-        return self._joined().iter_pairs(parse_radius(radius), page_size)
+        return self._joined().iter_pairs(parse_radius(radius, self._bits), page_size)
 
     def _joined(self) -> Index:
         """Every synced entry's id and hash, in an embedded index."""
         synced = [entry for entry in self.entries() if not entry.pending]
-        joined = Index(sync_threshold=MAX_SYNC_THRESHOLD, max_rows=self.max_rows)
+        joined = Index(sync_threshold=MAX_SYNC_THRESHOLD, bits=self._bits, max_rows=self.max_rows)
+        hashes = [entry.hash for entry in synced]
         joined.add_many(
-            np.array([entry.hash for entry in synced], dtype=np.uint64),
+            np.array(hashes, dtype=np.uint64) if self._bits == 64 else hashes,
             [b""] * len(synced),
             np.array([entry.id for entry in synced], dtype=np.uint64),
         )
@@ -487,14 +505,14 @@ class ShardedIndex:
             replies = [
                 [
                     row
-                    for rows in RedisIndex(self.client, key)._walk(
+                    for rows in RedisIndex(self.client, key, bits=64)._walk(
                         "imgscout.entries", key, count=DEFAULT_PAGE_ROWS
                     )
                     for row in rows
                 ]
                 for key in self.keys
             ]
-        every = [wire.entry(row) for reply in replies for row in reply]
+        every = [wire.entry(row, self._bits) for reply in replies for row in reply]
         synced = sorted((entry for entry in every if not entry.pending), key=_entry_id)
         pending = sorted((entry for entry in every if entry.pending), key=_entry_id)
         return synced + pending
@@ -518,7 +536,11 @@ class ShardedIndex:
         wire.for_each_key(self.client, "delete", self.key_names())
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.client!r}, name={self.name!r}, shards={self.shards})"
+        width = "" if self._bits == 64 else f", bits={self._bits}"
+        return (
+            f"{type(self).__name__}({self.client!r}, name={self.name!r}, shards={self.shards}"
+            f"{width})"
+        )
 
 
 def _merge(replies: Sequence[list[list[Any]]], limit: int | None) -> list[Match]:

@@ -851,10 +851,12 @@ fn parse_hash_text(text: &str) -> Option<u64> {
     mvptree::text::parse_hash(text.as_bytes()).ok()
 }
 
-/// `parse_radius_text(text)`: the radius a text names (0..=64), or None.
+/// `parse_radius_text(text, bits=64)`: the radius a text names (0..=bits: more acts as
+/// `bits`), or None.
 #[pyfunction]
-fn parse_radius_text(text: &str) -> Option<u32> {
-    mvptree::text::parse_radius(text.as_bytes()).ok()
+#[pyo3(signature = (text, bits = 64))]
+fn parse_radius_text(text: &str, bits: u32) -> Option<u32> {
+    mvptree::text::parse_radius_up_to(text.as_bytes(), bits).ok()
 }
 
 /// `parse_id_text(text)`: the id a text names, or None.
