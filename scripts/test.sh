@@ -59,7 +59,8 @@ bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 python3 -m pytest
 # The array and limit answers again with the portable kernel forced, on both faces (test
 # servers inherit the variable): the Python-level suite above ran the fastest kernel only.
-IMGSCOUT_KERNEL=portable python3 -m pytest -q tests/test_arrays.py tests/test_answer_limits.py tests/test_wide_codes.py
+IMGSCOUT_KERNEL=portable python3 -m pytest -q tests/test_arrays.py tests/test_answer_limits.py tests/test_wide_codes.py \
+    tests/test_redis_wide.py
 # The same module binary on the other server: the long randomized comparisons run shorter.
 IMGSCOUT_TEST_SERVER=valkey HYPOTHESIS_PROFILE=quick IMGSCOUT_CLUSTER_EXAMPLES=100 \
     python3 -m pytest -m server

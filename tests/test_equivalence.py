@@ -99,7 +99,8 @@ def plain(value: Any) -> Any:
 
 def semantic_info(info: dict[str, Any]) -> dict[str, Any]:
     """The figures whose values are defined by the operations alone (not by memory or shape)."""
-    return {name: info[name] for name in ("entries", "pending", "next_id", "sync_threshold")}
+    names = ("entries", "pending", "next_id", "sync_threshold", "bits")
+    return {name: info[name] for name in names}
 
 
 titles = st.one_of(
@@ -111,8 +112,10 @@ near_max_ids = st.integers(MAX_ID - 3, MAX_ID)
 fresh_ids = st.one_of(st.integers(0, 60), near_max_ids, st.integers(0, MAX_ID))
 radii = st.one_of(
     st.integers(0, 64),
-    st.integers(65, 2**70),
-    st.floats(0, 70, allow_nan=False, allow_infinity=False),
+    # Past 64 acts as 64 on a 64-bit index; on a 256-bit one these are the radii PDQ uses.
+    st.integers(65, 260),
+    st.integers(261, 2**70),
+    st.floats(0, 270, allow_nan=False, allow_infinity=False),
 )
 limits = st.one_of(st.none(), st.integers(0, 6), st.just(2**66))
 
@@ -145,6 +148,37 @@ def hash_texts(value: int) -> st.SearchStrategy[str]:
     )
 
 
+def wide_hash_texts(value: int, bits: int) -> st.SearchStrategy[str]:
+    """Every text form docs/spec.md accepts for a code of ``bits``: ``bits / 4`` hex digits."""
+    digits = f"{value:0{bits // 4}x}"
+    return st.sampled_from([digits, digits.upper(), f"0x{digits}", f"0X{digits.upper()}"])
+
+
+def spec_wide_hash_value(text: str) -> int:
+    """The code a wide hash text names, written out independently of the core."""
+    return int(text[2:] if text[:2] in ("0x", "0X") else text, 16)
+
+
+#: Hashes a 256-bit index refuses: other widths, wrong lengths, junk.
+BAD_WIDE_HASHES = [
+    -1,
+    2**256,
+    "",
+    "0x",
+    "ffd8e0c0c0e0f0f8",
+    "12345",
+    "f" * 63,
+    "f" * 65,
+    "0x" + "g" * 64,
+    b"\x00" * 8,
+    b"\x00" * 33,
+    np.zeros(16, dtype=np.uint8),
+    1.5,
+    None,
+    True,
+]
+
+
 def spec_hash_value(text: str) -> int:
     """The hash docs/spec.md says a text names, written out independently of the core:
     digits only are decimal; else 0x-prefixed or 16-digit hex."""
@@ -162,7 +196,10 @@ BAD_COUNTS = [-1, 1.5, "2", True]
 
 
 class IndexEquivalence(RuleBasedStateMachine):
-    """Same operations on three indexes; see the module docstring."""
+    """Same operations on three indexes; see the module docstring. ``BITS`` is the code
+    width every index of a run holds."""
+
+    BITS: ClassVar[int] = 64
 
     clients: ClassVar[list[redis.Redis]] = []
     save_dir: ClassVar[Path]
@@ -181,9 +218,9 @@ class IndexEquivalence(RuleBasedStateMachine):
     @initialize(threshold=st.one_of(st.none(), st.integers(1, 6)), client=st.integers(0, 3))
     def start(self, threshold: int | None, client: int) -> None:
         self.client = self.clients[client]
-        self.embedded = Index(sync_threshold=threshold)
-        self.remote = RedisIndex(self.client, self.key, sync_threshold=threshold)
-        self.model = ReferenceIndex(threshold or SERVER_DEFAULT_THRESHOLD)
+        self.embedded = Index(sync_threshold=threshold, bits=self.BITS)
+        self.remote = RedisIndex(self.client, self.key, sync_threshold=threshold, bits=self.BITS)
+        self.model = ReferenceIndex(threshold or SERVER_DEFAULT_THRESHOLD, bits=self.BITS)
 
     def teardown(self) -> None:
         if hasattr(self, "client"):
@@ -194,16 +231,21 @@ class IndexEquivalence(RuleBasedStateMachine):
     def draw_hash_value(self, data: st.DataObject) -> int:
         if self.used_hashes and data.draw(st.booleans(), label="near a stored hash"):
             base = data.draw(st.sampled_from(self.used_hashes))
-            for bit in data.draw(st.sets(st.integers(0, 63), max_size=12), label="flipped bits"):
+            flips = st.sets(st.integers(0, self.BITS - 1), max_size=12 * self.BITS // 64)
+            for bit in data.draw(flips, label="flipped bits"):
                 base ^= 1 << bit
             return base
-        return data.draw(st.integers(0, 2**64 - 1), label="random hash")
+        return data.draw(st.integers(0, 2**self.BITS - 1), label="random hash")
 
     def draw_hash(self, data: st.DataObject) -> tuple[int, Any]:
         """A hash and the form the caller passes it in: int, numpy, ImageHash, or text in
         each form docs/spec.md accepts (the value is what the spec says the text names)."""
         value = self.draw_hash_value(data)
-        form = data.draw(st.sampled_from(["int", "numpy", "imagehash", "text"]))
+        form = data.draw(st.sampled_from(["int", "numpy", "imagehash", "text", "bytes"]))
+        if self.BITS != 64:
+            return value, self.wide_form(data, value, form)
+        if form == "bytes":
+            return value, value.to_bytes(8, "big")
         if form == "numpy":
             return value, np.uint64(value)
         if form == "imagehash":
@@ -212,6 +254,35 @@ class IndexEquivalence(RuleBasedStateMachine):
             text = data.draw(hash_texts(value), label="hash text")
             return spec_hash_value(text), text
         return value, value
+
+    def wide_form(self, data: st.DataObject, value: int, form: str) -> Any:
+        """``value`` as a wide code in ``form``: bytes and numpy bytes in text order, an
+        ImageHash of ``BITS`` bits, or hex text."""
+        raw = value.to_bytes(self.BITS // 8, "big")
+        if form == "numpy":
+            return np.frombuffer(raw, dtype=np.uint8).copy()
+        if form == "imagehash":
+            return imagehash.hex_to_hash(raw.hex())
+        if form == "text":
+            text = data.draw(wide_hash_texts(value, self.BITS), label="hash text")
+            assert spec_wide_hash_value(text) == value
+            return text
+        if form == "bytes":
+            return raw
+        return value
+
+    def hash_texts(self, value: int) -> st.SearchStrategy[str]:
+        return hash_texts(value) if self.BITS == 64 else wide_hash_texts(value, self.BITS)
+
+    def spec_hash_value(self, text: str) -> int:
+        return spec_hash_value(text) if self.BITS == 64 else spec_wide_hash_value(text)
+
+    def as_array(self, values: list[int]) -> Any:
+        """Many hashes as one array: uint64 at 64 bits, ``(n, BITS / 8)`` uint8 rows wider."""
+        if self.BITS == 64:
+            return np.array(values, dtype=np.uint64)
+        raw = b"".join(value.to_bytes(self.BITS // 8, "big") for value in values)
+        return np.frombuffer(raw, dtype=np.uint8).reshape(len(values), self.BITS // 8).copy()
 
     def draw_id(self, data: st.DataObject) -> int:
         if self.used_ids and data.draw(st.booleans(), label="a used id"):
@@ -262,7 +333,7 @@ class IndexEquivalence(RuleBasedStateMachine):
     def add_many(self, data: st.DataObject, count: int, explicit: bool, as_array: bool) -> None:
         drawn = [self.draw_hash(data) for _ in range(count)]
         values = [value for value, _ in drawn]
-        given: Any = np.array(values, dtype=np.uint64) if as_array else [g for _, g in drawn]
+        given: Any = self.as_array(values) if as_array else [g for _, g in drawn]
         names = [data.draw(titles) for _ in range(count)]
         ids = [self.draw_id(data) for _ in range(count)] if explicit else None
         result = self.compare(
@@ -313,13 +384,16 @@ class IndexEquivalence(RuleBasedStateMachine):
 
     @rule()
     def everything(self) -> None:
-        """The whole synced content, as one radius-64 query sees it."""
-        self.compare(lambda index: index.query(0, 64), lambda model: model.query(0, 64))
+        """The whole synced content, as one query of radius ``BITS`` sees it."""
+        self.compare(
+            lambda index: index.query(0, self.BITS), lambda model: model.query(0, self.BITS)
+        )
 
     @rule(radius=radii)
     def pairs(self, radius: float) -> None:
         self.compare(
-            lambda index: index.pairs(radius), lambda model: model.pairs(min(int(radius), 64))
+            lambda index: index.pairs(radius),
+            lambda model: model.pairs(min(int(radius), self.BITS)),
         )
 
     @rule(radius=radii, page_size=st.integers(1, 5))
@@ -330,11 +404,18 @@ class IndexEquivalence(RuleBasedStateMachine):
             pairs = list(index.iter_pairs(radius, page_size=page_size))
             return sorted(pairs, key=lambda p: (p[2], p[0], p[1]))
 
-        self.compare(walked, lambda model: model.pairs(min(int(radius), 64)))
+        self.compare(walked, lambda model: model.pairs(min(int(radius), self.BITS)))
 
     @rule()
     def entries(self) -> None:
-        self.compare(lambda index: list(index), lambda model: model.entries())
+        self.compare(lambda index: self.entry_rows(index), lambda model: model.entries())
+
+    def entry_rows(self, index: Any) -> list[Any]:
+        """An index's entries with each hash as an int: wide codes come as hex text."""
+        return [
+            (e.id, e.hash if isinstance(e.hash, int) else int(e.hash, 16), e.title, e.pending)
+            for e in index
+        ]
 
     @rule(data=st.data())
     def lookup(self, data: st.DataObject) -> None:
@@ -350,6 +431,7 @@ class IndexEquivalence(RuleBasedStateMachine):
                 "pending": len(model.pending),
                 "next_id": model.next_id,
                 "sync_threshold": model.sync_threshold,
+                "bits": model.bits,
             },
         )
         assert self.embedded.info().keys() == self.remote.info().keys()
@@ -361,6 +443,8 @@ class IndexEquivalence(RuleBasedStateMachine):
         bad=st.sampled_from(BAD_HASHES),
     )
     def bad_hash(self, method: str, bad: Any) -> None:
+        if self.BITS != 64:
+            bad = BAD_WIDE_HASHES[BAD_HASHES.index(bad) % len(BAD_WIDE_HASHES)]
         calls = {
             "add": lambda index: index.add(bad, "t"),
             "add_many": lambda index: index.add_many([1, bad], ["a", "b"]),
@@ -411,8 +495,8 @@ class IndexEquivalence(RuleBasedStateMachine):
     def add_as_text(self, data: st.DataObject, title: str) -> None:
         """``imgscout.add key <text>`` on the server (a ``ShardedIndex`` parses the text
         itself), ``Index.add(<text>)`` here."""
-        text = data.draw(hash_texts(self.draw_hash_value(data)), label="hash text")
-        value = spec_hash_value(text)
+        text = data.draw(self.hash_texts(self.draw_hash_value(data)), label="hash text")
+        value = self.spec_hash_value(text)
         raw_title = title.encode("utf-8", "surrogateescape")
 
         def send(index: Any) -> int:
@@ -424,11 +508,11 @@ class IndexEquivalence(RuleBasedStateMachine):
         if result[0] == "returned":
             self.remember([result[1]], [value])
 
-    @rule(data=st.data(), radius=st.integers(0, 64))
+    @rule(data=st.data(), radius=st.integers(0, 260))
     def query_as_text(self, data: st.DataObject, radius: int) -> None:
         """``imgscout.query key <text> <radius>`` on the server, ``Index.query(<text>)`` here."""
-        text = data.draw(hash_texts(self.draw_hash_value(data)), label="hash text")
-        value = spec_hash_value(text)
+        text = data.draw(self.hash_texts(self.draw_hash_value(data)), label="hash text")
+        value = self.spec_hash_value(text)
 
         def send(index: Any) -> list[Match]:
             if index is self.remote and isinstance(index, RedisIndex):
@@ -491,3 +575,30 @@ def test_index_redis_and_brute_force_agree(
             print(f"  {count:8d}  {name}")
     minimum = settings.get_profile(PROFILE).max_examples // 2
     assert tally["sequences"] >= minimum, "hypothesis ran far fewer sequences than asked"
+
+
+class WideEquivalence(IndexEquivalence):
+    """The same machine on 256-bit codes (PDQ's width): every hash form, every rule."""
+
+    BITS = 256
+
+
+@pytest.mark.timeout(3600)
+def test_index_redis_and_brute_force_agree_at_256_bits(
+    equivalence_clients: list[redis.Redis], capsys: pytest.CaptureFixture[str]
+) -> None:
+    WideEquivalence.clients = equivalence_clients
+    profile = settings.get_profile(PROFILE)
+    # A quarter of the 64-bit run: the rules are the same, only the width differs.
+    wide_settings = settings(profile, max_examples=max(profile.max_examples // 4, 20))
+    with tempfile.TemporaryDirectory(prefix="imgscout-equivalence-") as folder:
+        WideEquivalence.save_dir = Path(folder)
+        WideEquivalence.tally.clear()
+        run_state_machine_as_test(WideEquivalence, settings=wide_settings)
+    tally = WideEquivalence.tally
+    with capsys.disabled():
+        print(f"\nequivalence at 256 bits ({PROFILE} profile, a quarter of its sequences):")
+        for name, count in sorted(tally.items()):
+            print(f"  {count:8d}  {name}")
+    assert tally["sequences"] >= wide_settings.max_examples // 2
+    assert tally["non-empty query answers"] > 0, "no query found anything: the run tested little"

@@ -400,7 +400,15 @@ def test_info_reports_the_core_figures(make_index: IndexFactory) -> None:
     assert info["sync_threshold"] == 7
     assert isinstance(info["memory_bytes"], int) and info["memory_bytes"] > 0
     assert all(isinstance(name, str) and isinstance(v, (int, str)) for name, v in info.items())
-    assert list(info)[:5] == ["entries", "pending", "next_id", "sync_threshold", "memory_bytes"]
+    assert list(info)[:6] == [
+        "entries",
+        "pending",
+        "next_id",
+        "sync_threshold",
+        "bits",
+        "memory_bytes",
+    ]
+    assert info["bits"] == 64
     # The scan kernel this process runs (IMGSCOUT_KERNEL may force a slower one).
     assert info["kernel"] in {"portable", "avx2", "avx512"}
 

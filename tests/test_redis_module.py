@@ -251,7 +251,15 @@ def test_info_reports_the_cores_figures_in_order(client: redis.Redis) -> None:
     command(client, "imgscout.sync", "idx")
     command(client, "imgscout.add", "idx", 3, "c")
     figures = info(client, "idx")
-    assert list(figures)[:5] == ["entries", "pending", "next_id", "sync_threshold", "memory_bytes"]
+    assert list(figures)[:6] == [
+        "entries",
+        "pending",
+        "next_id",
+        "sync_threshold",
+        "bits",
+        "memory_bytes",
+    ]
+    assert figures["bits"] == 64
     assert figures["entries"] == 2
     assert figures["pending"] == 1
     assert figures["next_id"] == 4

@@ -59,8 +59,10 @@ class ReferenceIndex:
     ``add_many`` adds all entries or none.
     """
 
-    def __init__(self, sync_threshold: int = DEFAULT_SYNC_THRESHOLD) -> None:
+    def __init__(self, sync_threshold: int = DEFAULT_SYNC_THRESHOLD, bits: int = 64) -> None:
         self.sync_threshold = sync_threshold
+        #: The code width: hashes are ints below 2**bits, and no two differ in more bits.
+        self.bits = bits
         self.next_id = 1
         self.pending: dict[int, tuple[int, Any]] = {}  # insertion-ordered
         self.indexed: dict[int, tuple[int, Any]] = {}  # in the order the entries were synced
@@ -124,7 +126,7 @@ class ReferenceIndex:
     def query(
         self, hash_value: int, radius: int, limit: int | None = None
     ) -> list[tuple[Any, int, int]]:
-        radius = min(radius, MAX_RADIUS)
+        radius = min(radius, self.bits)
         found = sorted(
             (hamming(hash_value, stored), entry_id, title)
             for entry_id, (stored, title) in self.indexed.items()
@@ -135,7 +137,7 @@ class ReferenceIndex:
         return [(title, entry_id, distance) for distance, entry_id, title in found]
 
     def knn(self, hash_value: int, k: int) -> list[tuple[Any, int, int]]:
-        return self.query(hash_value, MAX_RADIUS, k)
+        return self.query(hash_value, self.bits, k)
 
     def lookup(self, entry_id: int) -> Any | None:
         entry = self.pending.get(entry_id) or self.indexed.get(entry_id)
