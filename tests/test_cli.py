@@ -238,9 +238,9 @@ def test_incremental_add_skips_unchanged_and_replaces_changed(
     hashed_paths: list[str] = []
     real_hash_files = hashing.hash_files
 
-    def recording_hash_files(paths, jobs=None, progress_stream=None):  # type: ignore[no-untyped-def]
+    def recording_hash_files(paths, jobs=None, progress_stream=None, **options):  # type: ignore[no-untyped-def]
         hashed_paths.extend(paths)
-        return real_hash_files(paths, jobs=jobs, progress_stream=progress_stream)
+        return real_hash_files(paths, jobs=jobs, progress_stream=progress_stream, **options)
 
     monkeypatch.setattr(hashing, "hash_files", recording_hash_files)
     files = sample_files(photos)

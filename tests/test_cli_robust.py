@@ -489,9 +489,9 @@ def test_dupes_with_an_index_hashes_only_new_and_changed_files(
     hashed: list[str] = []
     real_hash_files = hashing.hash_files
 
-    def recording(paths: list[str], jobs: int | None = None) -> object:
+    def recording(paths: list[str], jobs: int | None = None, **options: object) -> object:
         hashed.extend(paths)
-        return real_hash_files(paths, jobs=jobs)
+        return real_hash_files(paths, jobs=jobs, **options)
 
     monkeypatch.setattr(hashing, "hash_files", recording)
     first = run(capsys, "dupes", "--json", "--index", index, str(folder))

@@ -76,9 +76,9 @@ def test_find_duplicates_with_an_index_decodes_nothing_the_second_time(
     hashed: list[str] = []
     real_hash_files = hashing.hash_files
 
-    def recording(paths: list[str], jobs: int | None = None) -> object:
+    def recording(paths: list[str], jobs: int | None = None, **options: object) -> object:
         hashed.extend(paths)
-        return real_hash_files(paths, jobs=jobs)
+        return real_hash_files(paths, jobs=jobs, **options)
 
     monkeypatch.setattr(hashing, "hash_files", recording)
     index = tmp_path / "photos.idx"

@@ -23,6 +23,7 @@ from imgscout._cli_cache import (
     FileRecord,
     RedisFileCache,
     SqliteFileCache,
+    read_recorded_hash,
     sidecar_path,
 )
 from imgscout._types import Entry
@@ -42,13 +43,16 @@ class UsageError(Exception):
 @dataclass(frozen=True)
 class BackendOptions:
     """Which index a run uses: the CLI's ``--index``, ``--redis``, ``--key``, ``--cluster``
-    and ``--shards``."""
+    and ``--shards``; and ``hash``, the algorithm of a run that hashes (``--hash``): the index
+    must hold that algorithm's hashes, and a new one is made for them. None for the commands
+    that hash nothing (sync, lookup, size, del): they take the index as it is."""
 
     index: str | None = None
     redis: str | None = None
     key: str | None = None
     cluster: bool = False
     shards: int = 3
+    hash: str | None = None
 
 
 @dataclass
@@ -60,6 +64,10 @@ class Backend:
     #: With --redis: the client and key, for pipelined checks the index API has no batch for.
     redis_client: Any = None
     redis_key: str | None = None
+    #: The algorithm of the run's hashes (None for a run that hashes nothing) and the width
+    #: of the index's.
+    algorithm: str | None = None
+    bits: int = 64
 
     def save(self) -> None:
         if self.index_path is not None:
@@ -90,27 +98,48 @@ def redis_client(url: str, cluster: bool = False) -> Any:
     return client
 
 
+def redis_index(client: Any, key: str, bits: int, cluster: bool = False, shards: int = 3) -> Any:
+    """A ``RedisIndex`` (``ShardedIndex`` with ``cluster``) of ``bits``-bit hashes. A wide one
+    creates its key at its width; a key of another width is a :class:`UsageError`."""
+    import imgscout
+
+    try:
+        if cluster:
+            return imgscout.ShardedIndex(client, key, shards=shards, bits=bits)
+        return imgscout.RedisIndex(client, key, bits=bits)
+    except imgscout.InvalidArgumentError as error:
+        raise UsageError(f"Redis key {key}: {error}") from error
+
+
+def check_algorithm(where: str, recorded: str | None, stored_bits: int | None, wanted: str) -> None:
+    """Refuses a run whose ``--hash wanted`` is not what the index holds: ``recorded`` is the
+    algorithm its cache records (None: no record), ``stored_bits`` the width of the index
+    there is (None: no index yet, or an empty one). A 64-bit index without a record holds
+    phash hashes, the only kind there was."""
+    if recorded is None and stored_bits == hashing.HASH_BITS:
+        recorded = hashing.DEFAULT_ALGORITHM
+    if recorded is not None and recorded != wanted:
+        raise UsageError(
+            f"{where} holds {recorded} hashes, not {wanted}; run with --hash {recorded}"
+        )
+    if stored_bits is not None and stored_bits != hashing.hash_bits(wanted):
+        fitting = [a for a, b in hashing.ALGORITHMS.items() if b == stored_bits]
+        raise UsageError(
+            f"{where} holds {stored_bits}-bit hashes, not {wanted}'s "
+            f"{hashing.hash_bits(wanted)}; run with " + " or ".join(f"--hash {a}" for a in fitting)
+        )
+
+
 @contextlib.contextmanager
 def open_backend(options: BackendOptions, writing: bool, creating: bool) -> Iterator[Backend]:
     """The index ``options`` name, open for the run. ``creating``: an embedded index (and its
-    cache) is made when missing, as ``add`` and ``dupes`` do; other commands need one."""
+    cache) is made when missing, as ``add`` and ``dupes`` do; other commands need one. With
+    ``options.hash``, an index of another algorithm is a :class:`UsageError` naming both, and
+    a writing run records the algorithm in the cache."""
+    if options.hash is not None:
+        hashing.hash_bits(options.hash)
     if options.redis:
-        import imgscout
-
-        if not options.key:
-            raise UsageError("--redis needs --key KEY (the key that holds the index)")
-        client = redis_client(options.redis, options.cluster)
-        index = (
-            imgscout.ShardedIndex(client, options.key, shards=options.shards)
-            if options.cluster
-            else imgscout.RedisIndex(client, options.key)
-        )
-        backend = Backend(
-            index,
-            RedisFileCache(client, options.key),
-            redis_client=client,
-            redis_key=options.key,
-        )
+        backend = _open_redis(options, writing)
     else:
         if options.key or options.cluster:
             raise UsageError("--key and --cluster only apply with --redis URL")
@@ -119,11 +148,48 @@ def open_backend(options: BackendOptions, writing: bool, creating: bool) -> Iter
             writing,
             create_cache=creating,
             must_exist=not creating,
+            algorithm=options.hash,
         )
     try:
         yield backend
     finally:
         backend.close()
+
+
+def _open_redis(options: BackendOptions, writing: bool) -> Backend:
+    if not options.key:
+        raise UsageError("--redis needs --key KEY (the key that holds the index)")
+    client = redis_client(options.redis or "", options.cluster)
+    cache = RedisFileCache(client, options.key)
+    # A 64-bit client creates nothing and sends no hash here: it reads what the key holds.
+    probe = redis_index(client, options.key, 64, options.cluster, options.shards)
+    held = int(probe.info().get("bits", 64))
+    algorithm = options.hash
+    recorded = None
+    if algorithm is None:  # a run that hashes nothing: the index as it is
+        bits = held
+    else:
+        bits = hashing.hash_bits(algorithm)
+        if probe.size() + pending(probe) > 0:
+            recorded = cache.recorded_hash()
+            check_algorithm(f"Redis key {options.key}", recorded, held, algorithm)
+        # else: an empty or missing key holds nothing yet, whatever its cache recorded.
+    index = (
+        probe
+        if bits == 64
+        else redis_index(client, options.key, bits, options.cluster, options.shards)
+    )
+    cache.bits = bits
+    if writing and algorithm is not None and recorded != algorithm:
+        cache.record_hash(algorithm)
+    return Backend(
+        index,
+        cache,
+        redis_client=client,
+        redis_key=options.key,
+        algorithm=algorithm,
+        bits=bits,
+    )
 
 
 def check_regular(path: str, what: str, must_exist: bool) -> bool:
@@ -149,13 +215,23 @@ class EmbeddedIndex:
     :class:`imgscout.Index` of the same entries, made on first need; every call from then
     on goes to it."""
 
-    def __init__(self, path: str, exists: bool) -> None:
+    def __init__(self, path: str, exists: bool, bits: int = 64) -> None:
+        """``bits``: the width of a new index (one that loads keeps its own)."""
         from imgscout import _core
 
         self._path = path
         self._exists = exists
         self._full: Index | None = None
-        self._core = _core.Index.load(path) if exists else _core.Index()
+        if exists:
+            self._core = _core.Index.load(path)
+        elif bits == hashing.HASH_BITS:
+            self._core = _core.Index()
+        else:
+            self._core = _core.Index(_core.DEFAULT_SYNC_THRESHOLD, bits)
+
+    @property
+    def bits(self) -> int:
+        return int(self._core.bits)
 
     def full(self) -> Index:
         if self._full is None:
@@ -165,7 +241,7 @@ class EmbeddedIndex:
             if wrap is not None:
                 self._full = wrap(self._core)
             else:  # pragma: no cover - the Python layer no longer wraps a core
-                self._full = Index.load(self._path) if self._exists else Index()
+                self._full = Index.load(self._path) if self._exists else Index(bits=self.bits)
         return self._full
 
     def lookup(self, entry_id: int) -> str | None:
@@ -201,7 +277,15 @@ class EmbeddedIndex:
         return self.full().query_many(hashes, radius, limit=limit)
 
 
-def open_embedded(path: str, writing: bool, create_cache: bool, must_exist: bool) -> Backend:
+def open_embedded(
+    path: str,
+    writing: bool,
+    create_cache: bool,
+    must_exist: bool,
+    algorithm: str | None = None,
+) -> Backend:
+    """``algorithm``: the run's ``--hash`` (a new index gets its width; an existing one must
+    hold it); None for a run that hashes nothing."""
     exists = check_regular(path, "index", must_exist)
     cache_exists = check_regular(sidecar_path(path), "index cache", must_exist=False)
     lock_file = None
@@ -213,27 +297,56 @@ def open_embedded(path: str, writing: bool, create_cache: bool, must_exist: bool
         except OSError as error:
             raise UsageError(f"cannot write next to index {path}: {error}") from error
         fcntl.flock(lock_file, fcntl.LOCK_EX)
+    bits = hashing.HASH_BITS if algorithm is None else hashing.hash_bits(algorithm)
     try:
-        index = EmbeddedIndex(path, exists)
+        index = EmbeddedIndex(path, exists, bits)
     except (OSError, ValueError) as error:
         if lock_file is not None:
             lock_file.close()
         raise UsageError(f"cannot read index {path}: {error}") from error
-    cache: FileCache
+    cache: FileCache = _NoCache()
     # Only `add` starts a cache; other commands keep an existing one in step (del) or read it.
-    if create_cache or cache_exists:
-        try:
-            cache = SqliteFileCache(sidecar_path(path))
-        except CacheError as error:
-            if lock_file is not None:
-                lock_file.close()
-            raise UsageError(str(error)) from error
-    else:
-        cache = _NoCache()
-    return Backend(index, cache, index_path=path, lock_file=lock_file)
+    try:
+        if create_cache or cache_exists:
+            cache = SqliteFileCache(sidecar_path(path), index.bits)
+        if algorithm is not None:
+            # A cache left by an index that is gone says nothing of the new one.
+            recorded = cache.recorded_hash() if exists else None
+            check_algorithm(f"index {path}", recorded, index.bits if exists else None, algorithm)
+            if writing and recorded != algorithm:
+                cache.record_hash(algorithm)
+    except (CacheError, UsageError) as error:
+        cache.close()
+        if lock_file is not None:
+            lock_file.close()
+        raise UsageError(str(error)) from error
+    return Backend(
+        index, cache, index_path=path, lock_file=lock_file, algorithm=algorithm, bits=index.bits
+    )
+
+
+def open_reference(path: str, algorithm: str) -> EmbeddedIndex:
+    """The embedded index ``dupes --against PATH`` reads, checked to hold ``algorithm``'s
+    hashes (by its cache's record, read without writing, and its width)."""
+    check_regular(path, "reference index", must_exist=True)
+    try:
+        stored = EmbeddedIndex(path, exists=True)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot read reference index {path}: {error}") from error
+    recorded = read_recorded_hash(sidecar_path(path))
+    check_algorithm(f"reference index {path}", recorded, stored.bits, algorithm)
+    return stored
 
 
 class _NoCache:
+    bits = 64
+
+    def recorded_hash(self) -> str | None:
+        return None
+
+    def record_hash(self, algorithm: str) -> None:
+        pass
+
     def get_many(self, paths: Any) -> dict[str, FileRecord]:
         return {}
 
@@ -276,17 +389,29 @@ def index_files(
     jobs: int | None,
     sync: bool,
     need_facts: bool = False,
+    keep_low_quality: bool = False,
+    rotations: bool = False,
 ) -> tuple[dict[str, int], list[HashFailure], list[HashedFile]]:
     """``add``: hashes the new and changed files among ``paths`` into the index, saves it, then
     updates the cache. Returns the counts, the failures and every file's hash (from the cache
     for unchanged files: ``need_facts`` also re-hashes files cached without their pixel size).
-    When nothing changed (every file cached, nothing stale or pending) nothing is written."""
+    When nothing changed (every file cached, nothing stale or pending) nothing is written.
+
+    Files are hashed with the backend's algorithm; files of too low a PDQ quality are among
+    the failures (and not added) unless ``keep_low_quality``. ``rotations``: the files hashed
+    now also get their orientations' hashes (the index stores the original only)."""
     plan = _plan_add(backend, paths, need_facts)
     failed = list(plan.failures)
     hashed: list[HashedFile] = []
     hash_failures: list[HashFailure] = []
     if plan.to_hash:
-        hashed, hash_failures = hashing.hash_files([p for p, _, _ in plan.to_hash], jobs=jobs)
+        hashed, hash_failures = hashing.hash_files(
+            [p for p, _, _ in plan.to_hash],
+            jobs=jobs,
+            algorithm=backend.algorithm or hashing.DEFAULT_ALGORITHM,
+            rotations=rotations,
+            keep_low_quality=keep_low_quality,
+        )
     failed.extend(hash_failures)
     stat_of = {p: (size, mtime) for p, size, mtime in plan.to_hash}
     unsaved = backend.index_path is not None and not os.path.exists(backend.index_path)

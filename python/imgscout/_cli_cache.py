@@ -9,6 +9,11 @@ names that path in the index, is not hashed again. The cache lives with the inde
 * Redis ``--key KEY``: a Redis hash ``KEY:files`` on the same server, so every machine adding to
   that index shares what has been added.
 
+The cache also records which hashing algorithm (``imgscout --hash``) filled the index: a
+``meta`` table in the SQLite file, the field :data:`RECORD_FIELD` of the Redis hash. A cache
+without the record is from before there was a choice: ``phash``. Hashes are kept as hex text,
+16 digits for 64-bit ones as always, 64 for 256-bit ones (SQLite integers are signed 64-bit).
+
 The cache is only a hint: each hit is confirmed against the index (``lookup(id) == path``)
 before a file is skipped, so a stale cache (index deleted or replaced, an id removed by another
 client) costs a re-hash, never a miss. ``add`` saves an embedded index before it writes the
@@ -45,7 +50,19 @@ class FileRecord:
         return self.size == size and self.mtime_ns == mtime_ns
 
 
+def hash_text(value: int, bits: int) -> str:
+    """A hash as the cache stores it: ``bits / 4`` hex digits."""
+    return f"{value:0{bits // 4}x}"
+
+
 class FileCache(Protocol):
+    #: The width of the hashes it stores (their hex digits).
+    bits: int
+
+    def recorded_hash(self) -> str | None: ...
+
+    def record_hash(self, algorithm: str) -> None: ...
+
     def get_many(self, paths: Iterable[str]) -> dict[str, FileRecord]: ...
 
     def put_many(self, records: Iterable[FileRecord]) -> None: ...
@@ -70,8 +87,9 @@ def sidecar_path(index_path: str) -> str:
 class SqliteFileCache:
     """The embedded index's cache: one table in ``<index>.files``."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, bits: int = 64) -> None:
         self.path = path
+        self.bits = bits
         with self._errors("open"):
             self.connection = sqlite3.connect(path)
             self.connection.execute(
@@ -80,6 +98,10 @@ class SqliteFileCache:
                 " hash TEXT NOT NULL, id INTEGER NOT NULL)"
             )
             self.connection.execute("CREATE INDEX IF NOT EXISTS files_id ON files(id)")
+            # What the index holds (one row, name "hash"); older caches have no such table.
+            self.connection.execute(
+                "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
             columns = {row[1] for row in self.connection.execute("PRAGMA table_info(files)")}
             for name, kind in (
                 ("width", "INTEGER NOT NULL DEFAULT 0"),
@@ -99,6 +121,18 @@ class SqliteFileCache:
                 with contextlib.suppress(sqlite3.Error):
                     self.connection.rollback()
             raise CacheError(f"cannot {doing} index cache {self.path}: {error}") from error
+
+    def recorded_hash(self) -> str | None:
+        with self._errors("read"):
+            row = self.connection.execute("SELECT value FROM meta WHERE name = 'hash'").fetchone()
+        return None if row is None else str(row[0])
+
+    def record_hash(self, algorithm: str) -> None:
+        with self._errors("write"):
+            self.connection.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES ('hash', ?)", (algorithm,)
+            )
+            self.connection.commit()
 
     def get_many(self, paths: Iterable[str]) -> dict[str, FileRecord]:
         found: dict[str, FileRecord] = {}
@@ -133,7 +167,7 @@ class SqliteFileCache:
                 r.path,
                 r.size,
                 r.mtime_ns,
-                f"{r.hash:016x}",
+                hash_text(r.hash, self.bits),
                 r.id,
                 r.width,
                 r.height,
@@ -171,13 +205,47 @@ class SqliteFileCache:
             self.connection.close()
 
 
+def read_recorded_hash(path: str) -> str | None:
+    """The algorithm the SQLite cache at ``path`` records, read without writing anything; None
+    when there is no such file, no record, or it cannot be read."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        connection = sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        row = connection.execute("SELECT value FROM meta WHERE name = 'hash'").fetchone()
+    except sqlite3.Error:  # a cache from before the record, or not SQLite
+        return None
+    finally:
+        connection.close()
+    return None if row is None else str(row[0])
+
+
+#: The field of ``<key>:files`` that records the algorithm: no file path (every path the cache
+#: holds is absolute) can be this text.
+RECORD_FIELD = "imgscout:hash"
+
+
 class RedisFileCache:
     """The Redis index's cache: hash ``<key>:files``, field = path, value =
-    "size mtime hash id width height flat" (the last three absent in older values)."""
+    "size mtime hash id width height flat" (the last three absent in older values); and the
+    field :data:`RECORD_FIELD`, the algorithm."""
 
-    def __init__(self, client: Any, key: str) -> None:
+    def __init__(self, client: Any, key: str, bits: int = 64) -> None:
         self.client = client
         self.key = f"{key}:files"
+        self.bits = bits
+
+    def recorded_hash(self) -> str | None:
+        value = self.client.hget(self.key, RECORD_FIELD)
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    def record_hash(self, algorithm: str) -> None:
+        self.client.hset(self.key, RECORD_FIELD, algorithm)
 
     def get_many(self, paths: Iterable[str]) -> dict[str, FileRecord]:
         wanted = list(paths)
@@ -195,8 +263,8 @@ class RedisFileCache:
 
     def put_many(self, records: Iterable[FileRecord]) -> None:
         mapping: Mapping[str, str] = {
-            r.path: f"{r.size} {r.mtime_ns} {r.hash:016x} {r.id} {r.width} {r.height} "
-            + ("-" if r.flat is None else str(int(r.flat)))
+            r.path: f"{r.size} {r.mtime_ns} {hash_text(r.hash, self.bits)} {r.id} "
+            f"{r.width} {r.height} " + ("-" if r.flat is None else str(int(r.flat)))
             for r in records
         }
         if mapping:
@@ -220,7 +288,12 @@ class RedisFileCache:
         self.remove_paths(doomed_paths)
 
     def count(self) -> int:
-        return int(self.client.hlen(self.key))
+        """Rows of files (the record is not one)."""
+        pipeline = self.client.pipeline(transaction=False)
+        pipeline.hlen(self.key)
+        pipeline.hexists(self.key, RECORD_FIELD)
+        rows, recorded = pipeline.execute()
+        return int(rows) - int(bool(recorded))
 
     def close(self) -> None:
         pass

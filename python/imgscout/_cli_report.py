@@ -80,9 +80,20 @@ class Group:
     facts: list[FileFacts] = field(default_factory=list)
     #: With ``dupes --against``: which members are reference files.
     reference: list[bool] = field(default_factory=list)
+    #: The width of the hashes (how many hex digits print them).
+    bits: int = 64
+    #: With ``--rotations``: each member's orientation hashes (empty for a member without).
+    variants: list[list[int]] = field(default_factory=list)
 
     def distance(self, i: int, j: int) -> int:
-        return hamming(self.hashes[i], self.hashes[j])
+        """Hamming distance; with rotations the smallest between one member's orientations
+        and the other's hash, either way round (what the self-join found)."""
+        best = hamming(self.hashes[i], self.hashes[j])
+        if self.variants:
+            for a, b in ((i, j), (j, i)):
+                for value in self.variants[a]:
+                    best = min(best, hamming(value, self.hashes[b]))
+        return best
 
     def all_pairs(self) -> list[tuple[int, int, int]]:
         """Every pair: quadratic, so only for groups small enough to print as a matrix."""
@@ -93,7 +104,7 @@ class Group:
         return len(self.paths) <= MATRIX_MAX_MEMBERS
 
     def distances_to_first(self) -> list[int]:
-        return [hamming(self.hashes[0], value) for value in self.hashes]
+        return [self.distance(0, k) for k in range(len(self.hashes))]
 
     def distance_range(self) -> tuple[int, int]:
         """Smallest and largest distance over all pairs of a matrix-sized group; over the
@@ -111,6 +122,8 @@ def group_pairs(
     hashes: Sequence[int],
     pairs: Iterable[tuple[int, int, int]],
     facts: Sequence[FileFacts] | None = None,
+    bits: int = 64,
+    variants: Sequence[Sequence[int]] | None = None,
 ) -> list[Group]:
     """Connected components of the "within radius" graph, largest first, then by smallest path;
     members best copy first (:func:`best_first` on ``facts``, by path when not given). Both
@@ -120,7 +133,8 @@ def group_pairs(
     person expects from "copies of copies": A~B and B~C put A, B and C together even when A and
     C are further apart than the radius; the printed distances show that. Only the pairs that
     join two components are kept (a spanning tree), so the groups take memory linear in the
-    files however many pairs there are.
+    files however many pairs there are. ``bits`` and ``variants`` (each file's orientation
+    hashes, with rotations) go to the groups.
     """
     parent = list(range(len(paths)))
 
@@ -165,6 +179,8 @@ def group_pairs(
                 [hashes[p] for p in positions],
                 links,
                 member_facts,
+                bits=bits,
+                variants=[list(variants[p]) for p in positions] if variants is not None else [],
             )
         )
     groups.sort(key=lambda g: (-len(g.paths), min(g.paths)))
@@ -209,7 +225,7 @@ def format_text(
             mark = "*" if k - 1 == kept_member else " "
             ref = "ref " if group.reference and group.reference[k - 1] else ""
             lines.append(
-                f"  {k:>{width}}{mark} {format_hash(value)}  {_pixels(fact):>11}  "
+                f"  {k:>{width}}{mark} {format_hash(value, group.bits)}  {_pixels(fact):>11}  "
                 f"{fact.size:>13,} B  {_date(fact)}  d{to_best[k - 1]:<2}  {ref}{text_path(path)}"
             )
         lines.extend(_distance_lines(group))
@@ -288,7 +304,7 @@ def to_json(groups: Sequence[Group], kept: Sequence[int] | None = None) -> list[
             "files": [
                 {
                     "path": display_path(path),
-                    "hash": format_hash(value),
+                    "hash": format_hash(value, group.bits),
                     "distance": distance,
                     "width": fact.width,
                     "height": fact.height,
@@ -369,7 +385,7 @@ def write_csv(out: io.TextIOBase, groups: Sequence[Group], kept: Sequence[int]) 
                     number,
                     k + 1,
                     display_path(path),
-                    format_hash(value),
+                    format_hash(value, group.bits),
                     fact.width,
                     fact.height,
                     fact.size,
@@ -472,7 +488,7 @@ def format_html(
                 bytes_text = ""
             parts.append(
                 f"<figure>{image_tag}<figcaption><b>{k}</b> {shown}<br>"
-                f"<code>{format_hash(value)}</code> {size_text}{bytes_text}<br>{role}"
+                f"<code>{format_hash(value, group.bits)}</code> {size_text}{bytes_text}<br>{role}"
                 "</figcaption></figure>"
             )
         parts.append("</div>")

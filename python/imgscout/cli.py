@@ -36,6 +36,7 @@ from imgscout._cli_backend import (
     open_backend,
     pending,
     redis_client,
+    redis_index,
     split_unencodable,
 )
 from imgscout._cli_cache import CacheError
@@ -48,8 +49,24 @@ from imgscout._cli_report import (
     to_json,
     write_csv,
 )
-from imgscout.dedup import DEFAULT_RADIUS, PairFinder, find_duplicates, to_report_group
-from imgscout.hashing import HashFailure, format_hash, iter_image_candidates
+from imgscout._types import Match
+from imgscout.dedup import (
+    DEFAULT_RADII,
+    DEFAULT_RADIUS,
+    PairFinder,
+    find_duplicates,
+    rotation_pairs,
+    to_report_group,
+)
+from imgscout.hashing import (
+    ALGORITHMS,
+    DEFAULT_ALGORITHM,
+    HashedFile,
+    HashFailure,
+    LowQuality,
+    format_hash,
+    iter_image_candidates,
+)
 
 __all__ = ["DEFAULT_INDEX", "DEFAULT_RADIUS", "CliError", "build_parser", "group_pairs", "main"]
 
@@ -73,16 +90,38 @@ class _Parser(argparse.ArgumentParser):
         # One clear line instead of argparse's usage block: the usage is one --help away.
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        _settle_radius(parsed)
+        return parsed, extras
+
+
+def _settle_radius(args: argparse.Namespace) -> None:
+    """The radius once ``--hash`` is known: its default when not given, and at most the
+    hash's bits (a larger radius acts as the width, as everywhere)."""
+    if not hasattr(args, "radius"):
+        return
+    algorithm = getattr(args, "hash", DEFAULT_ALGORITHM)
+    if args.radius is None:
+        args.radius = DEFAULT_RADII[algorithm]
+    else:
+        args.radius = min(args.radius, ALGORITHMS[algorithm])
+
 
 def _radius(text: str) -> int:
+    """A radius by the spec's grammar (``_core``), not yet bounded by the hash's width: the
+    core bounds radius text by 64, the width of phash."""
     from imgscout import _core
 
-    value = _core.parse_radius_text(text)
-    if value is None:
+    if _core.parse_radius_text(text) is None:
         raise argparse.ArgumentTypeError(
-            f"invalid radius {text!r}: a number of differing bits, 0..64"
+            f"invalid radius {text!r}: a number of differing bits, 0..64 (0..256 for "
+            "--hash phash256 and pdq)"
         )
-    return value
+    whole = text.partition(".")[0]
+    return int(whole) if whole else 0
 
 
 def _entry_id(text: str) -> int:
@@ -183,19 +222,40 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="EXT[,EXT...]",
         help="only files with these extensions, e.g. jpg,png (default: try every file)",
     )
+    files.add_argument(
+        "--hash",
+        choices=tuple(ALGORITHMS),
+        default=DEFAULT_ALGORITHM,
+        help="the hash: phash (64-bit pHash, the default), phash256 (256-bit pHash) or pdq "
+        "(Meta's PDQ, 256 bits; pip install 'imgscout[pdq]'); an index holds one kind",
+    )
+    files.add_argument(
+        "--keep-low-quality",
+        action="store_true",
+        help="with --hash pdq: also use files whose PDQ quality is below 50 (reported and "
+        "left out by default: too little detail to match on)",
+    )
 
     radius = argparse.ArgumentParser(add_help=False)
     radius.add_argument(
         "--radius",
         "-r",
         type=_radius,
-        default=DEFAULT_RADIUS,
-        help=f"largest Hamming distance counted as a copy (default {DEFAULT_RADIUS})",
+        default=None,
+        help="largest Hamming distance counted as a copy (default: "
+        + ", ".join(f"{r} for {name}" for name, r in DEFAULT_RADII.items())
+        + ")",
+    )
+    radius.add_argument(
+        "--rotations",
+        action="store_true",
+        help="also match rotated and mirrored copies (the 8 orientations of each file hashed "
+        "here; the index keeps the original's hash)",
     )
 
     parser = _Parser(
         prog="imgscout",
-        description="Find near-duplicate images with 64-bit perceptual hashes.",
+        description="Find near-duplicate images with perceptual hashes (pHash, PDQ).",
         epilog="Exit status: 0 ok, 1 nothing found, 2 usage or connection error.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -279,8 +339,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _backend(args: argparse.Namespace, writing: bool) -> contextlib.AbstractContextManager[Backend]:
     # Only `add` and `dupes` create an index; every other command needs one to be there.
-    options = BackendOptions(args.index, args.redis, args.key, args.cluster, args.shards)
+    # The commands that hash name their algorithm: the index must hold its hashes.
+    options = BackendOptions(
+        args.index, args.redis, args.key, args.cluster, args.shards, getattr(args, "hash", None)
+    )
     return open_backend(options, writing, creating=args.command in ("add", "dupes"))
+
+
+def _bits(args: argparse.Namespace) -> int:
+    return ALGORITHMS[args.hash]
+
+
+def _require_hash(args: argparse.Namespace) -> None:
+    """A missing hashing package is one usage error, before any file is read."""
+    try:
+        hashing.require_algorithm(args.hash)
+    except ImportError as error:
+        raise CliError(str(error)) from error
+
+
+def _hash_files(
+    args: argparse.Namespace, paths: Sequence[str], rotations: bool = False
+) -> tuple[list[HashedFile], list[HashFailure]]:
+    _require_hash(args)
+    return hashing.hash_files(
+        paths,
+        jobs=args.jobs,
+        algorithm=args.hash,
+        rotations=rotations,
+        keep_low_quality=args.keep_low_quality,
+    )
 
 
 def _redis_errors() -> tuple[type[BaseException], ...]:
@@ -306,6 +394,8 @@ def _emit_json(value: object) -> None:
 
 
 def _report_bad_files(failures: Sequence[HashFailure]) -> None:
+    _report_low_quality([f for f in failures if isinstance(f, LowQuality)])
+    failures = [f for f in failures if not isinstance(f, LowQuality)]
     if not failures:
         return
     noun = "file" if len(failures) == 1 else "files"
@@ -317,6 +407,22 @@ def _report_bad_files(failures: Sequence[HashFailure]) -> None:
         print(f"  {text_path(failure.path)}: {text_path(failure.reason)}", file=sys.stderr)
     if len(failures) > BAD_FILES_SHOWN:
         print(f"  ... and {len(failures) - BAD_FILES_SHOWN} more", file=sys.stderr)
+
+
+def _report_low_quality(poor: Sequence[LowQuality]) -> None:
+    if not poor:
+        return
+    noun = "file" if len(poor) == 1 else "files"
+    print(
+        f"imgscout: left out {len(poor)} {noun} of PDQ quality below "
+        f"{hashing.PDQ_MIN_QUALITY} (too little detail to match on; --keep-low-quality uses "
+        "them):",
+        file=sys.stderr,
+    )
+    for item in poor[:BAD_FILES_SHOWN]:
+        print(f"  {text_path(item.path)}: quality {item.quality}", file=sys.stderr)
+    if len(poor) > BAD_FILES_SHOWN:
+        print(f"  ... and {len(poor) - BAD_FILES_SHOWN} more", file=sys.stderr)
 
 
 def _report_flat_files(flat: Sequence[str]) -> None:
@@ -335,7 +441,36 @@ def _report_flat_files(flat: Sequence[str]) -> None:
 
 
 def _bad_json(failures: Sequence[HashFailure]) -> list[dict[str, str]]:
-    return [{"path": display_path(f.path), "error": display_path(f.reason)} for f in failures]
+    return [
+        {"path": display_path(f.path), "error": display_path(f.reason)}
+        for f in failures
+        if not isinstance(f, LowQuality)
+    ]
+
+
+def _hash_json(args: argparse.Namespace, failures: Sequence[HashFailure]) -> dict[str, object]:
+    """What a run with another hash than phash adds to its JSON: the algorithm and, for pdq,
+    the files left out for their quality (phash runs print exactly what they always did)."""
+    if args.hash == DEFAULT_ALGORITHM:
+        return {}
+    extra: dict[str, object] = {"hash_algorithm": args.hash}
+    if args.hash == "pdq":
+        extra["low_quality"] = [
+            {"path": display_path(f.path), "quality": f.quality}
+            for f in failures
+            if isinstance(f, LowQuality)
+        ]
+    return extra
+
+
+def _item_json(args: argparse.Namespace, item: HashedFile) -> dict[str, object]:
+    shown: dict[str, object] = {
+        "path": display_path(item.path),
+        "hash": format_hash(item.hash, _bits(args)),
+    }
+    if item.quality is not None:
+        shown["quality"] = item.quality
+    return shown
 
 
 def _candidates(args: argparse.Namespace, absolute: bool = False) -> list[str]:
@@ -361,34 +496,36 @@ def _candidates(args: argparse.Namespace, absolute: bool = False) -> list[str]:
 
 
 def cmd_hash(args: argparse.Namespace) -> int:
-    hashed, failed = hashing.hash_files(_candidates(args), jobs=args.jobs)
+    hashed, failed = _hash_files(args, _candidates(args))
     if args.json:
         _emit_json(
             {
-                "files": [
-                    {"path": display_path(h.path), "hash": format_hash(h.hash)} for h in hashed
-                ],
+                "files": [_item_json(args, h) for h in hashed],
                 "bad_files": _bad_json(failed),
+                **_hash_json(args, failed),
             }
         )
     else:
         for item in hashed:
-            print(f"{format_hash(item.hash)}  {text_path(item.path)}")
+            print(f"{format_hash(item.hash, _bits(args))}  {text_path(item.path)}")
     _report_bad_files(failed)
     return EXIT_OK if hashed else EXIT_NOTHING_FOUND
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    _require_hash(args)
     paths, failed = split_unencodable(_candidates(args, absolute=True))
     with _backend(args, writing=True) as backend:
-        stats, more_failed, _ = index_files(backend, paths, args.jobs, args.sync)
+        stats, more_failed, _ = index_files(
+            backend, paths, args.jobs, args.sync, keep_low_quality=args.keep_low_quality
+        )
         failed.extend(more_failed)
     if args.json:
-        _emit_json({**stats, "bad_files": _bad_json(failed)})
+        _emit_json({**stats, "bad_files": _bad_json(failed), **_hash_json(args, failed)})
     else:
         print(
             f"added {stats['added']}, updated {stats['updated']}, "
-            f"unchanged {stats['unchanged']}, bad {len(failed)}; "
+            f"unchanged {stats['unchanged']}, bad {len(_bad_json(failed))}; "
             f"index has {stats['size']} entries"
             + (f" and {stats['pending']} pending" if stats["pending"] else "")
         )
@@ -397,22 +534,20 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    hashed, failed = hashing.hash_files(_candidates(args), jobs=args.jobs)
+    _require_hash(args)
+    paths = _candidates(args)
     with _backend(args, writing=False) as backend:
-        answers = (
-            backend.index.query_many([h.hash for h in hashed], args.radius, limit=args.limit)
-            if hashed
-            else []
-        )
+        hashed, failed = _hash_files(args, paths, rotations=args.rotations)
+        answers = _query(backend.index, hashed, args.radius, args.limit, args.rotations)
     found = any(answers)
     if args.json:
         _emit_json(
             {
                 "radius": args.radius,
+                **({"rotations": True} if args.rotations else {}),
                 "queries": [
                     {
-                        "path": display_path(item.path),
-                        "hash": format_hash(item.hash),
+                        **_item_json(args, item),
                         "matches": [
                             {
                                 "title": display_path(m.title),
@@ -425,6 +560,7 @@ def cmd_query(args: argparse.Namespace) -> int:
                     for item, matches in zip(hashed, answers)
                 ],
                 "bad_files": _bad_json(failed),
+                **_hash_json(args, failed),
             }
         )
     else:
@@ -435,6 +571,35 @@ def cmd_query(args: argparse.Namespace) -> int:
                 print(f"  {int(match.distance):>2}  id {int(match.id)}  {text_path(match.title)}")
     _report_bad_files(failed)
     return EXIT_OK if found else EXIT_NOTHING_FOUND
+
+
+def _query(
+    index: object, hashed: Sequence[HashedFile], radius: int, limit: int | None, rotations: bool
+) -> list[list[Match]]:
+    """Each file's matches. With rotations every orientation of the file is a query, and an
+    entry's distance is the smallest over them; the order is the one queries have (distance,
+    then id), so the first ``limit`` of the merged answer are those of the full one: an entry
+    among them is among the first ``limit`` of the orientation that gives its distance."""
+    if not hashed:
+        return []
+    if not rotations:
+        return index.query_many([h.hash for h in hashed], radius, limit=limit)  # type: ignore[attr-defined,no-any-return]
+    turned = [h.variants or (h.hash,) for h in hashed]
+    flat = [value for values in turned for value in values]
+    raw = index.query_many(flat, radius, limit=limit)  # type: ignore[attr-defined]
+    answers: list[list[Match]] = []
+    start = 0
+    for values in turned:
+        best: dict[int, Match] = {}
+        for matches in raw[start : start + len(values)]:
+            for match in matches:
+                known = best.get(int(match.id))
+                if known is None or int(match.distance) < int(known.distance):
+                    best[int(match.id)] = match
+        start += len(values)
+        merged = sorted(best.values(), key=lambda m: (int(m.distance), int(m.id)))
+        answers.append(merged if limit is None else merged[:limit])
+    return answers
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -495,6 +660,7 @@ def cmd_del(args: argparse.Namespace) -> int:
 def cmd_dupes(args: argparse.Namespace) -> int:
     if args.redis and not args.key:
         args.key = "imgscout"
+    _require_hash(args)
     found = find_duplicates(
         args.paths,
         args.radius,
@@ -509,6 +675,9 @@ def cmd_dupes(args: argparse.Namespace) -> int:
         extensions=args.ext,
         jobs=args.jobs,
         pair_finder=_redis_pair_finder(args) if args.redis else None,
+        hash=args.hash,
+        rotations=args.rotations,
+        keep_low_quality=args.keep_low_quality,
     )
     groups = [to_report_group(g) for g in found]
     kind = "move" if args.move_to else "link" if args.link else "delete" if args.delete else None
@@ -545,8 +714,10 @@ def cmd_dupes(args: argparse.Namespace) -> int:
                 "radius": args.radius,
                 "files_hashed": found.files_hashed,
                 "groups": to_json(groups, kept),
+                **({"rotations": True} if args.rotations else {}),
                 "low_information": [display_path(p) for p in found.low_information],
                 "bad_files": _bad_json(found.failures),
+                **_hash_json(args, found.low_quality),
                 **(
                     {
                         "actions": [_action_json(a) for a in planned],
@@ -573,7 +744,7 @@ def cmd_dupes(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"imgscout: not done: {problem}", file=sys.stderr)
     _report_flat_files(found.low_information)
-    _report_bad_files(found.failures)
+    _report_bad_files([*found.low_quality, *found.failures])
     if problems:
         return EXIT_USAGE
     return EXIT_OK if groups else EXIT_NOTHING_FOUND
@@ -605,21 +776,20 @@ def _redis_pair_finder(args: argparse.Namespace) -> PairFinder:
     the hashes go to a temporary key (deleted afterwards, with an expiry in case the run is
     killed)."""
 
-    def find_pairs(values: Sequence[int], radius: int) -> list[tuple[int, int, int]]:
-        import imgscout
-
+    def find_pairs(
+        values: Sequence[int], radius: int, variants: Sequence[Sequence[int]] | None = None
+    ) -> list[tuple[int, int, int]]:
         if len(values) < 2:
             return []
         # Titles are not needed (answers come back as ids) and a file name need not be UTF-8.
         titles = [str(k) for k in range(len(values))]
-        index: imgscout.RedisIndex | imgscout.ShardedIndex
         client = redis_client(args.redis, args.cluster)
         scratch_key = f"{args.key}:dupes:{uuid.uuid4().hex}"
-        if args.cluster:
-            index = imgscout.ShardedIndex(client, scratch_key, shards=args.shards)
-        else:
-            index = imgscout.RedisIndex(client, scratch_key)
+        index = redis_index(client, scratch_key, _bits(args), args.cluster, args.shards)
         try:
+            if variants is not None:
+                # The expiry is set once the key exists: rotation_pairs adds, then queries.
+                return rotation_pairs(_Expiring(index), values, variants, radius)
             ids = index.add_many(list(values), titles)
             index.expire(3600)
             index.sync()
@@ -630,6 +800,25 @@ def _redis_pair_finder(args: argparse.Namespace) -> PairFinder:
         return [(position[int(a)], position[int(b)], int(d)) for a, b, d in raw_pairs]
 
     return find_pairs
+
+
+class _Expiring:
+    """A scratch Redis index that gets its expiry as soon as entries are added (so that a
+    killed run leaves nothing for long)."""
+
+    def __init__(self, index: object) -> None:
+        self._index = index
+
+    def add_many(self, hashes: Sequence[int], titles: Sequence[str]) -> object:
+        ids = self._index.add_many(hashes, titles)  # type: ignore[attr-defined]
+        self._index.expire(3600)  # type: ignore[attr-defined]
+        return ids
+
+    def sync(self) -> None:
+        self._index.sync()  # type: ignore[attr-defined]
+
+    def query_many(self, hashes: Sequence[int], radius: int) -> list[list[Match]]:
+        return self._index.query_many(hashes, radius)  # type: ignore[attr-defined,no-any-return]
 
 
 COMMANDS = {

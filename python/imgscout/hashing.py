@@ -1,8 +1,20 @@
 """Perceptual hashing of image files for the command-line tool.
 
-A hash is imagehash's ``phash`` with its default 8x8 DCT: 64 bits, held here as a Python ``int``
-and printed as 16 hex digits (the same text ``str(imagehash.phash(img))`` gives), so hashes made
-by this module, by the library directly, or typed by a person all agree.
+Three algorithms (:data:`ALGORITHMS`), each hash held here as a Python ``int`` whose big-endian
+bits are the hash's bits row by row, most significant first, and printed as hex (``bits / 4``
+digits, byte 0 first: the text of docs/spec.md), so hashes made by this module, by the
+libraries directly, or typed by a person all agree:
+
+* ``phash`` (the default): imagehash's ``phash`` with its 8x8 DCT, 64 bits, printed as the 16
+  hex digits ``str(imagehash.phash(img))`` gives;
+* ``phash256``: ``imagehash.phash(img, hash_size=16)``, 256 bits;
+* ``pdq``: Meta's PDQ (the ``pdqhash`` package, ``pip install "imgscout[pdq]"``), 256 bits, the
+  64 hex digits ThreatExchange's ``PdqSignal`` gives, with a quality of 0..100: below
+  :data:`PDQ_MIN_QUALITY` a file is reported (:class:`LowQuality`), not hashed.
+
+Every image is turned upright by its EXIF orientation first. With ``rotations`` each file also
+gets the hashes of its eight orientations (:data:`ORIENTATIONS`), for matching rotated and
+mirrored copies.
 
 Hashing decodes every image and is by far the slowest step of a run, so :func:`hash_files` spreads
 the work over a process pool and reports progress (tqdm, on a terminal only); one file that
@@ -13,6 +25,7 @@ report.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 import sys
@@ -26,6 +39,31 @@ if TYPE_CHECKING:
 
 HASH_BITS = 64
 HASH_HEX_DIGITS = HASH_BITS // 4
+
+#: The hashing algorithms and the bits of their hashes.
+ALGORITHMS: dict[str, int] = {"phash": 64, "phash256": 256, "pdq": 256}
+DEFAULT_ALGORITHM = "phash"
+
+#: PDQ qualities (0..100) below this are too unreliable to match on: the minimum Meta's PDQ
+#: documentation recommends, ThreatExchange's ``PdqSignal.QUALITY_THRESHOLD``.
+PDQ_MIN_QUALITY = 50
+#: phash256's DCT side: ``imagehash.phash(image, hash_size=16)``, 16 x 16 = 256 bits.
+PHASH256_SIZE = 16
+
+#: The eight orientations of the dihedral group, in the order ``pdqhash.compute_dihedral``
+#: returns its hashes, each with the ``PIL.Image.Transpose`` that turns an image that way
+#: (None: as it is). Hash k of a file's variants is the hash of its image turned as
+#: orientation k.
+ORIENTATIONS: tuple[tuple[str, str | None], ...] = (
+    ("original", None),
+    ("rotate-90", "ROTATE_90"),
+    ("rotate-180", "ROTATE_180"),
+    ("rotate-270", "ROTATE_270"),
+    ("flip-top-bottom", "FLIP_TOP_BOTTOM"),
+    ("flip-left-right", "FLIP_LEFT_RIGHT"),
+    ("transpose", "TRANSPOSE"),
+    ("transverse", "TRANSVERSE"),
+)
 
 #: Grey levels (0-255) of standard deviation below which an image counts as flat. Measured by
 #: scripts/flat_study.py: the 14 sample photographs squeezed into 0..1, 0..3 and 0..8 grey
@@ -59,6 +97,11 @@ class HashedFile:
     #: Nearly uniform (grey-level standard deviation below :data:`FLAT_STDDEV`): its hash is
     #: noise or a constant, close to the hashes of unrelated flat images.
     flat: bool = False
+    #: PDQ's quality, 0..100; None for the other algorithms.
+    quality: int | None = None
+    #: With ``rotations``: the hashes of the image in each of :data:`ORIENTATIONS` (the first
+    #: is :attr:`hash`); empty otherwise.
+    variants: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,9 +110,56 @@ class HashFailure:
     reason: str
 
 
-def format_hash(value: int) -> str:
-    """16 lowercase hex digits, zero-padded: the form imagehash prints."""
-    return f"{value:0{HASH_HEX_DIGITS}x}"
+@dataclass(frozen=True)
+class LowQuality(HashFailure):
+    """A file whose PDQ quality is below :data:`PDQ_MIN_QUALITY`: too little detail for its
+    hash to mean anything, so it is left out unless asked for."""
+
+    quality: int = 0
+
+
+def format_hash(value: int, bits: int = HASH_BITS) -> str:
+    """``bits / 4`` lowercase hex digits, zero-padded: 16 for a pHash (the form imagehash
+    prints), 64 for a 256-bit hash (PDQ's text form)."""
+    return f"{value:0{bits // 4}x}"
+
+
+def hash_bits(algorithm: str) -> int:
+    """The bits of ``algorithm``'s hashes; ValueError names the algorithms there are."""
+    try:
+        return ALGORITHMS[algorithm]
+    except KeyError:
+        raise ValueError(
+            f"unknown hash algorithm {algorithm!r} (expected one of {', '.join(ALGORITHMS)})"
+        ) from None
+
+
+def require_algorithm(algorithm: str) -> None:
+    """Raises ValueError for an unknown algorithm and ImportError, with what to install, when
+    the package it needs is missing: checked before any file is hashed, so that a missing
+    package is one error rather than one failure per file."""
+    hash_bits(algorithm)
+    if algorithm == "pdq":
+        _pdqhash()
+
+
+def _pdqhash() -> Any:
+    try:
+        import pdqhash
+    except ImportError as error:
+        raise ImportError(
+            '--hash pdq needs the pdqhash package: pip install "imgscout[pdq]"'
+        ) from error
+    return pdqhash
+
+
+def bits_to_int(bits: Any) -> int:
+    """A vector of 0/1 (most significant first) as an int: what pdqhash returns, as the hex
+    digits ThreatExchange prints for it."""
+    import numpy as np
+
+    packed = np.packbits(np.asarray(bits).astype(bool).ravel())
+    return int.from_bytes(packed.tobytes(), "big")
 
 
 def hamming(a: int, b: int) -> int:
@@ -138,6 +228,49 @@ def imagehash_phash(image: object) -> int:
     import imagehash
 
     return int(str(imagehash.phash(image)), 16)  # type: ignore[arg-type]
+
+
+def phash256_image(image: object) -> int:
+    """``imagehash.phash(image, hash_size=16)`` as an int: 256 bits, row by row, most
+    significant first (the bits its text prints)."""
+    import imagehash
+
+    return int(str(imagehash.phash(image, hash_size=PHASH256_SIZE)), 16)  # type: ignore[arg-type]
+
+
+def pdq_pixels(image: Image.Image) -> Any:
+    """The ``(height, width, 3)`` uint8 RGB array ``pdqhash.compute`` takes. RGB, grey and
+    RGBA images give the array ThreatExchange's ``pdq_from_file`` hashes (grey replicated,
+    alpha dropped); palette and CMYK images are converted to their RGB colours first."""
+    import numpy as np
+
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+
+
+def pdq_image(image: Image.Image, rotations: bool = False) -> tuple[list[int], int]:
+    """PDQ of an opened image: its hash (with ``rotations``: the hashes of its eight
+    :data:`ORIENTATIONS`, from ``pdqhash.compute_dihedral``) and its quality."""
+    pdqhash = _pdqhash()
+    pixels = pdq_pixels(image)
+    if rotations:
+        vectors, quality = pdqhash.compute_dihedral(pixels)
+    else:
+        vector, quality = pdqhash.compute(pixels)
+        vectors = [vector]
+    return [bits_to_int(v) for v in vectors], int(quality)
+
+
+def _transposes() -> list[Image.Transpose | None]:
+    from PIL import Image
+
+    return [None if name is None else Image.Transpose[name] for _, name in ORIENTATIONS]
+
+
+def turned(image: Image.Image, orientation: int) -> Image.Image:
+    """``image`` turned as :data:`ORIENTATIONS` ``[orientation]`` says (a copy)."""
+    turn = _transposes()[orientation]
+    return image.copy() if turn is None else image.transpose(turn)
 
 
 _optional_formats_registered = False
@@ -236,20 +369,57 @@ def _exif_turn(image: Image.Image) -> Image.Transpose | None:
     return turns.get(image.getexif().get(_ORIENTATION_TAG, 1))
 
 
-def hash_file(path: str, fast_jpeg: bool = True) -> HashedFile | HashFailure:
-    """Hashes one file; any decoding problem becomes a :class:`HashFailure`, never an exception."""
+def hash_file(
+    path: str,
+    fast_jpeg: bool = True,
+    algorithm: str = DEFAULT_ALGORITHM,
+    rotations: bool = False,
+) -> HashedFile | HashFailure:
+    """Hashes one file; any decoding problem becomes a :class:`HashFailure`, never an exception.
+
+    ``fast_jpeg`` applies to ``phash`` only: the wide hashes are taken from the full decode,
+    so that they are imagehash's and PDQ's hashes of the file bit for bit. ``rotations``: also
+    the hashes of the eight orientations (:attr:`HashedFile.variants`)."""
+    hash_bits(algorithm)
     try:
         with warnings.catch_warnings():
             # A decompression-bomb warning would otherwise print once per worker; an image
             # PIL refuses outright raises instead and is reported like any bad file.
             warnings.simplefilter("ignore")
-            grey, width, height = open_grey_for_hash(path, fast_jpeg)
+            if algorithm == "pdq":
+                return _hash_pdq(path, rotations)
+            grey, width, height = open_grey_for_hash(path, fast_jpeg and algorithm == "phash")
             with grey:
                 flat = _grey_stddev(grey) < FLAT_STDDEV
-                return HashedFile(path, phash_image(grey), width, height, flat)
+                hasher = phash_image if algorithm == "phash" else phash256_image
+                value = hasher(grey)
+                variants: tuple[int, ...] = ()
+                if rotations:
+                    turns = _transposes()[1:]
+                    variants = (value, *(hasher(grey.transpose(t)) for t in turns))  # type: ignore[arg-type]
+                return HashedFile(path, value, width, height, flat, None, variants)
     except Exception as error:  # every decoder failure means "not an image"
         reason = str(error) or type(error).__name__
         return HashFailure(path, reason.splitlines()[0])
+
+
+def _hash_pdq(path: str, rotations: bool) -> HashedFile:
+    with open_upright(path) as image:
+        flat = _grey_stddev(image) < FLAT_STDDEV
+        hashes, quality = pdq_image(image, rotations)
+        width, height = image.size
+    return HashedFile(
+        path, hashes[0], width, height, flat, quality, tuple(hashes) if rotations else ()
+    )
+
+
+def low_quality(item: HashedFile) -> LowQuality | None:
+    """``item`` as a :class:`LowQuality` report if its PDQ quality is below the minimum."""
+    if item.quality is None or item.quality >= PDQ_MIN_QUALITY:
+        return None
+    return LowQuality(
+        item.path, f"PDQ quality {item.quality} is below {PDQ_MIN_QUALITY}", item.quality
+    )
 
 
 def _is_hidden(name: str) -> bool:
@@ -354,30 +524,42 @@ def hash_files(
     paths: Sequence[str],
     jobs: int | None = None,
     progress_stream: TextIO | None = None,
+    *,
+    algorithm: str = DEFAULT_ALGORITHM,
+    rotations: bool = False,
+    keep_low_quality: bool = False,
 ) -> tuple[list[HashedFile], list[HashFailure]]:
-    """Hashes ``paths`` (in parallel when worth it); results keep the order of ``paths``."""
+    """Hashes ``paths`` (in parallel when worth it); results keep the order of ``paths``.
+
+    Files whose PDQ quality is below the minimum come back among the failures, as
+    :class:`LowQuality`, unless ``keep_low_quality``. ImportError (with what to install) when
+    ``algorithm`` needs a package that is missing."""
     if not paths:
         return [], []
+    require_algorithm(algorithm)
     jobs = default_jobs() if jobs is None else jobs
     stream = progress_stream if progress_stream is not None else sys.stderr
     hashed: list[HashedFile] = []
     failed: list[HashFailure] = []
     results: Iterable[HashedFile | HashFailure]
+    one: Callable[[str], HashedFile | HashFailure] = hash_file
+    if algorithm != DEFAULT_ALGORITHM or rotations:
+        one = functools.partial(hash_file, algorithm=algorithm, rotations=rotations)
     with contextlib.ExitStack() as stack:
         if jobs <= 1 or len(paths) < PARALLEL_MIN_FILES:
-            results = map(hash_file, paths)
+            results = map(one, paths)
         else:
-            pool = stack.enter_context(_worker_pool(jobs))
+            pool = stack.enter_context(_worker_pool(jobs, algorithm))
             # Chunks amortise the pickling round trip without starving workers at the end.
             chunksize = max(1, min(4, len(paths) // (jobs * 8)))
             # map submits every chunk now: the workers are started before the progress bar
             # (and its monitoring thread) exists.
-            results = pool.map(hash_file, paths, chunksize=chunksize)
+            results = pool.map(one, paths, chunksize=chunksize)
         # Drawn only on a terminal: a redirected stderr gets the report's lines and nothing
         # else.
         progress = stack.enter_context(_progress_bar(len(paths), stream))
         for result in results:
-            _collect(result, hashed, failed)
+            _collect(result, hashed, failed, keep_low_quality)
             progress.update()
     return hashed, failed
 
@@ -403,7 +585,7 @@ def _progress_bar(total: int, stream: TextIO) -> contextlib.AbstractContextManag
     )
 
 
-def _worker_pool(jobs: int) -> Any:
+def _worker_pool(jobs: int, algorithm: str = DEFAULT_ALGORITHM) -> Any:
     """A process pool of ``jobs`` workers.
 
     On Linux, when this process runs no other Python thread, the workers are forked from
@@ -421,13 +603,13 @@ def _worker_pool(jobs: int) -> Any:
     if sys.platform.startswith("linux"):
         if threading.active_count() == 1:
             context = multiprocessing.get_context("fork")
-            _import_for_workers()
+            _import_for_workers(algorithm)
         else:
             context = multiprocessing.get_context("forkserver")
     return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
 
 
-def _import_for_workers() -> None:
+def _import_for_workers(algorithm: str = DEFAULT_ALGORITHM) -> None:
     """Everything :func:`hash_file` imports and builds once (forked workers inherit it)."""
     import numpy  # noqa: F401
     from PIL import Image, ImageOps, ImageStat  # noqa: F401
@@ -435,14 +617,24 @@ def _import_for_workers() -> None:
     Image.init()  # every format plugin: a WebP file would load them all in each worker
     register_optional_formats()
     _dct_rows()
+    if algorithm == "phash256":
+        import imagehash  # noqa: F401
+        import scipy.fftpack  # noqa: F401  - imagehash.phash's DCT
+    elif algorithm == "pdq":
+        _pdqhash()
 
 
 def _collect(
     result: HashedFile | HashFailure,
     hashed: list[HashedFile],
     failed: list[HashFailure],
+    keep_low_quality: bool = False,
 ) -> None:
     if isinstance(result, HashedFile):
-        hashed.append(result)
+        poor = None if keep_low_quality else low_quality(result)
+        if poor is None:
+            hashed.append(result)
+        else:
+            failed.append(poor)
     else:
         failed.append(result)
