@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from imgscout import cli, hashing
-from imgscout._cli_cache import sidecar_path
+from imgscout._cli_cache import RECORD_FIELD, sidecar_path
 from imgscout.hashing import HashedFile, hamming, hash_file
 
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "photos"
@@ -835,5 +835,7 @@ def test_interrupted_add_on_redis_leaves_one_entry_per_file(
         index = imgscout.RedisIndex(connection, key)
         titles = sorted(e.title for e in index.entries())
         assert titles == sorted(str(p) for p in folder.iterdir())
-        assert connection.hlen(f"{key}:files") == len(titles)
+        # One row per file, and the field that records the algorithm.
+        assert connection.hlen(f"{key}:files") == len(titles) + 1
+        assert connection.hget(f"{key}:files", RECORD_FIELD) == b"phash"
         connection.delete(key, *connection.keys(f"{key}:*"))

@@ -408,3 +408,191 @@ def test_hashing_off_a_terminal_leaves_no_thread_behind(tmp_path: Path) -> None:
     hashed, failed = hash_files(paths, jobs=2, progress_stream=io.StringIO())
     assert len(hashed) == 20 and not failed
     assert threading.active_count() == before
+
+
+# -- phash256 and PDQ --------------------------------------------------------------------------
+
+SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "photos"
+
+
+def _threatexchange_hex(vector: object) -> str:
+    """ThreatExchange's own conversion (pdq_hasher._pdq_from_numpy_array): the bits as a
+    binary string, most significant first, printed as 64 lowercase hex digits."""
+    bin_str = "".join(str(int(x)) for x in vector)  # type: ignore[attr-defined]
+    return ("%0*X" % ((len(bin_str) + 3) // 4, int(bin_str, 2))).lower()  # noqa: UP031
+
+
+def _pdq_inputs(tmp_path: Path) -> list[Path]:
+    """A photograph, colour noise, a grey image and an RGBA one: the modes ThreatExchange
+    hashes as they are."""
+    import numpy as np
+
+    rng = np.random.default_rng(21)
+    field = rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)
+    smooth = Image.fromarray(field).resize((160, 120), Image.Resampling.BICUBIC)
+    paths = [SAMPLE / "coffee.jpg", _noise_image(tmp_path / "noise.png", 4, (90, 70))]
+    smooth.convert("L").save(tmp_path / "grey.png")
+    smooth.convert("RGBA").save(tmp_path / "rgba.png")
+    return [*paths, tmp_path / "grey.png", tmp_path / "rgba.png"]
+
+
+def test_format_hash_pads_to_the_width() -> None:
+    assert format_hash(1, 256) == "0" * 63 + "1"
+    assert format_hash(2**256 - 1, 256) == "f" * 64
+    assert format_hash(0xABC, 64) == format_hash(0xABC) == "0000000000000abc"
+
+
+def test_pdq_hash_is_the_hex_threatexchange_prints(tmp_path: Path) -> None:
+    import numpy as np
+    import pdqhash
+
+    from imgscout import hashing
+
+    for path in _pdq_inputs(tmp_path):
+        result = hash_file(str(path), algorithm="pdq")
+        assert isinstance(result, HashedFile), path
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB"))
+        vector, quality = pdqhash.compute(pixels)
+        assert format_hash(result.hash, 256) == _threatexchange_hex(vector), path
+        assert result.quality == quality and result.variants == ()
+        # Byte 0 is the first two hex digits: the index's layout (docs/spec.md).
+        assert result.hash.to_bytes(32, "big") == np.packbits(vector.astype(bool)).tobytes()
+        assert hashing.bits_to_int(vector) == result.hash
+
+
+def test_pdq_hash_equals_threatexchange_pdq_from_file(tmp_path: Path) -> None:
+    hasher = pytest.importorskip("threatexchange.signal_type.pdq.pdq_hasher")
+    for path in _pdq_inputs(tmp_path):
+        result = hash_file(str(path), algorithm="pdq")
+        assert isinstance(result, HashedFile)
+        assert (format_hash(result.hash, 256), result.quality) == hasher.pdq_from_file(path)
+
+
+def test_pdq_minimum_quality_is_threatexchange_threshold() -> None:
+    signal = pytest.importorskip("threatexchange.signal_type.pdq.signal")
+    from imgscout import hashing
+
+    assert signal.PdqSignal.QUALITY_THRESHOLD == hashing.PDQ_MIN_QUALITY == 50
+
+
+def test_phash256_is_imagehash_phash_of_size_16(tmp_path: Path) -> None:
+    """Bit for bit, JPEGs included: the wide hashes are taken from the full decode."""
+    from PIL import ImageOps
+
+    big = tmp_path / "big.jpg"
+    with Image.open(SAMPLE / "chelsea.jpg") as image:
+        image.resize((1200, 900)).save(big, quality=90)
+    for path in [SAMPLE / "astronaut.jpg", big, _noise_image(tmp_path / "n.png", 8, (70, 50))]:
+        result = hash_file(str(path), algorithm="phash256")
+        assert isinstance(result, HashedFile) and result.quality is None
+        with Image.open(path) as image:
+            expected = imagehash.phash(ImageOps.exif_transpose(image), hash_size=16)
+        assert format_hash(result.hash, 256) == str(expected), path
+
+
+@pytest.mark.parametrize("algorithm", ["phash256", "pdq"])
+def test_wide_hashes_follow_the_exif_orientation(tmp_path: Path, algorithm: str) -> None:
+    import numpy as np
+
+    field = np.random.default_rng(9).integers(0, 256, size=(5, 7, 3), dtype=np.uint8)
+    upright = Image.fromarray(field).resize((120, 80), Image.Resampling.BICUBIC)
+    upright.save(tmp_path / "upright.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: displayed after a quarter turn clockwise
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "sideways.png", exif=exif)
+    first = hash_file(str(tmp_path / "upright.png"), algorithm=algorithm)
+    second = hash_file(str(tmp_path / "sideways.png"), algorithm=algorithm)
+    assert isinstance(first, HashedFile) and isinstance(second, HashedFile)
+    assert first.hash == second.hash
+    assert (second.width, second.height) == (120, 80)
+
+
+@pytest.mark.parametrize("algorithm", ["phash", "phash256"])
+def test_orientation_hashes_are_the_hashes_of_the_turned_images(
+    tmp_path: Path, algorithm: str
+) -> None:
+    from imgscout import hashing
+
+    source = SAMPLE / "rocket.jpg"
+    result = hash_file(str(source), algorithm=algorithm, rotations=True)
+    assert isinstance(result, HashedFile) and len(result.variants) == 8
+    assert result.variants[0] == result.hash
+    with Image.open(source) as image:
+        for k in range(8):
+            path = tmp_path / f"{k}.png"
+            hashing.turned(image, k).save(path)  # lossless, so the pixels are the turned ones
+            alone = hash_file(str(path), algorithm=algorithm)
+            assert isinstance(alone, HashedFile) and alone.hash == result.variants[k], k
+    assert len(set(result.variants)) == 8
+
+
+def test_pdq_orientations_are_compute_dihedral_in_the_order_of_orientations() -> None:
+    """pdqhash.compute_dihedral's hashes, and hash k is near PDQ of the image turned as
+    ORIENTATIONS[k] says (the dihedral hashes are computed from the DCT, so a few bits
+    differ) and far from the other seven."""
+    import numpy as np
+    import pdqhash
+
+    from imgscout import hashing
+
+    result = hash_file(str(SAMPLE / "astronaut.jpg"), algorithm="pdq", rotations=True)
+    assert isinstance(result, HashedFile) and len(result.variants) == 8
+    with Image.open(SAMPLE / "astronaut.jpg") as image:
+        rgb = image.convert("RGB")
+    vectors, quality = pdqhash.compute_dihedral(np.asarray(rgb))
+    assert list(result.variants) == [hashing.bits_to_int(v) for v in vectors]
+    assert result.variants[0] == result.hash and result.quality == quality
+    for k in range(8):
+        turned = hash_file_of(hashing.turned(rgb, k))
+        distances = [hamming(turned, v) for v in result.variants]
+        assert distances.index(min(distances)) == k, (k, distances)
+        assert min(distances) <= 31 < sorted(distances)[1], (k, distances)
+
+
+def hash_file_of(image: Image.Image) -> int:
+    from imgscout import hashing
+
+    hashes, _ = hashing.pdq_image(image)
+    return hashes[0]
+
+
+def test_low_pdq_quality_is_reported_unless_kept(tmp_path: Path) -> None:
+    from imgscout import hashing
+
+    Image.new("RGB", (80, 60), (120, 130, 140)).save(tmp_path / "flat.png")
+    photo = tmp_path / "photo.png"
+    with Image.open(SAMPLE / "camera.jpg") as image:
+        image.save(photo)
+    paths = [str(tmp_path / "flat.png"), str(photo)]
+    hashed, failed = hash_files(paths, jobs=1, algorithm="pdq")
+    assert [h.path for h in hashed] == [str(photo)] and hashed[0].quality >= 50  # type: ignore[operator]
+    assert len(failed) == 1 and isinstance(failed[0], hashing.LowQuality)
+    assert failed[0].path == paths[0] and failed[0].quality < hashing.PDQ_MIN_QUALITY
+    assert "quality" in failed[0].reason
+    kept, none = hash_files(paths, jobs=1, algorithm="pdq", keep_low_quality=True)
+    assert [h.path for h in kept] == paths and none == [] and kept[0].flat
+    # phash has no quality: the same flat file is hashed (and left to the flat-image rule).
+    plain, nothing = hash_files(paths, jobs=1)
+    assert len(plain) == 2 and nothing == [] and plain[0].quality is None
+
+
+@pytest.mark.parametrize("algorithm", ["phash256", "pdq"])
+def test_parallel_wide_hashing_equals_serial(tmp_path: Path, algorithm: str) -> None:
+    paths = [str(_noise_image(tmp_path / f"{k}.png", 100 + k, (64, 64))) for k in range(20)]
+    serial = hash_files(paths, jobs=1, algorithm=algorithm, rotations=True, keep_low_quality=True)
+    parallel = hash_files(paths, jobs=2, algorithm=algorithm, rotations=True, keep_low_quality=True)
+    assert serial == parallel and len(serial[0]) == 20
+
+
+def test_unknown_algorithm_and_missing_pdqhash(monkeypatch: pytest.MonkeyPatch) -> None:
+    from imgscout import hashing
+
+    with pytest.raises(ValueError, match="unknown hash algorithm 'md5'"):
+        hashing.require_algorithm("md5")
+    monkeypatch.setitem(sys.modules, "pdqhash", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"pip install \"imgscout\[pdq\]\""):
+        hashing.require_algorithm("pdq")
+    with pytest.raises(ImportError, match="pdqhash"):
+        hash_files(["whatever.png"], algorithm="pdq")
+    hashing.require_algorithm("phash256")  # needs nothing more
