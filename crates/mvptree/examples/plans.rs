@@ -2,7 +2,8 @@
 //! uniform hashes, with the kernel `IMGSCOUT_KERNEL` selects: the check behind `KERNELS.md`.
 //!
 //! `cargo run --release -p mvptree --example plans` (IMGSCOUT_BENCH_N for another size);
-//! `-- --kernels` times the mask kernels alone, all in one process.
+//! `-- --kernels` times the mask kernels alone, all in one process; `-- --wide` does both
+//! for 256-bit codes (PDQ's width) at the radii PDQ uses.
 //! Plans are timed in interleaved rounds and each keeps its fastest round, so a machine
 //! shared with other work slows every plan alike instead of whichever ran during a burst.
 
@@ -77,9 +78,94 @@ fn kernels() {
     }
 }
 
+/// `--wide`: ns per code of each 256-bit mask kernel on 1M codes, then forced plans against
+/// the planner's choice on 1M uniform 256-bit codes, with the kernel `IMGSCOUT_KERNEL` picks.
+fn wide() {
+    use mvptree::{hit_masks_256, Kernel};
+    let mut rng = SplitMix(5);
+    let mut code = || [rng.next(), rng.next(), rng.next(), rng.next()];
+    let n = 1 << 20;
+    let codes: Vec<[u64; 4]> = (0..n).map(|_| code()).collect();
+    let query = code();
+    let kernels: Vec<Kernel> = Kernel::ALL
+        .into_iter()
+        .filter(|k| k.is_supported())
+        .collect();
+    let mut masks = vec![0u64; n / 64];
+    let mut best = vec![f64::INFINITY; kernels.len()];
+    for _ in 0..20 {
+        for (k, &kernel) in kernels.iter().enumerate() {
+            let start = Instant::now();
+            hit_masks_256(kernel, black_box(&codes), black_box(query), 52, &mut masks);
+            best[k] = best[k].min(start.elapsed().as_secs_f64() * 1e9 / n as f64);
+        }
+    }
+    println!("| kernel | ns/code, 1M 256-bit codes |");
+    println!("|---|---|");
+    for (kernel, ns) in kernels.iter().zip(&best) {
+        println!("| {} | {ns:.3} |", kernel.name());
+    }
+
+    let mut index = Index::<[u64; 4]>::with_sync_threshold(mvptree::MAX_SYNC_THRESHOLD).unwrap();
+    index
+        .add_many(codes[..1_000_000].iter().map(|&c| (c, &b""[..], None)))
+        .unwrap();
+    index.sync();
+    let queries: Vec<[u64; 4]> = (0..32)
+        .map(|i| {
+            let mut q = codes[(i * 7919) % 1_000_000];
+            if i % 2 == 1 {
+                q = [rng.next(), rng.next(), rng.next(), rng.next()];
+            } else {
+                q[0] ^= rng.next() & rng.next() & rng.next();
+            }
+            q
+        })
+        .collect();
+    let auto = index.stats().plans_by_radius;
+    println!(
+        "kernel {} on 1M uniform 256-bit codes (µs per query, fastest of {ROUNDS} rounds)",
+        mvptree::kernel().name()
+    );
+    const WIDE_RADII: [u32; 6] = [24, 31, 40, 52, 64, 80];
+    const WIDE_PLANS: [Plan; 3] = [Plan::Scan, Plan::MultiIndex, Plan::Auto];
+    let mut best = vec![[f64::INFINITY; 3]; WIDE_RADII.len()];
+    for _ in 0..ROUNDS {
+        for (ri, &r) in WIDE_RADII.iter().enumerate() {
+            for (pi, &plan) in WIDE_PLANS.iter().enumerate() {
+                let start = Instant::now();
+                for &q in &queries {
+                    black_box(index.query_with(q, r, plan));
+                }
+                let us = start.elapsed().as_secs_f64() * 1e6 / queries.len() as f64;
+                best[ri][pi] = best[ri][pi].min(us);
+            }
+        }
+    }
+    println!("| r | scan | multi-index | auto (plan) | chosen / best |");
+    println!("|---|---|---|---|---|");
+    for (ri, &r) in WIDE_RADII.iter().enumerate() {
+        let b = &best[ri];
+        let chosen = auto[r as usize];
+        let column = WIDE_PLANS.iter().position(|&p| p == chosen).unwrap_or(0);
+        println!(
+            "| {r} | {:.0} | {:.0} | {:.0} ({}) | {:.2} |",
+            b[0],
+            b[1],
+            b[2],
+            chosen.name(),
+            b[column] / b[0].min(b[1]),
+        );
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--kernels") {
         kernels();
+        return;
+    }
+    if std::env::args().any(|a| a == "--wide") {
+        wide();
         return;
     }
     let n = std::env::var("IMGSCOUT_BENCH_N")

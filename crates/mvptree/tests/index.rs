@@ -209,12 +209,13 @@ fn memory_per_entry_stays_within_budget() {
     let pairs = index.stats().to_pairs();
     let names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
     assert_eq!(
-        &names[..5],
+        &names[..6],
         [
             "entries",
             "pending",
             "next_id",
             "sync_threshold",
+            "bits",
             "memory_bytes"
         ]
     );

@@ -163,8 +163,7 @@ pub fn scan_kernel_128(_kernel: Kernel) -> Kernel {
     Kernel::Portable
 }
 
-/// The mask kernel for 256-bit codes, by `kernel` where this width has it (AVX-512), else
-/// portably (see [`scan_kernel_256`]).
+/// The mask kernel for 256-bit codes, by `kernel` (see [`scan_kernel_256`]).
 ///
 /// # Panics
 ///
@@ -186,18 +185,19 @@ pub fn hit_masks_256(
             // (checked above).
             unsafe { avx512::hit_masks_256(hashes, query, radius, masks) }
         }
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => {
+            assert!(kernel.is_supported(), "this CPU has no AVX2");
+            // SAFETY: the CPU has AVX2 (checked above); the lengths match (checked above).
+            unsafe { avx2::hit_masks_256(hashes, query, radius, masks) }
+        }
         _ => portable::hit_masks_generic(hashes, query, radius, masks),
     }
 }
 
-/// The kernel [`hit_masks_256`] runs when `kernel` is chosen: AVX-512 when chosen, else the
-/// portable one. AVX2 has no 256-bit kernel yet: the portable one, four scalar popcounts a
-/// code, is what AVX2-only CPUs run (bench/FINDINGS.md).
+/// The kernel [`hit_masks_256`] runs when `kernel` is chosen: each kernel has a 256-bit form.
 pub fn scan_kernel_256(kernel: Kernel) -> Kernel {
-    match kernel {
-        Kernel::Avx512 => Kernel::Avx512,
-        _ => Kernel::Portable,
-    }
+    kernel
 }
 
 #[cfg(test)]
