@@ -6,8 +6,13 @@ known images holds); half the queries are near an entry, half anywhere. Every an
 timed call is checked against a numpy brute force. Figures are medians of batch calls in
 microseconds per query; ratios are peer time / imgscout time (above 1: imgscout is faster).
 
-    python bench/wide.py                 # 1M codes, the issue's radii
+    python bench/wide.py                 # 1M codes, the radii PDQ users query at
     python bench/wide.py --count 100000  # quicker
+
+With the module built (``cargo build --release -p imgscout-redis``) and ``redis-server`` on the
+PATH, the same 1M clustered codes are also loaded into a redis-server of our own: ``madd``
+throughput, and the server's time per ``imgscout.query`` (INFO commandstats) next to the
+embedded index's time for the same single queries.
 """
 
 from __future__ import annotations
@@ -176,6 +181,97 @@ def measure(kind: str, count: int, query_count: int, seed: int) -> dict[str, Any
     return result
 
 
+#: Radii of the Redis section: a near copy, PDQ's threshold, and a loose match.
+REDIS_RADII = (8, 31, 52)
+REDIS_MADD_BATCH = 1_000
+REDIS_PIPELINE = 8
+
+
+def measure_redis(count: int, query_count: int, seed: int) -> dict[str, Any] | None:
+    """``madd`` throughput of ``count`` clustered codes as hex text, then per radius the
+    server's time per single ``imgscout.query`` (commandstats) and the embedded index's for
+    the same queries; every reply checked against numpy. None without the module or a server."""
+    import shutil
+
+    from bench.redis_bench import Server, module_path
+
+    module = module_path()
+    if module is None or shutil.which("redis-server") is None:
+        print("redis: no module build or no redis-server; section skipped", flush=True)
+        return None
+    data = clustered_codes(count, seed)
+    queries = make_queries(data, query_count, seed + 9)
+    reference = Reference(data, queries)
+    texts = [row.tobytes().hex() for row in data]
+    query_texts = [row.tobytes().hex() for row in queries]
+    server = Server(module)
+    try:
+        client = server.client()
+        client.execute_command("imgscout.config", "pdq", "BITS", BITS)
+        ids: list[int] = []
+        started = time.perf_counter()
+        pipe = client.pipeline(transaction=False)
+        for batch, start in enumerate(range(0, count, REDIS_MADD_BATCH)):
+            args: list[str] = []
+            for position in range(start, min(count, start + REDIS_MADD_BATCH)):
+                args += (texts[position], str(position))
+            pipe.execute_command("imgscout.madd", "pdq", *args)
+            if batch % REDIS_PIPELINE == REDIS_PIPELINE - 1:
+                ids += [int(i) for reply in pipe.execute() for i in reply]
+        ids += [int(i) for reply in pipe.execute() for i in reply]
+        madd_s = time.perf_counter() - started
+        started = time.perf_counter()
+        client.execute_command("imgscout.sync", "pdq")
+        sync_s = time.perf_counter() - started
+        assert ids == list(range(1, count + 1)), "madd gave other ids than 1..count"
+        embedded = imgscout.Index(bits=BITS, threads=1)
+        embedded.add_many(data, [str(i) for i in range(count)])
+        embedded.sync()
+        result: dict[str, Any] = {
+            "count": count,
+            "queries": query_count,
+            "madd_entries_per_s": count / madd_s,
+            "sync_s": sync_s,
+            "radii": {},
+        }
+        for radius in REDIS_RADII:
+            want = [sorted(zip(i.tolist(), d.tolist())) for i, d in reference.rows(radius)]
+            client.config_resetstat()
+            pipe = client.pipeline(transaction=False)
+            for text in query_texts:
+                pipe.execute_command("imgscout.query", "pdq", text, radius)
+            replies = pipe.execute()
+            for position, reply in enumerate(replies):
+                got = sorted((int(row[1]), int(row[2])) for row in reply)
+                assert got == want[position], f"redis r{radius} query {position}"
+            stats = client.info("commandstats")["cmdstat_imgscout.query"]
+            embedded_us = time_each(
+                lambda text, radius=radius: embedded.query(text, radius),
+                query_texts,
+                lambda position, answer, want=want: _check_matches(answer, want[position]),
+                5.0,
+                50,
+            ).median
+            result["radii"][radius] = {
+                "rows": sum(len(w) for w in want),
+                "server_us_per_call": float(stats["usec_per_call"]),
+                "embedded_us_per_query": embedded_us,
+            }
+            print(
+                f"redis r{radius}: server {float(stats['usec_per_call']):.1f} µs/call, "
+                f"embedded {embedded_us:.1f} µs",
+                flush=True,
+            )
+        return result
+    finally:
+        server.stop()
+
+
+def _check_matches(answer: Any, want: list[tuple[int, int]]) -> None:
+    got = sorted((m.id, m.distance) for m in answer)
+    assert got == want, "embedded query"
+
+
 #: ThreatExchange's indexes are measured at this size, at PDQ's match threshold.
 THREATEXCHANGE_COUNT = 100_000
 PDQ_THRESHOLD = 31
@@ -238,7 +334,10 @@ def measure_threatexchange(kind: str, seed: int, query_count: int) -> dict[str, 
 
 
 def report(
-    results: list[dict[str, Any]], threatexchange: list[dict[str, Any]], features: str
+    results: list[dict[str, Any]],
+    threatexchange: list[dict[str, Any]],
+    redis_result: dict[str, Any] | None,
+    features: str,
 ) -> str:
     lines = [
         "# 256-bit codes: imgscout against FAISS",
@@ -295,6 +394,28 @@ def report(
                 f"{build['imgscout']:.2f}, {build['PDQIndex']:.2f}, {build['PDQIndex2']:.2f} |"
             )
         lines.append("")
+    if redis_result is not None:
+        lines += [
+            f"## Redis: {redis_result['count']:,} clustered codes, "
+            f"{redis_result['queries']} single queries",
+            "",
+            f"`imgscout.madd` of hex text, {REDIS_MADD_BATCH:,} entries a command, "
+            f"{REDIS_PIPELINE} commands pipelined: "
+            f"{redis_result['madd_entries_per_s']:,.0f} entries/s; `imgscout.sync` "
+            f"{redis_result['sync_s']:.2f} s. Server time per call from INFO commandstats "
+            "(parsing, search and reply included); embedded: `Index.query` with one hex text, "
+            "titles included. Every reply checked against numpy.",
+            "",
+            "| r | rows | server µs/call | embedded µs/query | server / embedded |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for radius, row in redis_result["radii"].items():
+            server_us, embedded_us = row["server_us_per_call"], row["embedded_us_per_query"]
+            lines.append(
+                f"| {radius} | {row['rows']} | {server_us:.1f} | {embedded_us:.1f} | "
+                f"{server_us / embedded_us:.2f} |"
+            )
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -304,14 +425,16 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "WIDE.md")
+    parser.add_argument("--no-redis", action="store_true", help="leave the Redis section out")
     args = parser.parse_args()
     kinds = ("uniform", "clustered")
     results = [measure(kind, args.count, args.queries, args.seed) for kind in kinds]
     found = [measure_threatexchange(kind, args.seed, 100) for kind in kinds]
     threatexchange = [row for row in found if row is not None]
-    text = report(results, threatexchange, cpu_description())
+    redis_result = None if args.no_redis else measure_redis(args.count, 100, args.seed)
+    text = report(results, threatexchange, redis_result, cpu_description())
     args.out.write_text(text + "\n", encoding="utf-8")
-    everything = {"range": results, "threatexchange": threatexchange}
+    everything = {"range": results, "threatexchange": threatexchange, "redis": redis_result}
     args.out.with_suffix(".json").write_text(json.dumps(everything, indent=1), encoding="utf-8")
     print(text)
 
