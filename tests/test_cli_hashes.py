@@ -18,6 +18,7 @@ from pathlib import Path
 
 import imagehash
 import numpy as np
+import pdqhash
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -33,8 +34,6 @@ from imgscout._cli_cache import (
     sidecar_path,
 )
 from imgscout.dedup import DEFAULT_RADII
-
-pdqhash = pytest.importorskip("pdqhash")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = REPO_ROOT / "examples" / "photos"
