@@ -66,6 +66,8 @@ pub struct StepWork {
     pub candidates: f64,
     /// Candidates are read in sequence from the bucket (field 0), not fetched at random.
     pub inline: bool,
+    /// Bytes of the field's bucket offsets: a table past the caches costs a miss a bucket.
+    pub table_bytes: f64,
 }
 
 /// Field count for `n` codes of `bits` bits: about `log2(n)` bits per field, so a bucket holds
@@ -193,6 +195,7 @@ impl<C: Code> MultiIndex<C> {
             buckets,
             candidates: expected.min(self.len as f64),
             inline: !field.hashes.is_empty(),
+            table_bytes: (1u64 << field.width) as f64 * std::mem::size_of::<u32>() as f64,
         }
     }
 

@@ -65,11 +65,27 @@ pub fn scan_cost_of(kernel: Kernel) -> ScanCost {
     }
 }
 
-/// Starting on one bucket: two offset reads, usually a cache miss.
+/// Starting on one bucket: two offset reads, from a table that fits the core's caches (the
+/// 16-bit fields of 64-bit codes at 1M entries: 256 KiB).
 pub const BUCKET_NS: f64 = 6.0;
+/// Starting on one bucket of a table past [`CACHED_TABLE_BYTES`] (the 20-bit fields of 256-bit
+/// codes at 1M entries: 4 MiB each, 13 of them): the offset read misses. Fitted to forced
+/// multi-index queries at r31..r64 on 1M 256-bit codes (`examples/plans.rs --wide`).
+pub const BUCKET_MISS_NS: f64 = 30.0;
+/// The largest bucket table priced at [`BUCKET_NS`].
+pub const CACHED_TABLE_BYTES: f64 = 1024.0 * 1024.0;
 /// One candidate from a bucket: a random read of its hash (a cache miss on large segments),
 /// then xor and popcount.
 pub const CANDIDATE_NS: f64 = 11.0;
+/// Each further 64-bit word of a wider candidate: its popcount and, past 64 bits, the
+/// ownership test over more fields.
+pub const CANDIDATE_WORD_NS: f64 = 2.0;
+/// Reading codes in sequence from memory, once a segment is past the last-level cache: a
+/// single query's scan cannot run faster than the memory delivers its codes (about 25 GB/s
+/// here, which 1M 256-bit codes hit with either vector kernel).
+pub const STREAM_NS_PER_BYTE: f64 = 0.04;
+/// Segments of more code bytes than this are priced at least at [`STREAM_NS_PER_BYTE`].
+pub const CACHED_CODE_BYTES: f64 = 16.0 * 1024.0 * 1024.0;
 /// One candidate whose hash is stored in the bucket itself (field 0): read in sequence.
 pub const INLINE_CANDIDATE_NS: f64 = 1.0;
 /// A kNN search probes the multi-index for up to this fraction of a scan's cost before it
@@ -114,9 +130,16 @@ pub fn scan_cost_for<C: Code>() -> ScanCost {
     }
 }
 
-/// A scan of `len` codes with the process's kernel.
+/// A scan of `len` codes with the process's kernel; past the caches, at least the time the
+/// memory takes to deliver them.
 pub fn scan_cost<C: Code>(len: usize) -> f64 {
-    len as f64 * scan_cost_for::<C>().ns_per_hash
+    let bytes = len as f64 * (C::WORDS * 8) as f64;
+    let compute = len as f64 * scan_cost_for::<C>().ns_per_hash;
+    if bytes > CACHED_CODE_BYTES {
+        compute.max(bytes * STREAM_NS_PER_BYTE)
+    } else {
+        compute
+    }
 }
 
 /// A batched scan of `len` codes, per query, with the process's kernel.
@@ -129,9 +152,14 @@ pub fn multi_index_cost_of_step<C: Code>(mih: &MultiIndex<C>, step: usize) -> f6
     let per_candidate = if work.inline {
         INLINE_CANDIDATE_NS
     } else {
-        CANDIDATE_NS
+        CANDIDATE_NS + (C::WORDS - 1) as f64 * CANDIDATE_WORD_NS
     };
-    work.buckets * BUCKET_NS + work.candidates * per_candidate
+    let per_bucket = if work.table_bytes > CACHED_TABLE_BYTES {
+        BUCKET_MISS_NS
+    } else {
+        BUCKET_NS
+    };
+    work.buckets * per_bucket + work.candidates * per_candidate
 }
 
 /// Estimated cost of multi-index steps `0..steps`, assuming uniformly spread hashes.
