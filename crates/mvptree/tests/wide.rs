@@ -279,3 +279,30 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The hash grammar at every width: the text `format_code` writes reads back as the same
+    /// code, and any text either parses at the width `hash_text_bits` names or is refused.
+    #[test]
+    fn code_text_round_trips_and_never_panics(
+        words in prop::array::uniform4(any::<u64>()),
+        junk in "[0-9a-fA-FxX ]{0,70}",
+    ) {
+        use mvptree::text::{format_code, hash_text_bits, parse_code};
+        prop_assert_eq!(parse_code::<[u64; 4]>(format_code(words).as_bytes()).ok(), Some(words));
+        let half = [words[0], words[1]];
+        prop_assert_eq!(parse_code::<[u64; 2]>(format_code(half).as_bytes()).ok(), Some(half));
+        prop_assert_eq!(parse_code::<u64>(format_code(words[0]).as_bytes()).ok(), Some(words[0]));
+        let text = junk.as_bytes();
+        let accepted = [
+            parse_code::<u64>(text).is_ok().then_some(64),
+            parse_code::<[u64; 2]>(text).is_ok().then_some(128),
+            parse_code::<[u64; 4]>(text).is_ok().then_some(256),
+        ];
+        match hash_text_bits(text) {
+            None => prop_assert_eq!(accepted, [None, None, None]),
+            // 32 or 64 decimal digits are a wide code's text and a 64-bit decimal alike.
+            Some(bits) => prop_assert!(accepted.contains(&Some(bits))),
+        }
+    }
+}
