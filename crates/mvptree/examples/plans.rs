@@ -129,7 +129,8 @@ fn wide() {
     );
     const WIDE_RADII: [u32; 6] = [24, 31, 40, 52, 64, 80];
     const WIDE_PLANS: [Plan; 3] = [Plan::Scan, Plan::MultiIndex, Plan::Auto];
-    let mut best = vec![[f64::INFINITY; 3]; WIDE_RADII.len()];
+    // Columns: single queries by plan, then a batch of all queries by plan (per query).
+    let mut best = vec![[f64::INFINITY; 6]; WIDE_RADII.len()];
     for _ in 0..ROUNDS {
         for (ri, &r) in WIDE_RADII.iter().enumerate() {
             for (pi, &plan) in WIDE_PLANS.iter().enumerate() {
@@ -139,22 +140,32 @@ fn wide() {
                 }
                 let us = start.elapsed().as_secs_f64() * 1e6 / queries.len() as f64;
                 best[ri][pi] = best[ri][pi].min(us);
+                let start = Instant::now();
+                black_box(index.query_many_with(&queries, r, plan));
+                let us = start.elapsed().as_secs_f64() * 1e6 / queries.len() as f64;
+                best[ri][3 + pi] = best[ri][3 + pi].min(us);
             }
         }
     }
-    println!("| r | scan | multi-index | auto (plan) | chosen / best |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| r | scan | multi-index | auto (plan) | chosen / best | batch scan | batch multi-index | batch auto | batch auto / best |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (ri, &r) in WIDE_RADII.iter().enumerate() {
         let b = &best[ri];
         let chosen = auto[r as usize];
         let column = WIDE_PLANS.iter().position(|&p| p == chosen).unwrap_or(0);
         println!(
-            "| {r} | {:.0} | {:.0} | {:.0} ({}) | {:.2} |",
+            "| {r} | {:.0} | {:.0} | {:.0} ({}) | {:.2} | {:.0} | {:.0} | {:.0} | {:.2} |",
             b[0],
             b[1],
             b[2],
             chosen.name(),
             b[column] / b[0].min(b[1]),
+            b[3],
+            b[4],
+            b[5],
+            b[5] / b[3].min(b[4]),
         );
     }
 }

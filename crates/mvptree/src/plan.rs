@@ -118,15 +118,35 @@ pub fn multi_index_cost_between<C: Code>(
 pub const MULTI_INDEX_MIN_LEN: usize = 4096;
 
 /// [`ScanCost`] of codes of `C` with the kernel that counts them in this process: 64-bit
-/// codes by [`scan_cost_of`]; wider ones by that figure for the kernel their width runs
-/// ([`Code::scan_kernel`]), once per word (each word is one more count, and one more eighth of
-/// a cache line streamed).
+/// codes by [`scan_cost_of`], 256-bit ones by their own measured figures
+/// ([`scan_cost_256`]), 128-bit ones (always the portable kernel) by the 64-bit figure once
+/// per word (each word is one more count, and one more eighth of a cache line streamed).
 pub fn scan_cost_for<C: Code>() -> ScanCost {
-    let per_word = scan_cost_of(C::scan_kernel(kernel()));
+    let kernel = C::scan_kernel(kernel());
+    if C::WORDS == 4 {
+        return scan_cost_256(kernel);
+    }
+    let per_word = scan_cost_of(kernel);
     let words = C::WORDS as f64;
     ScanCost {
         ns_per_hash: per_word.ns_per_hash * words,
         batch_ns_per_hash: per_word.batch_ns_per_hash * words,
+    }
+}
+
+/// [`ScanCost`] of 256-bit codes by kernel, measured from L1 in a batch of 32 queries on 1M
+/// codes (`examples/plans.rs --wide`): four times a 64-bit code's figure would halve AVX-512's
+/// and AVX2's, whose 256-bit kernels sum each code's four word counts across lanes. A single
+/// query's scan of a large segment is bound by memory instead (see [`scan_cost`]).
+fn scan_cost_256(kernel: Kernel) -> ScanCost {
+    let ns = match kernel {
+        Kernel::Portable => 1.13,
+        Kernel::Avx2 => 1.02,
+        Kernel::Avx512 => 0.47,
+    };
+    ScanCost {
+        ns_per_hash: ns,
+        batch_ns_per_hash: ns,
     }
 }
 
