@@ -37,8 +37,7 @@ from imgscout.dedup import DEFAULT_RADII
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = REPO_ROOT / "examples" / "photos"
-#: Sample photographs (full size: PDQ's dihedral hashes of a 200 px thumbnail can be 40 bits
-#: from the hash of the turned thumbnail; at these sizes they are within the radius).
+#: Sample photographs, each turned into its 8 orientations by the fixtures below.
 PHOTOS = ("coffee", "rocket", "coins")
 ORIENTATION_NAMES = [name for name, _ in hashing.ORIENTATIONS]
 BITS = {"phash": 64, "phash256": 256, "pdq": 256}
@@ -74,12 +73,13 @@ def _turn(image: Image.Image, k: int) -> Image.Image:
 
 
 def reference_hashes(path: Path, algorithm: str) -> list[int]:
-    """The file's hash and its orientations' hashes, from imagehash and pdqhash."""
+    """The file's hash and its orientations' hashes, from imagehash and pdqhash: each the hash
+    of the image turned that way."""
     with Image.open(path) as opened:
         image = ImageOps.exif_transpose(opened)
     if algorithm == "pdq":
-        vectors, _ = pdqhash.compute_dihedral(np.asarray(image.convert("RGB")))
-        return [_bits_to_int(v) for v in vectors]
+        rgb = image.convert("RGB")
+        return [_bits_to_int(pdqhash.compute(np.asarray(_turn(rgb, k)))[0]) for k in range(8)]
     size = 8 if algorithm == "phash" else 16
     return [int(str(imagehash.phash(_turn(image, k), hash_size=size)), 16) for k in range(8)]
 

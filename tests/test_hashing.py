@@ -527,34 +527,54 @@ def test_orientation_hashes_are_the_hashes_of_the_turned_images(
     assert len(set(result.variants)) == 8
 
 
-def test_pdq_orientations_are_compute_dihedral_in_the_order_of_orientations() -> None:
-    """pdqhash.compute_dihedral's hashes, and hash k is near PDQ of the image turned as
-    ORIENTATIONS[k] says (the dihedral hashes are computed from the DCT, so a few bits
-    differ) and far from the other seven."""
+def test_pdq_orientations_are_pdq_of_the_turned_images(tmp_path: Path) -> None:
+    """Hash k is ``pdqhash.compute`` of the image turned as ORIENTATIONS[k] says, so a turned
+    copy saved losslessly hashes to one of its original's variants exactly."""
+    import numpy as np
+    import pdqhash
+
+    from imgscout import hashing
+
+    source = SAMPLE / "astronaut.jpg"
+    result = hash_file(str(source), algorithm="pdq", rotations=True)
+    assert isinstance(result, HashedFile) and len(result.variants) == 8
+    with Image.open(source) as image:
+        rgb = image.convert("RGB")
+    _, quality = pdqhash.compute(np.asarray(rgb))
+    assert result.variants[0] == result.hash and result.quality == quality
+    for k in range(8):
+        vector, _ = pdqhash.compute(np.ascontiguousarray(np.asarray(hashing.turned(rgb, k))))
+        assert result.variants[k] == hashing.bits_to_int(vector), k
+        path = tmp_path / f"{k}.png"
+        hashing.turned(rgb, k).save(path)  # lossless, so the pixels are the turned ones
+        alone = hash_file(str(path), algorithm="pdq")
+        assert isinstance(alone, HashedFile) and alone.hash == result.variants[k], k
+    assert len(set(result.variants)) == 8
+
+
+def test_compute_dihedral_is_not_pdq_of_the_turned_images() -> None:
+    """Why pdq_image does not use ``pdqhash.compute_dihedral``: its first hash is PDQ's, and so
+    is its transpose, but its other six turned hashes differ from PDQ of the turned image, here
+    by 14-16 bits; each is still nearer that orientation's hash than any other's
+    (docs/radius.md measures the gap on the study photographs)."""
     import numpy as np
     import pdqhash
 
     from imgscout import hashing
 
     result = hash_file(str(SAMPLE / "astronaut.jpg"), algorithm="pdq", rotations=True)
-    assert isinstance(result, HashedFile) and len(result.variants) == 8
+    assert isinstance(result, HashedFile)
     with Image.open(SAMPLE / "astronaut.jpg") as image:
-        rgb = image.convert("RGB")
-    vectors, quality = pdqhash.compute_dihedral(np.asarray(rgb))
-    assert list(result.variants) == [hashing.bits_to_int(v) for v in vectors]
-    assert result.variants[0] == result.hash and result.quality == quality
+        vectors, quality = pdqhash.compute_dihedral(np.asarray(image.convert("RGB")))
+    dihedral = [hashing.bits_to_int(v) for v in vectors]
+    assert dihedral[0] == result.variants[0] and quality == result.quality
+    gaps = [hamming(d, v) for d, v in zip(dihedral, result.variants, strict=True)]
+    transpose = [name for name, _ in hashing.ORIENTATIONS].index("transpose")
+    assert gaps[transpose] == 0, gaps
+    assert all(gap >= 10 for k, gap in enumerate(gaps) if k not in (0, transpose)), gaps
     for k in range(8):
-        turned = hash_file_of(hashing.turned(rgb, k))
-        distances = [hamming(turned, v) for v in result.variants]
+        distances = [hamming(dihedral[k], v) for v in result.variants]
         assert distances.index(min(distances)) == k, (k, distances)
-        assert min(distances) <= 31 < sorted(distances)[1], (k, distances)
-
-
-def hash_file_of(image: Image.Image) -> int:
-    from imgscout import hashing
-
-    hashes, _ = hashing.pdq_image(image)
-    return hashes[0]
 
 
 def test_low_pdq_quality_is_reported_unless_kept(tmp_path: Path) -> None:

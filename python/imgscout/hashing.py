@@ -250,14 +250,21 @@ def pdq_pixels(image: Image.Image) -> Any:
 
 def pdq_image(image: Image.Image, rotations: bool = False) -> tuple[list[int], int]:
     """PDQ of an opened image: its hash (with ``rotations``: the hashes of its eight
-    :data:`ORIENTATIONS`, from ``pdqhash.compute_dihedral``) and its quality."""
+    :data:`ORIENTATIONS`, each ``pdqhash.compute`` of the image turned that way, as phash's
+    are) and its quality (the image's as it is).
+
+    Not ``pdqhash.compute_dihedral``: it derives the turned hashes from the DCT of the one
+    64 x 64 downsample of the image as it is, which is not the downsample of the turned image,
+    so its hashes differ from PDQ of the turned images by tens of bits (docs/radius.md) and a
+    turned copy would not be found at distance 0."""
     pdqhash = _pdqhash()
-    pixels = pdq_pixels(image)
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    vector, quality = pdqhash.compute(pdq_pixels(rgb))
+    vectors = [vector]
     if rotations:
-        vectors, quality = pdqhash.compute_dihedral(pixels)
-    else:
-        vector, quality = pdqhash.compute(pixels)
-        vectors = [vector]
+        vectors += [
+            pdqhash.compute(pdq_pixels(turned(rgb, k)))[0] for k in range(1, len(ORIENTATIONS))
+        ]
     return [bits_to_int(v) for v in vectors], int(quality)
 
 
