@@ -6,7 +6,9 @@ their four non-overlapping quadrants as further distinct pictures (more unrelate
 hard ones: same camera, light and texture). Each picture gets every edit of
 make_examples.STUDY_EDITS, and the turned (rotated, mirrored) copies of TURN_EDITS and
 SMALL_ROTATION. Every image is hashed with each of ALGORITHMS (64-bit phash, 256-bit phash,
-PDQ), as it is and turned by each of the 8 orientations of the dihedral group. Then, per
+PDQ), as it is and turned by each of the 8 orientations of the dihedral group (each the hash of
+the turned image, as imgscout's --rotations hashes them; for PDQ also
+``pdqhash.compute_dihedral``'s 8 hashes, to measure how far they are from those). Then, per
 algorithm and radius:
 
 * copy recall: of the (picture, edited copy) pairs, the fraction within the radius;
@@ -21,12 +23,16 @@ algorithm and radius:
   figures. The turned copies are queries only: the false pairs are counted among the original
   pictures and their STUDY_EDITS copies.
 
+The default radius of each hash is the largest even radius below the first false pair with
+dihedral matching (choose_default), so that it is safe with --rotations too.
+
 Usage: python scripts/radius_study.py [--output docs/radius.md]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -80,8 +86,8 @@ ALGORITHM_TITLES = {
     "pdq": '`pdqhash.compute(np.asarray(img.convert("RGB")))`, 256 bits',
 }
 #: Radii shown per width. The 64-bit table shows every radius up to 20; 256-bit tables every
-#: 4th up to 96 plus PDQ's published threshold and the chosen default. Defaults are chosen from
-#: every radius, shown or not.
+#: 4th up to 96 plus PDQ's published threshold, the chosen default and the first radius with a
+#: false pair. Defaults are chosen from every radius, shown or not.
 SHOWN_RADII: dict[int, list[int]] = {64: list(range(0, 21)), 256: list(range(0, 97, 4))}
 #: PDQ's published match threshold: ThreatExchange's PDQ_CONFIDENT_MATCH_THRESHOLD.
 PDQ_PUBLISHED_RADIUS = 31
@@ -90,8 +96,9 @@ PDQ_PUBLISHED_RADIUS = 31
 PDQ_MIN_QUALITY = 50
 
 #: The 8 orientations of the dihedral group, in the order pdqhash.compute_dihedral returns its
-#: hashes (original, rotate 90, 180, 270, flip X, flip Y, flip +1, flip -1), as the PIL
-#: transposes that turn an image that way. PIL's ROTATE_90 turns counter-clockwise.
+#: hashes (original, rotate 90, 180, 270, flip X, flip Y, flip +1, flip -1) and
+#: imgscout.hashing.ORIENTATIONS lists them, as the PIL transposes that turn an image that way.
+#: PIL's ROTATE_90 turns counter-clockwise.
 ORIENTATIONS: list[Image.Transpose | None] = [
     None,
     Image.Transpose.ROTATE_90,
@@ -101,6 +108,9 @@ ORIENTATIONS: list[Image.Transpose | None] = [
     Image.Transpose.FLIP_LEFT_RIGHT,
     Image.Transpose.TRANSPOSE,
     Image.Transpose.TRANSVERSE,
+]
+ORIENTATION_NAMES = ["original"] + [
+    t.name.lower().replace("_", "-") for t in ORIENTATIONS if t is not None
 ]
 
 
@@ -151,11 +161,12 @@ def hash_turns(
 ) -> tuple[dict[str, np.ndarray], int]:
     """Per algorithm, the hashes of ``image`` turned by each of ORIENTATIONS, as an
     ``(8, bits / 8)`` uint8 array (row 0: the image as it is); and the image's PDQ quality
-    (0 without pdq).
+    (0 without pdq). With pdq, also ``"pdq-dihedral"``: ``pdqhash.compute_dihedral``'s 8.
 
     phash converts to grey before anything else, so the grey image is turned and hashed: the
-    same hashes as turning the image and calling phash on it. pdq's plain hash is checked
-    against ``pdqhash.compute``'s, image by image."""
+    same hashes as turning the image and calling phash on it. pdq hashes the turned RGB image
+    with ``pdqhash.compute``, as imgscout does; compute_dihedral's first hash and quality are
+    checked equal to compute's, image by image."""
     import imagehash
 
     hashes: dict[str, np.ndarray] = {}
@@ -173,12 +184,26 @@ def hash_turns(
     if "pdq" in algorithms:
         import pdqhash
 
-        pixels = np.asarray(image.convert("RGB"))
-        vectors, quality = pdqhash.compute_dihedral(pixels)
-        hashes["pdq"] = np.stack([np.packbits(np.asarray(v, dtype=np.uint8)) for v in vectors])
-        vector, plain_quality = pdqhash.compute(pixels)
-        plain = np.packbits(np.asarray(vector, dtype=np.uint8))
-        if not (np.array_equal(plain, hashes["pdq"][0]) and plain_quality == quality):
+        def packed(vectors: list[np.ndarray]) -> np.ndarray:
+            return np.stack([np.packbits(np.asarray(v, dtype=np.uint8)) for v in vectors])
+
+        rgb = image.convert("RGB")
+        pixels = np.asarray(rgb)
+        vector, quality = pdqhash.compute(pixels)
+        hashes["pdq"] = packed(
+            [vector]
+            + [
+                pdqhash.compute(np.asarray(rgb.transpose(t)))[0]
+                for t in ORIENTATIONS
+                if t is not None
+            ]
+        )
+        vectors, dihedral_quality = pdqhash.compute_dihedral(pixels)
+        hashes["pdq-dihedral"] = packed(vectors)
+        if not (
+            np.array_equal(hashes["pdq"][0], hashes["pdq-dihedral"][0])
+            and dihedral_quality == quality
+        ):
             raise AssertionError("compute_dihedral's first hash is not compute's")
     return hashes, int(quality)
 
@@ -222,6 +247,7 @@ class Collection:
     hashes: dict[str, np.ndarray]  # algorithm -> (variants, 8, bytes) uint8
     quality: np.ndarray  # PDQ quality per variant
     plain_pdq_checked: int  # images whose pdqhash.compute equals compute_dihedral's first
+    pdq_dihedral: np.ndarray | None  # (variants, 8, 32): pdqhash.compute_dihedral's hashes
 
 
 def collect(algorithms: tuple[str, ...] = tuple(ALGORITHMS)) -> Collection:
@@ -246,6 +272,7 @@ def collect(algorithms: tuple[str, ...] = tuple(ALGORITHMS)) -> Collection:
         {a: np.stack([h[a] for h in per_image]) for a in algorithms},
         np.array(quality),
         len(variants) if "pdq" in algorithms else 0,
+        np.stack([h["pdq-dihedral"] for h in per_image]) if "pdq" in algorithms else None,
     )
 
 
@@ -410,6 +437,38 @@ def study_algorithm(collection: Collection, algorithm: str) -> dict[str, object]
     }
 
 
+def dihedral_gap(collection: Collection) -> dict[str, object]:
+    """How far ``pdqhash.compute_dihedral``'s hashes are from PDQ of the turned images: per
+    orientation over every study image, and what dihedral matching of the turned copies would
+    find with them (the smallest distance from any of the copy's 8 compute_dihedral hashes to
+    its original's hash)."""
+    assert collection.pdq_dihedral is not None
+    ours, theirs = collection.hashes["pdq"], collection.pdq_dihedral
+    gap = np.bitwise_count(ours ^ theirs).sum(axis=-1, dtype=np.int16)  # (variants, 8)
+    variants = collection.variants
+    original_of = {v.picture: k for k, v in enumerate(variants) if v.edit == "original"}
+    queries = [k for k, v in enumerate(variants) if v.kind == "turned"]
+    targets = [original_of[variants[k].picture] for k in queries]
+    xor = theirs[queries] ^ ours[targets][:, :1, :]
+    matched = np.bitwise_count(xor).sum(axis=-1, dtype=np.int16).min(axis=1)
+    edits = np.array([variants[k].edit for k in queries])
+    return {
+        "images": len(variants),
+        "per_orientation": [
+            {
+                "orientation": ORIENTATION_NAMES[k],
+                "equal": float((gap[:, k] == 0).mean()),
+                **summary(gap[:, k]),
+            }
+            for k in range(1, len(ORIENTATIONS))
+        ],
+        "turned": summary(gap[:, 1:]),
+        "first_equal": bool((gap[:, 0] == 0).all()),
+        "matched": matched,
+        "matched_by_edit": {e: summary(matched[edits == e]) for e in TURN_EDITS},
+    }
+
+
 def study(algorithm: str = "phash") -> dict[str, object]:
     """One algorithm's measurements (its "rows": one per radius 0..bits)."""
     return study_algorithm(collect((algorithm,)), algorithm)
@@ -438,7 +497,10 @@ def render_table(result: dict[str, object], default: int) -> list[str]:
     rows = result["rows"]
     assert isinstance(rows, list)
     bits = int(result["bits"])  # type: ignore[call-overload]
-    shown = set(SHOWN_RADII[bits]) | {default}
+    # The first radius with a false pair (with dihedral matching) is shown too: the row the
+    # default is chosen below.
+    first_false = next((r["radius"] for r in rows if r["dihedral_false_pairs"] > 0), default)
+    shown = set(SHOWN_RADII[bits]) | {default, first_false}
     if bits == 256:
         shown.add(PDQ_PUBLISHED_RADIUS)
     lines = [
@@ -523,6 +585,42 @@ def quality_filtered(result: dict[str, object], collection: Collection) -> tuple
     return int(within.size), int((within <= PDQ_PUBLISHED_RADIUS).sum()), int(within.min())
 
 
+def gap_lines(gap: dict[str, object], result: dict[str, object], default: int) -> list[str]:
+    """The pdq section's account of ``pdqhash.compute_dihedral``: why it is not used."""
+    turned, matched = gap["turned"], gap["matched"]
+    by_edit, per = gap["matched_by_edit"], gap["per_orientation"]
+    assert isinstance(turned, dict) and isinstance(matched, np.ndarray)
+    assert isinstance(by_edit, dict) and isinstance(per, list)
+    found = float((matched <= default).mean())
+    images = int(gap["images"])  # type: ignore[call-overload]
+    lines = [
+        "pdq's turned hashes are `pdqhash.compute` of the PIL-transposed image, as imgscout's"
+        " `--rotations` computes them, not `pdqhash.compute_dihedral`'s: its first hash and"
+        " quality are `pdqhash.compute`'s"
+        + (f" (checked on all {images} images)" if gap["first_equal"] else " (NOT on every image)")
+        + ", but its 7 turned hashes are derived from the DCT of the image as it is, and over"
+        f" the {images} study images they are a median {turned['median']:g} bits"
+        f" (90th percentile {turned['p90']:g}, max {turned['max']}) from PDQ of the image turned"
+        " that way:",
+        "",
+        "| orientation | median | 90th percentile | max | equal |",
+        "|-------------|-------:|----------------:|----:|------:|",
+        *(
+            f"| {o['orientation']} | {o['median']:g} | {o['p90']:g} | {o['max']} |"
+            f" {pct(o['equal'])} |"
+            for o in per
+        ),
+        "",
+        "Matched with `compute_dihedral`'s hashes, a turned copy would still be a median"
+        f" {summary(matched)['median']:g} bits (max {summary(matched)['max']}) from its original"
+        f" after dihedral matching (rotate-180: median {by_edit['rotate-180']['median']:g}, max"
+        f" {by_edit['rotate-180']['max']}), and {pct(found)} of turned copies would be found at"
+        f" the default {default}, against {pct(row_at(result, default)['turned_dihedral_recall'])}"
+        " with the hashes of the turned images.",
+    ]
+    return lines
+
+
 def row_at(result: dict[str, object], radius: int) -> dict[str, float]:
     rows = result["rows"]
     assert isinstance(rows, list)
@@ -564,8 +662,8 @@ def render(
         f"* turned: share of the {first['turned_pairs']} (picture, turned copy) pairs within the"
         " radius, plain (the copy's hash against the original's) and with dihedral matching (the"
         " smallest distance from the hashes of the copy turned by each of the 8 orientations of"
-        " the dihedral group to the original's hash; for pdq the 8 hashes of"
-        " `pdqhash.compute_dihedral`, for phash and phash256 phash of the PIL-transposed image);"
+        " the dihedral group to the original's hash; each of the 8 the hash of the"
+        " PIL-transposed image, as `--rotations` hashes them, pdq's included);"
         f" rotate-5: the same for the {first['small_rotation_pairs']} small rotations (plain);",
         "* group recall: share of pictures whose original and all copies form one connected"
         " group at that radius (what `imgscout dupes` reports as one group), for the re-saves"
@@ -577,10 +675,12 @@ def render(
         " other's hash, as a self-join with dihedral matching finds it: up to 16 chances per pair"
         " instead of 1).",
         "",
-        "The default is chosen by the rule the 64-bit table has always used (`choose_default`):"
-        " the largest radius below the first one that lets a plain false pair in, taken even"
-        " when the algorithm's distances are all even. The 256-bit tables show every 4th radius,"
-        f" PDQ's published threshold ({PDQ_PUBLISHED_RADIUS}) and the chosen default.",
+        "Each hash's default is chosen by one rule (`choose_default`): the largest radius below"
+        " the first one that lets a false pair between different photographs in, counting the"
+        " false pairs with dihedral matching so that the default is safe with `--rotations` too,"
+        " taken even when the algorithm's distances are all even. The 256-bit tables show every"
+        f" 4th radius, PDQ's published threshold ({PDQ_PUBLISHED_RADIUS}), the chosen default"
+        " and the first radius with a false pair.",
         "",
     ]
     for algorithm, result in results.items():
@@ -599,15 +699,8 @@ def render(
         ]
         if algorithm == "pdq":
             pairs, within, closest = quality_filtered(result, collection)
-            lines += [
-                "",
-                f"The plain pdq hash is the first of `pdqhash.compute_dihedral`'s 8 (orientation"
-                " order: original, rotate 90, 180, 270, flip X, flip Y, flip +1, flip -1): checked"
-                f" equal to `pdqhash.compute`'s, quality included, on all"
-                f" {collection.plain_pdq_checked} images.",
-                "",
-                *quality_lines(collection),
-            ]
+            lines += ["", *gap_lines(dihedral_gap(collection), result, default), ""]
+            lines += quality_lines(collection)
             lines += [
                 "",
                 f"With the images below quality {PDQ_MIN_QUALITY} left out, {pairs:,} unrelated"
@@ -689,16 +782,25 @@ def edit_median(result: dict[str, object], edit: str, dihedral: bool = False) ->
     return float(item["dihedral" if dihedral else "plain"]["median"])
 
 
-def dihedral_defaults(results: dict[str, dict[str, object]]) -> dict[str, int]:
-    """Per algorithm, the rule applied to the false pairs counted with dihedral matching."""
+def rule_defaults(
+    results: dict[str, dict[str, object]], key: str = "dihedral_false_pairs"
+) -> dict[str, int]:
+    """Per algorithm, the rule applied to the false pairs ``key`` counts: with dihedral
+    matching (the defaults) or plain."""
     return {
         a: choose_default(
             r["rows"],  # type: ignore[arg-type]
             even=not r["has_odd"],
-            key="dihedral_false_pairs",
+            key=key,
         )
         for a, r in results.items()
     }
+
+
+def random_within(bits: int, radius: int) -> float:
+    """The chance that two independent uniform random ``bits``-bit codes are at most ``radius``
+    apart: the binomial tail P(X <= radius), X ~ Binomial(bits, 1/2), exactly."""
+    return sum(math.comb(bits, k) for k in range(radius + 1)) / 2**bits
 
 
 def choice_lines(results: dict[str, dict[str, object]], defaults: dict[str, int]) -> list[str]:
@@ -706,7 +808,7 @@ def choice_lines(results: dict[str, dict[str, object]], defaults: dict[str, int]
     d64, d256, dpdq = defaults["phash"], defaults["phash256"], defaults["pdq"]
     r64, r256, rpdq = row_at(phash, d64), row_at(wide, d256), row_at(pdq, dpdq)
     r31 = row_at(pdq, PDQ_PUBLISHED_RADIUS)
-    turned = dihedral_defaults(results)
+    plain = rule_defaults(results, key="false_pairs")
     counts = {
         "re-saves": "mild_recall",
         "framing edits": "framing_recall",
@@ -714,39 +816,46 @@ def choice_lines(results: dict[str, dict[str, object]], defaults: dict[str, int]
         "turned copies with dihedral matching": "turned_dihedral_recall",
     }
     behind_31 = [name for name, key in counts.items() if r31[key] < r64[key]]
-    exact_turns = r64["turned_dihedral_recall"] == 1.0 and r256["turned_dihedral_recall"] == 1.0
-    if r31["false_pairs"] == 0:
+    pure_turns = [e for e in TURN_EDITS if "+" not in e]
+
+    def exact_turns(result: dict[str, object]) -> bool:
+        per_edit = result["per_edit"]
+        assert isinstance(per_edit, list)
+        return all(i["dihedral"]["max"] == 0 for i in per_edit if i["edit"] in pure_turns)
+
+    if r31["false_pairs"] == 0 and r31["dihedral_false_pairs"] == 0:
         verdict_31 = (
-            f"The data supports PDQ's published {PDQ_PUBLISHED_RADIUS} as a safe radius: no"
-            " false pair at it"
-            + (
-                " (none with dihedral matching either)"
-                if r31["dihedral_false_pairs"] == 0
-                else f" ({r31['dihedral_false_pairs']} with dihedral matching)"
-            )
-            + ", the closest unrelated pair"
-            f" {pdq['min_unrelated'] - PDQ_PUBLISHED_RADIUS} bits further out. It does not support"
-            f" it as the best one: at {PDQ_PUBLISHED_RADIUS} pdq finds {pct(r31['mild_recall'])}"
-            f" of re-saves ({pct(rpdq['mild_recall'])} at {dpdq}), {pct(r31['framing_recall'])} of"
-            f" framing edits ({pct(rpdq['framing_recall'])}), keeps"
-            f" {pct(r31['mild_group_recall'])} of re-save groups whole"
-            f" ({pct(rpdq['mild_group_recall'])}) and finds"
+            f"PDQ's published {PDQ_PUBLISHED_RADIUS} checked on the same data: no false pair at"
+            " it, plain or with dihedral matching, the closest unrelated pair"
+            f" {pdq['min_unrelated'] - PDQ_PUBLISHED_RADIUS} bits further out"
+            f" ({pdq['min_unrelated_dihedral'] - PDQ_PUBLISHED_RADIUS} with dihedral matching);"
+            f" but at {PDQ_PUBLISHED_RADIUS} pdq finds {pct(r31['mild_recall'])} of re-saves"
+            f" ({pct(rpdq['mild_recall'])} at {dpdq}), {pct(r31['framing_recall'])} of framing"
+            f" edits ({pct(rpdq['framing_recall'])}), keeps {pct(r31['mild_group_recall'])} of"
+            f" re-save groups whole ({pct(rpdq['mild_group_recall'])}) and finds"
             f" {pct(r31['turned_dihedral_recall'])} of turned copies with dihedral matching"
-            f" ({pct(rpdq['turned_dihedral_recall'])}). Against phash at {d64}, pdq at"
-            f" {PDQ_PUBLISHED_RADIUS} finds less on "
-            + (", ".join(behind_31[:-1]) + " and " + behind_31[-1] if behind_31 else "no count")
+            f" ({pct(rpdq['turned_dihedral_recall'])})"
+            + (
+                f"; against phash at {d64} it finds less on "
+                + (", ".join(behind_31[:-1]) + " and " + behind_31[-1])
+                if len(behind_31) > 1
+                else f"; against phash at {d64} it finds less on {behind_31[0]}"
+                if behind_31
+                else ""
+            )
             + "."
-            if r31["mild_recall"] < r64["mild_recall"]
-            else f"The data supports PDQ's published {PDQ_PUBLISHED_RADIUS} as a safe radius: no"
-            f" false pair at it, the closest unrelated pair at {pdq['min_unrelated']}."
         )
     else:
         verdict_31 = (
-            f"The data does not support PDQ's published {PDQ_PUBLISHED_RADIUS}:"
+            f"PDQ's published {PDQ_PUBLISHED_RADIUS} checked on the same data:"
             f" {r31['false_pairs']} false pairs at it ({r31['false_rate']:.2e} of unrelated"
             f" pairs; {r31['dihedral_false_pairs']} with dihedral matching), the first at"
             f" distance {pdq['min_unrelated']}."
         )
+    verdict_31 += (
+        " Users matching against ThreatExchange-style lists of PDQ hashes, who want PDQ's"
+        f" published threshold, should pass `--radius {PDQ_PUBLISHED_RADIUS}`."
+    )
     saturation = "; ".join(
         f"{name}: every re-save from radius {first_radius(r, 'mild_recall')}, every re-save group"
         f" whole from {first_radius(r, 'mild_group_recall')}"
@@ -756,6 +865,24 @@ def choice_lines(results: dict[str, dict[str, object]], defaults: dict[str, int]
         " (no odd distance occurs in this study)"
         if not phash["has_odd"]
         else " (a few odd distances occur in this study)"
+    )
+    p64, p256 = random_within(64, d64), random_within(256, d256)
+    scaling = (
+        "Why the radius scales with the width: two unrelated codes of uniform random bits fall"
+        f" within r bits with the binomial tail P(X <= r), X ~ Binomial(bits, 1/2), which is"
+        f" {p64:.2e} at {d64} of 64 bits and {p256:.2e} at {d256} of 256"
+        + (f" ({random_within(256, dpdq):.2e} at pdq's {dpdq})" if dpdq != d256 else "")
+        + f" (PDQ's {PDQ_PUBLISHED_RADIUS}: {random_within(256, PDQ_PUBLISHED_RADIUS):.1e}):"
+        " about the same strictness, though real hashes are not uniform, which is why the"
+        " radii are measured."
+    )
+    plain_note = (
+        "Counting plain false pairs only, the rule would give the same radii."
+        if plain == defaults
+        else "Counting plain false pairs only, the rule would give "
+        + ", ".join(f"{plain[a]} for {a}" for a in ALGORITHMS)
+        + ": a self-join with dihedral matching gives each pair of images up to 16 chances"
+        " instead of 1, so its first false pair can come sooner."
     )
 
     def at(name: str, row: dict[str, float]) -> str:
@@ -771,14 +898,18 @@ def choice_lines(results: dict[str, dict[str, object]], defaults: dict[str, int]
         and r256["mild_group_recall"] >= r64["mild_group_recall"]
         and r256["framing_recall"] >= r64["framing_recall"]
     )
-    pdq_behind = (
-        rpdq["framing_recall"] <= r256["framing_recall"]
-        and rpdq["turned_dihedral_recall"] <= r256["turned_dihedral_recall"]
-    )
+    pdq_behind = [
+        f"{name} {pct(rpdq[key])} against {pct(r256[key])}"
+        for name, key in (
+            ("framing edits", "framing_recall"),
+            ("turned copies with dihedral matching", "turned_dihedral_recall"),
+            ("rotate-5", "small_rotation_recall"),
+        )
+        if rpdq[key] < r256[key]
+    ]
     verdict_wide = (
         (
-            "On this data a wider hash finds more at no cost in false pairs, phash256 more than"
-            " pdq: "
+            "On this data a wider hash finds more at no cost in false pairs: "
             if wider_better
             else "On this data a wider hash does not find more at the same false pairs: "
         )
@@ -791,7 +922,7 @@ def choice_lines(results: dict[str, dict[str, object]], defaults: dict[str, int]
             >= budget_row(wide, BUDGETS[1])["framing_recall"] - 0.02
             else " The lead holds with a few false pairs allowed:"
         )
-        + " allowing a few false pairs, at most"
+        + " allowing a few plain false pairs, at most"
         f" {BUDGETS[1]} ({BUDGETS[1] / int(phash['unrelated_pairs']):.1e} of unrelated pairs), "
         + "; ".join(
             f"{name} at {row['radius']} finds {pct(row['mild_recall'])} of re-saves and"
@@ -805,12 +936,11 @@ def choice_lines(results: dict[str, dict[str, object]], defaults: dict[str, int]
         )
         + " (table above)."
         + (
-            f" pdq is behind phash256 at each one's default (framing edits"
-            f" {pct(rpdq['framing_recall'])}, turned copies with dihedral matching"
-            f" {pct(rpdq['turned_dihedral_recall'])}), and further from its originals after a"
-            f" rescale (median scale-50 distance {edit_median(pdq, 'scale-50'):g} bits against"
-            f" {edit_median(wide, 'scale-50'):g}) or a blur (blur-2:"
-            f" {edit_median(pdq, 'blur-2'):g} against {edit_median(wide, 'blur-2'):g})."
+            " pdq is behind phash256 at each one's default (" + ", ".join(pdq_behind) + "), and"
+            f" further from its originals after a rescale (median scale-50 distance"
+            f" {edit_median(pdq, 'scale-50'):g} bits against {edit_median(wide, 'scale-50'):g})"
+            f" or a blur (blur-2: {edit_median(pdq, 'blur-2'):g} against"
+            f" {edit_median(wide, 'blur-2'):g})."
             if pdq_behind
             else ""
         )
@@ -818,26 +948,52 @@ def choice_lines(results: dict[str, dict[str, object]], defaults: dict[str, int]
         f" memory, and a search at a radius of {d256} bits out of 256 is a wider search than"
         f" {d64} out of 64."
     )
+    exact = [name for name, r in results.items() if exact_turns(r)]
+    turned_line = (
+        "Turned copies are out of reach of every hash without dihedral matching (plain recall"
+        f" at the defaults {pct(r64['turned_recall'])}, {pct(r256['turned_recall'])} and"
+        f" {pct(rpdq['turned_recall'])}). With it, "
+        + (
+            "every hash finds"
+            if len(exact) == len(results)
+            else (", ".join(exact) or "no hash") + " find"
+        )
+        + f" each of the {len(pure_turns)} exact turns ({', '.join(pure_turns)}) at distance 0,"
+        " as the turned hashes of a turned copy include the hash of the original's own pixels;"
+        " counting the re-saved turns too, turned copies are found"
+        f" {pct(r64['turned_dihedral_recall'])}, {pct(r256['turned_dihedral_recall'])} and"
+        f" {pct(rpdq['turned_dihedral_recall'])} of the time at the defaults. A 5-degree"
+        f" rotation is found {pct(r64['small_rotation_recall'])},"
+        f" {pct(r256['small_rotation_recall'])} and {pct(rpdq['small_rotation_recall'])} of the"
+        " time."
+    )
     return [
         "## Choice",
         "",
         f"Default radius for phash (64 bits): **{d64}**, for both `imgscout dupes` and"
         " `imgscout query`. The rule (in `choose_default`): the largest even radius below the"
-        " first one that lets a false pair in. Even, because phash sets each bit against the"
-        " median of the 64 coefficients, so hashes carry 32 one-bits and distances are even: an"
-        f" odd radius finds exactly what the even one below it finds{odd}.",
+        " first one that lets a false pair between different photographs in, counting false"
+        " pairs with dihedral matching, so that the default is safe with `--rotations` too."
+        " Even, because phash sets each bit against the median of the 64 coefficients, so"
+        " hashes carry 32 one-bits and distances are even: an odd radius finds exactly what the"
+        f" even one below it finds{odd}.",
         "",
-        f"The same rule gives **{d256}** for phash256 and **{dpdq}** for pdq ({d256 / 256:.0%}"
-        f" and {dpdq / 256:.0%} of their 256 bits, against {d64 / 64:.0%} for phash); both set"
+        f"The same rule gives **{d256}** for phash256 and **{dpdq}** for pdq ("
+        + (
+            f"{d256 / 256:.0%} of their 256 bits"
+            if d256 == dpdq
+            else f"{d256 / 256:.0%} and {dpdq / 256:.0%} of their 256 bits"
+        )
+        + f", against {d64 / 64:.0%} for phash); both set"
         " their bits against the median of 256 coefficients"
         + (
             ", and their distances are even too."
             if not (wide["has_odd"] or pdq["has_odd"])
             else ", though odd distances occur."
         )
-        + " Counting false pairs with dihedral matching, the rule gives"
-        f" {turned['phash']} for phash, {turned['phash256']} for phash256 and {turned['pdq']}"
-        f" for pdq. {verdict_31}",
+        + f" {plain_note} {scaling}",
+        "",
+        verdict_31,
         "",
         f"Where recall stops growing on the re-saves: {saturation}. Beyond that, a larger"
         " radius buys framing edits (crops, large watermarks) only.",
@@ -853,26 +1009,12 @@ def choice_lines(results: dict[str, dict[str, object]], defaults: dict[str, int]
         "",
         verdict_wide,
         "",
-        "Turned copies are out of reach of every hash without dihedral matching (plain recall"
-        f" at the defaults {pct(r64['turned_recall'])}, {pct(r256['turned_recall'])} and"
-        f" {pct(rpdq['turned_recall'])})."
-        + (
-            " With it, phash and phash256 find every one, as the turned hashes of a turned copy"
-            " include the hash of the original's own pixels; pdq's"
-            if exact_turns
-            else " With it, pdq's"
-        )
-        + " `compute_dihedral` derives its 7 turned hashes from the DCT of the one 64 x 64"
-        " downsample of the image as it is, which is not the downsample of the turned image"
-        " (transpose excepted), so a rotate-180 copy still lands a median"
-        f" {edit_median(pdq, 'rotate-180', dihedral=True):g} bits from its original. A"
-        f" 5-degree rotation is found {pct(r64['small_rotation_recall'])},"
-        f" {pct(r256['small_rotation_recall'])} and {pct(rpdq['small_rotation_recall'])} of"
-        " the time at the defaults.",
+        turned_line,
         "",
-        "`tests/test_cli_radius.py` recomputes the sample folder's groups with the phash default"
-        " and checks that every copy group is found whole and that no unrelated photograph joins"
-        " one.",
+        "`tests/test_cli_radius.py` checks that each table's marked default is the tool's"
+        " (`DEFAULT_RADII`) with no false pair at it, plain or with dihedral matching, and"
+        " recomputes the sample folder's groups with the phash default: every copy group is"
+        " found whole and no unrelated photograph joins one.",
     ]
 
 
@@ -886,10 +1028,7 @@ def main() -> int:
     collection = collect()
     print(f"hashed {len(collection.variants)} images in {time.perf_counter() - start:.0f} s")
     results = {a: study_algorithm(collection, a) for a in ALGORITHMS}
-    defaults = {
-        a: choose_default(r["rows"], even=not r["has_odd"])  # type: ignore[arg-type]
-        for a, r in results.items()
-    }
+    defaults = rule_defaults(results)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     text = render(results, defaults, collection)
     # scripts/draft_study.py writes its own section after this study's: keep it.
