@@ -263,14 +263,14 @@ def _parsed_radius(*argv: str) -> int:
 
 
 def test_default_radius_follows_the_algorithm() -> None:
-    assert DEFAULT_RADII == {"phash": 8, "phash256": 32, "pdq": 31}
+    assert DEFAULT_RADII == {"phash": 8, "phash256": 78, "pdq": 78}
     assert DEFAULT_RADII["phash"] == cli.DEFAULT_RADIUS
     assert _parsed_radius() == 8
     for algorithm, radius in DEFAULT_RADII.items():
         assert _parsed_radius("--hash", algorithm) == radius
         assert _parsed_radius("--radius", "3", "--hash", algorithm) == 3
     dupes = cli.build_parser().parse_args(["dupes", "--hash", "pdq", "x"])
-    assert dupes.radius == 31 and not dupes.rotations and not dupes.keep_low_quality
+    assert dupes.radius == 78 and not dupes.rotations and not dupes.keep_low_quality
 
 
 def test_radius_is_bounded_by_the_width_of_the_hash() -> None:
@@ -305,20 +305,25 @@ def test_dupes_pdq_rotations_finds_the_turned_copies_plain_pdq_misses(
     capsys: pytest.CaptureFixture[str], turned: Path
 ) -> None:
     hashes = _all_hashes(turned, "pdq")
+    radius = DEFAULT_RADII["pdq"]
     plain = run(capsys, "dupes", "--hash", "pdq", "--json", str(turned))
     assert plain.code == 1 and plain.json()["groups"] == []
-    check_dupes_json(plain.json(), hashes, 31, rotations=False, bits=256)
+    check_dupes_json(plain.json(), hashes, radius, rotations=False, bits=256)
     result = run(capsys, "dupes", "--hash", "pdq", "--rotations", "--json", str(turned))
     assert result.code == 0
     data = result.json()
-    assert data["rotations"] is True and data["radius"] == 31 and data["files_hashed"] == 24
-    check_dupes_json(data, hashes, 31, rotations=True, bits=256)
+    assert data["rotations"] is True and data["radius"] == radius and data["files_hashed"] == 24
+    check_dupes_json(data, hashes, radius, rotations=True, bits=256)
     # Each photograph with its seven turned and mirrored copies, and nothing else.
     assert sorted(sorted(Path(f["path"]).name for f in g["files"]) for g in data["groups"]) == [
         sorted(f"{name}-{o}.png" for o in ORIENTATION_NAMES) for name in sorted(PHOTOS)
     ]
     text = run(capsys, "dupes", "--hash", "pdq", "--rotations", str(turned))
-    assert "3 groups of near-duplicates (24 of 24 files) at radius 31" in text.out
+    assert f"3 groups of near-duplicates (24 of 24 files) at radius {radius}" in text.out
+    # The turned copies are the hashes of the turned pixels, so they match at distance 0: even
+    # radius 0 finds every group.
+    exact = run(capsys, "dupes", "--hash", "pdq", "--rotations", "-r", "0", "--json", str(turned))
+    assert [len(g["files"]) for g in exact.json()["groups"]] == [8] * len(PHOTOS)
 
 
 @pytest.mark.parametrize("algorithm", ["phash", "phash256"])
@@ -590,7 +595,7 @@ def test_low_quality_files_are_reported_and_left_out(
 
 def test_find_duplicates_with_pdq_and_rotations(turned: Path) -> None:
     found = imgscout.find_duplicates(turned, hash="pdq", rotations=True)
-    assert found.hash == "pdq" and found.rotations and found.radius == 31
+    assert found.hash == "pdq" and found.rotations and found.radius == DEFAULT_RADII["pdq"]
     assert len(found) == len(PHOTOS) and all(len(g) == 8 and g.bits == 256 for g in found)
     hashes = _all_hashes(turned, "pdq")
     for group in found:

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from imgscout import cli
+from imgscout.dedup import DEFAULT_RADII
 from imgscout.hashing import hamming
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -47,9 +48,11 @@ def _sample_hashes() -> dict[Path, int]:
     return hashes
 
 
-def _doc_rows() -> list[dict[str, object]]:
+def _doc_rows(algorithm: str = "phash") -> list[dict[str, object]]:
+    """The radius table of one algorithm's section of docs/radius.md (``## phash (64 bits)``)."""
+    section = RADIUS_DOC.read_text().split(f"\n## {algorithm} (", 1)[1].split("\n## ", 1)[0]
     rows = []
-    for line in RADIUS_DOC.read_text().splitlines():
+    for line in section.splitlines():
         match = re.match(r"^\| (\d+)( \*\*\(default\)\*\*)? \|(.*)\|$", line)
         if match:
             cells = [c.strip() for c in match.group(3).split("|")]
@@ -58,6 +61,7 @@ def _doc_rows() -> list[dict[str, object]]:
                     "radius": int(match.group(1)),
                     "default": bool(match.group(2)),
                     "false_pairs": int(cells[-2]),
+                    "dihedral_false_pairs": int(cells[-4]),
                 }
             )
     return rows
@@ -70,7 +74,20 @@ def test_default_radius_is_the_one_the_study_chose() -> None:
     assert marked["radius"] == cli.DEFAULT_RADIUS
     assert marked["false_pairs"] == 0
     # The rule that picked it, applied to the published table, gives the same radius.
-    assert _script("radius_study").choose_default(rows) == cli.DEFAULT_RADIUS
+    rule = _script("radius_study").choose_default
+    assert rule(rows, key="dihedral_false_pairs") == cli.DEFAULT_RADIUS
+
+
+@pytest.mark.parametrize("algorithm", list(DEFAULT_RADII))
+def test_each_hash_default_is_the_one_its_table_marks(algorithm: str) -> None:
+    rows = _doc_rows(algorithm)
+    (marked,) = [r for r in rows if r["default"]]
+    assert marked["radius"] == DEFAULT_RADII[algorithm]
+    assert marked["false_pairs"] == 0 and marked["dihedral_false_pairs"] == 0
+    # The table shows the first radius with a false pair (with dihedral matching), so the rule
+    # applied to the shown rows alone finds the same radius.
+    rule = _script("radius_study").choose_default
+    assert rule(rows, key="dihedral_false_pairs") == DEFAULT_RADII[algorithm]
 
 
 def test_default_radius_finds_every_sample_group_and_no_false_pair() -> None:
@@ -116,7 +133,7 @@ def test_recomputed_study_chooses_the_same_default() -> None:
     pytest.importorskip("skimage")
     study = _script("radius_study")
     result = study.study()
-    assert study.choose_default(result["rows"]) == cli.DEFAULT_RADIUS
+    assert study.choose_default(result["rows"], key="dihedral_false_pairs") == cli.DEFAULT_RADIUS
 
 
 def test_make_examples_rebuilds_the_same_groups(tmp_path: Path) -> None:

@@ -50,12 +50,13 @@ __all__ = [
 #: finding the most edited copies. tests/test_cli_radius.py checks it on examples/photos.
 DEFAULT_RADIUS = 8
 
-#: The default radius of each hashing algorithm (``--hash``): phash's is
-#: :data:`DEFAULT_RADIUS`; pdq's is PDQ's published match threshold (31 of 256 bits, Meta's
-#: pdq documentation and ThreatExchange's ``PDQ_CONFIDENT_MATCH_THRESHOLD``); phash256's is
-#: provisional, 8 of 64 bits scaled to 256 and rounded to a power of two, until
-#: scripts/radius_study.py has measured it.
-DEFAULT_RADII: dict[str, int] = {"phash": DEFAULT_RADIUS, "phash256": 32, "pdq": 31}
+#: The default radius of each hashing algorithm (``--hash``), all chosen by one rule in
+#: docs/radius.md (scripts/radius_study.py): the largest even radius below the first false
+#: pair between different photographs, counted with dihedral matching so that the default is
+#: safe with ``rotations`` too. phash's is :data:`DEFAULT_RADIUS`. pdq's is wider than PDQ's
+#: published match threshold (31, ThreatExchange's ``PDQ_CONFIDENT_MATCH_THRESHOLD``), which
+#: finds fewer copies on that data; pass ``radius=31`` to match as ThreatExchange does.
+DEFAULT_RADII: dict[str, int] = {"phash": DEFAULT_RADIUS, "phash256": 78, "pdq": 78}
 
 StrPath = Union[str, "os.PathLike[str]"]
 #: ``(hashes, radius) -> [(i, j, distance), ...]``: every pair of positions ``i < j`` in
@@ -180,7 +181,8 @@ def find_duplicates(
     ``encoding_map``). Folders are walked sorted (``recursive``, ``follow_links``, skipping
     hidden files); ``min_size`` (bytes) and ``extensions`` (e.g. ``{"jpg", "png"}``) filter
     the files. ``radius``: the largest Hamming distance counted as a copy (0 up to the hash's
-    bits; default :data:`DEFAULT_RADII` of ``hash``: 8 for phash, from docs/radius.md).
+    bits; default :data:`DEFAULT_RADII` of ``hash``: 8 for phash, 78 for phash256 and pdq, from
+    docs/radius.md).
 
     ``hash``: ``"phash"`` (64 bits, the default), ``"phash256"`` (``imagehash.phash(image,
     hash_size=16)``) or ``"pdq"`` (Meta's PDQ, needs ``pip install "imgscout[pdq]"``); files
