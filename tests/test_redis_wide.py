@@ -266,6 +266,19 @@ def test_copy_and_dump_restore_keep_the_width(client: redis.Redis) -> None:
         assert_same_wide_state(client, key, model, probes_of(model)[:2])
 
 
+def test_migrate_moves_a_wide_key_whole(redis_server_factory: ServerFactory) -> None:
+    source = redis_server_factory(*DEBUG)
+    target = redis_server_factory(*DEBUG)
+    source_client = source.client()
+    model = wide_workload(source_client, "wide", 256, seed=9)
+    before = digest(source_client, "wide")
+    source_client.migrate(target.host, target.port, "wide", 0, 5000)
+    assert source_client.exists("wide") == 0
+    target_client = target.client()
+    assert_same_wide_state(target_client, "wide", model, probes_of(model)[:3])
+    assert digest(target_client, "wide") == before
+
+
 @pytest.fixture
 def sanitizing_server(redis_server_factory: ServerFactory) -> RedisServer:
     return redis_server_factory(*DEBUG, "--sanitize-dump-payload", "yes", "--rdbcompression", "no")
