@@ -28,6 +28,7 @@ Usage: python bench/photo_folder.py [--files N] [--output bench/PHOTOS.md] [--ke
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import itertools
 import json
 import os
@@ -328,10 +329,18 @@ def _imgscout_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "imgscout.cli"]
 
 
-def run_imgscout(folder: Path, work: Path) -> ToolRun:
-    index = work / "photos.idx"
+def run_imgscout(folder: Path, work: Path, algorithm: str = "phash") -> ToolRun:
+    """``imgscout dupes`` with ``--hash algorithm`` at that hash's default radius; the row of
+    the default hash (phash) is named ``imgscout``, the others ``imgscout --hash NAME``."""
+    from imgscout.dedup import DEFAULT_RADII
+
+    index = work / f"photos-{algorithm}.idx"
     argv = [*_imgscout_command(), "dupes", str(folder), "--index", str(index), "--json"]
-    run = ToolRun("imgscout", f"imgscout dupes DIR --index IDX --json (radius {RADIUS})")
+    flag = "" if algorithm == "phash" else f" --hash {algorithm}"
+    argv += flag.split()
+    name = f"imgscout{flag}"
+    command = f"imgscout dupes DIR --index IDX --json{flag} (radius {DEFAULT_RADII[algorithm]})"
+    run = ToolRun(name, command)
     run.cold_s, out = _timed(argv)
     run.rerun_s, again = _timed(argv)
     groups = json.loads(out)["groups"]
@@ -562,6 +571,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "bench" / "PHOTOS.md")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     parser.add_argument("--no-peers", action="store_true", help="time imgscout only")
+    parser.add_argument(
+        "--hashes",
+        default="phash,phash256,pdq",
+        help="imgscout's --hash runs, comma-separated (phash first; pdq needs pdqhash)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="imgscout-photos-") as tmp:
         work = Path(tmp)
@@ -574,6 +588,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in folder.iterdir():  # into the page cache, so no tool pays the first read
             path.read_bytes()
         runs = [run_imgscout(folder, work)]
+        for algorithm in args.hashes.split(","):
+            if algorithm == "phash":
+                continue
+            if algorithm == "pdq" and importlib.util.find_spec("pdqhash") is None:
+                runs.append(ToolRun(f"imgscout --hash {algorithm}", "", skipped="no pdqhash"))
+                continue
+            runs.append(run_imgscout(folder, work, algorithm))
         if not args.no_peers:
             runs.append(run_czkawka(folder, work))
             runs.append(run_czkawka(folder, work, difference=20))
