@@ -440,11 +440,12 @@ class IndexEquivalence(RuleBasedStateMachine):
 
     @rule(
         method=st.sampled_from(["add", "add_many", "query", "query_many", "knn"]),
-        bad=st.sampled_from(BAD_HASHES),
+        data=st.data(),
     )
-    def bad_hash(self, method: str, bad: Any) -> None:
-        if self.BITS != 64:
-            bad = BAD_WIDE_HASHES[BAD_HASHES.index(bad) % len(BAD_WIDE_HASHES)]
+    def bad_hash(self, method: str, data: st.DataObject) -> None:
+        bad = data.draw(
+            st.sampled_from(BAD_HASHES if self.BITS == 64 else BAD_WIDE_HASHES), label="bad hash"
+        )
         calls = {
             "add": lambda index: index.add(bad, "t"),
             "add_many": lambda index: index.add_many([1, bad], ["a", "b"]),

@@ -393,51 +393,42 @@ def _emit_json(value: object) -> None:
     sys.stdout.write("\n")
 
 
+def _report_list(heading: str, lines: Sequence[str]) -> None:
+    """``heading`` and the first :data:`BAD_FILES_SHOWN` of ``lines`` on stderr, nothing when
+    ``lines`` is empty."""
+    if not lines:
+        return
+    print(f"imgscout: {heading}:", file=sys.stderr)
+    for line in lines[:BAD_FILES_SHOWN]:
+        print(f"  {line}", file=sys.stderr)
+    if len(lines) > BAD_FILES_SHOWN:
+        print(f"  ... and {len(lines) - BAD_FILES_SHOWN} more", file=sys.stderr)
+
+
+def _files(count: int, noun: str = "file") -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _report_bad_files(failures: Sequence[HashFailure]) -> None:
-    _report_low_quality([f for f in failures if isinstance(f, LowQuality)])
-    failures = [f for f in failures if not isinstance(f, LowQuality)]
-    if not failures:
-        return
-    noun = "file" if len(failures) == 1 else "files"
-    print(
-        f"imgscout: skipped {len(failures)} {noun} that could not be read as images:",
-        file=sys.stderr,
+    poor = [f for f in failures if isinstance(f, LowQuality)]
+    _report_list(
+        f"left out {_files(len(poor))} of PDQ quality below {hashing.PDQ_MIN_QUALITY} (too "
+        "little detail to match on; --keep-low-quality uses them)",
+        [f"{text_path(item.path)}: quality {item.quality}" for item in poor],
     )
-    for failure in failures[:BAD_FILES_SHOWN]:
-        print(f"  {text_path(failure.path)}: {text_path(failure.reason)}", file=sys.stderr)
-    if len(failures) > BAD_FILES_SHOWN:
-        print(f"  ... and {len(failures) - BAD_FILES_SHOWN} more", file=sys.stderr)
-
-
-def _report_low_quality(poor: Sequence[LowQuality]) -> None:
-    if not poor:
-        return
-    noun = "file" if len(poor) == 1 else "files"
-    print(
-        f"imgscout: left out {len(poor)} {noun} of PDQ quality below "
-        f"{hashing.PDQ_MIN_QUALITY} (too little detail to match on; --keep-low-quality uses "
-        "them):",
-        file=sys.stderr,
+    unreadable = [f for f in failures if not isinstance(f, LowQuality)]
+    _report_list(
+        f"skipped {_files(len(unreadable))} that could not be read as images",
+        [f"{text_path(f.path)}: {text_path(f.reason)}" for f in unreadable],
     )
-    for item in poor[:BAD_FILES_SHOWN]:
-        print(f"  {text_path(item.path)}: quality {item.quality}", file=sys.stderr)
-    if len(poor) > BAD_FILES_SHOWN:
-        print(f"  ... and {len(poor) - BAD_FILES_SHOWN} more", file=sys.stderr)
 
 
 def _report_flat_files(flat: Sequence[str]) -> None:
-    if not flat:
-        return
-    noun = "image" if len(flat) == 1 else "images"
-    print(
-        f"imgscout: left {len(flat)} nearly uniform {noun} out of the groups "
-        "(the hash of a flat image does not describe it):",
-        file=sys.stderr,
+    _report_list(
+        f"left {len(flat)} nearly uniform {'image' if len(flat) == 1 else 'images'} out of the "
+        "groups (the hash of a flat image does not describe it)",
+        [text_path(path) for path in flat],
     )
-    for path in flat[:BAD_FILES_SHOWN]:
-        print(f"  {text_path(path)}", file=sys.stderr)
-    if len(flat) > BAD_FILES_SHOWN:
-        print(f"  ... and {len(flat) - BAD_FILES_SHOWN} more", file=sys.stderr)
 
 
 def _bad_json(failures: Sequence[HashFailure]) -> list[dict[str, str]]:

@@ -4,12 +4,27 @@
 
 use std::arch::x86_64::*;
 
+/// The set bits of each byte of `x`: AVX2 has no vector popcount, so two 16-entry table
+/// lookups (`vpshufb`), one on the low and one on the high nibbles.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn byte_counts(x: __m256i) -> __m256i {
+    #[rustfmt::skip]
+    let lut = _mm256_setr_epi8(
+        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+    );
+    let nibble = _mm256_set1_epi8(0x0f);
+    let lo = _mm256_and_si256(x, nibble);
+    let hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble);
+    _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi))
+}
+
 /// [`super::hit_masks_with`] with AVX2 (Intel Haswell and AMD Zen onwards).
 ///
-/// AVX2 has no vector popcount, so each byte's bits are counted by two 16-entry table lookups
-/// (`vpshufb` on the low and high nibbles) and the eight byte counts of each hash summed by
-/// `vpsadbw` against zero, which leaves each hash's distance in its own 64-bit lane, ready for
-/// a 64-bit compare and `vmovmskpd`.
+/// Each byte's bits are counted by [`byte_counts`] and the eight byte counts of each hash
+/// summed by `vpsadbw` against zero, which leaves each hash's distance in its own 64-bit lane,
+/// ready for a 64-bit compare and `vmovmskpd`.
 ///
 /// # Safety
 ///
@@ -17,12 +32,6 @@ use std::arch::x86_64::*;
 #[target_feature(enable = "avx2")]
 pub unsafe fn hit_masks(hashes: &[u64], query: u64, radius: u32, masks: &mut [u64]) {
     assert_eq!(hashes.len(), masks.len() * 64);
-    #[rustfmt::skip]
-    let lut = _mm256_setr_epi8(
-        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-    );
-    let nibble = _mm256_set1_epi8(0x0f);
     let q = _mm256_set1_epi64x(query as i64);
     // d <= radius as a signed compare limit > d: distances are 0..=64, limit is at most 2^32.
     let limit = _mm256_set1_epi64x(i64::from(radius) + 1);
@@ -33,11 +42,7 @@ pub unsafe fn hit_masks(hashes: &[u64], query: u64, radius: u32, masks: &mut [u6
             // SAFETY: block has 64 elements, so the 4 at offset 4k are in bounds; loadu has
             // no alignment requirement.
             let v = unsafe { _mm256_loadu_si256(block.as_ptr().add(k * 4).cast()) };
-            let x = _mm256_xor_si256(v, q);
-            let lo = _mm256_and_si256(x, nibble);
-            let hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble);
-            let bytes = _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi));
-            let d = _mm256_sad_epu8(bytes, zero);
+            let d = _mm256_sad_epu8(byte_counts(_mm256_xor_si256(v, q)), zero);
             let hit = _mm256_cmpgt_epi64(limit, d);
             m |= u64::from(_mm256_movemask_pd(_mm256_castsi256_pd(hit)) as u32) << (k * 4);
         }
@@ -46,7 +51,7 @@ pub unsafe fn hit_masks(hashes: &[u64], query: u64, radius: u32, masks: &mut [u6
 }
 
 /// [`hit_masks`] for 256-bit codes: one code per vector, four codes per round. Each code's
-/// byte counts (the same two table lookups) are summed across its four words before one
+/// byte counts ([`byte_counts`]) are summed across its four words before one
 /// `vpsadbw`: pairs of words across two codes (`unpacklo` + `unpackhi`), then halves across the
 /// 128-bit lanes (`vperm2i128`), which leaves four codes' byte counts (at most 32 a byte) in
 /// four lanes, so one `vpsadbw` gives the four distances in code order.
@@ -57,29 +62,20 @@ pub unsafe fn hit_masks(hashes: &[u64], query: u64, radius: u32, masks: &mut [u6
 #[target_feature(enable = "avx2")]
 pub unsafe fn hit_masks_256(hashes: &[[u64; 4]], query: [u64; 4], radius: u32, masks: &mut [u64]) {
     assert_eq!(hashes.len(), masks.len() * 64);
-    #[rustfmt::skip]
-    let lut = _mm256_setr_epi8(
-        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-    );
-    let nibble = _mm256_set1_epi8(0x0f);
     let [q0, q1, q2, q3] = query.map(|w| w as i64);
     let q = _mm256_setr_epi64x(q0, q1, q2, q3);
     // d <= radius as a signed compare limit > d: distances are 0..=256, limit at most 2^32.
     let limit = _mm256_set1_epi64x(i64::from(radius) + 1);
     let zero = _mm256_setzero_si256();
-    let byte_counts = |code: *const [u64; 4]| {
-        // SAFETY: the caller passes a pointer to a code of the block; loadu has no alignment
-        // requirement.
-        let x = _mm256_xor_si256(unsafe { _mm256_loadu_si256(code.cast()) }, q);
-        let lo = _mm256_and_si256(x, nibble);
-        let hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble);
-        _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi))
+    let code_counts = |code: &[u64; 4]| {
+        // SAFETY: `code` is 32 readable bytes; loadu has no alignment requirement.
+        let v = unsafe { _mm256_loadu_si256(code.as_ptr().cast()) };
+        byte_counts(_mm256_xor_si256(v, q))
     };
     for (block, mask) in hashes.chunks_exact(64).zip(masks.iter_mut()) {
         let mut m = 0u64;
         for k in 0..16 {
-            let [b0, b1, b2, b3] = [0, 1, 2, 3].map(|c| byte_counts(&block[k * 4 + c]));
+            let [b0, b1, b2, b3] = [0, 1, 2, 3].map(|c| code_counts(&block[k * 4 + c]));
             // [b0 w0+w1, b1 w0+w1 | b0 w2+w3, b1 w2+w3], bytes at most 16.
             let u = _mm256_add_epi8(_mm256_unpacklo_epi64(b0, b1), _mm256_unpackhi_epi64(b0, b1));
             let w = _mm256_add_epi8(_mm256_unpacklo_epi64(b2, b3), _mm256_unpackhi_epi64(b2, b3));
