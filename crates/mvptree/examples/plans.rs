@@ -76,6 +76,65 @@ fn kernels() {
     for ((name, _), b) in forms.iter().zip(&best) {
         println!("| {name} | {:.3} | {:.3} |", b[0], b[1]);
     }
+    batched_kernels(&hashes[..2048]);
+}
+
+/// ns per hash per query of a batched scan's block (2,048 hashes, the queries of a batch over
+/// it) by each supported kernel: the mask kernel per query, and the bit-sliced form, whose
+/// one transposition per block is shared by the batch's queries.
+fn batched_kernels(block: &[u64]) {
+    use mvptree::{hit_masks_with, scan_many_sliced, Kernel};
+    let mut rng = SplitMix(5);
+    let queries: Vec<u64> = (0..64).map(|_| rng.next()).collect();
+    let kernels: Vec<Kernel> = Kernel::ALL
+        .into_iter()
+        .filter(|k| k.is_supported())
+        .collect();
+    let batch_sizes = [4usize, 8, 16, 64];
+    // [kernel][0 = mask kernel, 1.. = sliced at each batch size]
+    let mut best = vec![vec![f64::INFINITY; 1 + batch_sizes.len()]; kernels.len()];
+    let mut masks = vec![0u64; block.len() / 64];
+    let mut hits = 0usize;
+    for _ in 0..30 {
+        for (k, &kernel) in kernels.iter().enumerate() {
+            let start = Instant::now();
+            for _ in 0..8 {
+                for &q in &queries {
+                    hit_masks_with(kernel, black_box(block), q, 16, &mut masks);
+                    hits += masks.iter().map(|m| m.count_ones() as usize).sum::<usize>();
+                }
+            }
+            let ns = start.elapsed().as_secs_f64() * 1e9 / (8.0 * 64.0 * block.len() as f64);
+            best[k][0] = best[k][0].min(ns);
+            for (b, &size) in batch_sizes.iter().enumerate() {
+                let start = Instant::now();
+                for _ in 0..8 {
+                    for group in queries.chunks(size) {
+                        scan_many_sliced(kernel, black_box(block), group, 16, |_, _, _| hits += 1);
+                    }
+                }
+                let ns = start.elapsed().as_secs_f64() * 1e9 / (8.0 * 64.0 * block.len() as f64);
+                best[k][1 + b] = best[k][1 + b].min(ns);
+            }
+        }
+    }
+    black_box(hits);
+    println!();
+    println!("Batched, r16, 2,048 hashes a block: ns per hash per query");
+    println!();
+    print!("| kernel | mask kernel |");
+    for size in batch_sizes {
+        print!(" bit-sliced, {size} queries |");
+    }
+    println!();
+    println!("|---|---|{}", "---|".repeat(batch_sizes.len()));
+    for (kernel, b) in kernels.iter().zip(&best) {
+        print!("| {} |", kernel.name());
+        for ns in b {
+            print!(" {ns:.3} |");
+        }
+        println!();
+    }
 }
 
 /// `--wide`: ns per code of each 256-bit mask kernel on 1M codes, then forced plans against

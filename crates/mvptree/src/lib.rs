@@ -35,7 +35,7 @@ pub use error::{Error, ErrorCode, Result};
 pub use hamming::{distance, kernel, Code, Kernel, KERNEL_ENV};
 /// The mask kernels, callable one by one for tests and benchmarks that compare them.
 #[doc(hidden)]
-pub use hamming::{hit_masks_256, hit_masks_shift_in_place, hit_masks_with};
+pub use hamming::{hit_masks_256, hit_masks_shift_in_place, hit_masks_with, scan_many_sliced};
 pub use index::{Index, InfoValue, Stats};
 pub use plan::Plan;
 pub use search::Snapshot;

@@ -63,6 +63,21 @@ pub trait Code:
     /// The kernel [`Code::hit_masks`] actually runs when `kernel` is the process's choice:
     /// what the planner prices.
     fn scan_kernel(kernel: Kernel) -> Kernel;
+
+    /// One block of [`super::scan_many`]: `hit(query_index, position, distance)` for every
+    /// code of `block` within `radius` of each of `queries`, a query's hits in any order.
+    #[inline]
+    fn scan_block_many(
+        _kernel: Kernel,
+        block: &[Self],
+        queries: &[Self],
+        radius: u32,
+        hit: &mut impl FnMut(usize, usize, u32),
+    ) {
+        for (qi, &q) in queries.iter().enumerate() {
+            super::scan(block, q, radius, |i, d| hit(qi, i, d));
+        }
+    }
 }
 
 impl Code for u64 {
@@ -109,6 +124,27 @@ impl Code for u64 {
 
     fn scan_kernel(kernel: Kernel) -> Kernel {
         kernel
+    }
+
+    /// Batches of [`super::SLICED_MIN_QUERIES`] or more run bit-sliced, the block's tail
+    /// (fewer codes than a transposed set) by the mask kernel.
+    #[inline]
+    fn scan_block_many(
+        kernel: Kernel,
+        block: &[u64],
+        queries: &[u64],
+        radius: u32,
+        hit: &mut impl FnMut(usize, usize, u32),
+    ) {
+        let mut done = 0;
+        if queries.len() >= super::SLICED_MIN_QUERIES && radius < Self::BITS {
+            done = super::scan_many_sliced(kernel, block, queries, radius, &mut *hit);
+        }
+        if done < block.len() {
+            for (qi, &q) in queries.iter().enumerate() {
+                super::scan(&block[done..], q, radius, |i, d| hit(qi, done + i, d));
+            }
+        }
     }
 }
 

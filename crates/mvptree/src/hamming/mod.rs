@@ -9,12 +9,14 @@ mod avx512;
 mod code;
 mod kernel;
 mod portable;
+mod sliced;
 
 pub use kernel::{kernel, Kernel, KERNEL_ENV};
 #[doc(hidden)]
 pub use portable::hit_masks_shift_in_place;
 
 pub use code::Code;
+pub use sliced::{scan_many_sliced, SLICED_MIN_QUERIES};
 
 /// Number of differing bits between two hashes.
 #[inline(always)]
@@ -114,7 +116,9 @@ pub const fn scan_many_block<C: Code>() -> usize {
 
 /// Like [`scan`] for many queries at once: walks `hashes` in cache-sized blocks and runs every
 /// query over a block before moving on, so memory is read once per batch instead of once per
-/// query. Calls `hit(query_index, position, distance)`.
+/// query. Calls `hit(query_index, position, distance)`: blocks in order, but within a block a
+/// query's hits may come in any order (the bit-sliced form of 64-bit batches groups them by
+/// vector lane).
 pub fn scan_many<C: Code>(
     hashes: &[C],
     queries: &[C],
@@ -138,9 +142,9 @@ pub fn scan_many_by_block<C: Code>(
     for (b, block) in hashes.chunks(block_len).enumerate() {
         let first = b * block_len;
         before(first..first + block.len());
-        for (qi, &q) in queries.iter().enumerate() {
-            scan(block, q, radius, |i, d| hit(qi, first + i, d));
-        }
+        C::scan_block_many(kernel(), block, queries, radius, &mut |qi, i, d| {
+            hit(qi, first + i, d)
+        });
     }
 }
 
@@ -341,18 +345,33 @@ mod tests {
         }
     }
 
+    /// Small batches run the mask kernel per query, larger ones bit-sliced: both find what
+    /// one scan per query finds, a block at a time.
     #[test]
     fn scan_many_agrees_with_scan() {
         let hashes: Vec<u64> = (0..5000u64)
             .map(|i| i.wrapping_mul(0xD1B5_4A32_D192_ED03))
             .collect();
-        let queries = [hashes[3], hashes[4999] ^ 0xFF, 0, u64::MAX];
-        let mut got = vec![Vec::new(); queries.len()];
-        scan_many(&hashes, &queries, 24, |q, i, d| got[q].push((i, d)));
-        for (qi, &q) in queries.iter().enumerate() {
-            let mut want = Vec::new();
-            scan(&hashes, q, 24, |i, d| want.push((i, d)));
-            assert_eq!(got[qi], want);
+        let near: Vec<u64> = (0..12).map(|i| hashes[i * 400 + 3] ^ (1 << i)).collect();
+        for batch in [4, SLICED_MIN_QUERIES, 12] {
+            let queries: Vec<u64> = [0, u64::MAX, hashes[4999] ^ 0xFF]
+                .into_iter()
+                .chain(near.iter().copied())
+                .take(batch)
+                .collect();
+            for radius in [0, 12, 24, 63, 64] {
+                let mut got = vec![Vec::new(); queries.len()];
+                scan_many(&hashes, &queries, radius, |q, i, d| got[q].push((i, d)));
+                for (qi, &q) in queries.iter().enumerate() {
+                    let mut want = Vec::new();
+                    scan(&hashes, q, radius, |i, d| want.push((i, d)));
+                    // Blocks come in order; within one, hits may come in any order.
+                    let block = |&(i, _): &(usize, u32)| i / SCAN_MANY_BLOCK;
+                    assert!(got[qi].windows(2).all(|w| block(&w[0]) <= block(&w[1])));
+                    got[qi].sort_unstable();
+                    assert_eq!(got[qi], want, "batch {batch} radius {radius} query {qi}");
+                }
+            }
         }
     }
 }
