@@ -25,7 +25,7 @@ impl SplitMix {
 }
 
 const PLANS: [Plan; 4] = [Plan::Scan, Plan::MultiIndex, Plan::Tree, Plan::Auto];
-const RADII: [u32; 5] = [12, 14, 16, 18, 20];
+const RADII: [u32; 7] = [8, 10, 12, 14, 16, 18, 20];
 const ROUNDS: usize = 9;
 
 /// ns per hash of each supported mask kernel on 1M hashes (from L2/L3) and on 4,096 (from
@@ -266,8 +266,10 @@ fn main() {
         "kernel {} on {n} uniform hashes; plans: {plan:?}",
         mvptree::kernel().name()
     );
-    // best[r][p]: fastest round's µs per query; the last column is a batch of all queries.
-    let mut best = vec![[f64::INFINITY; PLANS.len() + 2]; RADII.len()];
+    // best[r][p]: fastest round's µs per query; the last three columns are a batch of all
+    // queries by scan, multi-index and auto.
+    const BATCH_PLANS: [Plan; 3] = [Plan::Scan, Plan::MultiIndex, Plan::Auto];
+    let mut best = vec![[f64::INFINITY; PLANS.len() + BATCH_PLANS.len()]; RADII.len()];
     for _ in 0..ROUNDS {
         for (ri, &r) in RADII.iter().enumerate() {
             for (pi, &plan) in PLANS.iter().enumerate() {
@@ -278,7 +280,7 @@ fn main() {
                 let us = start.elapsed().as_secs_f64() * 1e6 / queries.len() as f64;
                 best[ri][pi] = best[ri][pi].min(us);
             }
-            for (bi, plan) in [Plan::Scan, Plan::Auto].into_iter().enumerate() {
+            for (bi, plan) in BATCH_PLANS.into_iter().enumerate() {
                 let start = Instant::now();
                 black_box(index.query_many_with(&queries, r, plan));
                 let us = start.elapsed().as_secs_f64() * 1e6 / queries.len() as f64;
@@ -290,15 +292,15 @@ fn main() {
     // "chosen / best" compares forced plans only: auto runs the same code as the plan it
     // picks, so this is the planner's loss without auto's own timing noise.
     println!(
-        "| r | scan | multi-index | tree | auto (plan) | auto / best | chosen / best | batch scan | batch auto |"
+        "| r | scan | multi-index | tree | auto (plan) | auto / best | chosen / best | batch scan | batch multi-index | batch auto | batch auto / best |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (ri, &r) in RADII.iter().enumerate() {
         let b = &best[ri];
         let fastest = b[..3].iter().copied().fold(f64::INFINITY, f64::min);
         let chosen = auto[r as usize];
         println!(
-            "| {r} | {:.0} | {:.0} | {:.0} | {:.0} ({}) | {:.2} | {:.2} | {:.0} | {:.0} |",
+            "| {r} | {:.0} | {:.0} | {:.0} | {:.0} ({}) | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} | {:.2} |",
             b[0],
             b[1],
             b[2],
@@ -307,7 +309,9 @@ fn main() {
             b[3] / fastest,
             b[PLANS.iter().position(|&p| p == chosen).unwrap()] / fastest,
             b[4],
-            b[5]
+            b[5],
+            b[6],
+            b[6] / b[4].min(b[5]),
         );
     }
 }

@@ -91,6 +91,15 @@ pub fn binomial(n: u32, k: u32) -> f64 {
 }
 
 impl<C: Code> MultiIndex<C> {
+    /// Entries indexed.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     pub fn build(hashes: &[C]) -> MultiIndex<C> {
         Self::build_with(hashes, false)
     }

@@ -1,8 +1,9 @@
 //! The cost model that picks, per segment and query, how to search.
 //!
-//! Costs are nanoseconds on a 2020s x86-64 core (an AMD EPYC here): per-query times of
-//! `cargo bench -p mvptree` on 1M entries, divided by the hashes, buckets and candidates each
-//! plan touches at radii 12 to 16, where the plans cross. A scan's cost depends on the mask
+//! Costs are nanoseconds on a 2020s x86-64 server core (a 2.6 GHz Intel Xeon here, every
+//! kernel forced in turn): per-query times of forced plans on 1M entries
+//! (`examples/plans.rs`), divided by the hashes, buckets and candidates each plan touches at
+//! radii 10 to 20, where the plans cross. A scan's cost depends on the mask
 //! kernel the process runs ([`scan_cost_of`]); the multi-index does no bulk bit counting, so its
 //! costs are shared. They only choose between exact plans, so a poor estimate costs time, never
 //! an answer.
@@ -43,24 +44,23 @@ pub struct ScanCost {
 }
 
 /// [`ScanCost`] of each [`Kernel`], measured with the kernel forced by `IMGSCOUT_KERNEL`
-/// (figures in `KERNELS.md`).
+/// (`examples/plans.rs`, figures in `KERNELS.md`): single scans from the kernels' own time
+/// per hash from L1 plus the walk over the hits; batches from the batched scan of 1M hashes
+/// (bit-sliced, 64 queries a block). A single scan past a core's caches is priced at least
+/// at the memory's rate ([`scan_cost`]), which 1M hashes reach with AVX2 and AVX-512 alike.
 pub fn scan_cost_of(kernel: Kernel) -> ScanCost {
-    // AVX-512's figures are end-to-end scans on 1M entries, set where scan and multi-index
-    // cross (r=12: the scan is faster there). The others scale them by each kernel's measured
-    // time per hash relative to AVX-512's (streamed for a scan, from L1 for a batch), since
-    // the rest of a scan's work is the same whichever kernel counts the bits.
     match kernel {
         Kernel::Portable => ScanCost {
-            ns_per_hash: 0.37,
-            batch_ns_per_hash: 0.26,
+            ns_per_hash: 0.45,
+            batch_ns_per_hash: 0.36,
         },
         Kernel::Avx2 => ScanCost {
-            ns_per_hash: 0.18,
-            batch_ns_per_hash: 0.125,
+            ns_per_hash: 0.26,
+            batch_ns_per_hash: 0.19,
         },
         Kernel::Avx512 => ScanCost {
-            ns_per_hash: 0.08,
-            batch_ns_per_hash: 0.06,
+            ns_per_hash: 0.15,
+            batch_ns_per_hash: 0.10,
         },
     }
 }
@@ -74,18 +74,25 @@ pub const BUCKET_NS: f64 = 6.0;
 pub const BUCKET_MISS_NS: f64 = 30.0;
 /// The largest bucket table priced at [`BUCKET_NS`].
 pub const CACHED_TABLE_BYTES: f64 = 1024.0 * 1024.0;
-/// One candidate from a bucket: a random read of its hash (a cache miss on large segments),
-/// then xor and popcount.
+/// One candidate from a bucket: a random read of its hash (a miss to memory on segments
+/// past [`SHARED_CACHE_CODE_BYTES`]), then xor and popcount.
 pub const CANDIDATE_NS: f64 = 11.0;
+/// [`CANDIDATE_NS`] on a segment whose codes fit the shared cache: the read mostly hits it.
+/// Fitted to forced multi-index queries at r10..r20 on 1M 64-bit codes (`examples/plans.rs`).
+pub const CACHED_CANDIDATE_NS: f64 = 6.0;
+/// The largest code array whose candidates are priced at [`CACHED_CANDIDATE_NS`].
+pub const SHARED_CACHE_CODE_BYTES: f64 = 16.0 * 1024.0 * 1024.0;
 /// Each further 64-bit word of a wider candidate: its popcount and, past 64 bits, the
 /// ownership test over more fields.
 pub const CANDIDATE_WORD_NS: f64 = 2.0;
-/// Reading codes in sequence from memory, once a segment is past the last-level cache: a
-/// single query's scan cannot run faster than the memory delivers its codes (about 25 GB/s
-/// here, which 1M 256-bit codes hit with either vector kernel).
+/// Reading codes in sequence from memory, once a segment is past a core's own caches: a
+/// single query's scan cannot run faster than the shared cache or memory delivers its codes
+/// (about 25 GB/s here: 1M 64-bit codes take 0.32 ns each with AVX2 and AVX-512 alike, 1M
+/// 256-bit codes 1.3 ns).
 pub const STREAM_NS_PER_BYTE: f64 = 0.04;
-/// Segments of more code bytes than this are priced at least at [`STREAM_NS_PER_BYTE`].
-pub const CACHED_CODE_BYTES: f64 = 16.0 * 1024.0 * 1024.0;
+/// Segments of more code bytes than this (a core's L2) are priced at least at
+/// [`STREAM_NS_PER_BYTE`].
+pub const CACHED_CODE_BYTES: f64 = 2.0 * 1024.0 * 1024.0;
 /// One candidate whose hash is stored in the bucket itself (field 0): read in sequence.
 pub const INLINE_CANDIDATE_NS: f64 = 1.0;
 /// A kNN search probes the multi-index for up to this fraction of a scan's cost before it
@@ -169,8 +176,11 @@ pub fn batch_scan_cost<C: Code>(len: usize) -> f64 {
 
 pub fn multi_index_cost_of_step<C: Code>(mih: &MultiIndex<C>, step: usize) -> f64 {
     let work = mih.step_work(step);
+    let code_bytes = (mih.len() * std::mem::size_of::<C>()) as f64;
     let per_candidate = if work.inline {
         INLINE_CANDIDATE_NS
+    } else if code_bytes <= SHARED_CACHE_CODE_BYTES {
+        CACHED_CANDIDATE_NS + (C::WORDS - 1) as f64 * CANDIDATE_WORD_NS
     } else {
         CANDIDATE_NS + (C::WORDS - 1) as f64 * CANDIDATE_WORD_NS
     };
