@@ -110,7 +110,9 @@ fn batched_kernels(block: &[u64]) {
                 let start = Instant::now();
                 for _ in 0..8 {
                     for group in queries.chunks(size) {
-                        scan_many_sliced(kernel, black_box(block), group, 16, |_, _, _| hits += 1);
+                        scan_many_sliced(kernel, black_box(block), group, &|_| 16, |_, _, _| {
+                            hits += 1
+                        });
                     }
                 }
                 let ns = start.elapsed().as_secs_f64() * 1e9 / (8.0 * 64.0 * block.len() as f64);

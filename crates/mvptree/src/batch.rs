@@ -227,10 +227,7 @@ impl<C: Code> Snapshot<C> {
         let never = AtomicBool::new(false);
         let threads = threads_for(threads, hashes.len(), self.knn_cost_ns(k));
         let chunks = chunked(hashes.len(), threads, &never, |range| {
-            hashes[range]
-                .iter()
-                .map(|&q| self.knn(q, k))
-                .collect::<Vec<_>>()
+            self.knn_many(&hashes[range], k)
         });
         let mut out = KnnRows {
             k,

@@ -228,10 +228,7 @@ impl<C: Code> Store<C> {
         if k == 0 {
             return Vec::new();
         }
-        // Largest segments first: they fill the heap, and smaller ones only need to beat it.
-        let mut order: Vec<&Segment<C>> = self.segments.iter().collect();
-        order.sort_by_key(|s| std::cmp::Reverse(s.live()));
-        for s in order {
+        for s in self.segments_largest_first() {
             let hashes = s.hashes();
             let offer = |top: &mut TopK, p: usize, distance: u32| {
                 if !s.is_dead(p) {
@@ -244,78 +241,85 @@ impl<C: Code> Store<C> {
                     }
                 }
             };
-            // Once the probing budget is spent, it decides once: finish probing if the k found
-            // so far are all near and the rest is cheaper than a scan, else scan.
-            let (chosen, mut budget) = plan::knn_plan(plan, s.len, s.mih(), s.tree().is_some());
-            match chosen {
-                Plan::MultiIndex => {
-                    let mih = s.mih().expect("plan checked");
-                    // While probing, hashes farther than the cap are not offered; the decision
-                    // below accounts for them.
-                    // A search bounded by a radius (a LIMIT query, a page of pairs) offers
-                    // every candidate within it: the heap never sees farther ones anyway.
-                    let mut cap = if !budget.is_finite() {
-                        C::BITS
-                    } else if max_distance < C::BITS {
-                        max_distance.max(plan::KNN_PROBE_RADIUS)
-                    } else {
-                        plan::KNN_PROBE_RADIUS
-                    };
-                    let mut spent = 0.0;
-                    for step in 0..mih.step_count() {
-                        // Steps 0..step found every entry within step - 1 of the query, and
-                        // while probing, every entry within the cap was offered.
-                        if top.bound() < step as u32 && top.bound() <= cap {
-                            break;
-                        }
-                        if spent > budget {
-                            // Entries skipped for the cap lie beyond it, so beyond the k-th
-                            // (or beyond `max_distance`, the bound of a heap not yet full).
-                            if top.bound() <= cap
-                                && plan::knn_finish_by_probing(mih, step, top.bound(), s.len)
-                            {
-                                budget = f64::INFINITY;
-                            } else {
-                                // Finish with a scan: what the steps did not report, either
-                                // because a later step owns it or because it lay past the cap.
-                                for (b, block) in hashes.chunks(1024).enumerate() {
-                                    let bound = top.bound();
-                                    scan(block, query, bound, |p, d| {
-                                        let p = b * 1024 + p;
-                                        if d > cap || mih.owner_step(hashes[p].xor(query)) >= step {
-                                            offer(&mut top, p, d)
-                                        }
-                                    });
-                                }
-                                break;
-                            }
-                            cap = C::BITS;
-                        }
-                        let bound = top.bound().min(cap);
-                        mih.step(hashes, query, step, bound, |p, d| offer(&mut top, p, d));
-                        spent += plan::multi_index_cost_of_step(mih, step);
+            let rest = knn_probe(s, query, &mut top, plan, &offer);
+            if rest == Remaining::Nothing {
+                continue;
+            }
+            for (b, block) in hashes.chunks(1024).enumerate() {
+                let bound = top.bound();
+                scan(block, query, bound, |p, d| {
+                    let p = b * 1024 + p;
+                    if rest.wants(s.mih(), hashes[p].xor(query), d) {
+                        offer(&mut top, p, d)
                     }
-                }
-                Plan::Tree => {
-                    let mut visitor = TreeKnn {
-                        top: &mut top,
-                        hashes,
-                        query,
-                        offer: &offer,
-                    };
-                    s.tree()
-                        .expect("plan checked")
-                        .best_first(hashes, query, &mut visitor);
-                }
-                _ => {
-                    for (b, block) in hashes.chunks(1024).enumerate() {
-                        let bound = top.bound();
-                        scan(block, query, bound, |p, d| offer(&mut top, b * 1024 + p, d));
-                    }
-                }
+                });
             }
         }
         top.into_sorted()
+    }
+
+    /// [`Store::knn`] of every query (within [`Code::BITS`], every live entry accepted):
+    /// `answers[i]` is what `knn(queries[i], ..)` gives. The queries a segment's probe leaves
+    /// unfinished share one blocked scan of it, each with its own shrinking bound, so the
+    /// segment is read once for all of them (bit-sliced for 64-bit codes).
+    pub fn knn_many(&self, queries: &[C], k: usize, plan: Plan) -> Vec<Vec<Match>> {
+        if k == 0 {
+            return vec![Vec::new(); queries.len()];
+        }
+        let mut tops: Vec<TopK> = queries.iter().map(|_| TopK::new(k, C::BITS)).collect();
+        for s in self.segments_largest_first() {
+            let hashes = s.hashes();
+            let offer = |top: &mut TopK, p: usize, distance: u32| {
+                if !s.is_dead(p) {
+                    top.offer(Match {
+                        distance,
+                        id: s.id(p),
+                    });
+                }
+            };
+            let mut pending: Vec<(usize, Remaining)> = Vec::new();
+            for (qi, (&q, top)) in queries.iter().zip(&mut tops).enumerate() {
+                let rest = knn_probe(s, q, top, plan, &offer);
+                if rest != Remaining::Nothing {
+                    pending.push((qi, rest));
+                }
+            }
+            if pending.is_empty() {
+                continue;
+            }
+            let pending_queries: Vec<C> = pending.iter().map(|&(qi, _)| queries[qi]).collect();
+            // Each query's bound as its heap last left it: read before each block.
+            let bounds: Vec<Cell<u32>> = pending
+                .iter()
+                .map(|&(qi, _)| Cell::new(tops[qi].bound()))
+                .collect();
+            for (b, block) in hashes.chunks(SCAN_MANY_BLOCK).enumerate() {
+                let first = b * SCAN_MANY_BLOCK;
+                C::scan_block_many(
+                    crate::hamming::kernel(),
+                    block,
+                    &pending_queries,
+                    |j| bounds[j].get(),
+                    &mut |j, i, d| {
+                        let (qi, rest) = pending[j];
+                        let p = first + i;
+                        if rest.wants(s.mih(), hashes[p].xor(queries[qi]), d) {
+                            offer(&mut tops[qi], p, d);
+                            bounds[j].set(tops[qi].bound());
+                        }
+                    },
+                );
+            }
+        }
+        tops.into_iter().map(TopK::into_sorted).collect()
+    }
+
+    /// Largest segments first: for a k-nearest search they fill the heap, and smaller ones
+    /// only need to beat it.
+    fn segments_largest_first(&self) -> Vec<&Segment<C>> {
+        let mut order: Vec<&Segment<C>> = self.segments.iter().collect();
+        order.sort_by_key(|s| std::cmp::Reverse(s.live()));
+        order
     }
 
     fn parallel_join(
@@ -507,6 +511,104 @@ impl<C: Code> Store<C> {
         (0..=C::BITS)
             .map(|r| largest.map_or(Plan::Scan, |s| s.range_plan(Plan::Auto, r)))
             .collect()
+    }
+}
+
+/// What a k-nearest search of one segment leaves for a scan of it to offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Remaining {
+    /// Nothing: the probe or the tree finished the segment.
+    Nothing,
+    /// Every entry: nothing was offered yet.
+    Everything,
+    /// What probing steps `0..step` did not report: entries a later step owns, and entries
+    /// farther than `cap` (which the probe skipped).
+    Unprobed { step: usize, cap: u32 },
+}
+
+impl Remaining {
+    /// Whether an entry at distance `d` from the query, differing from it by `diff`, is
+    /// still to be offered.
+    #[inline]
+    fn wants<C: Code>(self, mih: Option<&MultiIndex<C>>, diff: C, d: u32) -> bool {
+        match self {
+            Remaining::Nothing => false,
+            Remaining::Everything => true,
+            Remaining::Unprobed { step, cap } => {
+                d > cap || mih.is_some_and(|mih| mih.owner_step(diff) >= step)
+            }
+        }
+    }
+}
+
+/// The first part of a k-nearest search of segment `s`: the multi-index probe or the tree
+/// search its plan picks, offering what it finds to `top`; returns what a scan must still
+/// offer.
+fn knn_probe<C: Code>(
+    s: &Segment<C>,
+    query: C,
+    top: &mut TopK,
+    plan: Plan,
+    offer: &impl Fn(&mut TopK, usize, u32),
+) -> Remaining {
+    let hashes = s.hashes();
+    // Once the probing budget is spent, it decides once: finish probing if the k found so far
+    // are all near and the rest is cheaper than a scan, else scan.
+    let (chosen, mut budget) = plan::knn_plan(plan, s.len, s.mih(), s.tree().is_some());
+    match chosen {
+        Plan::MultiIndex => {
+            let mih = s.mih().expect("plan checked");
+            // While probing, hashes farther than the cap are not offered; the decision below
+            // accounts for them. A search bounded by a radius (a LIMIT query, a page of
+            // pairs) offers every candidate within it: the heap never sees farther ones anyway.
+            let max_distance = top.max_distance;
+            let mut cap = if !budget.is_finite() {
+                C::BITS
+            } else if max_distance < C::BITS {
+                max_distance.max(plan::KNN_PROBE_RADIUS)
+            } else {
+                plan::KNN_PROBE_RADIUS
+            };
+            let mut spent = 0.0;
+            for step in 0..mih.step_count() {
+                // Steps 0..step found every entry within step - 1 of the query, and while
+                // probing, every entry within the cap was offered.
+                if top.bound() < step as u32 && top.bound() <= cap {
+                    return Remaining::Nothing;
+                }
+                if spent > budget {
+                    // Entries skipped for the cap lie beyond it, so beyond the k-th (or beyond
+                    // `max_distance`, the bound of a heap not yet full).
+                    if top.bound() <= cap
+                        && plan::knn_finish_by_probing(mih, step, top.bound(), s.len)
+                    {
+                        budget = f64::INFINITY;
+                    } else {
+                        // Finish with a scan: what the steps did not report, either because a
+                        // later step owns it or because it lay past the cap.
+                        return Remaining::Unprobed { step, cap };
+                    }
+                    cap = C::BITS;
+                }
+                let bound = top.bound().min(cap);
+                mih.step(hashes, query, step, bound, |p, d| offer(top, p, d));
+                spent += plan::multi_index_cost_of_step(mih, step);
+            }
+            Remaining::Nothing
+        }
+        Plan::Tree => {
+            let mut visitor = TreeKnn {
+                top,
+                hashes,
+                query,
+                offer,
+            };
+            s.tree()
+                .expect("plan checked")
+                .best_first(hashes, query, &mut visitor);
+            Remaining::Nothing
+        }
+        _ => Remaining::Everything,
     }
 }
 

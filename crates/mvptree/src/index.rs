@@ -355,6 +355,16 @@ impl<C: Code> Index<C> {
         self.indexed.knn_with(hash, k, plan)
     }
 
+    /// [`Index::knn`] of every hash, with one shared scan per segment for the hashes the
+    /// probe leaves unfinished.
+    pub fn knn_many(&self, hashes: &[C], k: usize) -> Vec<Vec<Match>> {
+        self.indexed.knn_many(hashes, k)
+    }
+
+    pub fn knn_many_with(&self, hashes: &[C], k: usize, plan: Plan) -> Vec<Vec<Match>> {
+        self.indexed.knn_many_with(hashes, k, plan)
+    }
+
     /// [`Index::knn`], refused before any work when the answer would hold more than
     /// `max_rows` rows (it holds `min(k, len)`).
     pub fn knn_bounded(&self, hash: C, k: usize, max_rows: usize) -> Result<Vec<Match>> {

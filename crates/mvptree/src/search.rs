@@ -177,6 +177,16 @@ impl<C: Code> Snapshot<C> {
         self.store.knn(hash, k, C::BITS, plan, |_| true)
     }
 
+    /// [`Snapshot::knn`] of every hash: the same answers, found by one shared scan per
+    /// segment for the hashes whose probe does not finish them.
+    pub fn knn_many(&self, hashes: &[C], k: usize) -> Vec<Vec<Match>> {
+        self.knn_many_with(hashes, k, Plan::Auto)
+    }
+
+    pub fn knn_many_with(&self, hashes: &[C], k: usize, plan: Plan) -> Vec<Vec<Match>> {
+        self.store.knn_many(hashes, k, plan)
+    }
+
     /// [`Index::knn`], refused before any work when the answer would hold more than
     /// `max_rows` rows (it holds `min(k, len)`).
     pub fn knn_bounded(&self, hash: C, k: usize, max_rows: usize) -> Result<Vec<Match>> {

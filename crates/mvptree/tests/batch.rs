@@ -1,7 +1,7 @@
 //! Batches with array answers against the same searches one at a time and a brute force:
 //! the same rows in the same order whatever the thread count, the row cap honoured.
 
-use mvptree::{distance, Error, Index, KnnRows, Match};
+use mvptree::{distance, Error, Index, KnnRows, Match, Plan};
 
 /// A clustered index: copies near a few hundred originals, so answers have many rows.
 fn clustered(n: usize) -> (Index, Vec<u64>) {
@@ -148,6 +148,47 @@ fn pairs_on_threads_equal_the_single_threaded_join_and_keep_the_cap() {
                 snapshot.pairs_on_threads(radius, want.len() - 1, threads),
                 Err(Error::TooManyRows(_))
             ));
+        }
+    }
+}
+
+/// Batched k-nearest searches on an index with multi-index tables, on every plan: near
+/// queries the probe finishes and far ones it leaves to the shared scan, each row what a
+/// brute force gives.
+#[test]
+fn knn_many_equals_brute_force_on_every_plan() {
+    let (index, hashes) = clustered(30_000);
+    let snapshot = index.snapshot();
+    let mut x = 0x5555_1234u64;
+    let queries: Vec<u64> = (0..40)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if i % 2 == 0 {
+                hashes[i * 701] ^ (1 << (i % 64))
+            } else {
+                x
+            }
+        })
+        .collect();
+    for k in [1, 10, 50] {
+        let want: Vec<Vec<Match>> = queries
+            .iter()
+            .map(|&q| {
+                let mut all = brute_force(&hashes, q, 64);
+                all.truncate(k);
+                all
+            })
+            .collect();
+        for plan in [Plan::Auto, Plan::Scan, Plan::MultiIndex, Plan::Tree] {
+            for batch in [3, 8, 40] {
+                let got: Vec<Vec<Match>> = queries
+                    .chunks(batch)
+                    .flat_map(|group| snapshot.knn_many_with(group, k, plan))
+                    .collect();
+                assert_eq!(got, want, "k {k} {plan:?} batch {batch}");
+            }
         }
     }
 }

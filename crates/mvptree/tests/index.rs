@@ -316,6 +316,20 @@ fn knn_is_exact_on_every_automatic_path() {
             assert_eq!(index.knn(q, k), brute(q, k), "query {i}, k {k}");
         }
     }
+    // The same queries as one batch: the probe-then-scan ones share the segment's scan.
+    let queries: Vec<u64> = (0..60)
+        .map(|i| {
+            if i % 2 == 0 {
+                hashes[i * 97].0 ^ 0b101
+            } else {
+                next()
+            }
+        })
+        .collect();
+    for k in [1, 10, 100] {
+        let want: Vec<Vec<Match>> = queries.iter().map(|&q| brute(q, k)).collect();
+        assert_eq!(index.knn_many(&queries, k), want, "k {k}");
+    }
 }
 
 /// An answer past the row cap is refused, and finding that out stops the work: the self-join

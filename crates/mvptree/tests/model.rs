@@ -123,6 +123,7 @@ enum Op {
     Query(u64, u32, Plan),
     QueryMany(Vec<u64>, u32, Plan),
     Knn(u64, usize, Plan),
+    KnnMany(Vec<u64>, usize, Plan),
     Pairs(u32, Plan),
     /// A query with a limit, and one under a row cap.
     Bounded(u64, u32, Option<usize>, usize),
@@ -176,8 +177,10 @@ fn op() -> impl Strategy<Value = Op> {
         3 => Just(Op::Sync),
         1 => (1usize..30).prop_map(Op::SetThreshold),
         6 => (hash(), 0u32..70, plan()).prop_map(|(h, r, p)| Op::Query(h, r, p)),
-        2 => (prop::collection::vec(hash(), 0..5), 0u32..70, plan()).prop_map(|(h, r, p)| Op::QueryMany(h, r, p)),
+        // Up to 12 hashes: batches of 8 and more take the bit-sliced scan.
+        2 => (prop::collection::vec(hash(), 0..12), 0u32..70, plan()).prop_map(|(h, r, p)| Op::QueryMany(h, r, p)),
         3 => (hash(), 0usize..30, plan()).prop_map(|(h, k, p)| Op::Knn(h, k, p)),
+        2 => (prop::collection::vec(hash(), 0..12), 0usize..30, plan()).prop_map(|(h, k, p)| Op::KnnMany(h, k, p)),
         2 => (0u32..20, plan()).prop_map(|(r, p)| Op::Pairs(r, p)),
         3 => (0u64..60).prop_map(Op::Lookup),
         3 => (hash(), 0u32..70, prop::option::of(0usize..12), 0usize..40).prop_map(|(h, r, l, m)| Op::Bounded(h, r, l, m)),
@@ -255,6 +258,10 @@ fn run(
                 prop_assert_eq!(index.query_many_with(&hs, r, p), want);
             }
             Op::Knn(h, k, p) => prop_assert_eq!(index.knn_with(h, k, p), model.knn(h, k)),
+            Op::KnnMany(hs, k, p) => {
+                let want: Vec<Vec<Match>> = hs.iter().map(|&h| model.knn(h, k)).collect();
+                prop_assert_eq!(index.knn_many_with(&hs, k, p), want);
+            }
             Op::Pairs(r, p) => prop_assert_eq!(index.pairs_with(r, p), model.pairs(r)),
             Op::Bounded(h, r, limit, max_rows) => {
                 let mut want = model.query(h, r);

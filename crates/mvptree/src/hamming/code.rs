@@ -65,17 +65,19 @@ pub trait Code:
     fn scan_kernel(kernel: Kernel) -> Kernel;
 
     /// One block of [`super::scan_many`]: `hit(query_index, position, distance)` for every
-    /// code of `block` within `radius` of each of `queries`, a query's hits in any order.
+    /// code of `block` within `radius(query_index)` of each of `queries` (read once per query
+    /// per block, so a k-nearest search can shrink it between blocks), a query's hits in any
+    /// order.
     #[inline]
     fn scan_block_many(
         _kernel: Kernel,
         block: &[Self],
         queries: &[Self],
-        radius: u32,
+        radius: impl Fn(usize) -> u32,
         hit: &mut impl FnMut(usize, usize, u32),
     ) {
         for (qi, &q) in queries.iter().enumerate() {
-            super::scan(block, q, radius, |i, d| hit(qi, i, d));
+            super::scan(block, q, radius(qi), |i, d| hit(qi, i, d));
         }
     }
 }
@@ -133,16 +135,16 @@ impl Code for u64 {
         kernel: Kernel,
         block: &[u64],
         queries: &[u64],
-        radius: u32,
+        radius: impl Fn(usize) -> u32,
         hit: &mut impl FnMut(usize, usize, u32),
     ) {
         let mut done = 0;
-        if queries.len() >= super::SLICED_MIN_QUERIES && radius < Self::BITS {
-            done = super::scan_many_sliced(kernel, block, queries, radius, &mut *hit);
+        if queries.len() >= super::SLICED_MIN_QUERIES {
+            done = super::scan_many_sliced(kernel, block, queries, &radius, &mut *hit);
         }
         if done < block.len() {
             for (qi, &q) in queries.iter().enumerate() {
-                super::scan(&block[done..], q, radius, |i, d| hit(qi, done + i, d));
+                super::scan(&block[done..], q, radius(qi), |i, d| hit(qi, done + i, d));
             }
         }
     }

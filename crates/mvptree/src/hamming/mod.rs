@@ -142,7 +142,7 @@ pub fn scan_many_by_block<C: Code>(
     for (b, block) in hashes.chunks(block_len).enumerate() {
         let first = b * block_len;
         before(first..first + block.len());
-        C::scan_block_many(kernel(), block, queries, radius, &mut |qi, i, d| {
+        C::scan_block_many(kernel(), block, queries, |_| radius, &mut |qi, i, d| {
             hit(qi, first + i, d)
         });
     }

@@ -418,8 +418,8 @@ unsafe fn lane_masks<V: Lanes, const W: usize>(
 }
 
 /// Calls `hit(query_index, position, distance)` for every code of `block` (a whole number of
-/// `64 × W` codes) within `radius` of each of `queries`. Hits of one query come out grouped by
-/// lane, not in position order.
+/// `64 × W` codes) within `radius(query_index)` of each of `queries`. Hits of one query come
+/// out grouped by lane, not in position order.
 ///
 /// # Safety
 ///
@@ -428,7 +428,7 @@ unsafe fn lane_masks<V: Lanes, const W: usize>(
 unsafe fn scan_block<V: Lanes, const W: usize>(
     block: &[u64],
     queries: &[u64],
-    radius: u32,
+    radius: &impl Fn(usize) -> u32,
     hit: &mut impl FnMut(usize, usize, u32),
 ) {
     debug_assert_eq!(V::WORDS, W);
@@ -445,6 +445,8 @@ unsafe fn scan_block<V: Lanes, const W: usize>(
     }
     for (qi, &q) in queries.iter().enumerate() {
         let bits = query_bits(q);
+        // Seven bits of distance: radii past 64 act as 64.
+        let radius = radius(qi).min(64);
         for (s, planes) in sets.iter().enumerate() {
             // SAFETY: the caller's guarantees.
             let masks = unsafe { lane_masks::<V, W>(planes, &bits, radius) };
@@ -478,7 +480,7 @@ pub fn set_len(kernel: Kernel) -> usize {
 
 /// The bit-sliced batched scan over `block[..n]`, `n` the largest multiple of
 /// [`set_len`]`(kernel)` in `block`, by `kernel`; returns `n` (the caller scans the rest).
-/// `radius` must be below 64. Hits of one query come in no particular order.
+/// Query `i` is searched within `radius(i)`. Hits of one query come in no particular order.
 ///
 /// # Panics
 ///
@@ -487,10 +489,9 @@ pub fn scan_many_sliced(
     kernel: Kernel,
     block: &[u64],
     queries: &[u64],
-    radius: u32,
+    radius: &impl Fn(usize) -> u32,
     mut hit: impl FnMut(usize, usize, u32),
 ) -> usize {
-    assert!(radius < 64);
     assert!(
         kernel.is_supported(),
         "this CPU lacks the {} kernel",
@@ -527,7 +528,7 @@ pub fn scan_many_sliced(
 unsafe fn scan_block_avx2(
     block: &[u64],
     queries: &[u64],
-    radius: u32,
+    radius: &impl Fn(usize) -> u32,
     hit: &mut impl FnMut(usize, usize, u32),
 ) {
     // SAFETY: the caller vouches for AVX2.
@@ -544,7 +545,7 @@ unsafe fn scan_block_avx2(
 unsafe fn scan_block_avx512(
     block: &[u64],
     queries: &[u64],
-    radius: u32,
+    radius: &impl Fn(usize) -> u32,
     hit: &mut impl FnMut(usize, usize, u32),
 ) {
     // SAFETY: the caller vouches for AVX-512F.
@@ -608,9 +609,9 @@ mod tests {
         block[5] = 0;
         block[6] = u64::MAX;
         for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
-            for radius in 0..64 {
+            for radius in 0..=65 {
                 let mut got = vec![Vec::new(); queries.len()];
-                let n = scan_many_sliced(kernel, &block, &queries, radius, |q, p, d| {
+                let n = scan_many_sliced(kernel, &block, &queries, &|_| radius, |q, p, d| {
                     got[q].push((p, d))
                 });
                 assert_eq!(n, 2048, "{kernel:?}");
@@ -633,7 +634,7 @@ mod tests {
         fn sliced_scan_agrees_with_the_definition_on_random_data(
             seed: u64,
             query: u64,
-            radius in 0u32..64,
+            radius in 0u32..=66,
             flips in proptest::collection::vec(0u64..u64::MAX, 0..40),
         ) {
             let mut block = codes(1024, seed);
@@ -643,7 +644,7 @@ mod tests {
             }
             for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
                 let mut got = Vec::new();
-                let n = scan_many_sliced(kernel, &block, &[query], radius, |_, p, d| {
+                let n = scan_many_sliced(kernel, &block, &[query], &|_| radius, |_, p, d| {
                     got.push((p, d))
                 });
                 got.sort_unstable();
