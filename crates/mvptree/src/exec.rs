@@ -241,7 +241,7 @@ impl<C: Code> Store<C> {
                     }
                 }
             };
-            let rest = knn_probe(s, query, &mut top, plan, &offer);
+            let rest = knn_probe(s, query, &mut top, plan, false, &offer);
             if rest == Remaining::Nothing {
                 continue;
             }
@@ -279,7 +279,7 @@ impl<C: Code> Store<C> {
             };
             let mut pending: Vec<(usize, Remaining)> = Vec::new();
             for (qi, (&q, top)) in queries.iter().zip(&mut tops).enumerate() {
-                let rest = knn_probe(s, q, top, plan, &offer);
+                let rest = knn_probe(s, q, top, plan, true, &offer);
                 if rest != Remaining::Nothing {
                     pending.push((qi, rest));
                 }
@@ -293,8 +293,16 @@ impl<C: Code> Store<C> {
                 .iter()
                 .map(|&(qi, _)| Cell::new(tops[qi].bound()))
                 .collect();
-            for (b, block) in hashes.chunks(SCAN_MANY_BLOCK).enumerate() {
-                let first = b * SCAN_MANY_BLOCK;
+            // A short first block: a heap the probe left empty takes every hash of its first
+            // block, so that block is kept small for the bounds to fall early.
+            let first_len = hashes.len().min(SCAN_MANY_BLOCK / 8);
+            let blocks = std::iter::once(0..first_len).chain(
+                (first_len..hashes.len())
+                    .step_by(SCAN_MANY_BLOCK)
+                    .map(|b| b..(b + SCAN_MANY_BLOCK).min(hashes.len())),
+            );
+            for range in blocks {
+                let (first, block) = (range.start, &hashes[range]);
                 C::scan_block_many(
                     crate::hamming::kernel(),
                     block,
@@ -543,18 +551,19 @@ impl Remaining {
 
 /// The first part of a k-nearest search of segment `s`: the multi-index probe or the tree
 /// search its plan picks, offering what it finds to `top`; returns what a scan must still
-/// offer.
+/// offer. `batched`: that scan is shared with a batch's other queries, and so cheaper.
 fn knn_probe<C: Code>(
     s: &Segment<C>,
     query: C,
     top: &mut TopK,
     plan: Plan,
+    batched: bool,
     offer: &impl Fn(&mut TopK, usize, u32),
 ) -> Remaining {
     let hashes = s.hashes();
     // Once the probing budget is spent, it decides once: finish probing if the k found so far
     // are all near and the rest is cheaper than a scan, else scan.
-    let (chosen, mut budget) = plan::knn_plan(plan, s.len, s.mih(), s.tree().is_some());
+    let (chosen, mut budget) = plan::knn_plan(plan, s.len, s.mih(), s.tree().is_some(), batched);
     match chosen {
         Plan::MultiIndex => {
             let mih = s.mih().expect("plan checked");
@@ -580,7 +589,7 @@ fn knn_probe<C: Code>(
                     // Entries skipped for the cap lie beyond it, so beyond the k-th (or beyond
                     // `max_distance`, the bound of a heap not yet full).
                     if top.bound() <= cap
-                        && plan::knn_finish_by_probing(mih, step, top.bound(), s.len)
+                        && plan::knn_finish_by_probing(mih, step, top.bound(), s.len, batched)
                     {
                         budget = f64::INFINITY;
                     } else {

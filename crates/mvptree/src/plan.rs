@@ -103,8 +103,18 @@ pub const KNN_PROBE_FRACTION: f64 = 0.1;
 /// probe itself.
 pub const KNN_PROBE_RADIUS: u32 = 10;
 
-pub fn knn_probe_budget<C: Code>(len: usize) -> f64 {
-    scan_cost::<C>(len) * KNN_PROBE_FRACTION
+/// What the scan that finishes a k-nearest search of `len` entries costs: a batched scan's
+/// share when the search is one of a batch ([`crate::Snapshot::knn_many`]), else a scan.
+pub fn knn_scan_cost<C: Code>(len: usize, batched: bool) -> f64 {
+    if batched {
+        batch_scan_cost::<C>(len)
+    } else {
+        scan_cost::<C>(len)
+    }
+}
+
+pub fn knn_probe_budget<C: Code>(len: usize, batched: bool) -> f64 {
+    knn_scan_cost::<C>(len, batched) * KNN_PROBE_FRACTION
 }
 
 /// Estimated cost of multi-index steps `first..=last_distance` (the steps still needed to find
@@ -244,9 +254,10 @@ pub fn knn_plan<C: Code>(
     len: usize,
     mih: Option<&MultiIndex<C>>,
     has_tree: bool,
+    batched: bool,
 ) -> (Plan, f64) {
     match (forced, mih) {
-        (Plan::Auto, Some(_)) => (Plan::MultiIndex, knn_probe_budget::<C>(len)),
+        (Plan::Auto, Some(_)) => (Plan::MultiIndex, knn_probe_budget::<C>(len, batched)),
         (Plan::Auto, None) | (Plan::MultiIndex, None) => (Plan::Scan, 0.0),
         (Plan::Tree, _) if !has_tree => (Plan::Scan, 0.0),
         (forced, _) => (forced, f64::INFINITY),
@@ -254,14 +265,16 @@ pub fn knn_plan<C: Code>(
 }
 
 /// Once a k-nearest probe has spent its budget at `step`: whether finishing on the
-/// multi-index (up to distance `bound`) is cheaper than scanning the segment's `len` entries.
+/// multi-index (up to distance `bound`) is cheaper than scanning the segment's `len` entries
+/// (in a batch's shared scan if `batched`).
 pub fn knn_finish_by_probing<C: Code>(
     mih: &MultiIndex<C>,
     step: usize,
     bound: u32,
     len: usize,
+    batched: bool,
 ) -> bool {
-    multi_index_cost_between(mih, step, bound) < scan_cost::<C>(len)
+    multi_index_cost_between(mih, step, bound) < knn_scan_cost::<C>(len, batched)
 }
 
 /// Whether a self-join of `n` entries at `radius` runs on a temporary multi-index `mih` over
