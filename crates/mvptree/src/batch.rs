@@ -62,6 +62,16 @@ const MIN_CHUNK: usize = 8;
 /// of microseconds.
 const PARALLEL_MIN_NS: f64 = 200_000.0;
 
+/// Unsorted matches a batch gathers before sorting them into rows: about 8 MiB of them, so
+/// that wide answers (r32 on 64-bit codes finds half the index) are sorted while the caches
+/// still hold them, instead of after every query of a chunk has added its own.
+const GROUP_ROWS: f64 = (1 << 19) as f64;
+
+/// Queries per group of a batch whose queries find `rows_per_query` rows each.
+fn group_len(rows_per_query: f64) -> usize {
+    ((GROUP_ROWS / rows_per_query.max(1.0)) as usize).clamp(1, CHUNK)
+}
+
 /// How many threads a batch of `queries` queries, each estimated at `per_query_ns`, should
 /// use out of `threads`.
 fn threads_for(threads: usize, queries: usize, per_query_ns: f64) -> usize {
@@ -159,41 +169,63 @@ impl<C: Code> Snapshot<C> {
         let threads = threads_for(threads, hashes.len(), self.range_cost_ns(radius));
         let chunks = chunked(hashes.len(), threads, &overflow, |range| {
             let queries = &hashes[range];
-            let budget = max_rows.saturating_sub(rows.load(Ordering::Relaxed));
-            let answers = match limit {
-                Some(limit) => queries
-                    .iter()
-                    .map(|&q| self.query_bounded(q, radius, Some(limit), budget))
-                    .collect::<Result<Vec<_>>>(),
-                None => self.query_many_unsorted(queries, radius, budget),
-            };
-            let Ok(mut answers) = answers else {
-                overflow.store(true, Ordering::Relaxed);
-                return RangeRows::default();
-            };
-            let found: usize = answers.iter().map(Vec::len).sum();
-            if rows.fetch_add(found, Ordering::Relaxed) + found > max_rows {
-                overflow.store(true, Ordering::Relaxed);
-                return RangeRows::default();
-            }
-            // Sorted straight into this chunk's rows: one buffer per chunk, not per answer.
-            let mut part = RangeRows {
-                lims: Vec::with_capacity(answers.len()),
-                ids: Vec::with_capacity(found),
-                distances: Vec::with_capacity(found),
-            };
+            // One part per group, joined once at the end: a part growing by doubling would
+            // copy wide answers over and over.
+            let mut parts: Vec<RangeRows> = Vec::new();
             let mut sorter = MatchSorter::default();
-            for answer in &mut answers {
-                sorter.sort_into(answer, |m| {
-                    part.ids.push(m.id);
-                    part.distances.push(m.distance);
-                });
-                part.lims.push(part.ids.len() as u64);
+            // Queries gathered before their rows are sorted away: as many as keep about
+            // `GROUP_ROWS` unsorted matches in flight, first by what uniform codes would
+            // give, then by what this chunk's queries found so far.
+            let mut group = group_len(self.expected_rows(radius));
+            let mut start = 0;
+            while start < queries.len() {
+                let end = (start + group).min(queries.len());
+                let queries = &queries[start..end];
+                let budget = max_rows.saturating_sub(rows.load(Ordering::Relaxed));
+                let answers = match limit {
+                    Some(limit) => queries
+                        .iter()
+                        .map(|&q| self.query_bounded(q, radius, Some(limit), budget))
+                        .collect::<Result<Vec<_>>>(),
+                    None => self.query_many_unsorted(queries, radius, budget),
+                };
+                let Ok(mut answers) = answers else {
+                    overflow.store(true, Ordering::Relaxed);
+                    return Vec::new();
+                };
+                let found: usize = answers.iter().map(Vec::len).sum();
+                if rows.fetch_add(found, Ordering::Relaxed) + found > max_rows {
+                    overflow.store(true, Ordering::Relaxed);
+                    return Vec::new();
+                }
+                // Sorted straight into this group's rows: one buffer per group, not per answer.
+                let mut part = RangeRows {
+                    lims: Vec::with_capacity(answers.len()),
+                    ids: Vec::with_capacity(found),
+                    distances: Vec::with_capacity(found),
+                };
+                for answer in &mut answers {
+                    sorter.sort_into(answer, |m| {
+                        part.ids.push(m.id);
+                        part.distances.push(m.distance);
+                    });
+                    part.lims.push(part.ids.len() as u64);
+                }
+                parts.push(part);
+                group = group_len(found as f64 / queries.len() as f64);
+                start = end;
             }
-            part
+            parts
         });
         if overflow.load(Ordering::Relaxed) {
             return Err(Error::TooManyRows(max_rows));
+        }
+        let mut parts: Vec<RangeRows> = chunks.into_iter().flatten().flatten().collect();
+        if parts.len() == 1 {
+            // One group: its rows are the answer, without copying them again.
+            let mut only = parts.pop().expect("one part");
+            only.lims.insert(0, 0);
+            return Ok(only);
         }
         let total = rows.load(Ordering::Relaxed);
         let mut out = RangeRows {
@@ -202,7 +234,7 @@ impl<C: Code> Snapshot<C> {
             distances: Vec::with_capacity(total),
         };
         out.lims.push(0);
-        for part in chunks.into_iter().flatten() {
+        for part in parts {
             let base = out.ids.len() as u64;
             out.lims.extend(part.lims.iter().map(|&end| base + end));
             out.ids.extend_from_slice(&part.ids);

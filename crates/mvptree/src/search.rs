@@ -152,6 +152,22 @@ impl<C: Code> Snapshot<C> {
 
     /// [`Snapshot::query_many_bounded`] with each answer left in search order, for a caller
     /// that sorts them into its own layout.
+    /// Rows a range query of `radius` finds on uniformly spread codes: the snapshot's size
+    /// times the chance that a random code lies within `radius`. Near-duplicate data finds
+    /// more for queries near it; this only sizes work, never an answer.
+    pub(crate) fn expected_rows(&self, radius: u32) -> f64 {
+        // P(Binomial(BITS, 1/2) <= radius), term by term from 2^-BITS (representable for
+        // every width up to 256).
+        let n = C::BITS;
+        let mut term = 0.5f64.powi(n as i32);
+        let mut within = 0.0;
+        for k in 0..=radius.min(n) {
+            within += term;
+            term *= f64::from(n - k) / f64::from(k + 1);
+        }
+        self.len() as f64 * within.min(1.0)
+    }
+
     pub(crate) fn query_many_unsorted(
         &self,
         hashes: &[C],
