@@ -192,3 +192,40 @@ fn knn_many_equals_brute_force_on_every_plan() {
         }
     }
 }
+
+/// Answers wide enough that a chunk gathers its queries a few at a time (about 34,000 rows a
+/// query here), against the brute force, on one thread and several.
+#[test]
+fn wide_range_rows_gathered_in_groups_equal_brute_force() {
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let hashes: Vec<u64> = (0..40_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        })
+        .collect();
+    let mut index = Index::new();
+    for &h in &hashes {
+        index.add(h, b"", None).unwrap();
+    }
+    index.sync();
+    let snapshot = index.snapshot();
+    let queries: Vec<u64> = hashes.iter().step_by(400).map(|h| h ^ 0xF0).collect();
+    for radius in [36, 64] {
+        for threads in [1, 3] {
+            let rows = snapshot
+                .query_rows(&queries, radius, None, usize::MAX, threads)
+                .unwrap();
+            for (i, &q) in queries.iter().enumerate() {
+                let got: Vec<Match> = rows.row(i).collect();
+                assert_eq!(
+                    got,
+                    brute_force(&hashes, q, radius),
+                    "r{radius} t{threads} q{i}"
+                );
+            }
+        }
+    }
+}
