@@ -376,6 +376,25 @@ class Bench:
             mode.min_calls,
         )
         row["systems"]["imgscout query"] = summary(single)
+
+        def check_one(i: int, answer: Any) -> None:
+            lims, found_ids, found_distances = answer
+            if not (
+                len(lims) == 2
+                and np.array_equal(found_ids, expected[i].ids)
+                and np.array_equal(found_distances, expected[i].distances)
+            ):
+                raise WrongAnswer(f"imgscout query_arrays one hash {where} q#{i}")
+
+        index.threads = 1
+        one = time_each(
+            lambda q: index.query_arrays(q, radius),
+            query_ints,
+            check_one,
+            mode.budget_s,
+            mode.min_calls,
+        )
+        row["systems"]["imgscout query_arrays one hash"] = summary(one)
         # A batch holds the longest prefix of the queries whose answers stay under the cap (a wide
         # radius on 1M uniform returns half the index per query).
         cumulative = np.cumsum(sizes)
