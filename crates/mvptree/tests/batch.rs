@@ -182,7 +182,7 @@ fn knn_many_equals_brute_force_on_every_plan() {
             })
             .collect();
         for plan in [Plan::Auto, Plan::Scan, Plan::MultiIndex, Plan::Tree] {
-            for batch in [3, 8, 40] {
+            for batch in [3, 16, 40] {
                 let got: Vec<Vec<Match>> = queries
                     .chunks(batch)
                     .flat_map(|group| snapshot.knn_many_with(group, k, plan))

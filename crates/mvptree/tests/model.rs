@@ -177,10 +177,10 @@ fn op() -> impl Strategy<Value = Op> {
         3 => Just(Op::Sync),
         1 => (1usize..30).prop_map(Op::SetThreshold),
         6 => (hash(), 0u32..70, plan()).prop_map(|(h, r, p)| Op::Query(h, r, p)),
-        // Up to 12 hashes: batches of 8 and more take the bit-sliced scan.
-        2 => (prop::collection::vec(hash(), 0..12), 0u32..70, plan()).prop_map(|(h, r, p)| Op::QueryMany(h, r, p)),
+        // Up to 20 hashes: batches of 16 and more take the bit-sliced scan.
+        2 => (prop::collection::vec(hash(), 0..20), 0u32..70, plan()).prop_map(|(h, r, p)| Op::QueryMany(h, r, p)),
         3 => (hash(), 0usize..30, plan()).prop_map(|(h, k, p)| Op::Knn(h, k, p)),
-        2 => (prop::collection::vec(hash(), 0..12), 0usize..30, plan()).prop_map(|(h, k, p)| Op::KnnMany(h, k, p)),
+        2 => (prop::collection::vec(hash(), 0..20), 0usize..30, plan()).prop_map(|(h, k, p)| Op::KnnMany(h, k, p)),
         2 => (0u32..20, plan()).prop_map(|(r, p)| Op::Pairs(r, p)),
         3 => (0u64..60).prop_map(Op::Lookup),
         3 => (hash(), 0u32..70, prop::option::of(0usize..12), 0usize..40).prop_map(|(h, r, l, m)| Op::Bounded(h, r, l, m)),

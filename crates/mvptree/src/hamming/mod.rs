@@ -352,8 +352,8 @@ mod tests {
         let hashes: Vec<u64> = (0..5000u64)
             .map(|i| i.wrapping_mul(0xD1B5_4A32_D192_ED03))
             .collect();
-        let near: Vec<u64> = (0..12).map(|i| hashes[i * 400 + 3] ^ (1 << i)).collect();
-        for batch in [4, SLICED_MIN_QUERIES, 12] {
+        let near: Vec<u64> = (0..20).map(|i| hashes[i * 240 + 3] ^ (1 << i)).collect();
+        for batch in [4, SLICED_MIN_QUERIES, SLICED_MIN_QUERIES + 3] {
             let queries: Vec<u64> = [0, u64::MAX, hashes[4999] ^ 0xFF]
                 .into_iter()
                 .chain(near.iter().copied())
