@@ -42,69 +42,108 @@ pub(crate) fn sort_matches(matches: &mut [Match]) {
 /// Sorts answers by distance, then id, reusing its buffers from one answer to the next.
 ///
 /// Wide radii return a large share of the index, and a comparison sort of hundreds of
-/// thousands of matches costs more than the scan that found them: the pair is packed into one
-/// integer (distance above id) and radix sorted, a few passes over the bits that vary. Fresh
-/// buffers of that size would be fresh pages for every answer, which the kernel must clear.
-/// Small answers are sorted in place, with no buffer at all.
+/// thousands of matches costs more than the scan that found them. A distance takes one of at
+/// most 257 values, so a stable counting sort by distance puts every match in its place in
+/// two linear passes; within one distance the ids then keep the order the search found them
+/// in, which for a scan of a segment built in id order is already id order. A distance's ids
+/// that are not in order are sorted on their own (radix sorted when there are many): the
+/// cost is paid only where the search order differs from id order (bit-sliced batches,
+/// segments merged out of order, the multi-index). Fresh buffers of that size would be fresh
+/// pages for every answer, which the kernel must clear, so the ids' buffer is kept. Small
+/// answers are sorted in place, with no buffer at all.
 #[derive(Debug, Default)]
 pub(crate) struct MatchSorter {
-    keys: Vec<u64>,
+    /// The ids of the last answer sorted, in answer order.
+    ids: Vec<u64>,
     spare: Vec<u64>,
+    /// `ends[d]`: one past the last of `ids` at distance `d`.
+    ends: Vec<usize>,
 }
 
 impl MatchSorter {
     /// Sorts `matches` in place.
     pub(crate) fn sort(&mut self, matches: &mut [Match]) {
-        match self.sort_packed(matches) {
-            Some(id_bits) => {
-                for (m, &key) in matches.iter_mut().zip(&self.keys) {
-                    *m = unpack_match(key, id_bits);
-                }
-            }
-            None => matches.sort_unstable(),
+        if self.sort_by_distance(matches) {
+            let mut slots = matches.iter_mut();
+            self.each_row(|m| *slots.next().expect("as many rows as matches") = m);
+        } else {
+            matches.sort_unstable();
         }
     }
 
-    /// Calls `row` for every match of `matches` in sorted order (`matches` may be reordered).
-    pub(crate) fn sort_into(&mut self, matches: &mut [Match], mut row: impl FnMut(Match)) {
-        match self.sort_packed(matches) {
-            Some(id_bits) => self
-                .keys
-                .iter()
-                .for_each(|&key| row(unpack_match(key, id_bits))),
-            None => {
-                matches.sort_unstable();
-                matches.iter().copied().for_each(row);
+    /// Appends `matches` to `ids` and `distances` in sorted order (`matches` may be
+    /// reordered).
+    pub(crate) fn sort_into_columns(
+        &mut self,
+        matches: &mut [Match],
+        ids: &mut Vec<u64>,
+        distances: &mut Vec<u32>,
+    ) {
+        if self.sort_by_distance(matches) {
+            ids.extend_from_slice(&self.ids);
+            let mut start = 0;
+            for (distance, &end) in self.ends.iter().enumerate() {
+                distances.extend(std::iter::repeat_n(distance as u32, end - start));
+                start = end;
             }
+        } else {
+            matches.sort_unstable();
+            ids.extend(matches.iter().map(|m| m.id));
+            distances.extend(matches.iter().map(|m| m.distance));
         }
     }
 
-    /// Leaves `matches` packed and sorted in `self.keys` and returns the id width of the
-    /// packing, or `None` when a comparison sort is the better one (a small answer) or the
-    /// only one (ids too wide to share 64 bits with a distance).
-    fn sort_packed(&mut self, matches: &[Match]) -> Option<u32> {
+    /// Calls `row` for each match of the last [`Self::sort_by_distance`], in order.
+    fn each_row(&self, mut row: impl FnMut(Match)) {
+        let mut start = 0;
+        for (distance, &end) in self.ends.iter().enumerate() {
+            for &id in &self.ids[start..end] {
+                row(Match {
+                    distance: distance as u32,
+                    id,
+                });
+            }
+            start = end;
+        }
+    }
+
+    /// Leaves the ids of `matches` sorted in `self.ids`, a distance at a time as `self.ends`
+    /// delimits them, or returns false when a comparison sort is the better one (a small
+    /// answer).
+    fn sort_by_distance(&mut self, matches: &[Match]) -> bool {
         if matches.len() < RADIX_MIN {
-            return None;
+            return false;
         }
-        let id_bits = bit_width(matches.iter().map(|m| m.id).max().unwrap_or(0));
-        if id_bits + DISTANCE_BITS > 64 {
-            return None;
+        let buckets = matches.iter().map(|m| m.distance).max().unwrap_or(0) as usize + 1;
+        self.ends.clear();
+        self.ends.resize(buckets, 0);
+        for m in matches {
+            self.ends[m.distance as usize] += 1;
         }
-        self.keys.clear();
-        self.keys.extend(
-            matches
-                .iter()
-                .map(|m| u64::from(m.distance) << id_bits | m.id),
-        );
-        sort_keys(&mut self.keys, &mut self.spare, id_bits + DISTANCE_BITS);
-        Some(id_bits)
-    }
-}
-
-fn unpack_match(key: u64, id_bits: u32) -> Match {
-    Match {
-        distance: (key >> id_bits) as u32,
-        id: key & low_bits(id_bits),
+        // `ends` holds each distance's first slot while the ids are placed, and its end after.
+        let mut total = 0;
+        for slot in self.ends.iter_mut() {
+            let count = *slot;
+            *slot = total;
+            total += count;
+        }
+        self.ids.clear();
+        self.ids.resize(matches.len(), 0);
+        for m in matches {
+            let slot = &mut self.ends[m.distance as usize];
+            self.ids[*slot] = m.id;
+            *slot += 1;
+        }
+        let mut start = 0;
+        for &end in &self.ends {
+            let ids = &mut self.ids[start..end];
+            if !ids.is_sorted() {
+                let bits = bit_width(ids.iter().copied().max().unwrap_or(0));
+                sort_keys(ids, &mut self.spare, bits);
+            }
+            start = end;
+        }
+        true
     }
 }
 
@@ -148,6 +187,58 @@ fn low_bits(bits: u32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counting_sort_agrees_with_the_derived_order() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Ids in search order already sorted (a scan in id order), shuffled within a few
+        // distances (large buckets, radix sorted), and wide ids at the top distance.
+        let in_order: Vec<Match> = (0..100_000u64)
+            .map(|id| Match {
+                distance: (next() % 33) as u32,
+                id,
+            })
+            .collect();
+        let shuffled: Vec<Match> = (0..100_000)
+            .map(|_| Match {
+                distance: (next() % 3) as u32,
+                id: next() >> 40,
+            })
+            .collect();
+        let wide: Vec<Match> = (0..10_000)
+            .map(|_| Match {
+                distance: 256 - (next() % 2) as u32,
+                id: next(),
+            })
+            .collect();
+        let mut sorter = MatchSorter::default();
+        for matches in [in_order, shuffled, wide] {
+            let mut want = matches.clone();
+            want.sort_unstable();
+            let mut sorted = matches.clone();
+            sorter.sort(&mut sorted);
+            assert_eq!(sorted, want);
+            let (mut ids, mut distances) = (vec![7], vec![9]);
+            sorter.sort_into_columns(&mut matches.clone(), &mut ids, &mut distances);
+            assert_eq!(
+                (ids[0], distances[0]),
+                (7, 9),
+                "appended after what was there"
+            );
+            let columns: Vec<Match> = ids[1..]
+                .iter()
+                .zip(&distances[1..])
+                .map(|(&id, &distance)| Match { distance, id })
+                .collect();
+            assert_eq!(columns, want);
+        }
+    }
 
     #[test]
     fn packed_sorts_agree_with_the_derived_orders() {

@@ -205,10 +205,7 @@ impl<C: Code> Snapshot<C> {
                     distances: Vec::with_capacity(found),
                 };
                 for answer in &mut answers {
-                    sorter.sort_into(answer, |m| {
-                        part.ids.push(m.id);
-                        part.distances.push(m.distance);
-                    });
+                    sorter.sort_into_columns(answer, &mut part.ids, &mut part.distances);
                     part.lims.push(part.ids.len() as u64);
                 }
                 parts.push(part);

@@ -17,7 +17,7 @@ pub(crate) const RADIX_MIN: usize = 2048;
 /// Sorts `keys` ascending, given that no key has a bit set at or above `bits` (`bits` ≤ 64).
 /// Digits on which every key agrees are skipped, so only the bits that vary cost a pass.
 /// `spare` is scratch space, grown as needed: passing the same one again saves allocating.
-pub(crate) fn sort_keys(keys: &mut Vec<u64>, spare: &mut Vec<u64>, bits: u32) {
+pub(crate) fn sort_keys(keys: &mut [u64], spare: &mut Vec<u64>, bits: u32) {
     debug_assert!(bits == 64 || keys.iter().all(|&k| k >> bits == 0));
     if keys.len() < RADIX_MIN || keys.len() > u32::MAX as usize {
         keys.sort_unstable();
@@ -33,6 +33,8 @@ pub(crate) fn sort_keys(keys: &mut Vec<u64>, spare: &mut Vec<u64>, bits: u32) {
     }
     spare.clear();
     spare.resize(keys.len(), 0);
+    // Each pass scatters from one buffer into the other; `in_spare` says which holds the keys.
+    let mut in_spare = false;
     for (pass, count) in counts.iter().enumerate() {
         if count.iter().any(|&c| c as usize == keys.len()) {
             continue;
@@ -43,12 +45,20 @@ pub(crate) fn sort_keys(keys: &mut Vec<u64>, spare: &mut Vec<u64>, bits: u32) {
             *slot = total;
             total += c;
         }
-        for &key in keys.iter() {
+        let (from, to): (&[u64], &mut [u64]) = if in_spare {
+            (&spare[..], &mut *keys)
+        } else {
+            (&*keys, &mut spare[..])
+        };
+        for &key in from {
             let d = digit(key, pass);
-            spare[next[d] as usize] = key;
+            to[next[d] as usize] = key;
             next[d] += 1;
         }
-        std::mem::swap(keys, spare);
+        in_spare = !in_spare;
+    }
+    if in_spare {
+        keys.copy_from_slice(spare);
     }
 }
 
