@@ -727,16 +727,41 @@ class Bench:
                     f" of {len(sample):,} random entries"
                 )
             self.counters.imgscout_answers_checked += 1
-            out["runs"].append(
-                {
-                    "label": label,
-                    "entries": len(data),
-                    "pairs": len(rows),
-                    "median_s": float(np.median(timings)),
-                    "check": check_kind,
-                }
-            )
+            run: dict[str, Any] = {
+                "label": label,
+                "entries": len(data),
+                "pairs": len(rows),
+                "median_s": float(np.median(timings)),
+                "threads": index.threads,
+                "check": check_kind,
+            }
             log(f"{what}: {len(rows):,} pairs in {np.median(timings):.3f} s")
+            # The same join as three arrays, on one thread and on every core: no Python object
+            # per pair, so the join's own time shows. Its rows must be the ones checked above.
+            for threads, key in ((1, "arrays_one_thread_s"), (ALL_THREADS, "arrays_all_threads_s")):
+                index.threads = threads
+                array_timings: list[float] = []
+                while (
+                    len(array_timings) < self.mode.batch_repeats
+                    and sum(array_timings) < self.mode.budget_s
+                ):
+                    started = time.perf_counter()
+                    a, b, distances = index.pairs_arrays(SELF_JOIN_RADIUS)
+                    array_timings.append(time.perf_counter() - started)
+                    arrays = np.stack(
+                        [a.astype(np.int64), b.astype(np.int64), distances.astype(np.int64)],
+                        axis=1,
+                    )
+                    if not np.array_equal(arrays, rows):
+                        raise WrongAnswer(
+                            f"imgscout pairs_arrays {label} on {threads} threads differs from pairs"
+                        )
+                    del a, b, distances, arrays
+                self.counters.imgscout_answers_checked += 1
+                run[key] = float(np.median(array_timings))
+                log(f"imgscout pairs_arrays {label}, threads={threads}: {run[key]:.3f} s")
+            run["all_threads"] = ALL_THREADS
+            out["runs"].append(run)
         out["imagededup"] = self.imagededup_section(small)
         return out
 
