@@ -100,6 +100,23 @@ def test_a_single_hash_is_a_batch_of_one_and_titles_resolve_ids(
     assert [part.tolist() for part in empty] == [[0], [], []]
 
 
+def test_one_int_hash_answers_and_fails_as_a_batch_of_one(face: Any, data: np.ndarray) -> None:
+    # A plain int and int radius take the embedded index's short path; every other spelling
+    # the general one. Both must give the same rows and the same errors.
+    query = int(data[11]) ^ 0b101
+    for radius in (0, 3, 12, 64, 65, 12.7):
+        one = face.query_arrays(query, radius)
+        batch = face.query_arrays(np.array([query], dtype=np.uint64), radius)
+        assert [part.tolist() for part in one] == [part.tolist() for part in batch], radius
+    want = expected_range(distances(data, np.uint64(query)), np.arange(1, ENTRIES + 1), 12)
+    assert face.query_arrays(query, 12)[1].tolist() == want.ids.tolist()
+    for bad_hash in (-1, 2**64, True):
+        with pytest.raises(imgscout.InvalidArgumentError, match="invalid hash"):
+            face.query_arrays(bad_hash, 4)
+    with pytest.raises(imgscout.InvalidArgumentError, match="invalid radius"):
+        face.query_arrays(query, -1)
+
+
 def test_knn_arrays_pad_rows_and_titles_skip_the_padding(face: Any) -> None:
     ids, found = face.knn_arrays([0], ENTRIES + 2)
     assert ids.shape == (1, ENTRIES + 2)

@@ -6,6 +6,8 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from . import _core
 from ._args import (
     DEFAULT_MAX_ROWS,
@@ -39,10 +41,10 @@ from ._args import (
 from ._types import Entry, Match, Pair
 
 if TYPE_CHECKING:
-    import numpy as np
     import numpy.typing as npt
 
 _MAX_NATIVE_COUNT = 2**64 - 1
+_MAX_HASH_64 = 2**64 - 1
 
 
 def _matches(raw: list[tuple[str, int, int]]) -> list[Match]:
@@ -214,8 +216,14 @@ class Index:
         ``len(hashes) + 1`` entries), each query's rows nearest first, then by id. A single
         hash is a batch of one. Titles are not fetched: :meth:`titles` resolves the ids
         wanted."""
-        values = self._batch(hashes)
-        bits = self._radius(radius)
+        # One plain int hash and radius, the common single call, skip the general parsers
+        # (which would accept them unchanged): they cost as much as the search at small radii.
+        if type(hashes) is int and self._bits == 64 and 0 <= hashes <= _MAX_HASH_64:
+            values = np.array((hashes,), dtype=np.uint64)
+        else:
+            values = self._batch(hashes)
+        plain_radius = type(radius) is int and 0 <= radius <= self._bits
+        bits = radius if plain_radius else self._radius(radius)
         count = None if limit is None else min(parse_count(limit, "limit"), _MAX_NATIVE_COUNT)
         return self._core.query_arrays(values, bits, count, self._max_rows, self._threads)
 
