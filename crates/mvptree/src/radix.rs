@@ -1,6 +1,8 @@
-//! Least-significant-digit radix sort of packed `u64` keys: the sort behind wide answers.
+//! Least-significant-digit radix sort of `u64` keys: the sort behind wide self-join answers,
+//! and behind the ids of one distance of a wide range answer when the search found them out
+//! of id order (range answers are counted into distances first: `answer::MatchSorter`).
 //!
-//! Answers are sorted by (distance, id) or (distance, a, b). Packed into one integer (the
+//! Self-join answers are sorted by (distance, a, b). Packed into one integer (the
 //! distance above the ids), such a key has few significant bits: a distance needs 7, and the
 //! ids of an index of a million entries 20 each. Sorting those bits a digit at a time costs a
 //! few linear passes where a comparison sort of hundreds of thousands of rows costs
