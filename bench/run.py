@@ -732,7 +732,6 @@ class Bench:
                 "entries": len(data),
                 "pairs": len(rows),
                 "median_s": float(np.median(timings)),
-                "threads": index.threads,
                 "check": check_kind,
             }
             log(f"{what}: {len(rows):,} pairs in {np.median(timings):.3f} s")

@@ -249,6 +249,8 @@ def parse_ids(values: npt.ArrayLike | Iterable[object]) -> npt.NDArray[np.uint64
 def parse_radius(value: object, bits: int = MAX_RADIUS) -> int:
     """A radius as an int 0..bits: decimals lose their fraction and larger radii act as the
     code width (64 unless told)."""
+    if type(value) is int and value >= 0:  # the common case, without the general checks
+        return min(value, bits)
     number = _as_integer(value)
     if number is None and isinstance(value, numbers.Real) and not isinstance(value, bool):
         real = float(value)

@@ -13,6 +13,7 @@ from ._args import (
     DEFAULT_MAX_ROWS,
     DEFAULT_PAGE_ROWS,
     DEFAULT_SYNC_THRESHOLD,
+    MAX_HASH,
     HashesLike,
     HashLike,
     Title,
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 _MAX_NATIVE_COUNT = 2**64 - 1
-_MAX_HASH_64 = 2**64 - 1
 
 
 def _matches(raw: list[tuple[str, int, int]]) -> list[Match]:
@@ -106,6 +106,10 @@ class Index:
 
     def _batch(self, values: HashesLike) -> Any:
         if self._bits == 64:
+            # One plain int, the common single call, skips the general parsers (which would
+            # accept it unchanged): they cost as much as a search at small radii.
+            if type(values) is int and 0 <= values <= MAX_HASH:
+                return np.array((values,), dtype=np.uint64)
             return parse_hashes(as_batch(values))
         return parse_wide_hashes(as_wide_batch(values, self._bits), self._bits)
 
@@ -216,14 +220,8 @@ class Index:
         ``len(hashes) + 1`` entries), each query's rows nearest first, then by id. A single
         hash is a batch of one. Titles are not fetched: :meth:`titles` resolves the ids
         wanted."""
-        # One plain int hash and radius, the common single call, skip the general parsers
-        # (which would accept them unchanged): they cost as much as the search at small radii.
-        if type(hashes) is int and self._bits == 64 and 0 <= hashes <= _MAX_HASH_64:
-            values = np.array((hashes,), dtype=np.uint64)
-        else:
-            values = self._batch(hashes)
-        plain_radius = type(radius) is int and 0 <= radius <= self._bits
-        bits = radius if plain_radius else self._radius(radius)
+        values = self._batch(hashes)
+        bits = self._radius(radius)
         count = None if limit is None else min(parse_count(limit, "limit"), _MAX_NATIVE_COUNT)
         return self._core.query_arrays(values, bits, count, self._max_rows, self._threads)
 

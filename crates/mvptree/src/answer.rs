@@ -114,9 +114,10 @@ impl MatchSorter {
         if matches.len() < RADIX_MIN {
             return false;
         }
-        let buckets = matches.iter().map(|m| m.distance).max().unwrap_or(0) as usize + 1;
+        // A counter for every distance a code can have: clearing 257 is cheaper than a pass
+        // over the matches to find the largest.
         self.ends.clear();
-        self.ends.resize(buckets, 0);
+        self.ends.resize(MAX_CODE_BITS as usize + 1, 0);
         for m in matches {
             self.ends[m.distance as usize] += 1;
         }
