@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::answer::{Match, MatchSorter};
 use crate::hamming::Code;
 use crate::search::Snapshot;
+use crate::wide::WideScratch;
 use crate::{Error, Result};
 
 /// Range answers in CSR layout: query `i`'s rows are `ids[lims[i]..lims[i + 1]]` with their
@@ -173,6 +174,33 @@ impl<C: Code> Snapshot<C> {
             // copy wide answers over and over.
             let mut parts: Vec<RangeRows> = Vec::new();
             let mut sorter = MatchSorter::default();
+            if limit.is_none() && self.answers_wide(radius) {
+                // Each query's rows are written straight into a part of their own, sized
+                // exactly: one part for the chunk would be regrown and copied query by query.
+                let mut wide = WideScratch::default();
+                let mut parts = Vec::with_capacity(queries.len());
+                for &q in queries {
+                    let budget = max_rows.saturating_sub(rows.load(Ordering::Relaxed));
+                    let mut part = RangeRows::default();
+                    let found = self.range_columns(
+                        q,
+                        radius,
+                        budget,
+                        &mut wide,
+                        &mut part.ids,
+                        &mut part.distances,
+                    );
+                    let Some(found) = found.filter(|&found| {
+                        rows.fetch_add(found, Ordering::Relaxed) + found <= max_rows
+                    }) else {
+                        overflow.store(true, Ordering::Relaxed);
+                        return Vec::new();
+                    };
+                    part.lims.push(found as u64);
+                    parts.push(part);
+                }
+                return parts;
+            }
             // Queries gathered before their rows are sorted away: as many as keep about
             // `GROUP_ROWS` unsorted matches in flight, first by what uniform codes would
             // give, then by what this chunk's queries found so far.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 const ABSENT: u32 = u32::MAX;
 /// Marks an encoded location as a pending queue position instead of a store slot.
 const PENDING_BIT: u32 = 1 << 31;
+const _: () = assert!(ABSENT & PENDING_BIT != 0, "slot_of_raw relies on it");
 /// Slots and queue positions must stay below this to be encoded in 31 bits.
 pub const MAX_LOCATIONS: usize = PENDING_BIT as usize - 1;
 
@@ -41,6 +42,14 @@ impl Location {
     }
 }
 
+/// The store slot a raw entry of [`IdMap::dense_raw`] names, if it names one.
+///
+/// `ABSENT` carries the pending bit, so it names no slot either.
+#[inline(always)]
+pub fn slot_of_raw(raw: u32) -> Option<usize> {
+    (raw & PENDING_BIT == 0).then_some(raw as usize)
+}
+
 /// Maps ids to [`Location`]s.
 ///
 /// Invariant: ids below `dense.len()` live in `dense` (`ABSENT` where there is none), every
@@ -72,6 +81,21 @@ impl IdMap {
             Some(_) => None,
             None => self.sparse.get(&id).copied(),
         }
+    }
+
+    /// The dense table undecoded, for walks over every id in id order that cannot afford to
+    /// decode each entry: entry `id` is the slot of id `id` when [`slot_of_raw`] finds one
+    /// (else the id is pending or absent). Ids past its end are [`IdMap::sparse_slots`].
+    #[inline]
+    pub fn dense_raw(&self) -> &[u32] {
+        &self.dense
+    }
+
+    /// The ids outside the dense table that name store slots, with their slots, in no order.
+    pub fn sparse_slots(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
+        self.sparse
+            .iter()
+            .filter_map(|(&id, &raw)| slot_of_raw(raw).map(|slot| (id, slot)))
     }
 
     /// Inserts or replaces.

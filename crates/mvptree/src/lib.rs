@@ -27,6 +27,7 @@ mod radix;
 mod search;
 mod store;
 pub mod text;
+mod wide;
 
 pub use answer::{Entry, Match, Pair};
 pub use batch::{all_cores, KnnRows, RangeRows};

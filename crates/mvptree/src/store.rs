@@ -111,6 +111,24 @@ impl<C: Code> Segment<C> {
         self.dead_bits[p / 64] >> (p % 64) & 1 == 1
     }
 
+    /// The positions marked dead, in order.
+    pub(crate) fn dead_positions(&self) -> impl Iterator<Item = usize> + '_ {
+        self.dead_bits
+            .iter()
+            .enumerate()
+            .filter(|&(_, &word)| word != 0)
+            .flat_map(|(w, &word)| {
+                let mut bits = word;
+                std::iter::from_fn(move || {
+                    (bits != 0).then(|| {
+                        let p = w * 64 + bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        p
+                    })
+                })
+            })
+    }
+
     #[inline]
     pub(crate) fn hashes(&self) -> &[C] {
         &self.data.columns.hashes

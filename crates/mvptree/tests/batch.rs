@@ -229,3 +229,95 @@ fn wide_range_rows_gathered_in_groups_equal_brute_force() {
         }
     }
 }
+
+/// Radii that find a large share of the index take the two-pass path that writes rows in id
+/// order: it must agree with a brute force when segments hold ids out of order, ids sit
+/// outside the dense id table, deleted ids come back on other entries, and entries still
+/// wait unsynced.
+#[test]
+fn wide_range_rows_agree_with_brute_force_whatever_the_ids() {
+    let mut x = 0x8F1B_BCDC_3A2D_4E21u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut index = Index::with_sync_threshold(100_000).unwrap();
+    let mut live: std::collections::BTreeMap<u64, u64> = Default::default();
+    let add = |index: &mut Index,
+               id: Option<u64>,
+               live: &mut std::collections::BTreeMap<u64, u64>,
+               h: u64| {
+        let id = index.add(h, b"", id).unwrap();
+        live.insert(id, h);
+    };
+    for _ in 0..3000 {
+        add(&mut index, None, &mut live, next());
+    }
+    index.sync();
+    // Explicit ids in falling order, and ids far past the dense table.
+    for id in (20_000..22_000u64).rev() {
+        add(&mut index, Some(id), &mut live, next());
+    }
+    for k in 0..300u64 {
+        add(&mut index, Some((1 << 40) + 977 * k), &mut live, next());
+    }
+    index.sync();
+    for id in (1..3000u64).step_by(7).chain((20_000..22_000).step_by(13)) {
+        index.delete(id).unwrap();
+        live.remove(&id);
+    }
+    index.sync();
+    // Deleted ids back on new entries, in a segment of their own.
+    for id in (1..3000u64).step_by(14) {
+        add(&mut index, Some(id), &mut live, next());
+    }
+    index.sync();
+    // Pending: queries do not see these yet.
+    for _ in 0..50 {
+        index.add(next(), b"", None).unwrap();
+    }
+    assert!(index.pending_len() > 0);
+    let snapshot = index.snapshot();
+    let queries: Vec<u64> = (0..9).map(|_| next()).collect();
+    for radius in [28, 32, 40, 64] {
+        let want: Vec<Vec<Match>> = queries
+            .iter()
+            .map(|&q| {
+                let mut found: Vec<Match> = live
+                    .iter()
+                    .map(|(&id, &h)| Match {
+                        distance: distance(h, q),
+                        id,
+                    })
+                    .filter(|m| m.distance <= radius)
+                    .collect();
+                found.sort_unstable();
+                found
+            })
+            .collect();
+        for threads in [1, 2] {
+            let rows = snapshot
+                .query_rows(&queries, radius, None, usize::MAX, threads)
+                .unwrap();
+            assert_eq!(rows.queries(), queries.len());
+            for (i, want) in want.iter().enumerate() {
+                assert_eq!(
+                    &rows.row(i).collect::<Vec<_>>(),
+                    want,
+                    "r{radius} t{threads} q{i}"
+                );
+            }
+            let total: usize = want.iter().map(Vec::len).sum();
+            assert!(snapshot
+                .query_rows(&queries, radius, None, total, threads)
+                .is_ok());
+            let refused = snapshot.query_rows(&queries, radius, None, total - 1, threads);
+            assert!(
+                matches!(refused, Err(Error::TooManyRows(max)) if max == total - 1),
+                "r{radius} t{threads}: one row too many is refused"
+            );
+        }
+    }
+}

@@ -7,6 +7,7 @@
 mod avx2;
 mod avx512;
 mod code;
+mod distances;
 mod kernel;
 mod portable;
 mod sliced;
@@ -16,6 +17,7 @@ pub use kernel::{kernel, Kernel, KERNEL_ENV};
 pub use portable::hit_masks_shift_in_place;
 
 pub use code::Code;
+pub use distances::{byte_mask_within, clipped_distances};
 pub use sliced::{scan_many_sliced, SLICED_MIN_QUERIES};
 
 /// Number of differing bits between two hashes.
