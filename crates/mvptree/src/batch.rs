@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::answer::{Match, MatchSorter};
 use crate::hamming::Code;
 use crate::search::Snapshot;
-use crate::wide::WideScratch;
 use crate::{Error, Result};
 
 /// Range answers in CSR layout: query `i`'s rows are `ids[lims[i]..lims[i + 1]]` with their
@@ -168,39 +167,17 @@ impl<C: Code> Snapshot<C> {
         let rows = AtomicUsize::new(0);
         let overflow = AtomicBool::new(false);
         let threads = threads_for(threads, hashes.len(), self.range_cost_ns(radius));
+        if limit.is_none() && self.answers_wide(radius) {
+            return self
+                .wide_rows(hashes, radius, max_rows, threads)
+                .ok_or(Error::TooManyRows(max_rows));
+        }
         let chunks = chunked(hashes.len(), threads, &overflow, |range| {
             let queries = &hashes[range];
             // One part per group, joined once at the end: a part growing by doubling would
             // copy wide answers over and over.
             let mut parts: Vec<RangeRows> = Vec::new();
             let mut sorter = MatchSorter::default();
-            if limit.is_none() && self.answers_wide(radius) {
-                // Each query's rows are written straight into a part of their own, sized
-                // exactly: one part for the chunk would be regrown and copied query by query.
-                let mut wide = WideScratch::default();
-                let mut parts = Vec::with_capacity(queries.len());
-                for &q in queries {
-                    let budget = max_rows.saturating_sub(rows.load(Ordering::Relaxed));
-                    let mut part = RangeRows::default();
-                    let found = self.range_columns(
-                        q,
-                        radius,
-                        budget,
-                        &mut wide,
-                        &mut part.ids,
-                        &mut part.distances,
-                    );
-                    let Some(found) = found.filter(|&found| {
-                        rows.fetch_add(found, Ordering::Relaxed) + found <= max_rows
-                    }) else {
-                        overflow.store(true, Ordering::Relaxed);
-                        return Vec::new();
-                    };
-                    part.lims.push(found as u64);
-                    parts.push(part);
-                }
-                return parts;
-            }
             // Queries gathered before their rows are sorted away: as many as keep about
             // `GROUP_ROWS` unsorted matches in flight, first by what uniform codes would
             // give, then by what this chunk's queries found so far.

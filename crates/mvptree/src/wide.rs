@@ -14,6 +14,10 @@
 //! takes them back out.
 
 use crate::hamming::{byte_mask_within, clipped_distances, kernel, Code};
+use std::mem::MaybeUninit;
+use std::sync::{Mutex, PoisonError};
+
+use crate::batch::RangeRows;
 use crate::idmap::slot_of_raw;
 use crate::search::Snapshot;
 
@@ -44,93 +48,255 @@ impl<C: Code> Snapshot<C> {
         radius <= MAX_WIDE_RADIUS && self.expected_rows(radius) >= WIDE_SHARE * self.len() as f64
     }
 
-    /// Appends every live entry within `radius` (at most [`MAX_WIDE_RADIUS`]) to `ids` and
-    /// `distances`, sorted by distance then id. Returns the rows appended, or `None` (having
-    /// appended nothing) when there are more than `max_rows`.
-    pub(crate) fn range_columns(
+    /// Range answers of every hash at `radius` (at most [`MAX_WIDE_RADIUS`]) as CSR rows, on
+    /// up to `threads` threads, or `None` when they hold more than `max_rows` rows together.
+    ///
+    /// The rows are counted before any is written, so the columns are allocated once at
+    /// their final size (a refused answer allocates nothing), and each query writes its rows
+    /// straight into its own part of them. A batch pays for that with a second distance pass
+    /// per query, cheaper than gathering parts and copying them together.
+    pub(crate) fn wide_rows(
+        &self,
+        hashes: &[C],
+        radius: u32,
+        max_rows: usize,
+        threads: usize,
+    ) -> Option<RangeRows> {
+        assert!(radius <= MAX_WIDE_RADIUS);
+        let mut rows = RangeRows {
+            lims: vec![0; hashes.len() + 1],
+            ..RangeRows::default()
+        };
+        if let [query] = hashes {
+            // One query: its counts come with the distances it writes from.
+            let mut scratch = WideScratch::default();
+            let counts = self.clipped_distances(*query, radius, &mut scratch.by_slot, true);
+            let total: usize = counts[..=radius as usize].iter().sum();
+            if total > max_rows {
+                return None;
+            }
+            rows.ids = Vec::with_capacity(total);
+            rows.distances = Vec::with_capacity(total);
+            self.place_rows(
+                radius,
+                &counts,
+                &scratch.by_slot,
+                &mut scratch.sparse,
+                &mut rows.ids.spare_capacity_mut()[..total],
+                &mut rows.distances.spare_capacity_mut()[..total],
+            );
+            // SAFETY: place_rows returned, so it wrote every one of the first `total` rows
+            // of both columns (it checks that each distance's rows filled their range, and the
+            // ranges tile `0..total`).
+            unsafe {
+                rows.ids.set_len(total);
+                rows.distances.set_len(total);
+            }
+            rows.lims[1] = total as u64;
+            return Some(rows);
+        }
+        let mut counts = vec![[0usize; 256]; hashes.len()];
+        on_threads(
+            threads,
+            hashes.iter().zip(counts.iter_mut()),
+            |(&query, counts), scratch| {
+                *counts = self.clipped_distances(query, radius, &mut scratch.by_slot, true);
+            },
+        );
+        let mut total = 0usize;
+        for (lim, counts) in rows.lims[1..].iter_mut().zip(&counts) {
+            total += counts[..=radius as usize].iter().sum::<usize>();
+            if total > max_rows {
+                return None;
+            }
+            *lim = total as u64;
+        }
+        rows.ids = Vec::with_capacity(total);
+        rows.distances = Vec::with_capacity(total);
+        let mut parts = Vec::with_capacity(hashes.len());
+        let (mut ids, mut distances) = (
+            &mut rows.ids.spare_capacity_mut()[..total],
+            &mut rows.distances.spare_capacity_mut()[..total],
+        );
+        for (q, window) in rows.lims.windows(2).enumerate() {
+            let len = (window[1] - window[0]) as usize;
+            let (part_ids, rest_ids) = std::mem::take(&mut ids).split_at_mut(len);
+            let (part_distances, rest_distances) = std::mem::take(&mut distances).split_at_mut(len);
+            (ids, distances) = (rest_ids, rest_distances);
+            parts.push((q, part_ids, part_distances));
+        }
+        on_threads(threads, parts, |(q, ids, distances), scratch| {
+            self.clipped_distances(hashes[q], radius, &mut scratch.by_slot, false);
+            self.place_rows(
+                radius,
+                &counts[q],
+                &scratch.by_slot,
+                &mut scratch.sparse,
+                ids,
+                distances,
+            );
+        });
+        // SAFETY: every part's place_rows returned, so each wrote all the rows of its part
+        // (it checks that), and the parts tile `0..total` of both columns.
+        unsafe {
+            rows.ids.set_len(total);
+            rows.distances.set_len(total);
+        }
+        Some(rows)
+    }
+
+    /// Leaves in `by_slot[slot]` each slot's distance to `query` clipped at `radius + 1`, and
+    /// returns how many live slots lie at each distance up to `radius` when `count` is set
+    /// (zeros otherwise). One more byte follows the slots', at `radius + 1`: where ids with no
+    /// slot look, so that walking the id map takes no branch per id.
+    fn clipped_distances(
         &self,
         query: C,
         radius: u32,
-        max_rows: usize,
-        scratch: &mut WideScratch,
-        ids: &mut Vec<u64>,
-        distances: &mut Vec<u32>,
-    ) -> Option<usize> {
-        assert!(radius <= MAX_WIDE_RADIUS);
+        by_slot: &mut Vec<u8>,
+        count: bool,
+    ) -> [usize; 256] {
         let beyond = radius as u8 + 1;
         let kernel = kernel();
         let slots: usize = self.store.segments.iter().map(|s| s.len).sum();
-        scratch.by_slot.resize(slots, 0);
+        by_slot.resize(slots, 0);
+        by_slot.push(beyond);
         let mut counts = [0usize; 256];
         for s in &self.store.segments {
-            let by_slot = &mut scratch.by_slot[s.start..s.start + s.len];
+            let by_slot = &mut by_slot[s.start..s.start + s.len];
             clipped_distances(kernel, s.hashes(), query, beyond, by_slot);
-            histogram_within(by_slot, radius as u8, &mut counts);
-            for p in s.dead_positions().filter(|&p| by_slot[p] < beyond) {
-                counts[by_slot[p] as usize] -= 1;
-            }
-        }
-        let total: usize = counts[..beyond as usize].iter().sum();
-        if total > max_rows {
-            return None;
-        }
-        // `next[d]`: where the next row at distance `d` goes.
-        let base = ids.len();
-        let mut next = [0usize; 256];
-        let mut at = base;
-        for (slot, &count) in next.iter_mut().zip(&counts[..beyond as usize]) {
-            *slot = at;
-            at += count;
-        }
-        ids.resize(base + total, 0);
-        // A slot past every real one, at distance `beyond`: where ids with no slot look, so the
-        // walk takes no branch per id.
-        let outside = slots;
-        scratch.by_slot.push(beyond);
-        let by_slot = &scratch.by_slot;
-        let radius = radius as u8;
-        let mut by_id = [beyond; WALK_IDS];
-        for (c, raws) in self.ids.dense_raw().chunks(WALK_IDS).enumerate() {
-            // Gathered first, in a loop whose loads do not wait on each other: the slots
-            // are in no order, so each is a cache miss to overlap with the others.
-            for (d, &raw) in by_id.iter_mut().zip(raws) {
-                *d = by_slot[slot_of_raw(raw).unwrap_or(outside)];
-            }
-            by_id[raws.len()..].fill(beyond);
-            let first_id = c * WALK_IDS;
-            for (b, block) in by_id[..raws.len().next_multiple_of(64)]
-                .chunks_exact(64)
-                .enumerate()
-            {
-                let block: &[u8; 64] = block.try_into().expect("64 bytes");
-                let mut within = byte_mask_within(block, radius);
-                while within != 0 {
-                    let i = within.trailing_zeros() as usize;
-                    within &= within - 1;
-                    let d = block[i] as usize;
-                    ids[next[d]] = (first_id + 64 * b + i) as u64;
-                    next[d] += 1;
+            if count {
+                histogram_within(by_slot, radius as u8, &mut counts);
+                for p in s.dead_positions().filter(|&p| by_slot[p] < beyond) {
+                    counts[by_slot[p] as usize] -= 1;
                 }
             }
         }
+        counts
+    }
+
+    /// Writes the rows `by_slot` (as [`Snapshot::clipped_distances`] left it) holds within
+    /// `radius` into `ids` and `distances`, sorted by distance then id: every one of their
+    /// slots, or it panics. `counts` are the rows at each distance; `ids` and `distances` hold
+    /// exactly their sum.
+    fn place_rows(
+        &self,
+        radius: u32,
+        counts: &[usize; 256],
+        by_slot: &[u8],
+        sparse: &mut Vec<(u64, u8)>,
+        ids: &mut [MaybeUninit<u64>],
+        distances: &mut [MaybeUninit<u32>],
+    ) {
+        let beyond = radius as u8 + 1;
+        // `next[d]`: where the next row at distance `d` goes; `ends[d]`, past its last.
+        let mut next = [0usize; 256];
+        let mut ends = [0usize; 256];
+        let mut at = 0;
+        for (d, &count) in counts[..beyond as usize].iter().enumerate() {
+            next[d] = at;
+            for slot in &mut distances[at..at + count] {
+                slot.write(d as u32);
+            }
+            at += count;
+            ends[d] = at;
+        }
+        assert_eq!(at, ids.len(), "the columns hold exactly the rows counted");
+        assert_eq!(
+            at,
+            distances.len(),
+            "the columns hold exactly the rows counted"
+        );
+        place_dense_ids(self.ids.dense_raw(), by_slot, radius as u8, &mut next, ids);
         // Ids past the dense table are larger than every id in it.
-        scratch.sparse.clear();
-        scratch.sparse.extend(
+        sparse.clear();
+        sparse.extend(
             self.ids
                 .sparse_slots()
                 .map(|(id, slot)| (id, by_slot[slot]))
                 .filter(|&(_, d)| d < beyond),
         );
-        scratch.sparse.sort_unstable();
-        for &(id, d) in &scratch.sparse {
-            ids[next[d as usize]] = id;
+        sparse.sort_unstable();
+        for &(id, d) in sparse.iter() {
+            ids[next[d as usize]].write(id);
             next[d as usize] += 1;
         }
-        distances.reserve(total);
-        for (d, &count) in counts[..beyond as usize].iter().enumerate() {
-            distances.extend(std::iter::repeat_n(d as u32, count));
+        // Each distance's rows are written one after another from its first slot, so a cursor
+        // at its end means that distance's range is full: with every cursor there, every slot
+        // holds a row, which the callers' `set_len` relies on.
+        assert!(
+            next[..beyond as usize] == ends[..beyond as usize],
+            "every counted row was placed: the id map and the store agree"
+        );
+    }
+}
+
+/// Runs `work` on every item over up to `threads` threads, each with its own scratch
+/// buffers.
+fn on_threads<T: Send>(
+    threads: usize,
+    items: impl IntoIterator<Item = T, IntoIter: Send>,
+    work: impl Fn(T, &mut WideScratch) + Sync,
+) {
+    let items = Mutex::new(items.into_iter());
+    let run = || {
+        let mut scratch = WideScratch::default();
+        loop {
+            let item = items.lock().unwrap_or_else(PoisonError::into_inner).next();
+            let Some(item) = item else { return };
+            work(item, &mut scratch);
         }
-        Some(total)
+    };
+    if threads <= 1 {
+        run();
+        return;
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(run)).collect();
+        for handle in handles {
+            // A panic in a worker is a bug: re-raise it on the calling thread.
+            handle
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        }
+    });
+}
+
+/// Writes each id of the dense id table whose slot lies within `radius` (by `by_slot`, as
+/// [`Snapshot::clipped_distances`] left it) at `ids[next[d]]` for its distance `d`, advancing
+/// `next[d]`: ids are walked in order, so each distance's ids come out sorted.
+fn place_dense_ids(
+    raws: &[u32],
+    by_slot: &[u8],
+    radius: u8,
+    next: &mut [usize; 256],
+    ids: &mut [MaybeUninit<u64>],
+) {
+    let beyond = radius + 1;
+    let outside = by_slot.len() - 1;
+    let mut by_id = [beyond; WALK_IDS];
+    for (c, raws) in raws.chunks(WALK_IDS).enumerate() {
+        // Gathered first, in a loop whose loads do not wait on each other: the slots
+        // are in no order, so each is a cache miss to overlap with the others.
+        for (d, &raw) in by_id.iter_mut().zip(raws) {
+            *d = by_slot[slot_of_raw(raw).unwrap_or(outside)];
+        }
+        by_id[raws.len()..].fill(beyond);
+        let first_id = c * WALK_IDS;
+        for (b, block) in by_id[..raws.len().next_multiple_of(64)]
+            .chunks_exact(64)
+            .enumerate()
+        {
+            let block: &[u8; 64] = block.try_into().expect("64 bytes");
+            let mut within = byte_mask_within(block, radius);
+            while within != 0 {
+                let i = within.trailing_zeros() as usize;
+                within &= within - 1;
+                let d = block[i] as usize;
+                ids[next[d]].write((first_id + 64 * b + i) as u64);
+                next[d] += 1;
+            }
+        }
     }
 }
 
