@@ -1,6 +1,6 @@
 //! Wide range answers, written straight into their final columns in two passes.
 //!
-//! At a radius that finds a good share of the index (r24 and up on 64-bit codes), collecting
+//! At a radius that finds a good share of the index (r27 and up on 64-bit codes), collecting
 //! matches and sorting them costs far more than finding them: each row is written, grown,
 //! counted, scattered and sorted again. Here every row is written once, in its final place:
 //!
@@ -13,15 +13,15 @@
 //! Dead slots are in no id's location, so the walk never visits them; only the histogram
 //! takes them back out.
 
-use crate::hamming::{byte_mask_within, clipped_distances, kernel, Code};
 use std::mem::MaybeUninit;
 use std::sync::{Mutex, PoisonError};
 
 use crate::batch::RangeRows;
+use crate::hamming::{byte_mask_within, clipped_distances, kernel, Code};
 use crate::idmap::slot_of_raw;
 use crate::search::Snapshot;
 
-/// Buffers one wide answer after another reuses.
+/// Buffers a thread reuses from one wide answer to the next.
 #[derive(Debug, Default)]
 pub(crate) struct WideScratch {
     /// Each slot's clipped distance to the query.
@@ -34,16 +34,16 @@ pub(crate) struct WideScratch {
 /// in L1 while it is read back.
 const WALK_IDS: usize = 4096;
 
-/// Widest radius [`Snapshot::range_columns`] answers: clipped distances must fit a byte.
+/// Widest radius [`Snapshot::wide_rows`] answers: clipped distances must fit a byte.
 pub(crate) const MAX_WIDE_RADIUS: u32 = 254;
 
-/// Share of the index a radius must be expected to find for [`Snapshot::range_columns`] to
+/// Share of the index a radius must be expected to find for [`Snapshot::wide_rows`] to
 /// answer it: below it, a scan that visits only its hits and sorts them is cheaper than two
 /// passes over every entry (measured crossover at 1M 64-bit codes: 9-15%, r26-r27).
 const WIDE_SHARE: f64 = 1.0 / 8.0;
 
 impl<C: Code> Snapshot<C> {
-    /// Whether range answers at `radius` are found by [`Snapshot::range_columns`].
+    /// Whether range answers at `radius` are found by [`Snapshot::wide_rows`].
     pub(crate) fn answers_wide(&self, radius: u32) -> bool {
         radius <= MAX_WIDE_RADIUS && self.expected_rows(radius) >= WIDE_SHARE * self.len() as f64
     }
