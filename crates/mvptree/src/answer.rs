@@ -174,6 +174,35 @@ pub(crate) fn sort_pairs(pairs: &mut [Pair]) {
     }
 }
 
+/// Merges runs that are each in [`sort_pairs`]'s order into one run in that order: how a
+/// self-join split over threads, each thread sorting its own rows, is joined without sorting
+/// all of them again on one thread.
+pub(crate) fn merge_sorted_pairs(mut runs: Vec<Vec<Pair>>) -> Vec<Pair> {
+    runs.retain(|run| !run.is_empty());
+    if runs.len() <= 1 {
+        return runs.pop().unwrap_or_default();
+    }
+    let key = |p: &Pair| (p.distance, p.a, p.b);
+    let total = runs.iter().map(Vec::len).sum();
+    let mut out = Vec::with_capacity(total);
+    let mut heads = vec![0usize; runs.len()];
+    // A linear pick among the runs' heads: there are as many runs as threads, a handful.
+    loop {
+        let mut best: Option<(usize, Pair)> = None;
+        for (r, run) in runs.iter().enumerate() {
+            if let Some(&p) = run.get(heads[r]) {
+                if best.is_none_or(|(_, b)| key(&p) < key(&b)) {
+                    best = Some((r, p));
+                }
+            }
+        }
+        let Some((r, p)) = best else { break };
+        out.push(p);
+        heads[r] += 1;
+    }
+    out
+}
+
 /// Bits of a distance (0..=256, any code width) in a packed sort key.
 const DISTANCE_BITS: u32 = bit_width(MAX_CODE_BITS as u64);
 
@@ -275,6 +304,20 @@ mod tests {
                 .collect();
             let mut want = pairs.clone();
             want.sort_unstable_by_key(|p| (p.distance, p.a, p.b));
+            let runs: Vec<Vec<Pair>> = pairs
+                .chunks(1700)
+                .map(|run| {
+                    let mut run = run.to_vec();
+                    sort_pairs(&mut run);
+                    run
+                })
+                .chain([Vec::new()])
+                .collect();
+            assert_eq!(
+                merge_sorted_pairs(runs),
+                want,
+                "merged runs, {id_bits}-bit ids"
+            );
             sort_pairs(&mut pairs);
             assert_eq!(pairs, want, "pairs, {id_bits}-bit ids");
         }

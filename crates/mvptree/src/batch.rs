@@ -6,9 +6,11 @@
 //! rows are sorted by distance, then id, and queries keep their order.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
-use crate::answer::{Match, MatchSorter};
+use crate::answer::{Match, MatchSorter, Pair};
 use crate::hamming::Code;
+use crate::plan::Plan;
 use crate::search::Snapshot;
 use crate::{Error, Result};
 
@@ -51,6 +53,16 @@ impl KnnRows {
     pub const NO_ID: i64 = -1;
     /// The distance in a padded slot.
     pub const NO_DISTANCE: i32 = -1;
+}
+
+/// Self-join answers as three columns: pair `i` is `(a[i], b[i], distances[i])`, `a < b`,
+/// sorted by distance, then ids (the order of [`crate::Index::pairs`]). Ids are signed, as
+/// [`KnnRows`]'s are: the numpy faces take them as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PairRows {
+    pub a: Vec<i64>,
+    pub b: Vec<i64>,
+    pub distances: Vec<i32>,
 }
 
 /// Most queries per unit of work handed to a thread: a batched scan reads each hash once for
@@ -150,6 +162,37 @@ fn chunked<T: Send>(
     slots
 }
 
+/// Runs `work` on every item over up to `threads` threads, items handed out one at a time,
+/// each thread with its own scratch state.
+pub(crate) fn for_each_on_threads<T: Send, S: Default>(
+    threads: usize,
+    items: impl IntoIterator<Item = T, IntoIter: Send>,
+    work: impl Fn(T, &mut S) + Sync,
+) {
+    let items = Mutex::new(items.into_iter());
+    let run = || {
+        let mut scratch = S::default();
+        loop {
+            let item = items.lock().unwrap_or_else(PoisonError::into_inner).next();
+            let Some(item) = item else { return };
+            work(item, &mut scratch);
+        }
+    };
+    if threads <= 1 {
+        run();
+        return;
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(run)).collect();
+        for handle in handles {
+            // A panic in a worker is a bug: re-raise it on the calling thread.
+            handle
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        }
+    });
+}
+
 impl<C: Code> Snapshot<C> {
     /// Range queries for every hash (within `radius`, the first `limit` rows of each if
     /// given), as CSR rows, on up to `threads` threads. More than `max_rows` rows together
@@ -245,6 +288,16 @@ impl<C: Code> Snapshot<C> {
         Ok(out)
     }
 
+    /// [`Snapshot::pairs_on_threads`] as three columns: the threads' runs are merged
+    /// straight into them, a distance at a time on every thread, with no row list between.
+    pub fn pairs_rows(&self, radius: u32, max_rows: usize, threads: usize) -> Result<PairRows> {
+        let runs = self
+            .store
+            .pairs_runs(radius.min(C::BITS), Plan::Auto, max_rows, threads)
+            .ok_or(Error::TooManyRows(max_rows))?;
+        Ok(merge_into_columns(&runs, threads))
+    }
+
     /// The `k` nearest indexed entries of every hash, as `n × k` matrices (padded where the
     /// index holds fewer than `k`), on up to `threads` threads. Refused before any work when
     /// the matrices would hold more than `max_rows` cells.
@@ -279,4 +332,68 @@ impl<C: Code> Snapshot<C> {
         }
         Ok(out)
     }
+}
+
+/// The rows of `runs` (each sorted by distance, then ids) as one sorted [`PairRows`]. Each
+/// distance's rows go to their own range of the columns, so the distances are merged on up
+/// to `threads` threads at once.
+fn merge_into_columns(runs: &[Vec<Pair>], threads: usize) -> PairRows {
+    let distances = runs
+        .iter()
+        .filter_map(|run| run.last())
+        .map(|p| p.distance as usize + 1)
+        .max()
+        .unwrap_or(0);
+    // `starts[r][d]`: run `r`'s first row at distance `d` or more.
+    let starts: Vec<Vec<usize>> = runs
+        .iter()
+        .map(|run| {
+            (0..=distances)
+                .map(|d| run.partition_point(|p| (p.distance as usize) < d))
+                .collect()
+        })
+        .collect();
+    let total = runs.iter().map(Vec::len).sum();
+    let mut rows = PairRows {
+        a: vec![0; total],
+        b: vec![0; total],
+        distances: vec![0; total],
+    };
+    let mut work = Vec::with_capacity(distances);
+    let (mut a, mut b, mut ds) = (&mut rows.a[..], &mut rows.b[..], &mut rows.distances[..]);
+    for d in 0..distances {
+        let sources: Vec<&[Pair]> = runs
+            .iter()
+            .zip(&starts)
+            .map(|(run, starts)| &run[starts[d]..starts[d + 1]])
+            .collect();
+        let len = sources.iter().map(|s| s.len()).sum();
+        let (here_a, rest_a) = std::mem::take(&mut a).split_at_mut(len);
+        let (here_b, rest_b) = std::mem::take(&mut b).split_at_mut(len);
+        let (here_d, rest_d) = std::mem::take(&mut ds).split_at_mut(len);
+        (a, b, ds) = (rest_a, rest_b, rest_d);
+        here_d.fill(d as i32);
+        work.push((sources, here_a, here_b));
+    }
+    for_each_on_threads(threads, work, |(mut sources, a, b), _: &mut ()| {
+        sources.retain(|s| !s.is_empty());
+        if let [only] = sources[..] {
+            for ((a, b), p) in a.iter_mut().zip(b.iter_mut()).zip(only) {
+                (*a, *b) = (p.a as i64, p.b as i64);
+            }
+            return;
+        }
+        // A pick among the runs' heads per row: there are as many runs as threads.
+        for (a, b) in a.iter_mut().zip(b.iter_mut()) {
+            let (r, p) = sources
+                .iter()
+                .enumerate()
+                .filter_map(|(r, s)| s.first().map(|p| (r, p)))
+                .min_by_key(|(_, p)| (p.a, p.b))
+                .expect("as many rows in the runs as in the columns");
+            (*a, *b) = (p.a as i64, p.b as i64);
+            sources[r] = &sources[r][1..];
+        }
+    });
+    rows
 }

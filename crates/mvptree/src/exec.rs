@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::answer::{Match, Pair};
+use crate::answer::{merge_sorted_pairs, sort_pairs, Match, Pair};
 use crate::hamming::Code;
 use crate::hamming::{scan, scan_many, scan_many_by_block, SCAN_MANY_BLOCK};
 use crate::mih::MultiIndex;
@@ -337,7 +337,7 @@ impl<C: Code> Store<C> {
         radius: u32,
         max_rows: usize,
         threads: usize,
-    ) -> Option<Vec<Pair>> {
+    ) -> Option<Vec<Vec<Pair>>> {
         let rows = AtomicUsize::new(0);
         let overflowed = AtomicBool::new(false);
         let parts: Vec<Vec<Pair>> = std::thread::scope(|scope| {
@@ -361,6 +361,8 @@ impl<C: Code> Store<C> {
                             });
                             true
                         });
+                        // Each thread sorts its own rows: the merge then only interleaves.
+                        sort_pairs(&mut out);
                         out
                     })
                 })
@@ -373,11 +375,11 @@ impl<C: Code> Store<C> {
         if overflowed.load(Ordering::Relaxed) {
             return None;
         }
-        Some(parts.concat())
+        Some(parts)
     }
 
-    /// Every unordered pair of live entries within `radius` (unsorted, `a < b`), or `None` as
-    /// soon as there are more than `max_rows` of them: the join stops there, so neither its
+    /// Every unordered pair of live entries within `radius` (`a < b`), sorted by distance,
+    /// then ids ([`sort_pairs`]), or `None` as soon as there are more than `max_rows` of them: the join stops there, so neither its
     /// time nor its memory grows with the pairs it would have found.
     ///
     /// Joins all segments at once: their live hashes are gathered into one array, then joined
@@ -388,9 +390,7 @@ impl<C: Code> Store<C> {
         self.pairs_on_threads(radius, plan, max_rows, 1)
     }
 
-    /// [`Store::pairs`], the multi-index join split over up to `threads` threads (its
-    /// buckets interleaved, see [`MultiIndex::self_join_part`]); the other plans run on the
-    /// calling thread. The row cap is shared: the threads stop once they found one row more.
+    /// [`Store::pairs`] on up to `threads` threads; the same answer.
     pub fn pairs_on_threads(
         &self,
         radius: u32,
@@ -398,6 +398,22 @@ impl<C: Code> Store<C> {
         max_rows: usize,
         threads: usize,
     ) -> Option<Vec<Pair>> {
+        self.pairs_runs(radius, plan, max_rows, threads)
+            .map(merge_sorted_pairs)
+    }
+
+    /// The rows of [`Store::pairs`] as runs, each in its order, that together hold each pair
+    /// once: the multi-index join split over up to `threads` threads (its buckets
+    /// interleaved, see [`MultiIndex::self_join_part`]), a run per thread; the other plans
+    /// run on the calling thread, in one run. The row cap is shared: the threads stop once
+    /// they found one row more.
+    pub fn pairs_runs(
+        &self,
+        radius: u32,
+        plan: Plan,
+        max_rows: usize,
+        threads: usize,
+    ) -> Option<Vec<Vec<Pair>>> {
         let slots: Vec<usize> = self.live_slots().collect();
         let hashes: Vec<C> = slots.iter().map(|&s| self.hash(s)).collect();
         // Looked up once per entry, not twice per pair: a pair count can be many times the
@@ -409,7 +425,7 @@ impl<C: Code> Store<C> {
             && slots.len() >= PARALLEL_JOIN_MIN
         {
             let mih = (plan == Plan::MultiIndex || hashes.len() >= self.multi_index_min_len)
-                .then(|| MultiIndex::build_with(&hashes, true))
+                .then(|| MultiIndex::build_on_threads(&hashes, true, threads))
                 .filter(|mih| {
                     plan == Plan::MultiIndex
                         || plan::self_join_by_multi_index(mih, radius, hashes.len())
@@ -439,7 +455,11 @@ impl<C: Code> Store<C> {
                 let mih = MultiIndex::build_with(&hashes, true);
                 if plan::self_join_by_multi_index(&mih, radius, hashes.len()) {
                     mih.self_join(radius, &mut emit);
-                    return (!overflowed.get()).then_some(out);
+                    if overflowed.get() {
+                        return None;
+                    }
+                    sort_pairs(&mut out);
+                    return Some(vec![out]);
                 }
                 Plan::Scan
             }
@@ -488,7 +508,11 @@ impl<C: Code> Store<C> {
                 }
             }
         }
-        (!overflowed.get()).then_some(out)
+        if overflowed.get() {
+            return None;
+        }
+        sort_pairs(&mut out);
+        Some(vec![out])
     }
 
     /// Estimated nanoseconds of a range query at `radius` on this machine (the planner's

@@ -30,7 +30,7 @@ pub mod text;
 mod wide;
 
 pub use answer::{Entry, Match, Pair};
-pub use batch::{all_cores, KnnRows, RangeRows};
+pub use batch::{all_cores, KnnRows, PairRows, RangeRows};
 pub use cursor::{parse_entries_cursor, PairsCursor};
 pub use error::{Error, ErrorCode, Result};
 pub use hamming::{distance, kernel, Code, Kernel, KERNEL_ENV};

@@ -43,6 +43,48 @@ struct Field<C> {
 }
 
 impl<C: Code> Field<C> {
+    /// The field of bits `shift..shift + width` over `hashes`, with the hashes inline when
+    /// `inline` is set.
+    fn build(hashes: &[C], shift: u32, width: u32, inline: bool) -> Field<C> {
+        let mut field = Field {
+            shift,
+            width,
+            offsets: vec![0; (1usize << width) + 1],
+            positions: vec![0; hashes.len()],
+            hashes: Vec::new(),
+            crowding: 1.0,
+        };
+        for &h in hashes {
+            let k = field.key(h);
+            field.offsets[k + 1] += 1;
+        }
+        for k in 1..field.offsets.len() {
+            field.offsets[k] += field.offsets[k - 1];
+        }
+        let buckets = (1u64 << width) as f64;
+        let n = hashes.len().max(1) as f64;
+        let sum_squares: f64 = field
+            .offsets
+            .windows(2)
+            .map(|w| f64::from(w[1] - w[0]).powi(2))
+            .sum();
+        field.crowding = (sum_squares / n / (n / buckets)).max(1.0);
+        let mut cursor = field.offsets.clone();
+        for (pos, &h) in hashes.iter().enumerate() {
+            let k = field.key(h);
+            field.positions[cursor[k] as usize] = pos as u32;
+            cursor[k] += 1;
+        }
+        if inline {
+            field.hashes = field
+                .positions
+                .iter()
+                .map(|&p| hashes[p as usize])
+                .collect();
+        }
+        field
+    }
+
     #[inline(always)]
     fn key(&self, hash: C) -> usize {
         hash.bits(self.shift, self.width)
@@ -107,54 +149,62 @@ impl<C: Code> MultiIndex<C> {
     /// `inline_all` stores the hashes in every field's buckets, not just field 0's: what the
     /// self-join wants (every candidate read in sequence), at 8 more bytes per entry and field.
     pub fn build_with(hashes: &[C], inline_all: bool) -> MultiIndex<C> {
+        Self::build_on_threads(hashes, inline_all, 1)
+    }
+
+    /// [`MultiIndex::build_with`], its fields built on up to `threads` threads (each field
+    /// is built from the hashes alone, so they need nothing from each other); the same index.
+    pub fn build_on_threads(hashes: &[C], inline_all: bool, threads: usize) -> MultiIndex<C> {
         assert!(hashes.len() < u32::MAX as usize, "segment too large");
         let bits = C::BITS;
         let m = field_count_for(bits, hashes.len()) as u32;
-        let mut fields = Vec::with_capacity(m as usize);
+        // Spread the bits as evenly as possible; earlier fields get the extra bits.
+        let mut layout = Vec::with_capacity(m as usize);
         let mut shift = 0;
         for j in 0..m {
-            // Spread the bits as evenly as possible; earlier fields get the extra bits.
             let width = bits / m + u32::from(j < bits % m);
-            let mut field = Field {
-                shift,
-                width,
-                offsets: vec![0; (1usize << width) + 1],
-                positions: vec![0; hashes.len()],
-                hashes: Vec::new(),
-                crowding: 1.0,
-            };
-            for &h in hashes {
-                let k = field.key(h);
-                field.offsets[k + 1] += 1;
-            }
-            for k in 1..field.offsets.len() {
-                field.offsets[k] += field.offsets[k - 1];
-            }
-            let buckets = (1u64 << width) as f64;
-            let n = hashes.len().max(1) as f64;
-            let sum_squares: f64 = field
-                .offsets
-                .windows(2)
-                .map(|w| f64::from(w[1] - w[0]).powi(2))
-                .sum();
-            field.crowding = (sum_squares / n / (n / buckets)).max(1.0);
-            let mut cursor = field.offsets.clone();
-            for (pos, &h) in hashes.iter().enumerate() {
-                let k = field.key(h);
-                field.positions[cursor[k] as usize] = pos as u32;
-                cursor[k] += 1;
-            }
-            if (j == 0 && C::WORDS == 1) || inline_all {
-                field.hashes = field
-                    .positions
-                    .iter()
-                    .map(|&p| hashes[p as usize])
-                    .collect();
-            }
-            fields.push(field);
+            let inline = (j == 0 && C::WORDS == 1) || inline_all;
+            layout.push((shift, width, inline));
             shift += width;
         }
         debug_assert_eq!(shift, bits);
+        let build =
+            |&(shift, width, inline): &(u32, u32, bool)| Field::build(hashes, shift, width, inline);
+        let fields = if threads <= 1 || layout.len() <= 1 {
+            layout.iter().map(build).collect()
+        } else {
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let mut built: Vec<Option<Field<C>>> = layout.iter().map(|_| None).collect();
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads.min(layout.len()))
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let mut done = Vec::new();
+                            loop {
+                                let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let Some(field) = layout.get(j) else {
+                                    return done;
+                                };
+                                done.push((j, build(field)));
+                            }
+                        })
+                    })
+                    .collect();
+                for handle in handles {
+                    // A panic in a worker is a bug: re-raise it on the calling thread.
+                    let done = handle
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+                    for (j, field) in done {
+                        built[j] = Some(field);
+                    }
+                }
+            });
+            built
+                .into_iter()
+                .map(|f| f.expect("every field built"))
+                .collect()
+        };
         MultiIndex {
             fields,
             len: hashes.len(),

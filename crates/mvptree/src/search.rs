@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::answer::{sort_matches, sort_pairs, Match, Pair};
+use crate::answer::{sort_matches, Match, Pair};
 use crate::columns::Columns;
 use crate::cursor::PairsCursor;
 use crate::hamming::Code;
@@ -219,12 +219,9 @@ impl<C: Code> Snapshot<C> {
     }
 
     pub fn pairs_with(&self, radius: u32, plan: Plan) -> Vec<Pair> {
-        let mut out = self
-            .store
+        self.store
             .pairs(radius.min(C::BITS), plan, usize::MAX)
-            .expect("no row cap");
-        sort_pairs(&mut out);
-        out
+            .expect("no row cap")
     }
 
     /// [`Index::pairs`], refusing an answer of more than `max_rows` pairs: the join stops as
@@ -240,12 +237,9 @@ impl<C: Code> Snapshot<C> {
         max_rows: usize,
         threads: usize,
     ) -> Result<Vec<Pair>> {
-        let mut out = self
-            .store
+        self.store
             .pairs_on_threads(radius.min(C::BITS), Plan::Auto, max_rows, threads)
-            .ok_or(Error::TooManyRows(max_rows))?;
-        sort_pairs(&mut out);
-        Ok(out)
+            .ok_or(Error::TooManyRows(max_rows))
     }
 
     /// One page of [`Index::pairs`]: at most `count` pairs, from at most `count` anchors (the

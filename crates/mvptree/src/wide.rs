@@ -14,9 +14,8 @@
 //! takes them back out.
 
 use std::mem::MaybeUninit;
-use std::sync::{Mutex, PoisonError};
 
-use crate::batch::RangeRows;
+use crate::batch::{for_each_on_threads, RangeRows};
 use crate::hamming::{byte_mask_within, clipped_distances, kernel, Code};
 use crate::idmap::slot_of_raw;
 use crate::search::Snapshot;
@@ -96,10 +95,10 @@ impl<C: Code> Snapshot<C> {
             return Some(rows);
         }
         let mut counts = vec![[0usize; 256]; hashes.len()];
-        on_threads(
+        for_each_on_threads(
             threads,
             hashes.iter().zip(counts.iter_mut()),
-            |(&query, counts), scratch| {
+            |(&query, counts), scratch: &mut WideScratch| {
                 *counts = self.clipped_distances(query, radius, &mut scratch.by_slot, true);
             },
         );
@@ -125,17 +124,21 @@ impl<C: Code> Snapshot<C> {
             (ids, distances) = (rest_ids, rest_distances);
             parts.push((q, part_ids, part_distances));
         }
-        on_threads(threads, parts, |(q, ids, distances), scratch| {
-            self.clipped_distances(hashes[q], radius, &mut scratch.by_slot, false);
-            self.place_rows(
-                radius,
-                &counts[q],
-                &scratch.by_slot,
-                &mut scratch.sparse,
-                ids,
-                distances,
-            );
-        });
+        for_each_on_threads(
+            threads,
+            parts,
+            |(q, ids, distances), scratch: &mut WideScratch| {
+                self.clipped_distances(hashes[q], radius, &mut scratch.by_slot, false);
+                self.place_rows(
+                    radius,
+                    &counts[q],
+                    &scratch.by_slot,
+                    &mut scratch.sparse,
+                    ids,
+                    distances,
+                );
+            },
+        );
         // SAFETY: every part's place_rows returned, so each wrote all the rows of its part
         // (it checks that), and the parts tile `0..total` of both columns.
         unsafe {
@@ -229,37 +232,6 @@ impl<C: Code> Snapshot<C> {
             "every counted row was placed: the id map and the store agree"
         );
     }
-}
-
-/// Runs `work` on every item over up to `threads` threads, each with its own scratch
-/// buffers.
-fn on_threads<T: Send>(
-    threads: usize,
-    items: impl IntoIterator<Item = T, IntoIter: Send>,
-    work: impl Fn(T, &mut WideScratch) + Sync,
-) {
-    let items = Mutex::new(items.into_iter());
-    let run = || {
-        let mut scratch = WideScratch::default();
-        loop {
-            let item = items.lock().unwrap_or_else(PoisonError::into_inner).next();
-            let Some(item) = item else { return };
-            work(item, &mut scratch);
-        }
-    };
-    if threads <= 1 {
-        run();
-        return;
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(run)).collect();
-        for handle in handles {
-            // A panic in a worker is a bug: re-raise it on the calling thread.
-            handle
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        }
-    });
 }
 
 /// Writes each id of the dense id table whose slot lies within `radius` (by `by_slot`, as

@@ -1,7 +1,7 @@
 //! Batches with array answers against the same searches one at a time and a brute force:
 //! the same rows in the same order whatever the thread count, the row cap honoured.
 
-use mvptree::{distance, Error, Index, KnnRows, Match, Plan};
+use mvptree::{distance, Error, Index, KnnRows, Match, Pair, Plan};
 
 /// A clustered index: copies near a few hundred originals, so answers have many rows.
 fn clustered(n: usize) -> (Index, Vec<u64>) {
@@ -130,13 +130,26 @@ fn knn_rows_equal_single_searches_and_pad_short_rows() {
 }
 
 #[test]
-fn pairs_on_threads_equal_the_single_threaded_join_and_keep_the_cap() {
+fn pairs_on_threads_and_as_columns_equal_the_single_threaded_join_and_keep_the_cap() {
     let (index, _) = clustered(30_000);
     let snapshot = index.snapshot();
     for radius in [0, 3, 6] {
         let want = snapshot.pairs_bounded(radius, usize::MAX).unwrap();
         assert!(!want.is_empty());
-        for threads in [2, 3] {
+        for threads in [1, 2, 3] {
+            let columns = snapshot.pairs_rows(radius, usize::MAX, threads).unwrap();
+            let rows: Vec<Pair> = (0..columns.a.len())
+                .map(|i| Pair {
+                    a: columns.a[i] as u64,
+                    b: columns.b[i] as u64,
+                    distance: columns.distances[i] as u32,
+                })
+                .collect();
+            assert_eq!(rows, want, "columns, r{radius} t{threads}");
+            assert!(matches!(
+                snapshot.pairs_rows(radius, want.len() - 1, threads),
+                Err(Error::TooManyRows(_))
+            ));
             let got = snapshot
                 .pairs_on_threads(radius, usize::MAX, threads)
                 .unwrap();

@@ -669,21 +669,15 @@ impl PyIndex {
         max_rows: usize,
         threads: usize,
     ) -> PyResult<RangeArrays<'py>> {
-        let found = each_width!(&self.inner, lock => {
+        let rows = each_width!(&self.inner, lock => {
             let snapshot = read_quick(lock, py, CoreIndex::snapshot)?;
-            guarded(|| Ok(py.detach(|| snapshot.pairs_on_threads(radius, max_rows, threads))))?
+            guarded(|| Ok(py.detach(|| snapshot.pairs_rows(radius, max_rows, threads))))?
         })
         .map_err(to_py_err)?;
-        let (a, b, distances) = py.detach(|| {
-            let a = found.iter().map(|p| p.a as i64).collect::<Vec<_>>();
-            let b = found.iter().map(|p| p.b as i64).collect::<Vec<_>>();
-            let d = found.iter().map(|p| p.distance as i32).collect::<Vec<_>>();
-            (a, b, d)
-        });
         Ok((
-            PyArray1::from_vec(py, a),
-            PyArray1::from_vec(py, b),
-            PyArray1::from_vec(py, distances),
+            PyArray1::from_vec(py, rows.a),
+            PyArray1::from_vec(py, rows.b),
+            PyArray1::from_vec(py, rows.distances),
         ))
     }
 
