@@ -8,7 +8,9 @@
 //! Inside, indexed entries live in contiguous columns split into segments
 //! ([`store`](crate::store)); each segment has an MVP-tree ([`mvp`](crate::mvp)) and, when large
 //! enough, multi-index hash tables ([`mih`](crate::mih)); a cost model ([`plan`]) picks per
-//! segment and query between them and a plain scan ([`hamming`](crate::hamming)).
+//! segment and query between them and a plain scan ([`hamming`](crate::hamming)). Answers
+//! wide enough to hold a good share of the index are written straight into their final
+//! columns in two passes instead ([`wide`](crate::wide)).
 
 mod answer;
 mod batch;
