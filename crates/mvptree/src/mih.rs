@@ -12,6 +12,7 @@
 //! - steps `0..=r` find every hash within `r` (exactness), and
 //! - reporting a hash only at its owner step reports it once, with no set of seen positions.
 
+use crate::batch::for_each_on_threads;
 use crate::hamming::Code;
 
 /// Bucket tables over one segment's hashes. Positions are indexes into that segment.
@@ -170,41 +171,16 @@ impl<C: Code> MultiIndex<C> {
         debug_assert_eq!(shift, bits);
         let build =
             |&(shift, width, inline): &(u32, u32, bool)| Field::build(hashes, shift, width, inline);
-        let fields = if threads <= 1 || layout.len() <= 1 {
-            layout.iter().map(build).collect()
-        } else {
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let mut built: Vec<Option<Field<C>>> = layout.iter().map(|_| None).collect();
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..threads.min(layout.len()))
-                    .map(|_| {
-                        scope.spawn(|| {
-                            let mut done = Vec::new();
-                            loop {
-                                let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                let Some(field) = layout.get(j) else {
-                                    return done;
-                                };
-                                done.push((j, build(field)));
-                            }
-                        })
-                    })
-                    .collect();
-                for handle in handles {
-                    // A panic in a worker is a bug: re-raise it on the calling thread.
-                    let done = handle
-                        .join()
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e));
-                    for (j, field) in done {
-                        built[j] = Some(field);
-                    }
-                }
-            });
-            built
-                .into_iter()
-                .map(|f| f.expect("every field built"))
-                .collect()
-        };
+        let mut built: Vec<Option<Field<C>>> = layout.iter().map(|_| None).collect();
+        for_each_on_threads(
+            threads.min(layout.len()),
+            layout.iter().zip(built.iter_mut()),
+            |(layout, slot), _: &mut ()| *slot = Some(build(layout)),
+        );
+        let fields = built
+            .into_iter()
+            .map(|f| f.expect("every field built"))
+            .collect();
         MultiIndex {
             fields,
             len: hashes.len(),
