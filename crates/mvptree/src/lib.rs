@@ -29,6 +29,7 @@ mod radix;
 mod search;
 mod store;
 pub mod text;
+mod threads;
 mod wide;
 
 pub use answer::{Entry, Match, Pair};

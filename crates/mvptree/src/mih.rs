@@ -12,8 +12,8 @@
 //! - steps `0..=r` find every hash within `r` (exactness), and
 //! - reporting a hash only at its owner step reports it once, with no set of seen positions.
 
-use crate::batch::for_each_on_threads;
 use crate::hamming::Code;
+use crate::threads::for_each_on_threads;
 
 /// Bucket tables over one segment's hashes. Positions are indexes into that segment.
 #[derive(Debug, Clone)]

@@ -15,10 +15,11 @@
 
 use std::mem::MaybeUninit;
 
-use crate::batch::{for_each_on_threads, RangeRows};
+use crate::batch::RangeRows;
 use crate::hamming::{byte_mask_within, clipped_distances, kernel, Code};
 use crate::idmap::slot_of_raw;
 use crate::search::Snapshot;
+use crate::threads::for_each_on_threads;
 
 /// Buffers a thread reuses from one wide answer to the next.
 #[derive(Debug, Default)]
