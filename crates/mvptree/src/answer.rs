@@ -148,49 +148,128 @@ impl MatchSorter {
     }
 }
 
+/// A self-join row as one sort key: distance, then the smaller id, then the larger, each
+/// id in `id_bits` bits (see [`packed_id_bits`]). Keys sort as [`sort_pairs`] sorts rows.
+#[inline(always)]
+pub(crate) fn pack_pair(id_bits: u32, pair: Pair) -> u64 {
+    (u64::from(pair.distance) << id_bits | pair.a) << id_bits | pair.b
+}
+
+/// [`pack_pair`]'s inverse.
+#[inline(always)]
+fn unpack_pair(id_bits: u32, key: u64) -> Pair {
+    let id_mask = low_bits(id_bits);
+    Pair {
+        a: key >> id_bits & id_mask,
+        b: key & id_mask,
+        distance: (key >> (2 * id_bits)) as u32,
+    }
+}
+
+/// Bits an id takes in a packed self-join key when no id exceeds `max_id`, or `None` when
+/// two of them and a distance do not fit in 64 bits (an id of 2^27 or more).
+pub(crate) fn packed_id_bits(max_id: u64) -> Option<u32> {
+    let bits = bit_width(max_id);
+    (2 * bits + DISTANCE_BITS <= 64).then_some(bits)
+}
+
+/// Bits of a packed self-join key with ids of `id_bits` bits: what its radix sort reads.
+pub(crate) const fn packed_pair_bits(id_bits: u32) -> u32 {
+    2 * id_bits + DISTANCE_BITS
+}
+
 /// Sorts self-join answers by distance, then the smaller id, then the larger one: radix
 /// sorted as packed keys when both ids and the distance fit in 64 bits together (every id
 /// below 2^27), as [`sort_matches`] does.
 pub(crate) fn sort_pairs(pairs: &mut [Pair]) {
     let packed_id_bits = (pairs.len() >= RADIX_MIN)
-        .then(|| bit_width(pairs.iter().map(|p| p.b).max().unwrap_or(0)))
-        .filter(|&bits| 2 * bits + DISTANCE_BITS <= 64);
+        .then(|| packed_id_bits(pairs.iter().map(|p| p.b).max().unwrap_or(0)))
+        .flatten();
     let Some(id_bits) = packed_id_bits else {
         pairs.sort_unstable_by_key(|p| (p.distance, p.a, p.b));
         return;
     };
-    let mut keys: Vec<u64> = pairs
-        .iter()
-        .map(|p| (u64::from(p.distance) << id_bits | p.a) << id_bits | p.b)
-        .collect();
-    sort_keys(&mut keys, &mut Vec::new(), 2 * id_bits + DISTANCE_BITS);
-    let id_mask = low_bits(id_bits);
+    let mut keys: Vec<u64> = pairs.iter().map(|&p| pack_pair(id_bits, p)).collect();
+    sort_keys(&mut keys, &mut Vec::new(), packed_pair_bits(id_bits));
     for (p, &key) in pairs.iter_mut().zip(&keys) {
-        *p = Pair {
-            a: key >> id_bits & id_mask,
-            b: key & id_mask,
-            distance: (key >> (2 * id_bits)) as u32,
-        };
+        *p = unpack_pair(id_bits, key);
+    }
+}
+
+/// One share of a self-join's rows, in [`sort_pairs`]'s order: packed keys ([`pack_pair`])
+/// while the ids fit, so that a join writes and sorts 8 bytes a row instead of 24, else rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PairRun {
+    Packed { keys: Vec<u64>, id_bits: u32 },
+    Rows(Vec<Pair>),
+}
+
+impl From<Vec<Pair>> for PairRun {
+    /// Rows already in [`sort_pairs`]'s order.
+    fn from(rows: Vec<Pair>) -> PairRun {
+        PairRun::Rows(rows)
+    }
+}
+
+impl PairRun {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            PairRun::Packed { keys, .. } => keys.len(),
+            PairRun::Rows(rows) => rows.len(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `i` (below [`PairRun::len`]).
+    #[inline(always)]
+    pub(crate) fn get(&self, i: usize) -> Pair {
+        match self {
+            PairRun::Packed { keys, id_bits } => unpack_pair(*id_bits, keys[i]),
+            PairRun::Rows(rows) => rows[i],
+        }
+    }
+
+    /// The first row at `distance` or more (the run's length if none is).
+    pub(crate) fn distance_start(&self, distance: u32) -> usize {
+        match self {
+            PairRun::Packed { keys, id_bits } => {
+                keys.partition_point(|&k| k >> (2 * id_bits) < u64::from(distance))
+            }
+            PairRun::Rows(rows) => rows.partition_point(|p| p.distance < distance),
+        }
+    }
+
+    /// Every row, in order.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = Pair> + '_ {
+        (0..self.len()).map(|i| self.get(i))
     }
 }
 
 /// Merges runs that are each in [`sort_pairs`]'s order into one run in that order: how a
 /// self-join split over threads, each thread sorting its own rows, is joined without sorting
 /// all of them again on one thread.
-pub(crate) fn merge_sorted_pairs(mut runs: Vec<Vec<Pair>>) -> Vec<Pair> {
+pub(crate) fn merge_sorted_pairs(mut runs: Vec<PairRun>) -> Vec<Pair> {
     runs.retain(|run| !run.is_empty());
     if runs.len() <= 1 {
-        return runs.pop().unwrap_or_default();
+        return match runs.pop() {
+            Some(PairRun::Rows(rows)) => rows,
+            Some(run) => run.rows().collect(),
+            None => Vec::new(),
+        };
     }
     let key = |p: &Pair| (p.distance, p.a, p.b);
-    let total = runs.iter().map(Vec::len).sum();
+    let total = runs.iter().map(PairRun::len).sum();
     let mut out = Vec::with_capacity(total);
     let mut heads = vec![0usize; runs.len()];
     // A linear pick among the runs' heads: there are as many runs as threads, a handful.
     loop {
         let mut best: Option<(usize, Pair)> = None;
         for (r, run) in runs.iter().enumerate() {
-            if let Some(&p) = run.get(heads[r]) {
+            if heads[r] < run.len() {
+                let p = run.get(heads[r]);
                 if best.is_none_or(|(_, b)| key(&p) < key(&b)) {
                     best = Some((r, p));
                 }
@@ -304,14 +383,22 @@ mod tests {
                 .collect();
             let mut want = pairs.clone();
             want.sort_unstable_by_key(|p| (p.distance, p.a, p.b));
-            let runs: Vec<Vec<Pair>> = pairs
+            // Runs of both forms: rows, and packed keys where the ids fit.
+            let runs: Vec<PairRun> = pairs
                 .chunks(1700)
-                .map(|run| {
+                .enumerate()
+                .map(|(i, run)| {
                     let mut run = run.to_vec();
                     sort_pairs(&mut run);
-                    run
+                    match packed_id_bits(low_bits(id_bits)).filter(|_| i % 2 == 0) {
+                        Some(bits) => PairRun::Packed {
+                            keys: run.iter().map(|&p| pack_pair(bits, p)).collect(),
+                            id_bits: bits,
+                        },
+                        None => PairRun::Rows(run),
+                    }
                 })
-                .chain([Vec::new()])
+                .chain([PairRun::Rows(Vec::new())])
                 .collect();
             assert_eq!(
                 merge_sorted_pairs(runs),

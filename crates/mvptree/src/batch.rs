@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::answer::{Match, MatchSorter, Pair};
+use crate::answer::{Match, MatchSorter, PairRun};
 use crate::hamming::Code;
 use crate::plan::Plan;
 use crate::search::Snapshot;
@@ -306,11 +306,11 @@ impl<C: Code> Snapshot<C> {
 /// The rows of `runs` (each sorted by distance, then ids) as one sorted [`PairRows`]. Each
 /// distance's rows go to their own range of the columns, so the distances are merged on up
 /// to `threads` threads at once.
-fn merge_into_columns(runs: &[Vec<Pair>], threads: usize) -> PairRows {
+fn merge_into_columns(runs: &[PairRun], threads: usize) -> PairRows {
     let distances = runs
         .iter()
-        .filter_map(|run| run.last())
-        .map(|p| p.distance as usize + 1)
+        .filter(|run| !run.is_empty())
+        .map(|run| run.get(run.len() - 1).distance as usize + 1)
         .max()
         .unwrap_or(0);
     // `starts[r][d]`: run `r`'s first row at distance `d` or more.
@@ -318,11 +318,11 @@ fn merge_into_columns(runs: &[Vec<Pair>], threads: usize) -> PairRows {
         .iter()
         .map(|run| {
             (0..=distances)
-                .map(|d| run.partition_point(|p| (p.distance as usize) < d))
+                .map(|d| run.distance_start(d as u32))
                 .collect()
         })
         .collect();
-    let total = runs.iter().map(Vec::len).sum();
+    let total = runs.iter().map(PairRun::len).sum();
     let mut rows = PairRows {
         a: vec![0; total],
         b: vec![0; total],
@@ -331,12 +331,14 @@ fn merge_into_columns(runs: &[Vec<Pair>], threads: usize) -> PairRows {
     let mut work = Vec::with_capacity(distances);
     let (mut a, mut b, mut ds) = (&mut rows.a[..], &mut rows.b[..], &mut rows.distances[..]);
     for d in 0..distances {
-        let sources: Vec<&[Pair]> = runs
+        // Each run's rows at distance `d`, as (run, next row, end).
+        let sources: Vec<(&PairRun, usize, usize)> = runs
             .iter()
             .zip(&starts)
-            .map(|(run, starts)| &run[starts[d]..starts[d + 1]])
+            .map(|(run, starts)| (run, starts[d], starts[d + 1]))
+            .filter(|&(_, start, end)| start < end)
             .collect();
-        let len = sources.iter().map(|s| s.len()).sum();
+        let len = sources.iter().map(|&(_, start, end)| end - start).sum();
         let (here_a, rest_a) = std::mem::take(&mut a).split_at_mut(len);
         let (here_b, rest_b) = std::mem::take(&mut b).split_at_mut(len);
         let (here_d, rest_d) = std::mem::take(&mut ds).split_at_mut(len);
@@ -345,9 +347,9 @@ fn merge_into_columns(runs: &[Vec<Pair>], threads: usize) -> PairRows {
         work.push((sources, here_a, here_b));
     }
     for_each_on_threads(threads, work, |(mut sources, a, b), _: &mut ()| {
-        sources.retain(|s| !s.is_empty());
-        if let [only] = sources[..] {
-            for ((a, b), p) in a.iter_mut().zip(b.iter_mut()).zip(only) {
+        if let [(run, start, _)] = sources[..] {
+            for (i, (a, b)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
+                let p = run.get(start + i);
                 (*a, *b) = (p.a as i64, p.b as i64);
             }
             return;
@@ -357,11 +359,12 @@ fn merge_into_columns(runs: &[Vec<Pair>], threads: usize) -> PairRows {
             let (r, p) = sources
                 .iter()
                 .enumerate()
-                .filter_map(|(r, s)| s.first().map(|p| (r, p)))
+                .filter(|(_, &(_, next, end))| next < end)
+                .map(|(r, &(run, next, _))| (r, run.get(next)))
                 .min_by_key(|(_, p)| (p.a, p.b))
                 .expect("as many rows in the runs as in the columns");
             (*a, *b) = (p.a as i64, p.b as i64);
-            sources[r] = &sources[r][1..];
+            sources[r].1 += 1;
         }
     });
     rows

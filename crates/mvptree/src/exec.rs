@@ -6,11 +6,15 @@ use std::cell::Cell;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::answer::{merge_sorted_pairs, sort_pairs, Match, Pair};
+use crate::answer::{
+    merge_sorted_pairs, pack_pair, packed_id_bits, packed_pair_bits, sort_pairs, Match, Pair,
+    PairRun,
+};
 use crate::hamming::Code;
 use crate::hamming::{scan, scan_many, scan_many_by_block, SCAN_MANY_BLOCK};
 use crate::mih::MultiIndex;
 use crate::plan::{self, Plan};
+use crate::radix::sort_keys;
 use crate::store::{Segment, Store};
 
 /// The best `k` matches seen so far within `max_distance`: a max-heap on `(distance, id)`.
@@ -330,52 +334,80 @@ impl<C: Code> Store<C> {
         order
     }
 
-    fn parallel_join(
+    /// The multi-index self-join split over `threads` threads (the calling one alone when
+    /// `threads` is 1): a sorted run per thread, of packed keys while the ids fit.
+    fn multi_index_join(
         &self,
         mih: &MultiIndex<C>,
         ids: &[u64],
         radius: u32,
         max_rows: usize,
         threads: usize,
-    ) -> Option<Vec<Vec<Pair>>> {
+    ) -> Option<Vec<PairRun>> {
         let rows = AtomicUsize::new(0);
         let overflowed = AtomicBool::new(false);
-        let parts: Vec<Vec<Pair>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|part| {
-                    let (rows, overflowed) = (&rows, &overflowed);
-                    scope.spawn(move || {
-                        let mut out = Vec::new();
-                        mih.self_join_part(radius, part, threads, |a, b, distance| {
-                            if rows.fetch_add(1, Ordering::Relaxed) >= max_rows
-                                || overflowed.load(Ordering::Relaxed)
-                            {
-                                overflowed.store(true, Ordering::Relaxed);
-                                return false;
-                            }
-                            let (x, y) = (ids[a], ids[b]);
-                            out.push(Pair {
-                                a: x.min(y),
-                                b: x.max(y),
-                                distance,
-                            });
+        let id_bits = packed_id_bits(ids.iter().copied().max().unwrap_or(0));
+        let join = |part: usize| {
+            // The row cap, shared by every thread: false once it is passed.
+            let take_row = || {
+                let taken = rows.fetch_add(1, Ordering::Relaxed) < max_rows
+                    && !overflowed.load(Ordering::Relaxed);
+                if !taken {
+                    overflowed.store(true, Ordering::Relaxed);
+                }
+                taken
+            };
+            let pair = |a: usize, b: usize, distance: u32| {
+                let (x, y) = (ids[a], ids[b]);
+                Pair {
+                    a: x.min(y),
+                    b: x.max(y),
+                    distance,
+                }
+            };
+            // Each thread sorts its own rows: the merge then only interleaves.
+            match id_bits {
+                Some(id_bits) => {
+                    let mut keys = Vec::new();
+                    mih.self_join_part(radius, part, threads, |a, b, distance| {
+                        take_row() && {
+                            keys.push(pack_pair(id_bits, pair(a, b, distance)));
                             true
-                        });
-                        // Each thread sorts its own rows: the merge then only interleaves.
-                        sort_pairs(&mut out);
-                        out
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        });
+                        }
+                    });
+                    sort_keys(&mut keys, &mut Vec::new(), packed_pair_bits(id_bits));
+                    PairRun::Packed { keys, id_bits }
+                }
+                None => {
+                    let mut out = Vec::new();
+                    mih.self_join_part(radius, part, threads, |a, b, distance| {
+                        take_row() && {
+                            out.push(pair(a, b, distance));
+                            true
+                        }
+                    });
+                    sort_pairs(&mut out);
+                    PairRun::Rows(out)
+                }
+            }
+        };
+        let runs: Vec<PairRun> = if threads <= 1 {
+            vec![join(0)]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|part| scope.spawn(move || join(part)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            })
+        };
         if overflowed.load(Ordering::Relaxed) {
             return None;
         }
-        Some(parts)
+        Some(runs)
     }
 
     /// Every unordered pair of live entries within `radius` (`a < b`), sorted by distance,
@@ -413,17 +445,18 @@ impl<C: Code> Store<C> {
         plan: Plan,
         max_rows: usize,
         threads: usize,
-    ) -> Option<Vec<Vec<Pair>>> {
+    ) -> Option<Vec<PairRun>> {
         let slots: Vec<usize> = self.live_slots().collect();
         let hashes: Vec<C> = slots.iter().map(|&s| self.hash(s)).collect();
         // Looked up once per entry, not twice per pair: a pair count can be many times the
         // entry count, and each lookup searches the segments.
         let ids: Vec<u64> = slots.iter().map(|&s| self.id(s)).collect();
-        if threads > 1
-            && plan != Plan::Scan
-            && plan != Plan::Tree
-            && slots.len() >= PARALLEL_JOIN_MIN
-        {
+        if plan != Plan::Scan && plan != Plan::Tree {
+            let threads = if slots.len() >= PARALLEL_JOIN_MIN {
+                threads
+            } else {
+                1
+            };
             let mih = (plan == Plan::MultiIndex || hashes.len() >= self.multi_index_min_len)
                 .then(|| MultiIndex::build_on_threads(&hashes, true, threads))
                 .filter(|mih| {
@@ -431,7 +464,7 @@ impl<C: Code> Store<C> {
                         || plan::self_join_by_multi_index(mih, radius, hashes.len())
                 });
             if let Some(mih) = mih {
-                return self.parallel_join(&mih, &ids, radius, max_rows, threads);
+                return self.multi_index_join(&mih, &ids, radius, max_rows, threads);
             }
         }
         let mut out = Vec::new();
@@ -449,24 +482,8 @@ impl<C: Code> Store<C> {
             });
             true
         };
-        let chosen = match plan {
-            Plan::Auto if hashes.len() < self.multi_index_min_len => Plan::Scan,
-            Plan::Auto => {
-                let mih = MultiIndex::build_with(&hashes, true);
-                if plan::self_join_by_multi_index(&mih, radius, hashes.len()) {
-                    mih.self_join(radius, &mut emit);
-                    if overflowed.get() {
-                        return None;
-                    }
-                    sort_pairs(&mut out);
-                    return Some(vec![out]);
-                }
-                Plan::Scan
-            }
-            forced => forced,
-        };
-        match chosen {
-            Plan::MultiIndex => MultiIndex::build_with(&hashes, true).self_join(radius, &mut emit),
+        // The multi-index join returned above when it was forced or cheaper.
+        match plan {
             Plan::Tree => {
                 'anchors: for (qa, &slot) in slots.iter().enumerate() {
                     let q = self.hash(slot);
@@ -512,7 +529,7 @@ impl<C: Code> Store<C> {
             return None;
         }
         sort_pairs(&mut out);
-        Some(vec![out])
+        Some(vec![PairRun::Rows(out)])
     }
 
     /// Estimated nanoseconds of a range query at `radius` on this machine (the planner's

@@ -12,7 +12,7 @@
 //! - steps `0..=r` find every hash within `r` (exactness), and
 //! - reporting a hash only at its owner step reports it once, with no set of seen positions.
 
-use crate::hamming::Code;
+use crate::hamming::{cross_hits, hits_within, kernel, Code};
 use crate::threads::for_each_on_threads;
 
 /// Bucket tables over one segment's hashes. Positions are indexes into that segment.
@@ -349,6 +349,7 @@ impl<C: Code> MultiIndex<C> {
         // Checked in the innermost loops: one bucket of identical hashes (flat images) can
         // hold most of the index, and its pairs alone the square of that.
         let stopped = std::cell::Cell::new(false);
+        let kernel = kernel();
         for step in 0..=last {
             let j = step % m;
             let s = (step / m) as u32;
@@ -361,12 +362,13 @@ impl<C: Code> MultiIndex<C> {
                 self.len,
                 "self_join needs inline hashes"
             );
-            let mut check = |x: C, px: u32, y: C, py: u32| {
-                let diff = x.xor(y);
-                let d = diff.count_ones();
-                if d <= radius && self.owns(diff, j, s) && !emit(px as usize, py as usize, d) {
+            // A pair is reported by the step that owns it; returns whether to go on.
+            let mut report = |x: C, px: u32, y: C, py: u32, d: u32| {
+                if self.owns(x.xor(y), j, s) && !emit(px as usize, py as usize, d) {
                     stopped.set(true);
+                    return false;
                 }
+                true
             };
             for key in (part..(1usize << field.width)).step_by(parts.max(1)) {
                 let a = field.bucket(key);
@@ -375,14 +377,9 @@ impl<C: Code> MultiIndex<C> {
                 }
                 let (ha, pa) = (&field.hashes[a.clone()], &field.positions[a]);
                 if s == 0 {
-                    'rows: for i in 0..ha.len() {
-                        for k in i + 1..ha.len() {
-                            check(ha[i], pa[i], ha[k], pa[k]);
-                            if stopped.get() {
-                                break 'rows;
-                            }
-                        }
-                    }
+                    hits_within(kernel, ha, radius, |i, k, d| {
+                        report(ha[i], pa[i], ha[k], pa[k], d)
+                    });
                 } else {
                     for_each_mask(field.width, s, &mut |mask| {
                         let other = key ^ mask;
@@ -391,14 +388,9 @@ impl<C: Code> MultiIndex<C> {
                         }
                         let b = field.bucket(other);
                         let (hb, pb) = (&field.hashes[b.clone()], &field.positions[b]);
-                        for (&x, &px) in ha.iter().zip(pa) {
-                            for (&y, &py) in hb.iter().zip(pb) {
-                                check(x, px, y, py);
-                                if stopped.get() {
-                                    return;
-                                }
-                            }
-                        }
+                        cross_hits(kernel, ha, hb, radius, |i, k, d| {
+                            report(ha[i], pa[i], hb[k], pb[k], d)
+                        });
                     });
                 }
                 if stopped.get() {

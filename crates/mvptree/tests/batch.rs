@@ -5,6 +5,11 @@ use mvptree::{distance, Error, Index, KnnRows, Match, Pair, Plan};
 
 /// A clustered index: copies near a few hundred originals, so answers have many rows.
 fn clustered(n: usize) -> (Index, Vec<u64>) {
+    clustered_from(n, 1)
+}
+
+/// [`clustered`] with ids `first_id..`.
+fn clustered_from(n: usize, first_id: u64) -> (Index, Vec<u64>) {
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
         state ^= state << 13;
@@ -21,7 +26,7 @@ fn clustered(n: usize) -> (Index, Vec<u64>) {
             h ^= 1 << (next() % 64);
         }
         hashes.push(h);
-        index.add(h, b"", None).unwrap();
+        index.add(h, b"", Some(first_id + i as u64)).unwrap();
     }
     index.sync();
     (index, hashes)
@@ -129,38 +134,63 @@ fn knn_rows_equal_single_searches_and_pad_short_rows() {
     ));
 }
 
+/// Every pair within `radius` of `hashes` (ids `first_id..`), sorted as the self-join sorts.
+fn brute_pairs(hashes: &[u64], first_id: u64, radius: u32) -> Vec<Pair> {
+    let mut pairs = Vec::new();
+    for (i, &x) in hashes.iter().enumerate() {
+        for (k, &y) in hashes.iter().enumerate().skip(i + 1) {
+            let d = distance(x, y);
+            if d <= radius {
+                pairs.push(Pair {
+                    a: first_id + i as u64,
+                    b: first_id + k as u64,
+                    distance: d,
+                });
+            }
+        }
+    }
+    pairs.sort_unstable_by_key(|p| (p.distance, p.a, p.b));
+    pairs
+}
+
+/// The self-join on any thread count, as rows and as columns, against a brute force: with
+/// small ids (packed into one sort key a row) and with ids too large to pack.
 #[test]
-fn pairs_on_threads_and_as_columns_equal_the_single_threaded_join_and_keep_the_cap() {
-    let (index, _) = clustered(30_000);
-    let snapshot = index.snapshot();
-    for radius in [0, 3, 6] {
-        let want = snapshot.pairs_bounded(radius, usize::MAX).unwrap();
-        assert!(!want.is_empty());
-        for threads in [1, 2, 3] {
-            let columns = snapshot.pairs_rows(radius, usize::MAX, threads).unwrap();
-            let rows: Vec<Pair> = (0..columns.a.len())
-                .map(|i| Pair {
-                    a: columns.a[i] as u64,
-                    b: columns.b[i] as u64,
-                    distance: columns.distances[i] as u32,
-                })
-                .collect();
-            assert_eq!(rows, want, "columns, r{radius} t{threads}");
-            assert!(matches!(
-                snapshot.pairs_rows(radius, want.len() - 1, threads),
-                Err(Error::TooManyRows(_))
-            ));
-            let got = snapshot
-                .pairs_on_threads(radius, usize::MAX, threads)
-                .unwrap();
-            assert_eq!(got, want, "r{radius} t{threads}");
-            assert!(snapshot
-                .pairs_on_threads(radius, want.len(), threads)
-                .is_ok());
-            assert!(matches!(
-                snapshot.pairs_on_threads(radius, want.len() - 1, threads),
-                Err(Error::TooManyRows(_))
-            ));
+fn pairs_on_threads_and_as_columns_equal_a_brute_force_and_keep_the_cap() {
+    for first_id in [1, 1 << 40] {
+        let (index, hashes) = clustered_from(30_000, first_id);
+        let snapshot = index.snapshot();
+        for radius in [0, 3, 6] {
+            let want = brute_pairs(&hashes, first_id, radius);
+            assert!(!want.is_empty());
+            assert_eq!(snapshot.pairs_bounded(radius, usize::MAX).unwrap(), want);
+            for threads in [1, 2, 3] {
+                let at = format!("r{radius} t{threads}, ids from {first_id}");
+                let columns = snapshot.pairs_rows(radius, usize::MAX, threads).unwrap();
+                let rows: Vec<Pair> = (0..columns.a.len())
+                    .map(|i| Pair {
+                        a: columns.a[i] as u64,
+                        b: columns.b[i] as u64,
+                        distance: columns.distances[i] as u32,
+                    })
+                    .collect();
+                assert_eq!(rows, want, "columns, {at}");
+                assert!(matches!(
+                    snapshot.pairs_rows(radius, want.len() - 1, threads),
+                    Err(Error::TooManyRows(_))
+                ));
+                let got = snapshot
+                    .pairs_on_threads(radius, usize::MAX, threads)
+                    .unwrap();
+                assert_eq!(got, want, "{at}");
+                assert!(snapshot
+                    .pairs_on_threads(radius, want.len(), threads)
+                    .is_ok());
+                assert!(matches!(
+                    snapshot.pairs_on_threads(radius, want.len() - 1, threads),
+                    Err(Error::TooManyRows(_))
+                ));
+            }
         }
     }
 }

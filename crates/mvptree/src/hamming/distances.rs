@@ -35,7 +35,7 @@ pub fn clipped_distances<C: Code>(kernel: Kernel, hashes: &[C], query: C, cap: u
 /// Byte and 256-bit-lane forms of AVX-512, which the compiler uses to narrow distances to
 /// bytes: every CPU with VPOPCNTDQ has them, but nothing promises it.
 #[cfg(target_arch = "x86_64")]
-fn has_avx512_bw_vl() -> bool {
+pub(super) fn has_avx512_bw_vl() -> bool {
     std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx512vl")
 }
 

@@ -7,6 +7,7 @@
 mod avx2;
 mod avx512;
 mod code;
+mod cross;
 mod distances;
 mod kernel;
 mod portable;
@@ -17,6 +18,7 @@ pub use kernel::{kernel, Kernel, KERNEL_ENV};
 pub use portable::hit_masks_shift_in_place;
 
 pub use code::Code;
+pub use cross::{cross_hits, hits_within};
 pub use distances::{byte_mask_within, clipped_distances};
 pub use sliced::{scan_many_sliced, SLICED_MIN_QUERIES};
 
