@@ -532,6 +532,15 @@ impl<C: Code> Store<C> {
         Some(vec![PairRun::Rows(out)])
     }
 
+    /// Whether a batch of range queries at `radius` scans the largest segment once for all
+    /// its queries, rather than probing it query by query.
+    pub fn batch_scans(&self, radius: u32) -> bool {
+        self.segments.iter().max_by_key(|s| s.len).is_some_and(|s| {
+            plan::batch_range_plan(Plan::Auto, s.len, s.mih(), s.tree().is_some(), radius)
+                == Plan::Scan
+        })
+    }
+
     /// Estimated nanoseconds of a range query at `radius` on this machine (the planner's
     /// figures, summed over the segments): for a face deciding whether a search is worth
     /// moving off its event loop, never for the answer.

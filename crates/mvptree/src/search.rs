@@ -47,6 +47,12 @@ impl<C: Code> Snapshot<C> {
         self.store.range_cost_ns(radius.min(C::BITS))
     }
 
+    /// Whether a batch at `radius` scans the index once for all its queries (see
+    /// [`Store::batch_scans`]).
+    pub(crate) fn batch_scans(&self, radius: u32) -> bool {
+        self.store.batch_scans(radius.min(C::BITS))
+    }
+
     /// Estimated nanoseconds of [`Snapshot::knn`] for `k` neighbours: at most a scan, plus
     /// the heap of `k`.
     pub fn knn_cost_ns(&self, k: usize) -> f64 {
