@@ -194,9 +194,11 @@ impl<C: Code> Snapshot<C> {
         let shared_scan = limit.is_none() && self.batch_scans(radius);
         let chunks = chunked(hashes.len(), threads, shared_scan, &overflow, |range| {
             let queries = &hashes[range];
-            // One part per group, joined once at the end: a part growing by doubling would
-            // copy wide answers over and over.
-            let mut parts: Vec<RangeRows> = Vec::new();
+            // One part per chunk, every group's rows appended to it: a large buffer grown by
+            // realloc has its pages moved (mremap), not its bytes copied, where parts joined
+            // at the end are copied once more into memory that faults its pages in afresh
+            // (r24 on 1M, 64 queries in one call: 1,290 -> 1,190 µs a query).
+            let mut part = RangeRows::default();
             let mut sorter = MatchSorter::default();
             // Queries gathered before their rows are sorted away: as many as keep about
             // `GROUP_ROWS` unsorted matches in flight, first by what uniform codes would
@@ -216,35 +218,31 @@ impl<C: Code> Snapshot<C> {
                 };
                 let Ok(mut answers) = answers else {
                     overflow.store(true, Ordering::Relaxed);
-                    return Vec::new();
+                    return None;
                 };
                 let found: usize = answers.iter().map(Vec::len).sum();
                 if rows.fetch_add(found, Ordering::Relaxed) + found > max_rows {
                     overflow.store(true, Ordering::Relaxed);
-                    return Vec::new();
+                    return None;
                 }
-                // Sorted straight into this group's rows: one buffer per group, not per answer.
-                let mut part = RangeRows {
-                    lims: Vec::with_capacity(answers.len()),
-                    ids: Vec::with_capacity(found),
-                    distances: Vec::with_capacity(found),
-                };
+                part.lims.reserve(answers.len());
+                part.ids.reserve(found);
+                part.distances.reserve(found);
                 for answer in &mut answers {
                     sorter.sort_into_columns(answer, &mut part.ids, &mut part.distances);
                     part.lims.push(part.ids.len() as u64);
                 }
-                parts.push(part);
                 group = group_len(found as f64 / queries.len() as f64);
                 start = end;
             }
-            parts
+            Some(part)
         });
         if overflow.load(Ordering::Relaxed) {
             return Err(Error::TooManyRows(max_rows));
         }
         let mut parts: Vec<RangeRows> = chunks.into_iter().flatten().flatten().collect();
         if parts.len() == 1 {
-            // One group: its rows are the answer, without copying them again.
+            // One chunk: its rows are the answer, without copying them again.
             let mut only = parts.pop().expect("one part");
             only.lims.insert(0, 0);
             return Ok(only);
