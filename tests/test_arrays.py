@@ -127,12 +127,17 @@ def test_knn_arrays_pad_rows_and_titles_skip_the_padding(face: Any) -> None:
 
 
 def test_array_answers_keep_the_row_cap(face: Any, queries: np.ndarray) -> None:
+    one = int(queries[0])
+    assert len(face.query_arrays(one, 20)[1]) > 50
     face.max_rows = 50
     with pytest.raises(imgscout.AnswerTooLargeError):
         face.knn_arrays(queries, 1)  # 200 cells
     if isinstance(face, imgscout.Index):
         with pytest.raises(imgscout.AnswerTooLargeError):
             face.query_arrays(queries, 20)
+        # One plain int: the embedded index's short path keeps the cap too.
+        with pytest.raises(imgscout.AnswerTooLargeError):
+            face.query_arrays(one, 20)
 
 
 def test_threads_never_change_an_answer(data: np.ndarray, queries: np.ndarray) -> None:

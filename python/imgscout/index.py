@@ -220,6 +220,12 @@ class Index:
         ``len(hashes) + 1`` entries), each query's rows nearest first, then by id. A single
         hash is a batch of one. Titles are not fetched: :meth:`titles` resolves the ids
         wanted."""
+        # One plain int at a cheap radius is answered by the extension in one step, as in
+        # :meth:`query`; anything else goes through the general parsers and the batch path.
+        if limit is None:
+            found = self._core.query_arrays_fast(hashes, radius, self._max_rows)
+            if found is not None:
+                return found
         values = self._batch(hashes)
         bits = self._radius(radius)
         count = None if limit is None else min(parse_count(limit, "limit"), _MAX_NATIVE_COUNT)

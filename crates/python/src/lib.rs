@@ -311,6 +311,32 @@ struct PyIndex {
     inner: Inner,
 }
 
+impl PyIndex {
+    /// The 64-bit index and the arguments of the common single query, a plain int hash and
+    /// a plain int radius (capped at [`mvptree::MAX_RADIUS`]); `None` for anything else, which
+    /// the Python layer's parsers then take (and word the errors of).
+    fn plain_query(
+        &self,
+        hash: &Bound<'_, PyAny>,
+        radius: &Bound<'_, PyAny>,
+    ) -> Option<(&RwLock<CoreIndex<u64>>, u64, u32)> {
+        let Inner::Bits64(lock) = &self.inner else {
+            return None;
+        };
+        if !hash.is_exact_instance_of::<PyInt>() || !radius.is_exact_instance_of::<PyInt>() {
+            return None;
+        }
+        let (Ok(hash), Ok(radius)) = (hash.extract::<u64>(), radius.extract::<u64>()) else {
+            return None;
+        };
+        Some((
+            lock,
+            hash,
+            radius.min(u64::from(mvptree::MAX_RADIUS)) as u32,
+        ))
+    }
+}
+
 #[pymethods]
 impl PyIndex {
     #[new]
@@ -444,16 +470,9 @@ impl PyIndex {
         radius: &Bound<'py, PyAny>,
         max_rows: usize,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
-        let Inner::Bits64(lock) = &self.inner else {
+        let Some((lock, hash, radius)) = self.plain_query(hash, radius) else {
             return Ok(None);
         };
-        if !hash.is_exact_instance_of::<PyInt>() || !radius.is_exact_instance_of::<PyInt>() {
-            return Ok(None);
-        }
-        let (Ok(hash), Ok(radius)) = (hash.extract::<u64>(), radius.extract::<u64>()) else {
-            return Ok(None);
-        };
-        let radius = radius.min(u64::from(mvptree::MAX_RADIUS)) as u32;
         let search = |index: &CoreIndex| {
             index
                 .query_bounded(hash, radius, None, max_rows)
@@ -472,6 +491,41 @@ impl PyIndex {
             .into_iter()
             .map(|(title, id, distance)| Ok((decode_title(py, &title)?, id, distance)));
         answer_list(py, &MATCH_CLASS, rows).map(Some)
+    }
+
+    /// `query_arrays(int, int)` on a 64-bit index in one step, for a search the planner
+    /// prices below [`QUICK_QUERY_NS`]: run with the interpreter held, its rows straight into
+    /// the three arrays. `None` otherwise (other arguments, a wider index, a costlier search,
+    /// which the batch path runs with the interpreter released).
+    fn query_arrays_fast<'py>(
+        &self,
+        py: Python<'py>,
+        hash: &Bound<'py, PyAny>,
+        radius: &Bound<'py, PyAny>,
+        max_rows: usize,
+    ) -> PyResult<Option<RangeArrays<'py>>> {
+        let Some((lock, hash, radius)) = self.plain_query(hash, radius) else {
+            return Ok(None);
+        };
+        let found = guarded(|| {
+            Ok(match lock.try_read() {
+                Ok(index) if index.range_cost_ns(radius) < QUICK_QUERY_NS => {
+                    Some(index.query_bounded(hash, radius, None, max_rows))
+                }
+                _ => None,
+            })
+        })?;
+        let Some(found) = found.transpose().map_err(to_py_err)? else {
+            return Ok(None);
+        };
+        let lims = vec![0, found.len() as i64];
+        let ids: Vec<i64> = found.iter().map(|m| m.id as i64).collect();
+        let distances: Vec<i32> = found.iter().map(|m| m.distance as i32).collect();
+        Ok(Some((
+            PyArray1::from_vec(py, lims),
+            PyArray1::from_vec(py, ids),
+            PyArray1::from_vec(py, distances),
+        )))
     }
 
     #[pyo3(signature = (hashes, radius, limit = None, max_rows = mvptree::DEFAULT_MAX_ROWS, threads = 1))]
