@@ -70,7 +70,7 @@ fn dispatch<C: Code, const TRIANGLE: bool>(
             unsafe { cross_avx2::<C, TRIANGLE>(xs, ys, radius, hit) }
         }
         // Without AVX2 the compiler's vector popcount (a nibble lookup in 128-bit lanes) is
-        // slower than POPCNT a code at a time: measured 2.8 s against 2.2 s for the 1M
+        // slower than POPCNT a code at a time: measured 2.8 s against 2.4 s for the 1M
         // self-join at r8.
         _ => cross_plain::<C, TRIANGLE>(xs, ys, radius, hit),
     }
