@@ -238,6 +238,24 @@ mod tests {
         want
     }
 
+    /// `xs` against `ys`, and `ys` against itself (pairs `i < k`), as the brute force finds.
+    fn check<C: Code>(kernel: Kernel, xs: &[C], ys: &[C], radius: u32, what: &str) {
+        assert_eq!(
+            all_hits(kernel, xs, ys, radius),
+            brute(xs, ys, radius),
+            "{kernel:?} {what} r{radius}"
+        );
+        let triangle: Vec<_> = brute(ys, ys, radius)
+            .into_iter()
+            .filter(|&(i, k, _)| i < k)
+            .collect();
+        assert_eq!(
+            all_hits_within(kernel, ys, radius),
+            triangle,
+            "{kernel:?} {what}, within, r{radius}"
+        );
+    }
+
     #[test]
     fn every_kernel_finds_exactly_the_pairs_within() {
         // Near copies of a few codes, so that every radius has hits and misses.
@@ -265,38 +283,12 @@ mod tests {
             ] {
                 let (xs, ys) = (&near[..xs_len], &near[100..100 + ys_len]);
                 for radius in [0, 3, 8, 20, 64] {
-                    assert_eq!(
-                        all_hits(kernel, xs, ys, radius),
-                        brute(xs, ys, radius),
-                        "{kernel:?} {xs_len}x{ys_len} r{radius}"
-                    );
-                    let triangle: Vec<_> = brute(ys, ys, radius)
-                        .into_iter()
-                        .filter(|&(i, k, _)| i < k)
-                        .collect();
-                    assert_eq!(
-                        all_hits_within(kernel, ys, radius),
-                        triangle,
-                        "{kernel:?} within {ys_len} r{radius}"
-                    );
+                    check(kernel, xs, ys, radius, &format!("{xs_len}x{ys_len}"));
                 }
             }
             let (xs, ys) = (&wide[..20], &wide[20..50]);
             for radius in [0, 40, 100, 128, 254, 255, 256] {
-                assert_eq!(
-                    all_hits(kernel, xs, ys, radius),
-                    brute(xs, ys, radius),
-                    "{kernel:?} 256-bit r{radius}"
-                );
-                let triangle: Vec<_> = brute(ys, ys, radius)
-                    .into_iter()
-                    .filter(|&(i, k, _)| i < k)
-                    .collect();
-                assert_eq!(
-                    all_hits_within(kernel, ys, radius),
-                    triangle,
-                    "{kernel:?} 256-bit within r{radius}"
-                );
+                check(kernel, xs, ys, radius, "256-bit");
             }
         }
     }
