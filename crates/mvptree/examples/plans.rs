@@ -3,7 +3,8 @@
 //!
 //! `cargo run --release -p mvptree --example plans` (IMGSCOUT_BENCH_N for another size);
 //! `-- --kernels` times the mask kernels alone, all in one process; `-- --wide` does both
-//! for 256-bit codes (PDQ's width) at the radii PDQ uses.
+//! for 256-bit codes (PDQ's width) at the radii PDQ uses; `-- --cold` times single
+//! multi-index queries from memory the caches have lost, and again from warm caches.
 //! Plans are timed in interleaved rounds and each keeps its fastest round, so a machine
 //! shared with other work slows every plan alike instead of whichever ran during a burst.
 
@@ -231,7 +232,64 @@ fn wide() {
     }
 }
 
+/// Median µs of single multi-index queries at small radii on 1M uniform hashes: first each
+/// query of a fresh set right after 640 MB of other writes have flushed the caches (a query
+/// arriving at a process busy with other work), then the same queries again (warm).
+fn cold() {
+    let mut rng = SplitMix(42);
+    let n = 1_000_000;
+    let hashes: Vec<u64> = (0..n).map(|_| rng.next()).collect();
+    let mut index = Index::with_sync_threshold(mvptree::MAX_SYNC_THRESHOLD).unwrap();
+    index
+        .add_many(hashes.iter().map(|&h| (h, &b""[..], None)))
+        .unwrap();
+    index.sync();
+    let mut flush = vec![0u64; 80 << 20];
+    println!("kernel {} on {n} uniform hashes", mvptree::kernel().name());
+    println!("| r | cold µs | warm µs |");
+    println!("|---|---|---|");
+    for radius in [4u32, 8, 12] {
+        let (mut cold, mut warm) = (Vec::new(), Vec::new());
+        for round in 0..5u64 {
+            let queries: Vec<u64> = (0..200)
+                .map(|i| {
+                    if i % 2 == 0 {
+                        hashes[(rng.next() % n as u64) as usize]
+                            ^ (rng.next() & rng.next() & rng.next())
+                    } else {
+                        rng.next()
+                    }
+                })
+                .collect();
+            for (i, word) in flush.iter_mut().enumerate().step_by(8) {
+                *word = word.wrapping_add(i as u64 ^ round);
+            }
+            for times in [&mut cold, &mut warm] {
+                for &q in &queries {
+                    let start = Instant::now();
+                    black_box(index.query_with(q, radius, Plan::MultiIndex));
+                    times.push(start.elapsed().as_secs_f64() * 1e6);
+                }
+            }
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "| {radius} | {:.1} | {:.1} |",
+            median(&mut cold),
+            median(&mut warm)
+        );
+    }
+    black_box(flush);
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--cold") {
+        cold();
+        return;
+    }
     if std::env::args().any(|a| a == "--kernels") {
         kernels();
         return;

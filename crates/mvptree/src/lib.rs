@@ -25,6 +25,7 @@ mod index;
 mod mih;
 mod mvp;
 pub mod plan;
+mod prefetch;
 mod radix;
 mod search;
 mod store;
