@@ -432,6 +432,7 @@ impl<C: Code> MultiIndex<C> {
         // hold most of the index, and its pairs alone the square of that.
         let stopped = std::cell::Cell::new(false);
         let kernel = kernel();
+        let (mut partners, mut buckets) = (Vec::new(), Vec::new());
         for step in 0..=last {
             let j = step % m;
             let s = (step / m) as u32;
@@ -463,17 +464,33 @@ impl<C: Code> MultiIndex<C> {
                         report(ha[i], pa[i], ha[k], pa[k], d)
                     });
                 } else {
+                    // The partner buckets are known before any is read: their bounds, then
+                    // their hashes are asked for first, so the misses overlap.
+                    partners.clear();
                     for_each_mask(field.width, s, &mut |mask| {
                         let other = key ^ mask;
-                        if other < key || stopped.get() {
-                            return;
+                        if other > key {
+                            prefetch(&field.offsets[other]);
+                            partners.push(other);
                         }
+                    });
+                    buckets.clear();
+                    buckets.extend(partners.iter().map(|&other| {
                         let b = field.bucket(other);
-                        let (hb, pb) = (&field.hashes[b.clone()], &field.positions[b]);
+                        if let Some(h) = field.hashes.get(b.start) {
+                            prefetch(h);
+                        }
+                        b
+                    }));
+                    for b in &buckets {
+                        if stopped.get() {
+                            break;
+                        }
+                        let (hb, pb) = (&field.hashes[b.clone()], &field.positions[b.clone()]);
                         cross_hits(kernel, ha, hb, radius, |i, k, d| {
                             report(ha[i], pa[i], hb[k], pb[k], d)
                         });
-                    });
+                    }
                 }
                 if stopped.get() {
                     return;
