@@ -198,17 +198,25 @@ impl<C: Code> Store<C> {
                 }
                 continue;
             }
-            for (qi, &q) in queries.iter().enumerate() {
-                let hit = |p: usize, distance: u32| record(&mut *out, qi, p, distance);
-                match chosen {
-                    Plan::MultiIndex => {
-                        s.mih().expect("plan checked").range(hashes, q, radius, hit)
+            if chosen == Plan::MultiIndex {
+                // Queries probe together so that their bucket reads overlap; in slices, so
+                // that an overflow stops the work soon.
+                let mih = s.mih().expect("plan checked");
+                for (c, group) in queries.chunks(64).enumerate() {
+                    mih.range_many(hashes, group, radius, |qi, p, distance| {
+                        record(&mut *out, c * 64 + qi, p, distance)
+                    });
+                    if overflowed.get() {
+                        return false;
                     }
-                    _ => s
-                        .tree()
-                        .expect("plan checked")
-                        .range(hashes, q, radius, hit),
                 }
+                continue;
+            }
+            let tree = s.tree().expect("plan checked");
+            for (qi, &q) in queries.iter().enumerate() {
+                tree.range(hashes, q, radius, |p, distance| {
+                    record(&mut *out, qi, p, distance)
+                });
                 if overflowed.get() {
                     return false;
                 }

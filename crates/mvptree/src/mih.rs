@@ -333,72 +333,128 @@ impl<C: Code> MultiIndex<C> {
     }
 
     /// Reports every position within `radius` of `query`, each once, in no particular order.
+    pub fn range(&self, hashes: &[C], query: C, radius: u32, mut hit: impl FnMut(usize, u32)) {
+        self.range_many(hashes, &[query], radius, |_, p, d| hit(p, d));
+    }
+
+    /// [`MultiIndex::range`] of every query: `hit(i, position, distance)` for each position
+    /// within `radius` of `queries[i]`, each once per query, in no particular order.
     ///
     /// Every bucket the schedule visits is known from the query alone, so the buckets are
-    /// listed first and read in rounds of [`PROBE_ROUND`]: each round asks for all its
-    /// bucket bounds, then for the start of every bucket, then (in fields without inline
-    /// hashes) for every candidate's hash, before it reads any of them. A query from cold
-    /// memory then waits for a few overlapped misses a round instead of one miss after
-    /// another (1M entries, r8, `examples/plans.rs --cold`: 27 -> 20 µs a query from flushed
-    /// caches, 15 -> 11 µs from warm ones).
-    pub fn range(&self, hashes: &[C], query: C, radius: u32, mut hit: impl FnMut(usize, u32)) {
+    /// listed first and read in rounds of [`PROBE_ROUND`], across queries when a query has
+    /// fewer: each round asks for all its bucket bounds, then for the start of every bucket,
+    /// then (in fields without inline hashes) for every candidate's hash, before it reads
+    /// any of them. A query from cold memory then waits for a few overlapped misses a round
+    /// instead of one miss after another (1M entries, r8, `examples/plans.rs --cold`: 27 ->
+    /// 20 µs a query from flushed caches, 15 -> 11 µs from warm ones), and a batch of exact
+    /// lookups overlaps the misses of 32 queries.
+    pub fn range_many(
+        &self,
+        hashes: &[C],
+        queries: &[C],
+        radius: u32,
+        mut hit: impl FnMut(usize, usize, u32),
+    ) {
+        assert!(
+            queries.len() <= u32::MAX as usize,
+            "too many queries at once"
+        );
         let last = (radius as usize).min(self.step_count().saturating_sub(1));
         let m = self.fields.len();
-        let mut probes = Vec::new();
-        for step in 0..=last {
-            let (j, s) = (step % m, (step / m) as u32);
-            let field = &self.fields[j];
-            let key = field.key(query);
-            for_each_mask(field.width, s, &mut |flips| {
-                probes.push(Probe {
-                    field: j as u8,
-                    distance: s as u8,
-                    key: (key ^ flips) as u32,
-                })
-            });
-        }
-        let mut buckets: [std::ops::Range<usize>; PROBE_ROUND] = std::array::from_fn(|_| 0..0);
-        for round in probes.chunks(PROBE_ROUND) {
-            for p in round {
-                prefetch(&self.fields[p.field as usize].offsets[p.key as usize]);
-            }
-            for (p, bucket) in round.iter().zip(&mut buckets) {
-                let field = &self.fields[p.field as usize];
-                *bucket = field.bucket(p.key as usize);
-                if let Some(h) = field.hashes.get(bucket.start) {
-                    prefetch(h);
-                } else if let Some(pos) = field.positions.get(bucket.start) {
-                    prefetch(pos);
-                }
-            }
-            for (p, bucket) in round.iter().zip(&buckets) {
-                let field = &self.fields[p.field as usize];
-                if field.hashes.is_empty() {
-                    for &pos in &field.positions[bucket.clone()] {
-                        prefetch(&hashes[pos as usize]);
+        let mut round = Round {
+            probes: [Probe::default(); PROBE_ROUND],
+            buckets: std::array::from_fn(|_| 0..0),
+            len: 0,
+        };
+        for (qi, &query) in queries.iter().enumerate() {
+            for step in 0..=last {
+                let (j, s) = (step % m, (step / m) as u32);
+                let field = &self.fields[j];
+                let key = field.key(query);
+                for_each_mask(field.width, s, &mut |flips| {
+                    round.probes[round.len] = Probe {
+                        query: qi as u32,
+                        field: j as u8,
+                        distance: s as u8,
+                        key: (key ^ flips) as u32,
+                    };
+                    round.len += 1;
+                    if round.len == PROBE_ROUND {
+                        self.read_round(hashes, queries, radius, &mut round, &mut hit);
                     }
-                }
-            }
-            for (p, bucket) in round.iter().zip(&buckets) {
-                let (j, s) = (p.field as usize, u32::from(p.distance));
-                self.visit_bucket(hashes, query, (j, s), bucket.clone(), radius, &mut hit);
+                });
             }
         }
+        self.read_round(hashes, queries, radius, &mut round, &mut hit);
+    }
+
+    /// Reads the buckets of `round` (see [`MultiIndex::range_many`]) and empties it.
+    fn read_round(
+        &self,
+        hashes: &[C],
+        queries: &[C],
+        radius: u32,
+        round: &mut Round,
+        hit: &mut impl FnMut(usize, usize, u32),
+    ) {
+        let probes = &round.probes[..round.len];
+        for p in probes {
+            prefetch(&self.fields[p.field as usize].offsets[p.key as usize]);
+        }
+        for (p, bucket) in probes.iter().zip(&mut round.buckets) {
+            let field = &self.fields[p.field as usize];
+            *bucket = field.bucket(p.key as usize);
+            if let Some(h) = field.hashes.get(bucket.start) {
+                prefetch(h);
+            } else if let Some(pos) = field.positions.get(bucket.start) {
+                prefetch(pos);
+            }
+        }
+        for (p, bucket) in probes.iter().zip(&round.buckets) {
+            let field = &self.fields[p.field as usize];
+            if field.hashes.is_empty() {
+                for &pos in &field.positions[bucket.clone()] {
+                    prefetch(&hashes[pos as usize]);
+                }
+            }
+        }
+        for (p, bucket) in probes.iter().zip(&round.buckets) {
+            let (qi, j, s) = (p.query as usize, p.field as usize, u32::from(p.distance));
+            let mut hit = |pos, d| hit(qi, pos, d);
+            self.visit_bucket(
+                hashes,
+                queries[qi],
+                (j, s),
+                bucket.clone(),
+                radius,
+                &mut hit,
+            );
+        }
+        round.len = 0;
     }
 }
 
-/// Buckets whose reads are asked for together in [`MultiIndex::range`]: enough to keep the
-/// core's outstanding misses busy, few enough that the first arrivals are still cached when
-/// the round reads them.
+/// Buckets whose reads are asked for together in [`MultiIndex::range_many`]: enough to keep
+/// the core's outstanding misses busy, few enough that the first arrivals are still cached
+/// when the round reads them.
 const PROBE_ROUND: usize = 32;
 
 /// One bucket of a query's schedule: bucket `key` of field `field`, at field distance
-/// `distance` from the query's own bucket.
-#[derive(Debug, Clone, Copy)]
+/// `distance` from the bucket of query `query`.
+#[derive(Debug, Clone, Copy, Default)]
 struct Probe {
+    query: u32,
     field: u8,
     distance: u8,
     key: u32,
+}
+
+/// The buckets of one round, listed and then read.
+struct Round {
+    probes: [Probe; PROBE_ROUND],
+    /// Each probe's range of positions, once its bounds are read.
+    buckets: [std::ops::Range<usize>; PROBE_ROUND],
+    len: usize,
 }
 
 impl<C: Code> MultiIndex<C> {
@@ -574,6 +630,38 @@ mod tests {
                     .filter(|&(_, d)| d <= radius)
                     .collect();
                 assert_eq!(got, want, "query {qi} radius {radius}");
+            }
+        }
+    }
+
+    /// Queries probed together share rounds of bucket reads (at r0 a query has one bucket, so
+    /// a round holds 32 queries): each query must still get exactly its own answer.
+    #[test]
+    fn range_many_gives_each_query_its_own_exact_answer() {
+        let mut hashes = sample(6000, 11);
+        for i in 0..1000 {
+            hashes.push(hashes[i] ^ (1 << (i % 64)));
+        }
+        let mi = MultiIndex::build(&hashes);
+        let queries: Vec<u64> = (0..150)
+            .map(|i| match i % 3 {
+                0 => hashes[i * 7],
+                1 => hashes[i * 5] ^ (0b11 << (i % 60)),
+                _ => sample(1, i as u64 + 100)[0],
+            })
+            .collect();
+        for radius in [0, 1, 3, 8, 20] {
+            let mut got = vec![Vec::new(); queries.len()];
+            mi.range_many(&hashes, &queries, radius, |qi, p, d| got[qi].push((p, d)));
+            for (qi, &q) in queries.iter().enumerate() {
+                got[qi].sort_unstable();
+                let want: Vec<(usize, u32)> = hashes
+                    .iter()
+                    .enumerate()
+                    .map(|(p, &h)| (p, distance(h, q)))
+                    .filter(|&(_, d)| d <= radius)
+                    .collect();
+                assert_eq!(got[qi], want, "query {qi} radius {radius}");
             }
         }
     }
