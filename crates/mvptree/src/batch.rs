@@ -169,6 +169,71 @@ fn chunked<T: Send>(
     slots
 }
 
+/// The unsorted rows of one group of a batch's queries, a slice per query, reused from group
+/// to group: `rows[starts[i]..starts[i + 1]]` are query `i`'s.
+#[derive(Default)]
+struct Gathered {
+    /// Rows as the search hands them over, tagged with their query.
+    tagged: Vec<(u32, Match)>,
+    rows: Vec<Match>,
+    starts: Vec<usize>,
+}
+
+impl Gathered {
+    /// Runs `search` (a search appending each row with its query's index, false when it
+    /// stopped at the row cap) for `queries` queries and groups its rows by query with a
+    /// counting sort: no vector per query. The rows found, None at the cap.
+    fn gather(
+        &mut self,
+        queries: usize,
+        search: impl FnOnce(&mut Vec<(u32, Match)>) -> bool,
+    ) -> Option<usize> {
+        assert!(
+            queries <= u32::MAX as usize,
+            "too many queries in one group"
+        );
+        let tagged = &mut self.tagged;
+        tagged.clear();
+        if !search(tagged) {
+            return None;
+        }
+        self.starts.clear();
+        self.starts.resize(queries + 1, 0);
+        for &(qi, _) in tagged.iter() {
+            self.starts[qi as usize + 1] += 1;
+        }
+        for i in 1..self.starts.len() {
+            self.starts[i] += self.starts[i - 1];
+        }
+        self.rows.clear();
+        self.rows.resize(tagged.len(), Match { distance: 0, id: 0 });
+        // Each query's next free slot: its start, moved along as rows land.
+        let mut next = self.starts[..queries].to_vec();
+        for &(qi, m) in tagged.iter() {
+            self.rows[next[qi as usize]] = m;
+            next[qi as usize] += 1;
+        }
+        Some(self.rows.len())
+    }
+
+    /// Takes one finished answer per query (None: a query stopped at the row cap).
+    fn set_answers(&mut self, answers: Option<Vec<Vec<Match>>>) -> Option<usize> {
+        let answers = answers?;
+        self.rows.clear();
+        self.starts.clear();
+        self.starts.push(0);
+        for answer in answers {
+            self.rows.extend(answer);
+            self.starts.push(self.rows.len());
+        }
+        Some(self.rows.len())
+    }
+
+    fn answer(&mut self, query: usize) -> &mut [Match] {
+        &mut self.rows[self.starts[query]..self.starts[query + 1]]
+    }
+}
+
 impl<C: Code> Snapshot<C> {
     /// Range queries for every hash (within `radius`, the first `limit` rows of each if
     /// given), as CSR rows, on up to `threads` threads. More than `max_rows` rows together
@@ -200,6 +265,7 @@ impl<C: Code> Snapshot<C> {
             // (r24 on 1M, 64 queries in one call: 1,290 -> 1,190 µs a query).
             let mut part = RangeRows::default();
             let mut sorter = MatchSorter::default();
+            let mut gathered = Gathered::default();
             // Queries gathered before their rows are sorted away: as many as keep about
             // `GROUP_ROWS` unsorted matches in flight, first by what uniform codes would
             // give, then by what this chunk's queries found so far.
@@ -209,26 +275,35 @@ impl<C: Code> Snapshot<C> {
                 let end = (start + group).min(queries.len());
                 let queries = &queries[start..end];
                 let budget = max_rows.saturating_sub(rows.load(Ordering::Relaxed));
-                let answers = match limit {
-                    Some(limit) => queries
-                        .iter()
-                        .map(|&q| self.query_bounded(q, radius, Some(limit), budget))
-                        .collect::<Result<Vec<_>>>(),
-                    None => self.query_many_unsorted(queries, radius, budget),
+                let found = match limit {
+                    Some(limit) => {
+                        let answers = queries
+                            .iter()
+                            .map(|&q| self.query_bounded(q, radius, Some(limit), budget))
+                            .collect::<Result<Vec<_>>>();
+                        gathered.set_answers(answers.ok())
+                    }
+                    None => {
+                        let store = &self.store;
+                        gathered.gather(queries.len(), |tagged| {
+                            let mut sink = |qi: usize, m| tagged.push((qi as u32, m));
+                            store.range_many_into(queries, radius, Plan::Auto, budget, &mut sink)
+                        })
+                    }
                 };
-                let Ok(mut answers) = answers else {
+                let Some(found) = found else {
                     overflow.store(true, Ordering::Relaxed);
                     return None;
                 };
-                let found: usize = answers.iter().map(Vec::len).sum();
                 if rows.fetch_add(found, Ordering::Relaxed) + found > max_rows {
                     overflow.store(true, Ordering::Relaxed);
                     return None;
                 }
-                part.lims.reserve(answers.len());
+                part.lims.reserve(queries.len());
                 part.ids.reserve(found);
                 part.distances.reserve(found);
-                for answer in &mut answers {
+                for qi in 0..queries.len() {
+                    let answer = gathered.answer(qi);
                     sorter.sort_into_columns(answer, &mut part.ids, &mut part.distances);
                     part.lims.push(part.ids.len() as u64);
                 }

@@ -160,19 +160,37 @@ impl<C: Code> Store<C> {
         max_rows: usize,
         out: &mut [Vec<Match>],
     ) -> bool {
+        self.range_many_into(queries, radius, plan, max_rows, &mut |qi, m| {
+            out[qi].push(m)
+        })
+    }
+
+    /// [`Store::range_many`] handing each answer row to `sink(query index, row)`, in no
+    /// particular order: a caller that lays the rows out itself needs no vector per query.
+    pub fn range_many_into<S: FnMut(usize, Match)>(
+        &self,
+        queries: &[C],
+        radius: u32,
+        plan: Plan,
+        max_rows: usize,
+        sink: &mut S,
+    ) -> bool {
         let rows = Cell::new(0usize);
         let overflowed = Cell::new(false);
         for s in &self.segments {
             let hashes = s.hashes();
             let chosen = plan::batch_range_plan(plan, s.len, s.mih(), s.tree().is_some(), radius);
-            let record = |out: &mut [Vec<Match>], qi: usize, p: usize, distance: u32| {
+            let record = |sink: &mut S, qi: usize, p: usize, distance: u32| {
                 if !s.is_dead(p) {
                     if rows.get() < max_rows {
                         rows.set(rows.get() + 1);
-                        out[qi].push(Match {
-                            distance,
-                            id: s.id(p),
-                        });
+                        sink(
+                            qi,
+                            Match {
+                                distance,
+                                id: s.id(p),
+                            },
+                        );
                     } else {
                         overflowed.set(true);
                     }
@@ -190,7 +208,7 @@ impl<C: Code> Store<C> {
                         }
                     };
                     scan_many_by_block(hashes, group, radius, before, |qi, p, distance| {
-                        record(out, c * 64 + qi, p, distance)
+                        record(sink, c * 64 + qi, p, distance)
                     });
                     if overflowed.get() {
                         return false;
@@ -204,7 +222,7 @@ impl<C: Code> Store<C> {
                 let mih = s.mih().expect("plan checked");
                 for (c, group) in queries.chunks(64).enumerate() {
                     mih.range_many(hashes, group, radius, |qi, p, distance| {
-                        record(&mut *out, c * 64 + qi, p, distance)
+                        record(&mut *sink, c * 64 + qi, p, distance)
                     });
                     if overflowed.get() {
                         return false;
@@ -215,7 +233,7 @@ impl<C: Code> Store<C> {
             let tree = s.tree().expect("plan checked");
             for (qi, &q) in queries.iter().enumerate() {
                 tree.range(hashes, q, radius, |p, distance| {
-                    record(&mut *out, qi, p, distance)
+                    record(&mut *sink, qi, p, distance)
                 });
                 if overflowed.get() {
                     return false;
