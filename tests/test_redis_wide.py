@@ -12,7 +12,7 @@ import pytest
 import redis
 
 import imgscout
-from tests.support.commands import digest, info
+from tests.support.commands import aof_commands, digest, info
 from tests.support.reference import ReferenceIndex, as_reply
 from tests.support.server import RedisServer, ServerFactory
 from tests.test_redis_persistence import (
@@ -229,10 +229,15 @@ def test_aof_rewrite_replays_the_width(redis_server_factory: ServerFactory) -> N
     base = b"".join(
         p.read_bytes() for p in Path(server.directory, "appendonlydir").glob("*.base.aof")
     )
-    assert b"BITS" in base
+    by_key: dict[bytes, list[list[bytes]]] = {}
+    for command in aof_commands(base):
+        if command[0].lower().startswith(b"imgscout."):
+            by_key.setdefault(command[1], []).append(command)
+    assert by_key[b"wide"][0][:4] == [b"imgscout.config", b"wide", b"BITS", b"256"]
     # A 64-bit key rewrites as before wider codes: no BITS, hashes in decimal.
-    narrow_config = base[base.index(b"narrow") :][:80]
-    assert b"BITS" not in narrow_config
+    narrow = by_key[b"narrow"]
+    assert not any(b"BITS" in command for command in narrow)
+    assert [command[2] for command in narrow if command[0] == b"imgscout.add"] == [b"7"]
     server.restart()
     client = server.client()
     assert_same_wide_state(client, "wide", model, probes_of(model))

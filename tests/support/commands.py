@@ -157,3 +157,32 @@ def _skip_reply(stream: object) -> None:
     elif kind == b"%":
         for _ in range(2 * int(rest)):
             _skip_reply(stream)
+
+
+def aof_commands(data: bytes) -> list[list[bytes]]:
+    """The commands of an append-only file, each as its arguments, in file order.
+
+    Reads the RESP arrays of bulk strings that Redis writes (``*<n>`` then ``$<len>`` and the
+    bytes); anything else is a malformed file and fails the test."""
+    commands: list[list[bytes]] = []
+    at = 0
+
+    def line() -> bytes:
+        nonlocal at
+        end = data.index(b"\r\n", at)
+        text, at = data[at:end], end + 2
+        return text
+
+    while at < len(data):
+        header = line()
+        assert header.startswith(b"*"), f"not a command at byte {at}: {header[:20]!r}"
+        arguments = []
+        for _ in range(int(header[1:])):
+            length = line()
+            assert length.startswith(b"$"), f"not a bulk string at byte {at}: {length[:20]!r}"
+            size = int(length[1:])
+            arguments.append(data[at : at + size])
+            assert data[at + size : at + size + 2] == b"\r\n"
+            at += size + 2
+        commands.append(arguments)
+    return commands
