@@ -254,16 +254,24 @@ impl<C: Code> MultiIndex<C> {
             return;
         }
         let key = field.key(query);
+        if s == 0 {
+            let bucket = field.bucket(key);
+            return self.visit_bucket(hashes, query, (j, s), bucket, max_distance, &mut hit);
+        }
+        // The step's buckets are read in prefetched rounds, as in `range_many`.
+        let mut round = Round::new();
+        let mut hit = |_, p, d| hit(p, d);
         for_each_mask(field.width, s, &mut |flips| {
-            self.visit_bucket(
-                hashes,
-                query,
-                (j, s),
-                field.bucket(key ^ flips),
-                max_distance,
-                &mut hit,
-            )
+            if round.push(Probe {
+                query: 0,
+                field: j as u8,
+                distance: s as u8,
+                key: (key ^ flips) as u32,
+            }) {
+                self.read_round(hashes, &[query], max_distance, &mut round, &mut hit);
+            }
         });
+        self.read_round(hashes, &[query], max_distance, &mut round, &mut hit);
     }
 
     /// Reports `(position, distance)` for every hash of `bucket` (a range of field `j`'s
@@ -361,25 +369,19 @@ impl<C: Code> MultiIndex<C> {
         );
         let last = (radius as usize).min(self.step_count().saturating_sub(1));
         let m = self.fields.len();
-        let mut round = Round {
-            probes: [Probe::default(); PROBE_ROUND],
-            buckets: std::array::from_fn(|_| 0..0),
-            len: 0,
-        };
+        let mut round = Round::new();
         for (qi, &query) in queries.iter().enumerate() {
             for step in 0..=last {
                 let (j, s) = (step % m, (step / m) as u32);
                 let field = &self.fields[j];
                 let key = field.key(query);
                 for_each_mask(field.width, s, &mut |flips| {
-                    round.probes[round.len] = Probe {
+                    if round.push(Probe {
                         query: qi as u32,
                         field: j as u8,
                         distance: s as u8,
                         key: (key ^ flips) as u32,
-                    };
-                    round.len += 1;
-                    if round.len == PROBE_ROUND {
+                    }) {
                         self.read_round(hashes, queries, radius, &mut round, &mut hit);
                     }
                 });
@@ -455,6 +457,23 @@ struct Round {
     /// Each probe's range of positions, once its bounds are read.
     buckets: [std::ops::Range<usize>; PROBE_ROUND],
     len: usize,
+}
+
+impl Round {
+    fn new() -> Round {
+        Round {
+            probes: [Probe::default(); PROBE_ROUND],
+            buckets: std::array::from_fn(|_| 0..0),
+            len: 0,
+        }
+    }
+
+    /// Adds a probe; true when the round is full and must be read.
+    fn push(&mut self, probe: Probe) -> bool {
+        self.probes[self.len] = probe;
+        self.len += 1;
+        self.len == PROBE_ROUND
+    }
 }
 
 impl<C: Code> MultiIndex<C> {
