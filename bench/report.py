@@ -406,7 +406,7 @@ def python_layer_section(results: dict[str, Any]) -> list[str]:
             f"## Where wide queries spend their time, {label} (median µs, a few queries)",
             "",
             "`Index.query` builds `Match` named tuples from the extension's plain tuples; `_core.query` with "
-            "limit 1 still finds and collects every match in Rust but builds one answer object. Diagnostic only (`_core` is private).",
+            "limit 1 stops at the nearest match (a k-nearest search bounded by the radius) and builds one answer object. Diagnostic only (`_core` is private).",
             "",
             "| r | " + " | ".join(f"`{n}`" for n in names) + " |",
             "|" + "---|" * (len(names) + 1),
