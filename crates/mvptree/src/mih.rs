@@ -21,6 +21,10 @@ use crate::threads::for_each_on_threads;
 pub struct MultiIndex<C> {
     fields: Vec<Field<C>>,
     len: usize,
+    /// The planner's estimate of steps `0..k` at index `k` (`k` up to the step count), filled
+    /// by [`MultiIndex::step_cost_prefix`] on first use: a query is planned on every segment,
+    /// and summing the steps' estimates each time cost as much as an exact lookup.
+    step_costs: std::sync::OnceLock<Vec<f64>>,
 }
 
 #[derive(Debug, Clone)]
@@ -185,7 +189,15 @@ impl<C: Code> MultiIndex<C> {
         MultiIndex {
             fields,
             len: hashes.len(),
+            step_costs: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The planner's prefix sums of step costs, computed by `compute` the first time. The
+    /// estimates depend only on the index and on the kernel, fixed for the process, so the
+    /// plans stay the same for the index's life.
+    pub fn step_cost_prefix(&self, compute: impl FnOnce() -> Vec<f64>) -> &[f64] {
+        self.step_costs.get_or_init(compute)
     }
 
     pub fn field_widths(&self) -> Vec<u32> {
