@@ -215,6 +215,17 @@ impl<C: Code> Store<C> {
         self.live
     }
 
+    /// Whether a segment of `len` entries, in a store of `total` live entries, gets
+    /// multi-index tables: at `multi_index_min_len` entries; or, once the store holds
+    /// [`MERGE_RATIO`] times that, at a quarter of it. The segments a merge leaves behind
+    /// a large one are small, and every query pays for each: scanning the last 4,000 entries of
+    /// a 1M index cost as much as probing all the larger segments' tables, while tables there
+    /// cost the index well under 1% of its memory. A small key still gets no tables.
+    fn wants_multi_index(&self, len: usize, total: usize) -> bool {
+        let min = self.multi_index_min_len;
+        len >= min || (len >= min / 4 && total >= min.saturating_mul(MERGE_RATIO))
+    }
+
     /// Gives segments of any size multi-index tables (tests use 0 to exercise them on small
     /// data). Takes effect at the next rebuild of each segment.
     pub fn set_multi_index_min_len(&mut self, len: usize) {
@@ -412,7 +423,7 @@ impl<C: Code> Store<C> {
             "an index holds at most 2^31 entries"
         );
         let len = merged.len();
-        let multi_index = len >= self.multi_index_min_len;
+        let multi_index = self.wants_multi_index(len, self.live + len);
         let (data, build) = if len >= self.deferred_build_min_len {
             // Laid out as merged, searched by scanning, until a job builds the rest.
             for (p, &id) in merged.ids.iter().enumerate() {

@@ -464,3 +464,54 @@ fn content_digest_depends_on_content_only() {
     threshold.set_sync_threshold(9).unwrap();
     assert_ne!(threshold.content_digest(), base);
 }
+
+/// Segment sizes and whether each has multi-index tables, after adding `batches` in turn,
+/// each followed by a sync.
+fn segments_after(batches: &[u64], min_len: Option<usize>) -> Vec<(usize, bool)> {
+    let mut index = Index::new();
+    if let Some(len) = min_len {
+        index.set_multi_index_min_len(len);
+    }
+    let mut next = 0u64;
+    for &n in batches {
+        let entries: Vec<(u64, &[u8], Option<u64>)> = (next..next + n)
+            .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15), &b""[..], None))
+            .collect();
+        next += n;
+        index.add_many(entries).unwrap();
+        index.sync();
+    }
+    let probe = 5u64.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    assert_eq!(index.query(probe, 0), vec![m(0, 6)]);
+    index
+        .stats()
+        .segments
+        .iter()
+        .map(|s| (s.len, !s.multi_index_fields.is_empty()))
+        .collect()
+}
+
+#[test]
+fn small_segments_behind_a_large_one_get_tables_and_small_keys_do_not() {
+    // Behind 20,000 entries, a 2,000-entry segment is probed, not scanned; 500 entries are not
+    // worth tables.
+    assert_eq!(
+        segments_after(&[20_000, 2_000], None),
+        [(20_000, true), (2_000, true)]
+    );
+    assert_eq!(
+        segments_after(&[20_000, 500], None),
+        [(20_000, true), (500, false)]
+    );
+    // A key of 2,000 or 4,000 entries in all stays a plain scan.
+    assert_eq!(segments_after(&[2_000], None), [(2_000, false)]);
+    assert_eq!(
+        segments_after(&[12_000, 2_000], None),
+        [(12_000, true), (2_000, false)]
+    );
+    // Turning tables off still turns them all off.
+    assert_eq!(
+        segments_after(&[20_000, 2_000], Some(usize::MAX)),
+        [(20_000, false), (2_000, false)]
+    );
+}
