@@ -503,7 +503,7 @@ fn small_segments_behind_a_large_one_get_tables_and_small_keys_do_not() {
         segments_after(&[20_000, 500], None),
         [(20_000, true), (500, false)]
     );
-    // A key of 2,000 or 4,000 entries in all stays a plain scan.
+    // A key of fewer than 4 × 4,096 entries in all keeps its small segments plain scans.
     assert_eq!(segments_after(&[2_000], None), [(2_000, false)]);
     assert_eq!(
         segments_after(&[12_000, 2_000], None),
