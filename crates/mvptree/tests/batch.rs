@@ -186,10 +186,16 @@ fn pairs_on_threads_and_as_columns_equal_a_brute_force_and_keep_the_cap() {
                 assert!(snapshot
                     .pairs_on_threads(radius, want.len(), threads)
                     .is_ok());
-                assert!(matches!(
-                    snapshot.pairs_on_threads(radius, want.len() - 1, threads),
-                    Err(Error::TooManyRows(_))
-                ));
+                // Caps below, within and past a thread's batch of uncounted rows.
+                for cap in [0, 1, want.len() / 2, want.len() - 1] {
+                    assert!(
+                        matches!(
+                            snapshot.pairs_on_threads(radius, cap, threads),
+                            Err(Error::TooManyRows(_))
+                        ),
+                        "cap {cap}, {at}"
+                    );
+                }
             }
         }
     }
