@@ -4,7 +4,8 @@
 //! `cargo run --release -p mvptree --example plans` (IMGSCOUT_BENCH_N for another size);
 //! `-- --kernels` times the mask kernels alone, all in one process; `-- --wide` does both
 //! for 256-bit codes (PDQ's width) at the radii PDQ uses; `-- --cold` times single
-//! multi-index queries from memory the caches have lost, and again from warm caches.
+//! multi-index queries from memory the caches have lost, and again from warm caches;
+//! `-- --knn` times batched k-nearest searches by plan.
 //! Plans are timed in interleaved rounds and each keeps its fastest round, so a machine
 //! shared with other work slows every plan alike instead of whichever ran during a burst.
 
@@ -285,7 +286,62 @@ fn cold() {
     black_box(flush);
 }
 
+/// `--knn`: µs per query of batched k-nearest searches (`knn_many`) by each forced plan and
+/// by the planner, on 1M uniform hashes, for near queries and random ones apart: a random
+/// hash's nearest lies at distance 12-14, where probing and the shared scan cost alike.
+fn knn() {
+    let mut rng = SplitMix(42);
+    let n = 1_000_000;
+    let hashes: Vec<u64> = (0..n).map(|_| rng.next()).collect();
+    let mut index = Index::with_sync_threshold(mvptree::MAX_SYNC_THRESHOLD).unwrap();
+    index
+        .add_many(hashes.iter().map(|&h| (h, &b""[..], None)))
+        .unwrap();
+    index.sync();
+    let near: Vec<u64> = (0..64)
+        .map(|_| hashes[(rng.next() % n as u64) as usize] ^ (rng.next() & rng.next() & rng.next()))
+        .collect();
+    let random: Vec<u64> = (0..64).map(|_| rng.next()).collect();
+    const KNN_PLANS: [Plan; 3] = [Plan::Scan, Plan::MultiIndex, Plan::Auto];
+    let cases = [
+        (1usize, &near, "near"),
+        (1, &random, "random"),
+        (10, &near, "near"),
+        (10, &random, "random"),
+    ];
+    let mut best = vec![[f64::INFINITY; 3]; cases.len()];
+    for _ in 0..ROUNDS {
+        for (c, &(k, queries, _)) in cases.iter().enumerate() {
+            for (p, &plan) in KNN_PLANS.iter().enumerate() {
+                let start = Instant::now();
+                black_box(index.knn_many_with(queries, k, plan));
+                let us = start.elapsed().as_secs_f64() * 1e6 / queries.len() as f64;
+                best[c][p] = best[c][p].min(us);
+            }
+        }
+    }
+    println!(
+        "kernel {} on {n} uniform hashes: batched k-nearest, µs per query (fastest of {ROUNDS} rounds)",
+        mvptree::kernel().name()
+    );
+    println!("| k | queries | scan | multi-index | auto | auto / best |");
+    println!("|---|---|---|---|---|---|");
+    for (&(k, _, what), b) in cases.iter().zip(&best) {
+        println!(
+            "| {k} | {what} | {:.1} | {:.1} | {:.1} | {:.2} |",
+            b[0],
+            b[1],
+            b[2],
+            b[2] / b[0].min(b[1])
+        );
+    }
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--knn") {
+        knn();
+        return;
+    }
     if std::env::args().any(|a| a == "--cold") {
         cold();
         return;

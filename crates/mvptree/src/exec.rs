@@ -285,7 +285,7 @@ impl<C: Code> Store<C> {
                 let bound = top.bound();
                 scan(block, query, bound, |p, d| {
                     let p = b * 1024 + p;
-                    if rest.wants(s.mih(), hashes[p].xor(query), d) {
+                    if rest.wants(s.mih(), hashes[p].xor(query)) {
                         offer(&mut top, p, d)
                     }
                 });
@@ -347,7 +347,7 @@ impl<C: Code> Store<C> {
                     &mut |j, i, d| {
                         let (qi, rest) = pending[j];
                         let p = first + i;
-                        if rest.wants(s.mih(), hashes[p].xor(queries[qi]), d) {
+                        if rest.wants(s.mih(), hashes[p].xor(queries[qi])) {
                             offer(&mut tops[qi], p, d);
                             bounds[j].set(tops[qi].bound());
                         }
@@ -619,22 +619,19 @@ enum Remaining {
     Nothing,
     /// Every entry: nothing was offered yet.
     Everything,
-    /// What probing steps `0..step` did not report: entries a later step owns, and entries
-    /// farther than `cap` (which the probe skipped).
-    Unprobed { step: usize, cap: u32 },
+    /// What probing steps `0..step` did not report: entries a later step owns.
+    Unprobed { step: usize },
 }
 
 impl Remaining {
     /// Whether an entry at distance `d` from the query, differing from it by `diff`, is
     /// still to be offered.
     #[inline]
-    fn wants<C: Code>(self, mih: Option<&MultiIndex<C>>, diff: C, d: u32) -> bool {
+    fn wants<C: Code>(self, mih: Option<&MultiIndex<C>>, diff: C) -> bool {
         match self {
             Remaining::Nothing => false,
             Remaining::Everything => true,
-            Remaining::Unprobed { step, cap } => {
-                d > cap || mih.is_some_and(|mih| mih.owner_step(diff) >= step)
-            }
+            Remaining::Unprobed { step } => mih.is_some_and(|mih| mih.owner_step(diff) >= step),
         }
     }
 }
@@ -651,46 +648,35 @@ fn knn_probe<C: Code>(
     offer: &impl Fn(&mut TopK, usize, u32),
 ) -> Remaining {
     let hashes = s.hashes();
-    // Once the probing budget is spent, it decides once: finish probing if the k found so far
-    // are all near and the rest is cheaper than a scan, else scan.
-    let (chosen, mut budget) = plan::knn_plan(plan, s.len, s.mih(), s.tree().is_some(), batched);
+    // Probes up to its budget before it weighs the rest against a scan.
+    let (chosen, budget) = plan::knn_plan(plan, s.len, s.mih(), s.tree().is_some(), batched);
     match chosen {
         Plan::MultiIndex => {
             let mih = s.mih().expect("plan checked");
-            // While probing, hashes farther than the cap are not offered; the decision below
-            // accounts for them. A search bounded by a radius (a LIMIT query, a page of
-            // pairs) offers every candidate within it: the heap never sees farther ones anyway.
-            let max_distance = top.max_distance;
-            let mut cap = if !budget.is_finite() {
-                C::BITS
-            } else if max_distance < C::BITS {
-                max_distance.max(plan::KNN_PROBE_RADIUS)
-            } else {
-                plan::KNN_PROBE_RADIUS
-            };
+            // Where the k-th nearest likely lies, were the segment's codes spread uniformly:
+            // the bound the heap reaches once probing is done, long before it gets there.
+            let likely = plan::median_kth_distance::<C>(s.len, top.k);
             let mut spent = 0.0;
             for step in 0..mih.step_count() {
-                // Steps 0..step found every entry within step - 1 of the query, and while
-                // probing, every entry within the cap was offered.
-                if top.bound() < step as u32 && top.bound() <= cap {
+                // Steps 0..step found every entry within step - 1 of the query.
+                if top.bound() < step as u32 {
                     return Remaining::Nothing;
                 }
+                // Once the budget is spent, each step weighs finishing here against a scan,
+                // priced to the likely bound until the search has passed it without finding
+                // its k, and then to the heap's own bound.
                 if spent > budget {
-                    // Entries skipped for the cap lie beyond it, so beyond the k-th (or beyond
-                    // `max_distance`, the bound of a heap not yet full).
-                    if top.bound() <= cap
-                        && plan::knn_finish_by_probing(mih, step, top.bound(), s.len, batched)
-                    {
-                        budget = f64::INFINITY;
+                    let until = if step as u32 <= likely {
+                        top.bound().min(likely)
                     } else {
-                        // Finish with a scan: what the steps did not report, either because a
-                        // later step owns it or because it lay past the cap.
-                        return Remaining::Unprobed { step, cap };
+                        top.bound()
+                    };
+                    if !plan::knn_finish_by_probing(mih, step, until, s.len, batched) {
+                        // The scan offers what the steps did not report: what later steps own.
+                        return Remaining::Unprobed { step };
                     }
-                    cap = C::BITS;
                 }
-                let bound = top.bound().min(cap);
-                mih.step(hashes, query, step, bound, |p, d| offer(top, p, d));
+                mih.step(hashes, query, step, top.bound(), |p, d| offer(top, p, d));
                 spent += plan::multi_index_cost_of_step(mih, step);
             }
             Remaining::Nothing

@@ -98,10 +98,6 @@ pub const INLINE_CANDIDATE_NS: f64 = 1.0;
 /// A kNN search probes the multi-index for up to this fraction of a scan's cost before it
 /// weighs finishing there against scanning.
 pub const KNN_PROBE_FRACTION: f64 = 0.1;
-/// The distance up to which that probe collects neighbours: beyond it they are as likely
-/// found by the scan, and offering every far candidate to the k best costs more than the
-/// probe itself.
-pub const KNN_PROBE_RADIUS: u32 = 10;
 
 /// What the scan that finishes a k-nearest search of `len` entries costs: a batched scan's
 /// share when the search is one of a batch ([`crate::Snapshot::knn_many`]), else a scan.
@@ -111,6 +107,25 @@ pub fn knn_scan_cost<C: Code>(len: usize, batched: bool) -> f64 {
     } else {
         scan_cost::<C>(len)
     }
+}
+
+/// The median distance of a query's `k`-th nearest among `len` codes of `C` spread
+/// uniformly: the least `d` whose ball is expected to hold `λ ≥ k − 1/3` of them, with
+/// `λ = len · P(Binomial(C::BITS, ½) ≤ d)` (the count in the ball is about Poisson, whose
+/// median is about `λ + 1/3`); `C::BITS` if none.
+pub fn median_kth_distance<C: Code>(len: usize, k: usize) -> u32 {
+    let bits = C::BITS;
+    let all = 2f64.powi(bits as i32);
+    // `within`: codes at distance `d` or less, of all `2^bits`; `here`: those at exactly `d`.
+    let (mut within, mut here) = (0.0, 1.0);
+    for d in 0..bits {
+        within += here;
+        if len as f64 * within / all >= k as f64 - 1.0 / 3.0 {
+            return d;
+        }
+        here = here * f64::from(bits - d) / f64::from(d + 1);
+    }
+    bits
 }
 
 pub fn knn_probe_budget<C: Code>(len: usize, batched: bool) -> f64 {
@@ -307,6 +322,37 @@ pub fn choose_range<C: Code>(len: usize, mih: Option<&MultiIndex<C>>, radius: u3
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_kth_distance_is_the_least_ball_likely_to_hold_k_of_a_uniform_index() {
+        // Exact counts for 64-bit codes: the ball of radius d holds sum C(64, i) of 2^64.
+        let mut ball = [0u128; 65];
+        let mut here = 1u128;
+        for d in 0..=64u32 {
+            ball[d as usize] = here + d.checked_sub(1).map_or(0, |p| ball[p as usize]);
+            here = here * u128::from(64 - d) / u128::from(d + 1);
+        }
+        for len in [1usize, 1000, 4096, 1_000_000, 100_000_000] {
+            for k in [1usize, 10, 100, 10_000] {
+                let want = (0..=64u32)
+                    .find(|&d| 3 * len as u128 * ball[d as usize] >= (3 * k as u128 - 1) * (1u128 << 64))
+                    .unwrap_or(64);
+                let got = median_kth_distance::<u64>(len, k);
+                // Past 56 bits the ball holds all but 2^-40 of the space, which f64 rounds.
+                if want < 56 {
+                    assert_eq!(got, want, "n {len} k {k}");
+                } else {
+                    assert!(got >= 56, "n {len} k {k}: {got}");
+                }
+            }
+        }
+        // 1M codes: 0.94 expected within 13, 12.2 within 15.
+        assert_eq!(median_kth_distance::<u64>(1_000_000, 1), 13);
+        assert_eq!(median_kth_distance::<u64>(1_000_000, 10), 15);
+        // Wider codes lie farther apart; an index smaller than k never holds them.
+        assert!(median_kth_distance::<[u64; 4]>(1_000_000, 1) > 80);
+        assert_eq!(median_kth_distance::<u64>(5, 10), 64);
+    }
 
     #[test]
     fn cached_multi_index_cost_is_the_sum_of_its_steps() {
