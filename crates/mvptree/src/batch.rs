@@ -256,7 +256,7 @@ impl<C: Code> Snapshot<C> {
                 .wide_rows(hashes, radius, max_rows, threads)
                 .ok_or(Error::TooManyRows(max_rows));
         }
-        let shared_scan = limit.is_none() && self.batch_scans(radius);
+        let shared_scan = limit.is_none() && self.batch_scans(radius, hashes.len());
         let chunks = chunked(hashes.len(), threads, shared_scan, &overflow, |range| {
             let queries = &hashes[range];
             // One part per chunk, every group's rows appended to it: a large buffer grown by

@@ -185,7 +185,10 @@ impl<C: Code> Store<C> {
         let overflowed = Cell::new(false);
         for s in &self.segments {
             let hashes = s.hashes();
-            let chosen = plan::batch_range_plan(plan, s.len, s.mih(), s.tree().is_some(), radius);
+            // Scans and probes below take the queries 64 at a time.
+            let group = queries.len().min(64);
+            let chosen =
+                plan::batch_range_plan(plan, s.len, s.mih(), s.tree().is_some(), radius, group);
             let record = |sink: &mut S, qi: usize, p: usize, distance: u32| {
                 if !s.is_dead(p) {
                     if rows.get() < max_rows {
@@ -572,12 +575,19 @@ impl<C: Code> Store<C> {
         Some(vec![PairRun::Rows(out)])
     }
 
-    /// Whether a batch of range queries at `radius` scans the largest segment once for all
-    /// its queries, rather than probing it query by query.
-    pub fn batch_scans(&self, radius: u32) -> bool {
+    /// Whether a batch of `queries` range queries at `radius` scans the largest segment once
+    /// for all of them, rather than probing it query by query.
+    pub fn batch_scans(&self, radius: u32, queries: usize) -> bool {
         self.segments.iter().max_by_key(|s| s.len).is_some_and(|s| {
-            plan::batch_range_plan(Plan::Auto, s.len, s.mih(), s.tree().is_some(), radius)
-                == Plan::Scan
+            let group = queries.min(64);
+            plan::batch_range_plan(
+                Plan::Auto,
+                s.len,
+                s.mih(),
+                s.tree().is_some(),
+                radius,
+                group,
+            ) == Plan::Scan
         })
     }
 

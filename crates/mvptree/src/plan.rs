@@ -9,7 +9,7 @@
 //! an answer.
 
 use crate::hamming::Code;
-use crate::hamming::{kernel, Kernel};
+use crate::hamming::{kernel, Kernel, SLICED_MIN_QUERIES};
 use crate::mih::MultiIndex;
 
 /// How to search: [`Plan::Auto`] lets the cost model choose per segment; the others force one
@@ -194,6 +194,26 @@ pub fn scan_cost<C: Code>(len: usize) -> f64 {
     }
 }
 
+/// A scan of `len` codes shared by a group of `queries` (each block read once for all of
+/// them), per query. One query's is [`scan_cost`], bound by memory on a large segment. From
+/// [`SLICED_MIN_QUERIES`] on, 64-bit codes run bit-sliced ([`batch_scan_cost`]); groups in
+/// between run the mask kernel per query over blocks the caches hold, and share the stream.
+pub fn shared_scan_cost<C: Code>(len: usize, queries: usize) -> f64 {
+    if queries <= 1 {
+        return scan_cost::<C>(len);
+    }
+    if C::WORDS == 1 && queries >= SLICED_MIN_QUERIES {
+        return batch_scan_cost::<C>(len);
+    }
+    let compute = len as f64 * scan_cost_for::<C>().ns_per_hash;
+    let bytes = len as f64 * (C::WORDS * 8) as f64;
+    if bytes > CACHED_CODE_BYTES {
+        compute.max(bytes * STREAM_NS_PER_BYTE / queries as f64)
+    } else {
+        compute
+    }
+}
+
 /// A batched scan of `len` codes, per query, with the process's kernel.
 pub fn batch_scan_cost<C: Code>(len: usize) -> f64 {
     len as f64 * scan_cost_for::<C>().batch_ns_per_hash
@@ -248,18 +268,21 @@ pub fn range_plan<C: Code>(
     }
 }
 
-/// The plan a batch of range queries takes on a segment: as [`range_plan`], except that a
-/// batched scan (which reads each hash once for many queries) is priced per query.
+/// The plan a group of `queries` range queries takes on a segment: as [`range_plan`], except
+/// that a scan the group shares is priced per query ([`shared_scan_cost`]; a group of one is
+/// priced as a single query).
 pub fn batch_range_plan<C: Code>(
     forced: Plan,
     len: usize,
     mih: Option<&MultiIndex<C>>,
     has_tree: bool,
     radius: u32,
+    queries: usize,
 ) -> Plan {
     match (forced, mih) {
         (Plan::Auto, Some(mih))
-            if multi_index_cost(mih, radius as usize + 1) >= batch_scan_cost::<C>(len) =>
+            if multi_index_cost(mih, radius as usize + 1)
+                >= shared_scan_cost::<C>(len, queries) =>
         {
             Plan::Scan
         }
@@ -335,7 +358,9 @@ mod tests {
         for len in [1usize, 1000, 4096, 1_000_000, 100_000_000] {
             for k in [1usize, 10, 100, 10_000] {
                 let want = (0..=64u32)
-                    .find(|&d| 3 * len as u128 * ball[d as usize] >= (3 * k as u128 - 1) * (1u128 << 64))
+                    .find(|&d| {
+                        3 * len as u128 * ball[d as usize] >= (3 * k as u128 - 1) * (1u128 << 64)
+                    })
                     .unwrap_or(64);
                 let got = median_kth_distance::<u64>(len, k);
                 // Past 56 bits the ball holds all but 2^-40 of the space, which f64 rounds.
@@ -352,6 +377,54 @@ mod tests {
         // Wider codes lie farther apart; an index smaller than k never holds them.
         assert!(median_kth_distance::<[u64; 4]>(1_000_000, 1) > 80);
         assert_eq!(median_kth_distance::<u64>(5, 10), 64);
+    }
+
+    #[test]
+    fn a_group_of_one_is_planned_as_a_single_query_and_larger_groups_share_the_scan() {
+        for len in [5_000usize, 1_000_000, 20_000_000] {
+            assert_eq!(shared_scan_cost::<u64>(len, 1), scan_cost::<u64>(len));
+            assert_eq!(
+                shared_scan_cost::<[u64; 4]>(len, 1),
+                scan_cost::<[u64; 4]>(len)
+            );
+            let mut last = f64::INFINITY;
+            for queries in 1..=128 {
+                let cost = shared_scan_cost::<u64>(len, queries);
+                assert!(
+                    cost <= last,
+                    "n {len}: {queries} queries cost more than one fewer"
+                );
+                last = cost;
+            }
+            assert_eq!(
+                shared_scan_cost::<u64>(len, SLICED_MIN_QUERIES),
+                batch_scan_cost::<u64>(len)
+            );
+        }
+        // A 1M segment at a radius where a probe beats one memory-bound scan but not a
+        // bit-sliced batch's share: one query probes, a full group scans.
+        let hashes: Vec<u64> = (0..1_000_000u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect();
+        let mih = MultiIndex::build(&hashes);
+        let n = hashes.len();
+        let radius = (0..=64u32)
+            .find(|&r| {
+                let probe = multi_index_cost(&mih, r as usize + 1);
+                probe < scan_cost::<u64>(n) && probe >= batch_scan_cost::<u64>(n)
+            })
+            .expect("a radius between the two prices");
+        for radius in [radius, 0, 40] {
+            assert_eq!(
+                batch_range_plan(Plan::Auto, n, Some(&mih), false, radius, 1),
+                range_plan(Plan::Auto, n, Some(&mih), false, radius),
+                "r{radius}"
+            );
+        }
+        assert_eq!(
+            batch_range_plan(Plan::Auto, n, Some(&mih), false, radius, 64),
+            Plan::Scan
+        );
     }
 
     #[test]

@@ -47,10 +47,10 @@ impl<C: Code> Snapshot<C> {
         self.store.range_cost_ns(radius.min(C::BITS))
     }
 
-    /// Whether a batch at `radius` scans the index once for all its queries (see
+    /// Whether a batch of `queries` at `radius` scans the index once for all of them (see
     /// [`Store::batch_scans`]).
-    pub(crate) fn batch_scans(&self, radius: u32) -> bool {
-        self.store.batch_scans(radius.min(C::BITS))
+    pub(crate) fn batch_scans(&self, radius: u32, queries: usize) -> bool {
+        self.store.batch_scans(radius.min(C::BITS), queries)
     }
 
     /// Estimated nanoseconds of [`Snapshot::knn`] for `k` neighbours: at most a scan, plus
