@@ -634,8 +634,9 @@ enum Remaining {
 }
 
 impl Remaining {
-    /// Whether an entry at distance `d` from the query, differing from it by `diff`, is
-    /// still to be offered.
+    /// Whether an entry differing from the query by `diff` is still to be offered. An entry
+    /// a probing step skipped for lying past the heap's bound is left out too: the bound only
+    /// falls, so it could never enter.
     #[inline]
     fn wants<C: Code>(self, mih: Option<&MultiIndex<C>>, diff: C) -> bool {
         match self {
