@@ -378,9 +378,12 @@ fn main() {
     let auto = index.stats().plans_by_radius;
     let stats = index.stats().to_pairs();
     let plan = stats.iter().find(|p| p.0 == "plan").map(|p| &p.1);
+    let measured = mvptree::calibrate::calibration();
     println!(
-        "kernel {} on {n} uniform hashes; plans: {plan:?}",
-        mvptree::kernel().name()
+        "kernel {} on {n} uniform hashes; plans: {plan:?}; calibration: scan {:.3} ns a hash past the caches, read {:.1} GB/s",
+        mvptree::kernel().name(),
+        measured.scan_ns_per_code,
+        1.0 / measured.stream_ns_per_byte,
     );
     // best[r][p]: fastest round's µs per query; the last three columns are a batch of all
     // queries by scan, multi-index and auto.
@@ -405,23 +408,25 @@ fn main() {
             }
         }
     }
+    // "estimate": the planner's µs for the plan it picks.
     // "chosen / best" compares forced plans only: auto runs the same code as the plan it
     // picks, so this is the planner's loss without auto's own timing noise.
     println!(
-        "| r | scan | multi-index | tree | auto (plan) | auto / best | chosen / best | batch scan | batch multi-index | batch auto | batch auto / best |"
+        "| r | scan | multi-index | tree | auto (plan) | estimate | auto / best | chosen / best | batch scan | batch multi-index | batch auto | batch auto / best |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (ri, &r) in RADII.iter().enumerate() {
         let b = &best[ri];
         let fastest = b[..3].iter().copied().fold(f64::INFINITY, f64::min);
         let chosen = auto[r as usize];
         println!(
-            "| {r} | {:.0} | {:.0} | {:.0} | {:.0} ({}) | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} | {:.2} |",
+            "| {r} | {:.0} | {:.0} | {:.0} | {:.0} ({}) | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} | {:.2} |",
             b[0],
             b[1],
             b[2],
             b[3],
             chosen.name(),
+            index.range_cost_ns(r) / 1e3,
             b[3] / fastest,
             b[PLANS.iter().position(|&p| p == chosen).unwrap()] / fastest,
             b[4],

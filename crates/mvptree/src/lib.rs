@@ -14,6 +14,7 @@
 
 mod answer;
 mod batch;
+pub mod calibrate;
 mod columns;
 mod cursor;
 mod error;

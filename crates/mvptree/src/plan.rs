@@ -1,13 +1,15 @@
 //! The cost model that picks, per segment and query, how to search.
 //!
-//! Costs are nanoseconds on a 2020s x86-64 server core (a 2.6 GHz Intel Xeon here, every
-//! kernel forced in turn): per-query times of forced plans on 1M entries
-//! (`examples/plans.rs`), divided by the hashes, buckets and candidates each plan touches at
-//! radii 10 to 20, where the plans cross. A scan's cost depends on the mask
-//! kernel the process runs ([`scan_cost_of`]); the multi-index does no bulk bit counting, so its
-//! costs are shared. They only choose between exact plans, so a poor estimate costs time, never
-//! an answer.
+//! Costs are nanoseconds on a 2020s x86-64 server core, fitted to per-query times of forced
+//! plans on 1M entries (`examples/plans.rs`) on a 2.6 GHz Intel Xeon and a 2.6 GHz AMD EPYC,
+//! every kernel forced in turn, divided by the hashes, buckets and candidates each plan
+//! touches at radii 10 to 20, where the plans cross. A scan's cost depends on the mask kernel
+//! the process runs ([`scan_cost_of`]) and, past a core's own caches, on the machine's memory,
+//! which the process measures once ([`crate::calibrate`]); the multi-index does no bulk bit
+//! counting, and its costs were the same on both machines, so they are shared. They only
+//! choose between exact plans, so a poor estimate costs time, never an answer.
 
+use crate::calibrate::calibration;
 use crate::hamming::Code;
 use crate::hamming::{kernel, Kernel, SLICED_MIN_QUERIES};
 use crate::mih::MultiIndex;
@@ -33,8 +35,9 @@ impl Plan {
     }
 }
 
-/// What a scan costs with one mask kernel, per hash: a table fixed at build time rather than a
-/// calibration at first use, so a process plans the same way every run and every call.
+/// What a scan costs with one mask kernel, per hash, from the core's own caches: a table, as
+/// the kernels' rates differ little between CPUs that have them; the memory's rate, which
+/// differs a lot, is measured ([`crate::calibrate`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScanCost {
     /// One hash of a linear scan (xor, popcount, compare) streamed from memory.
@@ -46,8 +49,8 @@ pub struct ScanCost {
 /// [`ScanCost`] of each [`Kernel`], measured with the kernel forced by `IMGSCOUT_KERNEL`
 /// (`examples/plans.rs`, figures in `KERNELS.md`): single scans from the kernels' own time
 /// per hash from L1 plus the walk over the hits; batches from the batched scan of 1M hashes
-/// (bit-sliced, 64 queries a block). A single scan past a core's caches is priced at least
-/// at the memory's rate ([`scan_cost`]), which 1M hashes reach with AVX2 and AVX-512 alike.
+/// (bit-sliced, 64 queries a block). A single scan past a core's caches is priced at the
+/// rate the process measured ([`scan_cost`]).
 pub fn scan_cost_of(kernel: Kernel) -> ScanCost {
     match kernel {
         Kernel::Portable => ScanCost {
@@ -78,8 +81,13 @@ pub const CACHED_TABLE_BYTES: f64 = 1024.0 * 1024.0;
 /// past [`SHARED_CACHE_CODE_BYTES`]), then xor and popcount.
 pub const CANDIDATE_NS: f64 = 11.0;
 /// [`CANDIDATE_NS`] on a segment whose codes fit the shared cache: the read mostly hits it.
-/// Fitted to forced multi-index queries at r10..r20 on 1M 64-bit codes (`examples/plans.rs`).
-pub const CACHED_CANDIDATE_NS: f64 = 6.0;
+/// Fitted with [`PROBED_INLINE_CANDIDATE_NS`] to forced multi-index queries at r12..r18 on
+/// 1M 64-bit codes on both machines (`examples/plans.rs`; within 7% of each).
+pub const CACHED_CANDIDATE_NS: f64 = 5.8;
+/// One candidate of a query's probe whose hash is stored in its bucket (field 0 of 64-bit
+/// codes): no second read, but the bucket's lines still arrive from a random place, and
+/// at 15 candidates a bucket (1M codes) that costs most of a cached candidate.
+pub const PROBED_INLINE_CANDIDATE_NS: f64 = 3.7;
 /// The largest code array whose candidates are priced at [`CACHED_CANDIDATE_NS`].
 pub const SHARED_CACHE_CODE_BYTES: f64 = 16.0 * 1024.0 * 1024.0;
 /// Each further 64-bit word of a wider candidate: its popcount and, past 64 bits, the
@@ -89,7 +97,7 @@ pub const CANDIDATE_WORD_NS: f64 = 2.0;
 /// single query's scan cannot run faster than the shared cache or memory delivers its codes
 /// (about 25 GB/s here: 1M 64-bit codes take 0.32 ns each with AVX2 and AVX-512 alike, 1M
 /// 256-bit codes 1.3 ns).
-pub const STREAM_NS_PER_BYTE: f64 = 0.04;
+pub const STREAM_NS_PER_BYTE: f64 = 0.016;
 /// Segments of more code bytes than this (a core's L2) are priced at least at
 /// [`STREAM_NS_PER_BYTE`].
 pub const CACHED_CODE_BYTES: f64 = 2.0 * 1024.0 * 1024.0;
@@ -182,22 +190,28 @@ fn scan_cost_256(kernel: Kernel) -> ScanCost {
     }
 }
 
-/// A scan of `len` codes with the process's kernel; past the caches, at least the time the
-/// memory takes to deliver them.
+/// A scan of `len` codes with the process's kernel; past the caches, at the rate the
+/// process measured for 64-bit codes, and for wider ones at least the time the memory takes
+/// to deliver them.
 pub fn scan_cost<C: Code>(len: usize) -> f64 {
     let bytes = len as f64 * (C::WORDS * 8) as f64;
     let compute = len as f64 * scan_cost_for::<C>().ns_per_hash;
-    if bytes > CACHED_CODE_BYTES {
-        compute.max(bytes * STREAM_NS_PER_BYTE)
+    if bytes <= CACHED_CODE_BYTES {
+        return compute;
+    }
+    let measured = calibration();
+    if C::WORDS == 1 {
+        len as f64 * measured.scan_ns_per_code
     } else {
-        compute
+        compute.max(bytes * measured.stream_ns_per_byte)
     }
 }
 
 /// A scan of `len` codes shared by a group of `queries` (each block read once for all of
 /// them), per query. One query's is [`scan_cost`], bound by memory on a large segment. From
 /// [`SLICED_MIN_QUERIES`] on, 64-bit codes run bit-sliced ([`batch_scan_cost`]); groups in
-/// between run the mask kernel per query over blocks the caches hold, and share the stream.
+/// between run the mask kernel per query over blocks the caches hold, and share the stream,
+/// never at more than a single query's scan.
 pub fn shared_scan_cost<C: Code>(len: usize, queries: usize) -> f64 {
     if queries <= 1 {
         return scan_cost::<C>(len);
@@ -207,11 +221,13 @@ pub fn shared_scan_cost<C: Code>(len: usize, queries: usize) -> f64 {
     }
     let compute = len as f64 * scan_cost_for::<C>().ns_per_hash;
     let bytes = len as f64 * (C::WORDS * 8) as f64;
-    if bytes > CACHED_CODE_BYTES {
-        compute.max(bytes * STREAM_NS_PER_BYTE / queries as f64)
+    let shared = if bytes > CACHED_CODE_BYTES {
+        compute.max(bytes * calibration().stream_ns_per_byte / queries as f64)
     } else {
         compute
-    }
+    };
+    // The group could always scan as separate queries.
+    shared.min(scan_cost::<C>(len))
 }
 
 /// A batched scan of `len` codes, per query, with the process's kernel.
@@ -223,7 +239,7 @@ pub fn multi_index_cost_of_step<C: Code>(mih: &MultiIndex<C>, step: usize) -> f6
     let work = mih.step_work(step);
     let code_bytes = (mih.len() * std::mem::size_of::<C>()) as f64;
     let per_candidate = if work.inline {
-        INLINE_CANDIDATE_NS
+        PROBED_INLINE_CANDIDATE_NS
     } else if code_bytes <= SHARED_CACHE_CODE_BYTES {
         CACHED_CANDIDATE_NS + (C::WORDS - 1) as f64 * CANDIDATE_WORD_NS
     } else {
@@ -401,30 +417,36 @@ mod tests {
                 batch_scan_cost::<u64>(len)
             );
         }
-        // A 1M segment at a radius where a probe beats one memory-bound scan but not a
-        // bit-sliced batch's share: one query probes, a full group scans.
+        // On a 1M segment a group of one takes a single query's plan at every radius, and a
+        // full group probes only where probing beats its share of the bit-sliced scan.
         let hashes: Vec<u64> = (0..1_000_000u64)
             .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
             .collect();
         let mih = MultiIndex::build(&hashes);
         let n = hashes.len();
-        let radius = (0..=64u32)
-            .find(|&r| {
-                let probe = multi_index_cost(&mih, r as usize + 1);
-                probe < scan_cost::<u64>(n) && probe >= batch_scan_cost::<u64>(n)
-            })
-            .expect("a radius between the two prices");
-        for radius in [radius, 0, 40] {
+        let mut group_scans_first = None;
+        for radius in 0..=64 {
             assert_eq!(
                 batch_range_plan(Plan::Auto, n, Some(&mih), false, radius, 1),
                 range_plan(Plan::Auto, n, Some(&mih), false, radius),
                 "r{radius}"
             );
+            let probe = multi_index_cost(&mih, radius as usize + 1);
+            let group = batch_range_plan(Plan::Auto, n, Some(&mih), false, radius, 64);
+            let shared = batch_scan_cost::<u64>(n);
+            assert_eq!(
+                group == Plan::Scan,
+                probe >= shared.min(scan_cost::<u64>(n))
+            );
+            if group == Plan::Scan {
+                group_scans_first.get_or_insert(radius);
+            }
         }
-        assert_eq!(
-            batch_range_plan(Plan::Auto, n, Some(&mih), false, radius, 64),
-            Plan::Scan
-        );
+        // A group scans from some radius on, and never later than a single query does.
+        let single_scans_first = (0..=64)
+            .find(|&r| range_plan(Plan::Auto, n, Some(&mih), false, r) == Plan::Scan)
+            .expect("a single query scans at r64");
+        assert!(group_scans_first.expect("a group scans at r64") <= single_scans_first);
     }
 
     #[test]

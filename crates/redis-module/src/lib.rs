@@ -69,6 +69,14 @@ fn initialize(ctx: &Context, args: &[RedisString]) -> Status {
         ctx.log_warning(&format!("imgscout: cannot load: {why}"));
         return Status::Err;
     }
+    // Measured now, while the server is still starting, so that no command pays for it.
+    let measured = mvptree::calibrate::calibration();
+    ctx.log_notice(&format!(
+        "imgscout: kernel {}, a scan past the core's caches {:.3} ns a hash, {:.1} GB/s read",
+        mvptree::kernel().name(),
+        measured.scan_ns_per_code,
+        1.0 / measured.stream_ns_per_byte,
+    ));
     ctx.log_notice(&format!(
         "imgscout: loaded (default SYNC_THRESHOLD {}, TITLE_HASHES {}, MAX_REPLY_ROWS {}, WORKER_THREADS {})",
         settings::default_sync_threshold(),
