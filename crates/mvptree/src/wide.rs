@@ -290,3 +290,30 @@ fn histogram_within(bytes: &[u8], radius: u8, counts: &mut [usize; 256]) {
         counts[b as usize] += 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_histogram_counts_every_byte_within_the_radius_and_adds_to_the_counts() {
+        // Lengths around the 64-byte block, bytes of every value, and runs of one value.
+        for len in [0usize, 1, 63, 64, 65, 200, 4099] {
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| if i % 7 < 3 { 30 } else { (i * 37 % 256) as u8 })
+                .collect();
+            for radius in [0u8, 30, 31, 128, 254, 255] {
+                let mut counts = [1usize; 256];
+                histogram_within(&bytes, radius, &mut counts);
+                for d in 0..=255u8 {
+                    let expected = 1 + if d <= radius {
+                        bytes.iter().filter(|&&b| b == d).count()
+                    } else {
+                        0
+                    };
+                    assert_eq!(counts[d as usize], expected, "len {len} r{radius} d{d}");
+                }
+            }
+        }
+    }
+}
