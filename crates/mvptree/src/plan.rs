@@ -93,15 +93,11 @@ pub const SHARED_CACHE_CODE_BYTES: f64 = 16.0 * 1024.0 * 1024.0;
 /// Each further 64-bit word of a wider candidate: its popcount and, past 64 bits, the
 /// ownership test over more fields.
 pub const CANDIDATE_WORD_NS: f64 = 2.0;
-/// Reading codes in sequence from memory, once a segment is past a core's own caches: a
-/// single query's scan cannot run faster than the shared cache or memory delivers its codes
-/// (about 25 GB/s here: 1M 64-bit codes take 0.32 ns each with AVX2 and AVX-512 alike, 1M
-/// 256-bit codes 1.3 ns).
-pub const STREAM_NS_PER_BYTE: f64 = 0.016;
-/// Segments of more code bytes than this (a core's L2) are priced at least at
-/// [`STREAM_NS_PER_BYTE`].
+/// Segments of more code bytes than this (a core's L2) are scanned at the rate the process
+/// measured past its caches ([`crate::calibrate`]).
 pub const CACHED_CODE_BYTES: f64 = 2.0 * 1024.0 * 1024.0;
-/// One candidate whose hash is stored in the bucket itself (field 0): read in sequence.
+/// One candidate of a self-join whose hash is stored in the bucket itself: the join reads
+/// each bucket's candidates in sequence, against each other.
 pub const INLINE_CANDIDATE_NS: f64 = 1.0;
 /// A kNN search probes the multi-index for up to this fraction of a scan's cost before it
 /// weighs finishing there against scanning.
