@@ -6,7 +6,7 @@
 //! touches at radii 10 to 20, where the plans cross. A scan's cost depends on the mask kernel
 //! the process runs ([`scan_cost_of`]) and, past a core's own caches, on the machine's memory,
 //! which the process measures once ([`crate::calibrate`]); the multi-index does no bulk bit
-//! counting, and its costs were the same on both machines, so they are shared. They only
+//! counting, and its costs were within 15% on both machines, so they are shared. They only
 //! choose between exact plans, so a poor estimate costs time, never an answer.
 
 use crate::calibrate::calibration;
