@@ -86,22 +86,72 @@ impl Capped<'_> {
     }
 }
 
-/// Rows a block of a scan must have found for the next block's ids to be fetched ahead (see
-/// [`touch_lines`]): a block's ids span 256 cache lines, and reading them all in sequence
-/// costs less than about a tenth of them read as misses one by one. Measured on 1M codes
-/// (AMD EPYC, in one process, thresholds interleaved), one query at r24 (about 60 rows a
-/// block): 128 rows 1,670 µs, 32 rows 1,220-1,360; r18-r22 and batches moved less than 10%.
-const WIDE_BLOCK_ROWS: usize = SCAN_MANY_BLOCK / 64;
+/// Hits a scan collects, as positions, before it resolves their ids in one pass. Read among
+/// the scan's own work, each id that misses the caches waits alone (a prefetch of each line
+/// does not change that); read back to back in a loop of their own, many are in flight at
+/// once. Measured on 1M codes (AMD EPYC, builds alternated): one query at r20 (1,800 rows)
+/// 300-365 µs with ids read as hits come, 211-213 µs resolved in passes; at r24 (30,000 rows)
+/// 1,060-1,140 against 910-980. Without reading ids at all r24 took 475 µs: the ids, 8 bytes
+/// an entry in a column as large as the hashes, are most of a wide answer's cost.
+const RESOLVE_ROWS: usize = 1024;
 
-/// Reads one word of every cache line of `values`, so the lines arrive together (the loads
-/// do not depend on each other) rather than one miss at a time as hits read them.
-#[inline]
-fn touch_lines(values: &[u64]) {
-    let mut sum = 0u64;
-    for chunk in values.chunks(8) {
-        sum = sum.wrapping_add(chunk[0]);
-    }
-    std::hint::black_box(sum);
+/// A scan's hit; its id is read in a pass of its own.
+#[derive(Clone, Copy)]
+struct Hit {
+    query: u32,
+    distance: u32,
+    position: usize,
+    id: u64,
+}
+
+/// Scans segment `s` for `queries` (at most 64), handing each live hit to
+/// `keep(query index, row)` until that returns false. Returns whether the scan ran to its end.
+/// Hits wait in `hits` as positions until [`RESOLVE_ROWS`] of them have their ids read
+/// together; `hits` is left empty.
+fn scan_resolving_ids<C: Code>(
+    s: &Segment<C>,
+    queries: &[C],
+    radius: u32,
+    hits: &mut Vec<Hit>,
+    mut keep: impl FnMut(usize, Match) -> bool,
+) -> bool {
+    let mut resolve = |hits: &mut Vec<Hit>| {
+        let ids = s.ids();
+        for hit in hits.iter_mut() {
+            hit.id = ids[hit.position];
+        }
+        let mut going = true;
+        for hit in hits.drain(..) {
+            if going && !s.is_dead(hit.position) {
+                let row = Match {
+                    distance: hit.distance,
+                    id: hit.id,
+                };
+                going = keep(hit.query as usize, row);
+            }
+        }
+        going
+    };
+    let mut complete = true;
+    scan_many_by_block(
+        s.hashes(),
+        queries,
+        radius,
+        hits,
+        |hits, qi, position, distance| {
+            hits.push(Hit {
+                query: qi as u32,
+                distance,
+                position,
+                id: 0,
+            })
+        },
+        |hits| {
+            complete = hits.len() < RESOLVE_ROWS || resolve(hits);
+            complete
+        },
+    );
+    complete && resolve(hits)
 }
 
 /// Self-joins of fewer entries run on one thread: starting threads would cost more.
@@ -148,7 +198,13 @@ impl<C: Code> Store<C> {
                     .tree()
                     .expect("plan checked")
                     .range(hashes, query, radius, hit),
-                _ => scan(hashes, query, radius, hit),
+                _ => {
+                    let mut hits = Vec::new();
+                    scan_resolving_ids(s, &[query], radius, &mut hits, |_, m| {
+                        sink.push(m);
+                        !sink.overflowed
+                    });
+                }
             }
             if sink.overflowed {
                 return false;
@@ -191,37 +247,30 @@ impl<C: Code> Store<C> {
             let group = queries.len().min(64);
             let chosen =
                 plan::batch_range_plan(plan, s.len, s.mih(), s.tree().is_some(), radius, group);
-            let record = |sink: &mut S, qi: usize, p: usize, distance: u32| {
+            // Takes live rows only.
+            let record = |sink: &mut S, qi: usize, m: Match| {
+                if rows.get() < max_rows {
+                    rows.set(rows.get() + 1);
+                    sink(qi, m);
+                } else {
+                    overflowed.set(true);
+                }
+            };
+            let record_live = |sink: &mut S, qi: usize, p: usize, distance: u32| {
                 if !s.is_dead(p) {
-                    if rows.get() < max_rows {
-                        rows.set(rows.get() + 1);
-                        sink(
-                            qi,
-                            Match {
-                                distance,
-                                id: s.id(p),
-                            },
-                        );
-                    } else {
-                        overflowed.set(true);
-                    }
+                    let id = s.id(p);
+                    record(sink, qi, Match { distance, id });
                 }
             };
             if chosen == Plan::Scan {
                 // In slices of queries, so that an overflow stops the work soon.
+                let mut hits = Vec::new();
                 for (c, group) in queries.chunks(64).enumerate() {
-                    let mut rows_before_block = rows.get();
-                    let before = |block: std::ops::Range<usize>| {
-                        let found = rows.get() - rows_before_block;
-                        rows_before_block = rows.get();
-                        if found >= WIDE_BLOCK_ROWS {
-                            touch_lines(&s.ids()[block]);
-                        }
-                    };
-                    scan_many_by_block(hashes, group, radius, before, |qi, p, distance| {
-                        record(sink, c * 64 + qi, p, distance)
+                    let complete = scan_resolving_ids(s, group, radius, &mut hits, |qi, m| {
+                        record(sink, c * 64 + qi, m);
+                        !overflowed.get()
                     });
-                    if overflowed.get() {
+                    if !complete {
                         return false;
                     }
                 }
@@ -233,7 +282,7 @@ impl<C: Code> Store<C> {
                 let mih = s.mih().expect("plan checked");
                 for (c, group) in queries.chunks(64).enumerate() {
                     mih.range_many(hashes, group, radius, |qi, p, distance| {
-                        record(&mut *sink, c * 64 + qi, p, distance)
+                        record_live(&mut *sink, c * 64 + qi, p, distance)
                     });
                     if overflowed.get() {
                         return false;
@@ -244,7 +293,7 @@ impl<C: Code> Store<C> {
             let tree = s.tree().expect("plan checked");
             for (qi, &q) in queries.iter().enumerate() {
                 tree.range(hashes, q, radius, |p, distance| {
-                    record(&mut *sink, qi, p, distance)
+                    record_live(&mut *sink, qi, p, distance)
                 });
                 if overflowed.get() {
                     return false;

@@ -1,6 +1,8 @@
 //! Each operation and each error of the public API, one at a time.
 
-use mvptree::{Error, Index, Match, Pair, DEFAULT_SYNC_THRESHOLD, MAX_ID, MAX_SYNC_THRESHOLD};
+use mvptree::{
+    Error, Index, Match, Pair, Plan, DEFAULT_SYNC_THRESHOLD, MAX_ID, MAX_SYNC_THRESHOLD,
+};
 
 fn m(distance: u32, id: u64) -> Match {
     Match { distance, id }
@@ -330,6 +332,80 @@ fn knn_is_exact_on_every_automatic_path() {
         let want: Vec<Vec<Match>> = queries.iter().map(|&q| brute(q, k)).collect();
         assert_eq!(index.knn_many(&queries, k), want, "k {k}");
     }
+}
+
+/// A scan reads the ids of its hits a thousand or so at a time, after their positions: answers
+/// of thousands of rows, with ids in no relation to positions and dead entries among the hits,
+/// come out whole and exact, and a cap one row short of an answer refuses it.
+#[test]
+fn scans_with_many_hits_resolve_every_id() {
+    let hashes: Vec<u64> = (0..50_000u64)
+        .map(|i| (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17))
+        .collect();
+    let mut index = Index::with_sync_threshold(MAX_SYNC_THRESHOLD).unwrap();
+    let ids: Vec<u64> = (0..hashes.len() as u64)
+        .map(|i| (i * 7_919) % 1_000_003 + 1)
+        .collect();
+    index
+        .add_many(
+            hashes
+                .iter()
+                .zip(&ids)
+                .map(|(&h, &id)| (h, &b""[..], Some(id))),
+        )
+        .unwrap();
+    index.sync();
+    for &id in ids.iter().step_by(7) {
+        index.delete(id).unwrap();
+    }
+    let radius = 26;
+    let brute = |q: u64| {
+        let mut want: Vec<Match> = hashes
+            .iter()
+            .zip(&ids)
+            .enumerate()
+            .filter(|(i, _)| i % 7 != 0)
+            .map(|(_, (&h, &id))| m((h ^ q).count_ones(), id))
+            .filter(|r| r.distance <= radius)
+            .collect();
+        want.sort();
+        want
+    };
+    let queries = [hashes[1], hashes[2], !hashes[3]];
+    let wants: Vec<Vec<Match>> = queries.iter().map(|&q| brute(q)).collect();
+    assert!(
+        wants.iter().all(|w| w.len() > 3_000),
+        "answers span many id passes"
+    );
+    for (&q, want) in queries.iter().zip(&wants) {
+        assert_eq!(&index.query_with(q, radius, Plan::Scan), want);
+        assert_eq!(
+            &index.query_bounded(q, radius, None, want.len()).unwrap(),
+            want
+        );
+        assert!(matches!(
+            index.query_bounded(q, radius, None, want.len() - 1),
+            Err(Error::TooManyRows(_))
+        ));
+    }
+    assert_eq!(index.query_many_with(&queries, radius, Plan::Scan), wants);
+    let total: usize = wants.iter().map(Vec::len).sum();
+    let rows = index
+        .snapshot()
+        .query_rows(&queries, radius, None, total, 1)
+        .unwrap();
+    let flat: Vec<Match> = wants.concat();
+    assert_eq!(rows.ids, flat.iter().map(|r| r.id).collect::<Vec<_>>());
+    assert_eq!(
+        rows.distances,
+        flat.iter().map(|r| r.distance).collect::<Vec<_>>()
+    );
+    assert!(matches!(
+        index
+            .snapshot()
+            .query_rows(&queries, radius, None, total - 1, 1),
+        Err(Error::TooManyRows(_))
+    ));
 }
 
 /// An answer past the row cap is refused, and finding that out stops the work: the self-join

@@ -127,28 +127,40 @@ pub fn scan_many<C: Code>(
     hashes: &[C],
     queries: &[C],
     radius: u32,
-    hit: impl FnMut(usize, usize, u32),
+    mut hit: impl FnMut(usize, usize, u32),
 ) {
-    scan_many_by_block(hashes, queries, radius, |_| {}, hit);
+    scan_many_by_block(
+        hashes,
+        queries,
+        radius,
+        &mut (),
+        |_, qi, p, d| hit(qi, p, d),
+        |_| true,
+    );
 }
 
-/// [`scan_many`], calling `before(positions)` ahead of each block's queries: where answers are
-/// wide, the caller fetches what it will read per hit (ids) while the block is still cold, in
-/// one sweep the memory system can overlap, instead of one cache miss per first hit on a line.
-pub fn scan_many_by_block<C: Code>(
+/// [`scan_many`] that hands every hit to `hit(state, query_index, position, distance)` and,
+/// after each block, calls `after_block(state)`; the scan stops when that returns false. A
+/// caller can so collect a block's hits compactly and resolve what it reads per hit (ids) in
+/// a pass of its own, where those reads overlap, instead of one cache miss at a time among
+/// the scan's work; and stop the scan as soon as an answer overflows.
+pub fn scan_many_by_block<C: Code, S>(
     hashes: &[C],
     queries: &[C],
     radius: u32,
-    mut before: impl FnMut(std::ops::Range<usize>),
-    mut hit: impl FnMut(usize, usize, u32),
+    state: &mut S,
+    mut hit: impl FnMut(&mut S, usize, usize, u32),
+    mut after_block: impl FnMut(&mut S) -> bool,
 ) {
     let block_len = scan_many_block::<C>();
     for (b, block) in hashes.chunks(block_len).enumerate() {
         let first = b * block_len;
-        before(first..first + block.len());
         C::scan_block_many(kernel(), block, queries, |_| radius, &mut |qi, i, d| {
-            hit(qi, first + i, d)
+            hit(state, qi, first + i, d)
         });
+        if !after_block(state) {
+            return;
+        }
     }
 }
 
