@@ -216,6 +216,17 @@ impl Gathered {
         Some(self.rows.len())
     }
 
+    /// [`Gathered::gather`] for one query: its rows need no tag and no grouping.
+    fn gather_one(&mut self, search: impl FnOnce(&mut Vec<Match>) -> bool) -> Option<usize> {
+        self.rows.clear();
+        if !search(&mut self.rows) {
+            return None;
+        }
+        self.starts.clear();
+        self.starts.extend([0, self.rows.len()]);
+        Some(self.rows.len())
+    }
+
     /// Takes one finished answer per query (None: a query stopped at the row cap).
     fn set_answers(&mut self, answers: Option<Vec<Vec<Match>>>) -> Option<usize> {
         let answers = answers?;
@@ -282,6 +293,13 @@ impl<C: Code> Snapshot<C> {
                             .map(|&q| self.query_bounded(q, radius, Some(limit), budget))
                             .collect::<Result<Vec<_>>>();
                         gathered.set_answers(answers.ok())
+                    }
+                    None if queries.len() == 1 => {
+                        let store = &self.store;
+                        gathered.gather_one(|rows| {
+                            let mut sink = |_, m| rows.push(m);
+                            store.range_many_into(queries, radius, Plan::Auto, budget, &mut sink)
+                        })
                     }
                     None => {
                         let store = &self.store;

@@ -387,6 +387,21 @@ fn scans_with_many_hits_resolve_every_id() {
             index.query_bounded(q, radius, None, want.len() - 1),
             Err(Error::TooManyRows(_))
         ));
+        // One query's rows take their own path: no query tags to group them by.
+        let snapshot = index.snapshot();
+        let one = snapshot
+            .query_rows(&[q], radius, None, want.len(), 1)
+            .unwrap();
+        assert_eq!(one.lims, [0, want.len() as u64]);
+        assert_eq!(one.ids, want.iter().map(|r| r.id).collect::<Vec<_>>());
+        assert_eq!(
+            one.distances,
+            want.iter().map(|r| r.distance).collect::<Vec<_>>()
+        );
+        assert!(matches!(
+            snapshot.query_rows(&[q], radius, None, want.len() - 1, 1),
+            Err(Error::TooManyRows(_))
+        ));
     }
     assert_eq!(index.query_many_with(&queries, radius, Plan::Scan), wants);
     let total: usize = wants.iter().map(Vec::len).sum();
