@@ -179,6 +179,8 @@ impl<C: Code> Store<C> {
             max_rows,
             overflowed: false,
         };
+        // Scan hits waiting for their ids: one buffer for every segment.
+        let mut hits = Vec::new();
         for s in &self.segments {
             let hashes = s.hashes();
             let hit = |p: usize, distance: u32| {
@@ -199,7 +201,6 @@ impl<C: Code> Store<C> {
                     .expect("plan checked")
                     .range(hashes, query, radius, hit),
                 _ => {
-                    let mut hits = Vec::new();
                     scan_resolving_ids(s, &[query], radius, &mut hits, |_, m| {
                         sink.push(m);
                         !sink.overflowed
@@ -241,6 +242,8 @@ impl<C: Code> Store<C> {
     ) -> bool {
         let rows = Cell::new(0usize);
         let overflowed = Cell::new(false);
+        // Scan hits waiting for their ids: one buffer for every segment and slice.
+        let mut hits = Vec::new();
         for s in &self.segments {
             let hashes = s.hashes();
             // Scans and probes below take the queries 64 at a time.
@@ -264,7 +267,6 @@ impl<C: Code> Store<C> {
             };
             if chosen == Plan::Scan {
                 // In slices of queries, so that an overflow stops the work soon.
-                let mut hits = Vec::new();
                 for (c, group) in queries.chunks(64).enumerate() {
                     let complete = scan_resolving_ids(s, group, radius, &mut hits, |qi, m| {
                         record(sink, c * 64 + qi, m);
