@@ -25,6 +25,14 @@ pub struct RangeRows {
 }
 
 impl RangeRows {
+    /// The rows of no query yet: `lims` holds its leading 0.
+    fn empty() -> Self {
+        RangeRows {
+            lims: vec![0],
+            ..RangeRows::default()
+        }
+    }
+
     pub fn queries(&self) -> usize {
         self.lims.len().saturating_sub(1)
     }
@@ -269,6 +277,86 @@ impl Gathered {
     }
 }
 
+/// What a thread filling range rows reuses from group to group.
+#[derive(Default)]
+struct RowWork {
+    sorter: MatchSorter,
+    gathered: Gathered,
+}
+
+/// Rows below which [`join_parts`] copies on the calling thread: starting a thread costs
+/// tens of microseconds, copying a row a few nanoseconds.
+const PARALLEL_COPY_ROWS: usize = 1 << 16;
+
+/// The rows of `parts` (each starting at its own row 0, in query order) as one answer for
+/// `queries` queries and `rows` rows, copied on up to `threads` threads: the copy writes
+/// memory that faults its pages in afresh, which costs as much as the copy itself.
+fn join_parts(parts: Vec<RangeRows>, queries: usize, rows: usize, threads: usize) -> RangeRows {
+    let mut out = RangeRows {
+        lims: Vec::with_capacity(queries + 1),
+        // Zeroed by the allocator's fresh pages, not written: each copy writes its range.
+        ids: vec![0; rows],
+        distances: vec![0; rows],
+    };
+    out.lims.push(0);
+    for part in &parts {
+        let base = *out.lims.last().expect("lims starts at 0");
+        out.lims
+            .extend(part.lims[1..].iter().map(|&end| base + end));
+    }
+    assert_eq!(
+        out.lims.last().copied(),
+        Some(rows as u64),
+        "parts hold every row"
+    );
+    let threads = if rows < PARALLEL_COPY_ROWS {
+        1
+    } else {
+        threads.max(1)
+    };
+    // Contiguous runs of parts of about equal rows, one a thread, with their output ranges.
+    let mut jobs = Vec::with_capacity(threads);
+    let (mut ids, mut distances) = (&mut out.ids[..], &mut out.distances[..]);
+    let mut first = 0;
+    let mut copied = 0;
+    for t in 1..=threads {
+        let goal = rows * t / threads;
+        let mut last = first;
+        let mut run_rows = 0;
+        while last < parts.len() && (copied + run_rows < goal || t == threads) {
+            run_rows += parts[last].ids.len();
+            last += 1;
+        }
+        let (run_ids, rest) = std::mem::take(&mut ids).split_at_mut(run_rows);
+        ids = rest;
+        let (run_distances, rest) = std::mem::take(&mut distances).split_at_mut(run_rows);
+        distances = rest;
+        jobs.push((&parts[first..last], run_ids, run_distances));
+        copied += run_rows;
+        first = last;
+    }
+    let copy = |(run, mut ids, mut distances): (&[RangeRows], &mut [u64], &mut [u32])| {
+        for part in run {
+            let (head, rest) = ids.split_at_mut(part.ids.len());
+            head.copy_from_slice(&part.ids);
+            ids = rest;
+            let (head, rest) = distances.split_at_mut(part.distances.len());
+            head.copy_from_slice(&part.distances);
+            distances = rest;
+        }
+    };
+    if jobs.len() == 1 {
+        jobs.into_iter().for_each(copy);
+    } else {
+        std::thread::scope(|scope| {
+            for job in jobs {
+                scope.spawn(move || copy(job));
+            }
+        });
+    }
+    out
+}
+
 impl<C: Code> Snapshot<C> {
     /// Range queries for every hash (within `radius`, the first `limit` rows of each if
     /// given), as CSR rows, on up to `threads` threads. More than `max_rows` rows together
@@ -292,18 +380,13 @@ impl<C: Code> Snapshot<C> {
                 .ok_or(Error::TooManyRows(max_rows));
         }
         let shared_scan = limit.is_none() && self.batch_scans(radius, hashes.len());
-        let chunks = chunked(hashes.len(), threads, shared_scan, &overflow, |range| {
-            let queries = &hashes[range];
-            // One part per chunk, every group's rows appended to it: a large buffer grown by
-            // realloc has its pages moved (mremap), not its bytes copied, where parts joined
-            // at the end are copied once more into memory that faults its pages in afresh
-            // (r24 on 1M, 64 queries in one call: 1,290 -> 1,190 µs a query).
-            let mut part = RangeRows::default();
-            let mut sorter = MatchSorter::default();
-            let mut gathered = Gathered::default();
+        // Appends the rows of `queries` to `part`; false once the batch passed its cap.
+        // `later` queries will follow into the same part.
+        let fill = |queries: &[C], later: usize, part: &mut RangeRows, work: &mut RowWork| {
+            let after = |group_end: usize| queries.len() - group_end;
             // Queries gathered before their rows are sorted away: as many as keep about
             // `GROUP_ROWS` unsorted matches in flight, first by what uniform codes would
-            // give, then by what this chunk's queries found so far.
+            // give, then by what these queries found so far.
             let mut rows_per_query = self.expected_rows(radius);
             let mut group = group_len(rows_per_query);
             let mut start = 0;
@@ -311,6 +394,7 @@ impl<C: Code> Snapshot<C> {
                 let end = (start + group).min(queries.len());
                 let queries = &queries[start..end];
                 let budget = max_rows.saturating_sub(rows.load(Ordering::Relaxed));
+                let gathered = &mut work.gathered;
                 let found = match limit {
                     Some(limit) => {
                         let answers = queries
@@ -336,50 +420,66 @@ impl<C: Code> Snapshot<C> {
                 };
                 let Some(found) = found else {
                     overflow.store(true, Ordering::Relaxed);
-                    return None;
+                    return false;
                 };
-                if rows.fetch_add(found, Ordering::Relaxed) + found > max_rows {
+                let rows_now = rows.fetch_add(found, Ordering::Relaxed) + found;
+                if rows_now > max_rows {
                     overflow.store(true, Ordering::Relaxed);
-                    return None;
+                    return false;
                 }
+                // Room for every row still to come at this group's rate, so the columns
+                // are not grown (and copied) again and again; within the cap, and only
+                // memory that is written is ever faulted in.
+                let rate = found as f64 / queries.len() as f64;
+                let to_come = (rate * (later + after(end)) as f64) as usize;
+                let room = found + to_come.min(max_rows - rows_now);
                 part.lims.reserve(queries.len());
-                part.ids.reserve(found);
-                part.distances.reserve(found);
+                part.ids.reserve(room);
+                part.distances.reserve(room);
                 for qi in 0..queries.len() {
                     let answer = gathered.answer(qi);
-                    sorter.sort_into_columns(answer, &mut part.ids, &mut part.distances);
+                    work.sorter
+                        .sort_into_columns(answer, &mut part.ids, &mut part.distances);
                     part.lims.push(part.ids.len() as u64);
                 }
-                rows_per_query = found as f64 / queries.len() as f64;
+                rows_per_query = rate;
                 group = group_len(rows_per_query);
                 start = end;
             }
-            Some(part)
+            true
+        };
+        if threads <= 1 {
+            // Every chunk's rows appended to one answer, reserved ahead at the rate found so
+            // far: parts joined at the end would be copied once more, into memory that
+            // faults its pages in afresh (r24 on 1M, one thread, a batch of 200 queries:
+            // 1,160 -> 950 µs a query; of 65 queries, a chunk and one more: 1,510 -> 810).
+            let mut out = RangeRows::empty();
+            let mut work = RowWork::default();
+            for (c, queries) in hashes.chunks(CHUNK).enumerate() {
+                let later = hashes.len() - (c * CHUNK + queries.len());
+                if !fill(queries, later, &mut out, &mut work) {
+                    return Err(Error::TooManyRows(max_rows));
+                }
+            }
+            return Ok(out);
+        }
+        let chunks = chunked(hashes.len(), threads, shared_scan, &overflow, |queries| {
+            let mut part = RangeRows::empty();
+            fill(&hashes[queries], 0, &mut part, &mut RowWork::default()).then_some(part)
         });
         if overflow.load(Ordering::Relaxed) {
             return Err(Error::TooManyRows(max_rows));
         }
         let mut parts: Vec<RangeRows> = chunks.into_iter().flatten().flatten().collect();
         if parts.len() == 1 {
-            // One chunk: its rows are the answer, without copying them again.
-            let mut only = parts.pop().expect("one part");
-            only.lims.insert(0, 0);
-            return Ok(only);
+            return Ok(parts.pop().expect("one part"));
         }
-        let total = rows.load(Ordering::Relaxed);
-        let mut out = RangeRows {
-            lims: Vec::with_capacity(hashes.len() + 1),
-            ids: Vec::with_capacity(total),
-            distances: Vec::with_capacity(total),
-        };
-        out.lims.push(0);
-        for part in parts {
-            let base = out.ids.len() as u64;
-            out.lims.extend(part.lims.iter().map(|&end| base + end));
-            out.ids.extend_from_slice(&part.ids);
-            out.distances.extend_from_slice(&part.distances);
-        }
-        Ok(out)
+        Ok(join_parts(
+            parts,
+            hashes.len(),
+            rows.load(Ordering::Relaxed),
+            threads,
+        ))
     }
 
     /// [`Snapshot::pairs_on_threads`] as three columns: the threads' runs are merged

@@ -81,6 +81,39 @@ fn range_rows_equal_single_queries_and_brute_force_on_any_thread_count() {
 }
 
 #[test]
+fn range_rows_of_many_chunks_join_in_query_order_on_any_thread_count() {
+    // 400 queries of about 330 rows each: one thread appends every chunk to one answer,
+    // several join their parts on several threads (more than 65,536 rows in all).
+    let (index, hashes) = clustered(100_000);
+    let snapshot = index.snapshot();
+    let queries: Vec<u64> = hashes.iter().step_by(250).map(|h| h ^ 0b11).collect();
+    let radius = 8;
+    let want: Vec<Vec<Match>> = queries
+        .iter()
+        .map(|&q| brute_force(&hashes, q, radius))
+        .collect();
+    let total: usize = want.iter().map(Vec::len).sum();
+    assert!(total > 1 << 16, "{total} rows");
+    for threads in [1, 2, 3, 64] {
+        let rows = snapshot
+            .query_rows(&queries, radius, None, usize::MAX, threads)
+            .unwrap();
+        assert_eq!(rows.queries(), queries.len());
+        assert_eq!(rows.ids.len(), total);
+        for (i, want) in want.iter().enumerate() {
+            assert_eq!(&rows.row(i).collect::<Vec<_>>(), want, "t{threads} q{i}");
+        }
+        assert!(snapshot
+            .query_rows(&queries, radius, None, total, threads)
+            .is_ok());
+        assert!(matches!(
+            snapshot.query_rows(&queries, radius, None, total - 1, threads),
+            Err(Error::TooManyRows(_))
+        ));
+    }
+}
+
+#[test]
 fn range_rows_refuse_more_rows_than_allowed_on_any_thread_count() {
     let (index, hashes) = clustered(5_000);
     let snapshot = index.snapshot();
