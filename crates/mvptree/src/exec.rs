@@ -10,6 +10,7 @@ use crate::answer::{
     merge_sorted_pairs, pack_pair, packed_id_bits, packed_pair_bits, sort_pairs, Match, Pair,
     PairRun,
 };
+use crate::columns::Ids;
 use crate::hamming::Code;
 use crate::hamming::{scan, scan_many, scan_many_by_block, SCAN_MANY_BLOCK};
 use crate::mih::MultiIndex;
@@ -116,9 +117,11 @@ fn scan_resolving_ids<C: Code>(
     mut keep: impl FnMut(usize, Match) -> bool,
 ) -> bool {
     let mut resolve = |hits: &mut Vec<Hit>| {
-        let ids = s.ids();
-        for hit in hits.iter_mut() {
-            hit.id = ids[hit.position];
+        match s.ids() {
+            Ids::Narrow(ids) => hits
+                .iter_mut()
+                .for_each(|hit| hit.id = u64::from(ids[hit.position])),
+            Ids::Wide(ids) => hits.iter_mut().for_each(|hit| hit.id = ids[hit.position]),
         }
         let mut going = true;
         for hit in hits.drain(..) {

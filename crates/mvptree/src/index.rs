@@ -261,7 +261,7 @@ impl<C: Code> Index<C> {
         } else if due > 0 {
             let batch = self.pending.split_front(due);
             for i in 0..self.pending.len() {
-                Arc::make_mut(&mut self.indexed.ids).set(self.pending.ids[i], Location::Pending(i));
+                Arc::make_mut(&mut self.indexed.ids).set(self.pending.id(i), Location::Pending(i));
             }
             self.indexed.insert(batch);
         }
@@ -482,7 +482,7 @@ impl<C: Code> Index<C> {
                 self.pending.remove(i);
                 for j in i..self.pending.len() {
                     Arc::make_mut(&mut self.indexed.ids)
-                        .set(self.pending.ids[j], Location::Pending(j));
+                        .set(self.pending.id(j), Location::Pending(j));
                 }
             }
             Location::Slot(slot) => self.indexed.kill(slot),
@@ -504,7 +504,7 @@ impl<C: Code> Index<C> {
             pending: false,
         });
         let pending = (0..self.pending.len()).map(|i| Entry {
-            id: self.pending.ids[i],
+            id: self.pending.id(i),
             hash: self.pending.hashes[i],
             title: self.pending.title(i),
             pending: true,
@@ -553,7 +553,7 @@ impl<C: Code> Index<C> {
         let mut queue = 0u64;
         for i in 0..self.pending.len() {
             let e = entry(
-                self.pending.ids[i],
+                self.pending.id(i),
                 self.pending.hashes[i],
                 self.pending.title(i),
                 true,
@@ -586,7 +586,7 @@ impl<C: Code> Index<C> {
         let mut index = Index::new();
         index.set_sync_threshold(sync_threshold)?;
         for part in [&indexed, &pending] {
-            for &id in &part.ids {
+            for id in part.ids().iter() {
                 if id > MAX_ID {
                     return Err(Error::Format(format!("id {id} out of range")));
                 }
@@ -604,7 +604,7 @@ impl<C: Code> Index<C> {
         index.next_id = next_id;
         index.indexed.insert(indexed);
         for i in 0..pending.len() {
-            Arc::make_mut(&mut index.indexed.ids).set(pending.ids[i], Location::Pending(i));
+            Arc::make_mut(&mut index.indexed.ids).set(pending.id(i), Location::Pending(i));
         }
         index.pending = pending;
         // Never written by this crate, but a foreign or forged file may hold a queue at or

@@ -16,7 +16,7 @@
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::columns::Columns;
+use crate::columns::{Columns, Ids};
 use crate::hamming::Code;
 use crate::idmap::{IdMap, Location};
 use crate::mih::MultiIndex;
@@ -136,13 +136,13 @@ impl<C: Code> Segment<C> {
 
     #[inline]
     pub(crate) fn id(&self, p: usize) -> u64 {
-        self.data.columns.ids[p]
+        self.data.columns.id(p)
     }
 
     /// Every position's id, in position order.
     #[inline]
-    pub(crate) fn ids(&self) -> &[u64] {
-        &self.data.columns.ids
+    pub(crate) fn ids(&self) -> &Ids {
+        self.data.columns.ids()
     }
 
     pub(crate) fn mih(&self) -> Option<&MultiIndex<C>> {
@@ -282,9 +282,9 @@ impl<C: Code> Store<C> {
                 if segment.is_dead(i) {
                     dead_bits[p / 64] |= 1 << (p % 64);
                 } else {
-                    ids.set(old.ids[i], Location::Slot(segment.start + p));
+                    ids.set(old.id(i), Location::Slot(segment.start + p));
                 }
-                columns.push(old.ids[i], old.hashes[i], old.title(i));
+                columns.push(old.id(i), old.hashes[i], old.title(i));
             }
             columns.trim();
             // Copied here rather than moved: whatever the build allocated (results and
@@ -409,7 +409,7 @@ impl<C: Code> Store<C> {
             }
         }
         for i in 0..batch.len() {
-            merged.push(batch.ids[i], batch.hashes[i], batch.title(i));
+            merged.push(batch.id(i), batch.hashes[i], batch.title(i));
         }
         drop(batch);
         for s in self.segments.drain(first..) {
@@ -426,7 +426,7 @@ impl<C: Code> Store<C> {
         let multi_index = self.wants_multi_index(len, self.live + len);
         let (data, build) = if len >= self.deferred_build_min_len {
             // Laid out as merged, searched by scanning, until a job builds the rest.
-            for (p, &id) in merged.ids.iter().enumerate() {
+            for (p, id) in merged.ids().iter().enumerate() {
                 ids.set(id, Location::Slot(start + p));
             }
             merged.trim();
@@ -447,8 +447,8 @@ impl<C: Code> Store<C> {
             let mut columns = Columns::with_capacity(merged.len(), merged.title_bytes());
             for &i in &order {
                 let i = i as usize;
-                ids.set(merged.ids[i], Location::Slot(start + columns.len()));
-                columns.push(merged.ids[i], merged.hashes[i], merged.title(i));
+                ids.set(merged.id(i), Location::Slot(start + columns.len()));
+                columns.push(merged.id(i), merged.hashes[i], merged.title(i));
             }
             drop(merged);
             columns.trim();
