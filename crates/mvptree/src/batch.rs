@@ -118,7 +118,8 @@ pub fn all_cores() -> usize {
 fn chunk_len(n: usize, threads: usize, shared_scan: bool) -> usize {
     let threads = threads.max(1);
     if shared_scan {
-        let chunks = n.div_ceil(CHUNK).next_multiple_of(threads);
+        // An empty batch still gets a chunk length (of no chunks): never divide by zero.
+        let chunks = n.div_ceil(CHUNK).next_multiple_of(threads).max(1);
         n.div_ceil(chunks).max(MIN_CHUNK)
     } else if threads == 1 {
         CHUNK
@@ -136,7 +137,10 @@ const KNN_CHUNK: usize = 512;
 /// Queries per chunk of a k-nearest batch of `n` on `threads` threads: equal chunks, as
 /// large as [`KNN_CHUNK`] allows with the same number for every thread.
 fn knn_chunk_len(n: usize, threads: usize) -> usize {
-    let chunks = n.div_ceil(KNN_CHUNK).next_multiple_of(threads.max(1));
+    let chunks = n
+        .div_ceil(KNN_CHUNK)
+        .next_multiple_of(threads.max(1))
+        .max(1);
     n.div_ceil(chunks).max(MIN_CHUNK)
 }
 

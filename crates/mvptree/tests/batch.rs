@@ -403,3 +403,27 @@ fn wide_range_rows_agree_with_brute_force_whatever_the_ids() {
         }
     }
 }
+
+#[test]
+fn empty_batches_answer_no_rows_on_any_thread_count_and_radius() {
+    let (index, _) = clustered(2_000);
+    let snapshot = index.snapshot();
+    for threads in [1, 2, 8] {
+        for radius in [0, 8, 24, 64] {
+            for limit in [None, Some(3)] {
+                let rows = snapshot
+                    .query_rows(&[], radius, limit, usize::MAX, threads)
+                    .unwrap();
+                assert_eq!(rows.queries(), 0);
+                assert_eq!(rows.lims, vec![0]);
+                assert!(rows.ids.is_empty() && rows.distances.is_empty());
+            }
+            assert!(index.query_many(&[], radius).is_empty());
+        }
+        for k in [1, 10] {
+            let rows = snapshot.knn_rows(&[], k, usize::MAX, threads).unwrap();
+            assert!(rows.ids.is_empty() && rows.distances.is_empty());
+            assert!(index.knn_many(&[], k).is_empty());
+        }
+    }
+}
