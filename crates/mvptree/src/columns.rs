@@ -2,42 +2,46 @@
 
 use crate::hamming::Code;
 
-/// The ids of a column's entries: 4 bytes each while every id fits in 32 bits (ids an index
-/// assigns itself count up from 1, so nearly every index), 8 once one does not. A wide
-/// answer reads one id per row from all over the column: at r24 on 1M codes a query reads
-/// 30,000 of them, and half the bytes keep more of the column and the hashes in the caches
-/// (one query, AMD EPYC, builds alternated: 743-777 -> 728-739 µs with the AVX-512 kernel,
-/// 883-961 -> 813-843 with AVX2, 1,150-1,214 -> 1,086-1,145 portable).
+/// A column of `u64` values kept in 4 bytes each while every value fits in 32 bits, in 8
+/// once one does not (widened then, never narrowed again).
 #[derive(Debug, Clone)]
-pub enum Ids {
+pub enum U64Column {
     Narrow(Vec<u32>),
     Wide(Vec<u64>),
 }
 
-impl Default for Ids {
+/// The ids of a column's entries. Ids an index assigns itself count up from 1, so nearly every
+/// index keeps them narrow. A wide answer reads one id per row from all over the column: at
+/// r24 on 1M codes a query reads 30,000 of them, and half the bytes keep more of the column
+/// and the hashes in the caches (one query, AMD EPYC, builds alternated: 743-777 -> 728-739
+/// µs with the AVX-512 kernel, 883-961 -> 813-843 with AVX2, 1,150-1,214 -> 1,086-1,145
+/// portable).
+pub type Ids = U64Column;
+
+impl Default for U64Column {
     fn default() -> Self {
-        Ids::Narrow(Vec::new())
+        U64Column::Narrow(Vec::new())
     }
 }
 
-impl Ids {
-    fn with_capacity(len: usize) -> Ids {
-        Ids::Narrow(Vec::with_capacity(len))
+impl U64Column {
+    fn with_capacity(len: usize) -> U64Column {
+        U64Column::Narrow(Vec::with_capacity(len))
     }
 
     #[inline]
     pub fn len(&self) -> usize {
         match self {
-            Ids::Narrow(ids) => ids.len(),
-            Ids::Wide(ids) => ids.len(),
+            U64Column::Narrow(ids) => ids.len(),
+            U64Column::Wide(ids) => ids.len(),
         }
     }
 
     #[inline]
     pub fn get(&self, i: usize) -> u64 {
         match self {
-            Ids::Narrow(ids) => u64::from(ids[i]),
-            Ids::Wide(ids) => ids[i],
+            U64Column::Narrow(ids) => u64::from(ids[i]),
+            U64Column::Wide(ids) => ids[i],
         }
     }
 
@@ -45,50 +49,70 @@ impl Ids {
         (0..self.len()).map(|i| self.get(i))
     }
 
-    fn push(&mut self, id: u64) {
+    fn push(&mut self, value: u64) {
         match self {
-            Ids::Narrow(ids) => match u32::try_from(id) {
-                Ok(id) => ids.push(id),
+            U64Column::Narrow(values) => match u32::try_from(value) {
+                Ok(value) => values.push(value),
                 Err(_) => {
-                    let mut wide = Vec::with_capacity(ids.capacity().max(ids.len() + 1));
-                    wide.extend(ids.iter().map(|&id| u64::from(id)));
-                    wide.push(id);
-                    *self = Ids::Wide(wide);
+                    let mut wide = Vec::with_capacity(values.capacity().max(values.len() + 1));
+                    wide.extend(values.iter().map(|&v| u64::from(v)));
+                    wide.push(value);
+                    *self = U64Column::Wide(wide);
                 }
             },
-            Ids::Wide(ids) => ids.push(id),
+            U64Column::Wide(values) => values.push(value),
+        }
+    }
+
+    /// Subtracts `amount` from every value from position `from` on; each must be at least
+    /// `amount`. Values only shrink, so a narrow column stays narrow.
+    fn subtract_from(&mut self, from: usize, amount: u64) {
+        match self {
+            U64Column::Narrow(values) => {
+                let amount = u32::try_from(amount).expect("no narrow value exceeds u32");
+                values[from..].iter_mut().for_each(|v| *v -= amount);
+            }
+            U64Column::Wide(values) => values[from..].iter_mut().for_each(|v| *v -= amount),
+        }
+    }
+
+    fn trim(&mut self) {
+        match self {
+            U64Column::Narrow(values) => trim(values),
+            U64Column::Wide(values) => trim(values),
         }
     }
 
     fn remove(&mut self, i: usize) {
         match self {
-            Ids::Narrow(ids) => drop(ids.remove(i)),
-            Ids::Wide(ids) => drop(ids.remove(i)),
+            U64Column::Narrow(ids) => drop(ids.remove(i)),
+            U64Column::Wide(ids) => drop(ids.remove(i)),
         }
     }
 
     fn truncate(&mut self, len: usize) {
         match self {
-            Ids::Narrow(ids) => ids.truncate(len),
-            Ids::Wide(ids) => ids.truncate(len),
+            U64Column::Narrow(ids) => ids.truncate(len),
+            U64Column::Wide(ids) => ids.truncate(len),
         }
     }
 
     fn memory_bytes(&self) -> usize {
         match self {
-            Ids::Narrow(ids) => ids.capacity() * 4,
-            Ids::Wide(ids) => ids.capacity() * 8,
+            U64Column::Narrow(ids) => ids.capacity() * 4,
+            U64Column::Wide(ids) => ids.capacity() * 8,
         }
     }
 }
 
 /// Invariant: `hashes`, `ids` and `title_ends` have one element per entry; the title of entry
-/// `i` is `titles[title_ends[i - 1]..title_ends[i]]` (from 0 for the first).
+/// `i` is `titles[title_ends[i - 1]..title_ends[i]]` (from 0 for the first). Title ends stay
+/// in 4 bytes while the titles together hold under 4 GiB.
 #[derive(Debug, Clone, Default)]
 pub struct Columns<C> {
     pub hashes: Vec<C>,
     ids: Ids,
-    title_ends: Vec<u64>,
+    title_ends: U64Column,
     titles: Vec<u8>,
 }
 
@@ -124,23 +148,21 @@ impl<C: Code> Columns<C> {
         if i == 0 {
             0
         } else {
-            self.title_ends[i - 1] as usize
+            self.title_ends.get(i - 1) as usize
         }
     }
 
     #[inline]
     pub fn title(&self, i: usize) -> &[u8] {
-        &self.titles[self.title_start(i)..self.title_ends[i] as usize]
+        &self.titles[self.title_start(i)..self.title_ends.get(i) as usize]
     }
 
     /// Removes entry `i`, keeping the order of the others. O(len + title bytes after `i`).
     pub fn remove(&mut self, i: usize) {
-        let (start, end) = (self.title_start(i), self.title_ends[i] as usize);
+        let (start, end) = (self.title_start(i), self.title_ends.get(i) as usize);
         self.titles.drain(start..end);
         let removed = (end - start) as u64;
-        for e in &mut self.title_ends[i + 1..] {
-            *e -= removed;
-        }
+        self.title_ends.subtract_from(i + 1, removed);
         self.title_ends.remove(i);
         self.hashes.remove(i);
         self.ids.remove(i);
@@ -173,7 +195,7 @@ impl<C: Code> Columns<C> {
         Columns {
             hashes: Vec::with_capacity(len),
             ids: Ids::with_capacity(len),
-            title_ends: Vec::with_capacity(len),
+            title_ends: U64Column::with_capacity(len),
             titles: Vec::with_capacity(title_bytes),
         }
     }
@@ -185,25 +207,24 @@ impl<C: Code> Columns<C> {
     pub fn memory_bytes(&self) -> usize {
         self.hashes.capacity() * std::mem::size_of::<C>()
             + self.ids.memory_bytes()
-            + self.title_ends.capacity() * 8
+            + self.title_ends.memory_bytes()
             + self.titles.capacity()
     }
 
     /// Shrinks capacity to at most 1/8 above the length, so long-lived columns do not keep the
     /// doubling slack of their growth.
     pub fn trim(&mut self) {
-        fn trim<T>(v: &mut Vec<T>) {
-            if v.capacity() > v.len() + v.len() / 8 + 16 {
-                v.shrink_to(v.len() + v.len() / 16);
-            }
-        }
         trim(&mut self.hashes);
-        match &mut self.ids {
-            Ids::Narrow(ids) => trim(ids),
-            Ids::Wide(ids) => trim(ids),
-        }
-        trim(&mut self.title_ends);
+        self.ids.trim();
+        self.title_ends.trim();
         trim(&mut self.titles);
+    }
+}
+
+/// Shrinks `v`'s capacity to at most 1/8 above its length (see [`Columns::trim`]).
+fn trim<T>(v: &mut Vec<T>) {
+    if v.capacity() > v.len() + v.len() / 8 + 16 {
+        v.shrink_to(v.len() + v.len() / 16);
     }
 }
 
@@ -235,11 +256,12 @@ mod tests {
     fn ids_widen_when_one_does_not_fit_in_32_bits() {
         let mut c = Columns::<u64>::with_capacity(4, 0);
         c.push(u64::from(u32::MAX), 1, b"");
-        assert!(matches!(c.ids(), Ids::Narrow(_)));
-        assert_eq!(c.memory_bytes(), 4 * (8 + 4 + 8));
+        assert!(matches!(c.ids(), U64Column::Narrow(_)));
+        // A hash, a narrow id and a narrow title end per entry.
+        assert_eq!(c.memory_bytes(), 4 * (8 + 4 + 4));
         c.push(1 << 40, 2, b"a");
         c.push(7, 3, b"");
-        assert!(matches!(c.ids(), Ids::Wide(_)));
+        assert!(matches!(c.ids(), U64Column::Wide(_)));
         assert_eq!(
             c.ids().iter().collect::<Vec<_>>(),
             vec![u64::from(u32::MAX), 1 << 40, 7]
@@ -249,8 +271,37 @@ mod tests {
         assert_eq!(c.title(0), b"a");
         let front = c.split_front(1);
         // Entries moved into new columns are narrow again where their ids allow.
-        assert!(matches!(front.ids(), Ids::Wide(_)));
-        assert!(matches!(c.ids(), Ids::Narrow(_)));
+        assert!(matches!(front.ids(), U64Column::Wide(_)));
+        assert!(matches!(c.ids(), U64Column::Narrow(_)));
         assert_eq!(c.id(0), 7);
+    }
+
+    #[test]
+    fn a_column_widens_past_32_bits_and_subtracts_in_either_width() {
+        // Title ends are such a column: 4 GiB of titles cannot be made in a test, so the
+        // column is driven directly with the values those ends would take.
+        let mut ends = U64Column::with_capacity(3);
+        ends.push(10);
+        ends.push(u64::from(u32::MAX));
+        assert!(matches!(ends, U64Column::Narrow(_)));
+        ends.subtract_from(1, 5);
+        assert_eq!(
+            ends.iter().collect::<Vec<_>>(),
+            vec![10, u64::from(u32::MAX) - 5]
+        );
+        ends.push(1 << 33);
+        assert!(matches!(ends, U64Column::Wide(_)));
+        assert_eq!(ends.memory_bytes(), ends.len().max(3) * 8);
+        ends.subtract_from(2, 1 << 32);
+        assert_eq!(
+            ends.iter().collect::<Vec<_>>(),
+            vec![10, u64::from(u32::MAX) - 5, 1 << 32]
+        );
+        ends.remove(0);
+        ends.truncate(1);
+        assert_eq!(
+            ends.iter().collect::<Vec<_>>(),
+            vec![u64::from(u32::MAX) - 5]
+        );
     }
 }
