@@ -32,16 +32,16 @@ impl U64Column {
     #[inline]
     pub fn len(&self) -> usize {
         match self {
-            U64Column::Narrow(ids) => ids.len(),
-            U64Column::Wide(ids) => ids.len(),
+            U64Column::Narrow(values) => values.len(),
+            U64Column::Wide(values) => values.len(),
         }
     }
 
     #[inline]
     pub fn get(&self, i: usize) -> u64 {
         match self {
-            U64Column::Narrow(ids) => u64::from(ids[i]),
-            U64Column::Wide(ids) => ids[i],
+            U64Column::Narrow(values) => u64::from(values[i]),
+            U64Column::Wide(values) => values[i],
         }
     }
 
@@ -85,22 +85,22 @@ impl U64Column {
 
     fn remove(&mut self, i: usize) {
         match self {
-            U64Column::Narrow(ids) => drop(ids.remove(i)),
-            U64Column::Wide(ids) => drop(ids.remove(i)),
+            U64Column::Narrow(values) => drop(values.remove(i)),
+            U64Column::Wide(values) => drop(values.remove(i)),
         }
     }
 
     fn truncate(&mut self, len: usize) {
         match self {
-            U64Column::Narrow(ids) => ids.truncate(len),
-            U64Column::Wide(ids) => ids.truncate(len),
+            U64Column::Narrow(values) => values.truncate(len),
+            U64Column::Wide(values) => values.truncate(len),
         }
     }
 
     fn memory_bytes(&self) -> usize {
         match self {
-            U64Column::Narrow(ids) => ids.capacity() * 4,
-            U64Column::Wide(ids) => ids.capacity() * 8,
+            U64Column::Narrow(values) => values.capacity() * 4,
+            U64Column::Wide(values) => values.capacity() * 8,
         }
     }
 }
