@@ -118,9 +118,7 @@ pub fn all_cores() -> usize {
 fn chunk_len(n: usize, threads: usize, shared_scan: bool) -> usize {
     let threads = threads.max(1);
     if shared_scan {
-        // An empty batch still gets a chunk length (of no chunks): never divide by zero.
-        let chunks = n.div_ceil(CHUNK).next_multiple_of(threads).max(1);
-        n.div_ceil(chunks).max(MIN_CHUNK)
+        equal_chunk_len(n, threads, CHUNK)
     } else if threads == 1 {
         CHUNK
     } else {
@@ -134,13 +132,11 @@ fn chunk_len(n: usize, threads: usize, shared_scan: bool) -> usize {
 /// 286 µs a query in chunks of 25, 251 in chunks of 50, 223 in one.
 const KNN_CHUNK: usize = 512;
 
-/// Queries per chunk of a k-nearest batch of `n` on `threads` threads: equal chunks, as
-/// large as [`KNN_CHUNK`] allows with the same number for every thread.
-fn knn_chunk_len(n: usize, threads: usize) -> usize {
-    let chunks = n
-        .div_ceil(KNN_CHUNK)
-        .next_multiple_of(threads.max(1))
-        .max(1);
+/// Queries per chunk when `n` queries are cut into equal chunks of at most `most`, the same
+/// number of chunks for every one of `threads` threads.
+fn equal_chunk_len(n: usize, threads: usize, most: usize) -> usize {
+    // An empty batch still gets a chunk length (of no chunks): never divide by zero.
+    let chunks = n.div_ceil(most).next_multiple_of(threads.max(1)).max(1);
     n.div_ceil(chunks).max(MIN_CHUNK)
 }
 
@@ -529,7 +525,7 @@ impl<C: Code> Snapshot<C> {
         let never = AtomicBool::new(false);
         let threads = threads_for(threads, hashes.len(), self.knn_cost_ns(k));
         // Queries the probe does not finish share a scan.
-        let len = knn_chunk_len(hashes.len(), threads);
+        let len = equal_chunk_len(hashes.len(), threads, KNN_CHUNK);
         let chunks = chunked(hashes.len(), threads, len, &never, |range| {
             self.knn_many(&hashes[range], k)
         });
