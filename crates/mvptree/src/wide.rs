@@ -276,18 +276,38 @@ fn place_dense_ids(
 /// Adds to `counts[d]` the bytes of `bytes` equal to `d`, for every `d` up to `radius`: the
 /// others are skipped a 64-byte block at a time, so a narrow answer costs little more than a
 /// read of the bytes.
+///
+/// A block mostly within the radius counts all its bytes, into four tables in turn added up
+/// at the end: a wide answer's distances crowd a few values, so with one table neighbouring
+/// bytes would often bump one counter, each waiting for the previous one's store, and a
+/// branch per hit would cost more than counting the misses too (r32 on 1M codes: the
+/// histogram's share of the answer's time fell by about a quarter).
 fn histogram_within(bytes: &[u8], radius: u8, counts: &mut [usize; 256]) {
+    let mut tables = [[0usize; 256]; 4];
     let mut blocks = bytes.chunks_exact(64);
     for block in &mut blocks {
         let block: &[u8; 64] = block.try_into().expect("64 bytes");
         let mut within = byte_mask_within(block, radius);
+        if within.count_ones() >= 32 {
+            // Mostly within: counting every byte takes no branch per byte. Bytes past the
+            // radius land in counts that are never read.
+            for quad in block.chunks_exact(4) {
+                for (table, &b) in tables.iter_mut().zip(quad) {
+                    table[b as usize] += 1;
+                }
+            }
+            continue;
+        }
         while within != 0 {
-            counts[block[within.trailing_zeros() as usize] as usize] += 1;
+            tables[0][block[within.trailing_zeros() as usize] as usize] += 1;
             within &= within - 1;
         }
     }
     for &b in blocks.remainder().iter().filter(|&&b| b <= radius) {
-        counts[b as usize] += 1;
+        tables[0][b as usize] += 1;
+    }
+    for (d, count) in counts.iter_mut().enumerate().take(radius as usize + 1) {
+        *count += tables.iter().map(|t| t[d]).sum::<usize>();
     }
 }
 
