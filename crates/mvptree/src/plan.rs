@@ -11,7 +11,7 @@
 
 use crate::calibrate::calibration;
 use crate::hamming::Code;
-use crate::hamming::{kernel, Kernel, SLICED_MIN_QUERIES};
+use crate::hamming::{kernel, Kernel, SLICED_MAX_RADIUS, SLICED_MIN_QUERIES};
 use crate::mih::MultiIndex;
 
 /// How to search: [`Plan::Auto`] lets the cost model choose per segment; the others force one
@@ -215,14 +215,14 @@ pub fn scan_cost<C: Code>(len: usize) -> f64 {
 
 /// A scan of `len` codes shared by a group of `queries` (each block read once for all of
 /// them), per query. One query's is [`scan_cost`], bound by memory on a large segment. From
-/// [`SLICED_MIN_QUERIES`] on, 64-bit codes run bit-sliced ([`batch_scan_cost`]); groups in
-/// between run the mask kernel per query over blocks the caches hold, and share the stream,
-/// never at more than a single query's scan.
-pub fn shared_scan_cost<C: Code>(len: usize, queries: usize) -> f64 {
+/// [`SLICED_MIN_QUERIES`] on, 64-bit codes run bit-sliced ([`batch_scan_cost`]) up to
+/// [`SLICED_MAX_RADIUS`]; other groups run the mask kernel per query over blocks the caches
+/// hold, and share the stream, never at more than a single query's scan.
+pub fn shared_scan_cost<C: Code>(len: usize, queries: usize, radius: u32) -> f64 {
     if queries <= 1 {
         return scan_cost::<C>(len);
     }
-    if C::WORDS == 1 && queries >= SLICED_MIN_QUERIES {
+    if C::WORDS == 1 && queries >= SLICED_MIN_QUERIES && radius <= SLICED_MAX_RADIUS {
         return batch_scan_cost::<C>(len);
     }
     let compute = len as f64 * scan_cost_for::<C>().ns_per_hash;
@@ -304,7 +304,7 @@ pub fn batch_range_plan<C: Code>(
     match (forced, mih) {
         (Plan::Auto, Some(mih))
             if multi_index_cost(mih, radius as usize + 1)
-                >= shared_scan_cost::<C>(len, queries) =>
+                >= shared_scan_cost::<C>(len, queries, radius) =>
         {
             Plan::Scan
         }
@@ -404,24 +404,34 @@ mod tests {
     #[test]
     fn a_group_of_one_is_planned_as_a_single_query_and_larger_groups_share_the_scan() {
         for len in [5_000usize, 1_000_000, 20_000_000] {
-            assert_eq!(shared_scan_cost::<u64>(len, 1), scan_cost::<u64>(len));
-            assert_eq!(
-                shared_scan_cost::<[u64; 4]>(len, 1),
-                scan_cost::<[u64; 4]>(len)
-            );
-            let mut last = f64::INFINITY;
-            for queries in 1..=128 {
-                let cost = shared_scan_cost::<u64>(len, queries);
-                assert!(
-                    cost <= last,
-                    "n {len}: {queries} queries cost more than one fewer"
+            for radius in [0, 16, SLICED_MAX_RADIUS, SLICED_MAX_RADIUS + 1, 64] {
+                assert_eq!(
+                    shared_scan_cost::<u64>(len, 1, radius),
+                    scan_cost::<u64>(len)
                 );
-                last = cost;
+                assert_eq!(
+                    shared_scan_cost::<[u64; 4]>(len, 1, radius),
+                    scan_cost::<[u64; 4]>(len)
+                );
+                let mut last = f64::INFINITY;
+                for queries in 1..=128 {
+                    let cost = shared_scan_cost::<u64>(len, queries, radius);
+                    assert!(
+                        cost <= last,
+                        "n {len} r{radius}: {queries} queries cost more than one fewer"
+                    );
+                    last = cost;
+                }
             }
+            // Bit-sliced up to its widest radius, the mask kernel's shared price past it.
             assert_eq!(
-                shared_scan_cost::<u64>(len, SLICED_MIN_QUERIES),
+                shared_scan_cost::<u64>(len, SLICED_MIN_QUERIES, SLICED_MAX_RADIUS),
                 batch_scan_cost::<u64>(len)
             );
+            let past = shared_scan_cost::<u64>(len, SLICED_MIN_QUERIES, SLICED_MAX_RADIUS + 1);
+            assert_eq!(past, shared_scan_cost::<u64>(len, SLICED_MIN_QUERIES, 64));
+            let mask_kernel = len as f64 * scan_cost_for::<u64>().ns_per_hash;
+            assert!(past >= mask_kernel.min(scan_cost::<u64>(len)));
         }
         // On a 1M segment a group of one takes a single query's plan at every radius, and a
         // full group probes only where probing beats its share of the bit-sliced scan.

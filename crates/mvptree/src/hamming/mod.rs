@@ -20,7 +20,7 @@ pub use portable::hit_masks_shift_in_place;
 pub use code::Code;
 pub use cross::{cross_hits, hits_within};
 pub use distances::{byte_mask_within, clipped_distances};
-pub use sliced::{scan_many_sliced, SLICED_MIN_QUERIES};
+pub use sliced::{scan_many_sliced, SLICED_MAX_RADIUS, SLICED_MIN_QUERIES};
 
 /// Number of differing bits between two hashes.
 #[inline(always)]
@@ -361,8 +361,9 @@ mod tests {
         }
     }
 
-    /// Small batches run the mask kernel per query, larger ones bit-sliced: both find what
-    /// one scan per query finds, a block at a time.
+    /// Small batches, and any batch past the bit-sliced form's widest radius, run the mask
+    /// kernel per query, larger ones bit-sliced: both find what one scan per query finds, a
+    /// block at a time.
     #[test]
     fn scan_many_agrees_with_scan() {
         let hashes: Vec<u64> = (0..5000u64)
@@ -375,7 +376,7 @@ mod tests {
                 .chain(near.iter().copied())
                 .take(batch)
                 .collect();
-            for radius in [0, 12, 24, 63, 64] {
+            for radius in [0, 12, SLICED_MAX_RADIUS, SLICED_MAX_RADIUS + 1, 63, 64] {
                 let mut got = vec![Vec::new(); queries.len()];
                 scan_many(&hashes, &queries, radius, |q, i, d| got[q].push((i, d)));
                 for (qi, &q) in queries.iter().enumerate() {
