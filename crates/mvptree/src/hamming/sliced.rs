@@ -22,8 +22,9 @@ pub const SLICED_MIN_QUERIES: usize = 16;
 /// Widest radius the bit-sliced form serves. Its work is the same at every radius, but past
 /// about 1% of the codes within the radius (r22 for uniform 64-bit codes) the hits cost more
 /// than the form saves, and the mask kernel per query is faster: batches of 200 queries at
-/// r24 on 1M codes took 1,050 µs a query bit-sliced and 956 with the mask kernel (AVX2), 916
-/// and 846 (AVX-512); at r20 both forms were level, at r16 the bit-sliced one 7-16% faster.
+/// r24 on 1M codes took 1,050-1,071 µs a query bit-sliced and 956-971 with the mask kernel
+/// (AVX2), 916-931 and 846-869 (AVX-512), in two runs; at r20-r22 and r26 both forms were
+/// level, at r16 the bit-sliced one 7-16% faster.
 pub const SLICED_MAX_RADIUS: u32 = 22;
 
 /// A vector of 64-bit lanes and the logic the bit-sliced scan needs, one type per instruction
