@@ -11,7 +11,7 @@
 
 use crate::calibrate::calibration;
 use crate::hamming::Code;
-use crate::hamming::{kernel, Kernel, SLICED_MAX_RADIUS, SLICED_MIN_QUERIES};
+use crate::hamming::{kernel, sliced_serves, Kernel};
 use crate::mih::MultiIndex;
 
 /// How to search: [`Plan::Auto`] lets the cost model choose per segment; the others force one
@@ -214,15 +214,15 @@ pub fn scan_cost<C: Code>(len: usize) -> f64 {
 }
 
 /// A scan of `len` codes shared by a group of `queries` (each block read once for all of
-/// them), per query. One query's is [`scan_cost`], bound by memory on a large segment. From
-/// [`SLICED_MIN_QUERIES`] on, 64-bit codes run bit-sliced ([`batch_scan_cost`]) up to
-/// [`SLICED_MAX_RADIUS`]; other groups run the mask kernel per query over blocks the caches
-/// hold, and share the stream, never at more than a single query's scan.
+/// them), per query. One query's is [`scan_cost`], bound by memory on a large segment. Groups
+/// of 64-bit codes that [`sliced_serves`] run bit-sliced ([`batch_scan_cost`]); other groups
+/// run the mask kernel per query over blocks the caches hold, and share the stream, never at
+/// more than a single query's scan.
 pub fn shared_scan_cost<C: Code>(len: usize, queries: usize, radius: u32) -> f64 {
     if queries <= 1 {
         return scan_cost::<C>(len);
     }
-    if C::WORDS == 1 && queries >= SLICED_MIN_QUERIES && radius <= SLICED_MAX_RADIUS {
+    if C::WORDS == 1 && sliced_serves(queries, radius) {
         return batch_scan_cost::<C>(len);
     }
     let compute = len as f64 * scan_cost_for::<C>().ns_per_hash;
@@ -367,6 +367,7 @@ pub fn choose_range<C: Code>(len: usize, mih: Option<&MultiIndex<C>>, radius: u3
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hamming::{SLICED_MAX_RADIUS, SLICED_MIN_QUERIES};
 
     #[test]
     fn median_kth_distance_is_the_least_ball_likely_to_hold_k_of_a_uniform_index() {
@@ -428,10 +429,11 @@ mod tests {
                 shared_scan_cost::<u64>(len, SLICED_MIN_QUERIES, SLICED_MAX_RADIUS),
                 batch_scan_cost::<u64>(len)
             );
-            let past = shared_scan_cost::<u64>(len, SLICED_MIN_QUERIES, SLICED_MAX_RADIUS + 1);
-            assert_eq!(past, shared_scan_cost::<u64>(len, SLICED_MIN_QUERIES, 64));
-            let mask_kernel = len as f64 * scan_cost_for::<u64>().ns_per_hash;
-            assert!(past >= mask_kernel.min(scan_cost::<u64>(len)));
+            // Past it the price no longer depends on the radius, as the mask kernel's does not.
+            assert_eq!(
+                shared_scan_cost::<u64>(len, SLICED_MIN_QUERIES, SLICED_MAX_RADIUS + 1),
+                shared_scan_cost::<u64>(len, SLICED_MIN_QUERIES, 64)
+            );
         }
         // On a 1M segment a group of one takes a single query's plan at every radius, and a
         // full group probes only where probing beats its share of the bit-sliced scan.

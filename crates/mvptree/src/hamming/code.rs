@@ -128,9 +128,8 @@ impl Code for u64 {
         kernel
     }
 
-    /// Batches of [`super::SLICED_MIN_QUERIES`] or more, every query's radius at most
-    /// [`super::SLICED_MAX_RADIUS`], run bit-sliced, the block's tail (fewer codes than a
-    /// transposed set) by the mask kernel.
+    /// Batches the bit-sliced form serves ([`super::sliced_serves`]) run bit-sliced, the
+    /// block's tail (fewer codes than a transposed set) by the mask kernel.
     #[inline]
     fn scan_block_many(
         kernel: Kernel,
@@ -140,9 +139,8 @@ impl Code for u64 {
         hit: &mut impl FnMut(usize, usize, u32),
     ) {
         let mut done = 0;
-        if queries.len() >= super::SLICED_MIN_QUERIES
-            && (0..queries.len()).all(|qi| radius(qi) <= super::SLICED_MAX_RADIUS)
-        {
+        let widest = (0..queries.len()).map(&radius).max().unwrap_or(0);
+        if super::sliced_serves(queries.len(), widest) {
             done = super::scan_many_sliced(kernel, block, queries, &radius, &mut *hit);
         }
         if done < block.len() {

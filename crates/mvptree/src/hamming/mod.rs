@@ -20,7 +20,9 @@ pub use portable::hit_masks_shift_in_place;
 pub use code::Code;
 pub use cross::{cross_hits, hits_within};
 pub use distances::{byte_mask_within, clipped_distances};
-pub use sliced::{scan_many_sliced, SLICED_MAX_RADIUS, SLICED_MIN_QUERIES};
+pub use sliced::{scan_many_sliced, sliced_serves};
+#[cfg(test)]
+pub use sliced::{SLICED_MAX_RADIUS, SLICED_MIN_QUERIES};
 
 /// Number of differing bits between two hashes.
 #[inline(always)]

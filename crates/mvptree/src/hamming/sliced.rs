@@ -27,6 +27,12 @@ pub const SLICED_MIN_QUERIES: usize = 16;
 /// level, at r16 the bit-sliced one 7-16% faster.
 pub const SLICED_MAX_RADIUS: u32 = 22;
 
+/// Whether a group of `queries` 64-bit queries, none with a radius past `widest`, runs
+/// bit-sliced: the rule the scan follows and the planner prices.
+pub fn sliced_serves(queries: usize, widest: u32) -> bool {
+    queries >= SLICED_MIN_QUERIES && widest <= SLICED_MAX_RADIUS
+}
+
 /// A vector of 64-bit lanes and the logic the bit-sliced scan needs, one type per instruction
 /// set.
 ///
@@ -564,6 +570,15 @@ unsafe fn scan_block_avx512(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sliced_form_serves_large_groups_up_to_its_widest_radius() {
+        assert!(sliced_serves(SLICED_MIN_QUERIES, 0));
+        assert!(sliced_serves(64, SLICED_MAX_RADIUS));
+        assert!(!sliced_serves(SLICED_MIN_QUERIES - 1, 0));
+        assert!(!sliced_serves(64, SLICED_MAX_RADIUS + 1));
+        assert!(!sliced_serves(64, 64));
+    }
 
     fn codes(n: usize, seed: u64) -> Vec<u64> {
         let mut x = seed | 1;
