@@ -15,6 +15,7 @@ use crate::hamming::Code;
 use crate::hamming::{scan, scan_many, scan_many_by_block, SCAN_MANY_BLOCK};
 use crate::mih::MultiIndex;
 use crate::plan::{self, Plan};
+use crate::prefetch::prefetch;
 use crate::radix::sort_keys;
 use crate::store::{Segment, Store};
 
@@ -94,6 +95,11 @@ impl Capped<'_> {
 /// 300-365 µs with ids read as hits come, 211-213 µs resolved in passes; at r24 (30,000 rows)
 /// 1,060-1,140 against 910-980. Without reading ids at all r24 took 475 µs: the ids, 8 bytes
 /// an entry in a column as large as the hashes, are most of a wide answer's cost.
+///
+/// Each hit also asks for its id's line as it is found, so that the line is on its way while
+/// the scan goes on and is in cache by the time the pass reads it: one query at r24 on 1M
+/// codes, five alternated runs each, median of medians, 809 → 769 µs (AVX2), 705 → 663
+/// (AVX-512), 1,117 → 1,017 (portable).
 const RESOLVE_ROWS: usize = 1024;
 
 /// A scan's hit; its id is read in a pass of its own.
@@ -116,23 +122,30 @@ fn scan_resolving_ids<C: Code>(
     hits: &mut Vec<Hit>,
     mut keep: impl FnMut(usize, Match) -> bool,
 ) -> bool {
+    // A segment with nothing deleted (the usual case) skips a bit test per row.
+    let any_dead = s.dead > 0;
+    let ids = s.ids();
     let mut resolve = |hits: &mut Vec<Hit>| {
-        match s.ids() {
+        match ids {
             Ids::Narrow(ids) => hits
                 .iter_mut()
                 .for_each(|hit| hit.id = u64::from(ids[hit.position])),
             Ids::Wide(ids) => hits.iter_mut().for_each(|hit| hit.id = ids[hit.position]),
         }
         let mut going = true;
-        for hit in hits.drain(..) {
-            if going && !s.is_dead(hit.position) {
+        for hit in hits.iter() {
+            if !(any_dead && s.is_dead(hit.position)) {
                 let row = Match {
                     distance: hit.distance,
                     id: hit.id,
                 };
                 going = keep(hit.query as usize, row);
+                if !going {
+                    break;
+                }
             }
         }
+        hits.clear();
         going
     };
     let mut complete = true;
@@ -142,6 +155,11 @@ fn scan_resolving_ids<C: Code>(
         radius,
         hits,
         |hits, qi, position, distance| {
+            // A hint only: the pass below reads the id.
+            match ids {
+                Ids::Narrow(ids) => prefetch(&ids[position]),
+                Ids::Wide(ids) => prefetch(&ids[position]),
+            }
             hits.push(Hit {
                 query: qi as u32,
                 distance,
