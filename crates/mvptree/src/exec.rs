@@ -98,8 +98,8 @@ impl Capped<'_> {
 ///
 /// Each hit also asks for its id's line as it is found, so that the line is on its way while
 /// the scan goes on and is in cache by the time the pass reads it: one query at r24 on 1M
-/// codes, five alternated runs each, median of medians, 809 → 769 µs (AVX2), 705 → 663
-/// (AVX-512), 1,117 → 1,017 (portable).
+/// codes, alternated runs on a quiet machine, median of medians, 783 → 759 µs (AVX2), 1,102
+/// → 1,054 (portable), AVX-512 level (675 → 674).
 const RESOLVE_ROWS: usize = 1024;
 
 /// A scan's hit; its id is read in a pass of its own.
