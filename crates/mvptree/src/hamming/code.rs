@@ -140,7 +140,7 @@ impl Code for u64 {
     ) {
         let mut done = 0;
         let widest = (0..queries.len()).map(&radius).max().unwrap_or(0);
-        if super::sliced_serves(queries.len(), widest) {
+        if super::sliced_serves(kernel, queries.len(), widest) {
             done = super::scan_many_sliced(kernel, block, queries, &radius, &mut *hit);
         }
         if done < block.len() {
