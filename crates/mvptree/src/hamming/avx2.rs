@@ -11,9 +11,9 @@ use std::arch::x86_64::*;
 /// (what a default build targets) splits every unaligned 32-byte load in two, `vmovdqu` of
 /// the low half and `vinserti128` of the high one: right for Sandy Bridge, two extra µops per
 /// vector on every CPU with AVX2. The scan is bound by µops: one query at r16 on 1M codes
-/// took 253 µs with split loads, 230 with a whole load and its XOR apart, and 210 with the
-/// load folded into the XOR as here (AMD EPYC Zen 4, AVX2 kernel forced; 210 is also what a
-/// build without the split tuning gives).
+/// took 253 µs with split loads, 230 with a whole load and its XOR apart, and 216 with the
+/// load folded into the XOR as here (AMD EPYC Zen 4, AVX2 kernel forced; a whole build
+/// without the split tuning gives 210).
 ///
 /// # Safety
 ///

@@ -10,7 +10,8 @@
 //!
 //! The same source runs on every kernel: written over `[u64; L]` lanes and compiled once per
 //! instruction set with `L` the vector width in words (2 for SSE, 4 for AVX2, 8 for AVX-512,
-//! where the compiler also fuses the adders into `vpternlogq`).
+//! where the compiler also fuses the adders into `vpternlogq`). AVX2 batches do not take it:
+//! that kernel's mask form is faster ([`sliced_serves`]).
 
 use super::Kernel;
 
