@@ -46,6 +46,8 @@ cargo build --release --locked -p imgscout-redis
 cargo fmt --all --check
 cargo fmt --manifest-path fuzz/Cargo.toml --check
 cargo clippy --workspace --all-targets -- -D warnings
+# Doc links, public and private (the core's docs describe its internals).
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --document-private-items --quiet
 ruff check .
 ruff format --check .
 

@@ -5,12 +5,15 @@
 //! the searchable structures; queries see indexed entries only. Every answer is exact: the
 //! structures only decide how much work a query does, never what it returns.
 //!
-//! Inside, indexed entries live in contiguous columns split into segments
-//! ([`store`](crate::store)); each segment has an MVP-tree ([`mvp`](crate::mvp)) and, when large
-//! enough, multi-index hash tables ([`mih`](crate::mih)); a cost model ([`plan`]) picks per
-//! segment and query between them and a plain scan ([`hamming`](crate::hamming)). Answers
-//! wide enough to hold a good share of the index are written straight into their final
-//! columns in two passes instead ([`wide`](crate::wide)).
+//! Inside, indexed entries live in contiguous columns split into segments ([`store`]); each
+//! segment has an MVP-tree ([`mvp`]) and, when large enough, multi-index hash tables
+//! ([`mih`]); a cost model ([`plan`]) picks per segment and query between them and a plain
+//! scan ([`hamming`]). Answers wide enough to hold a good share of the index are written
+//! straight into their final columns in two passes instead ([`wide`]).
+//!
+//! These docs describe the internals too: build them with
+//! `cargo doc -p mvptree --document-private-items`, where links to private items resolve.
+#![allow(rustdoc::private_intra_doc_links)]
 
 mod answer;
 mod batch;

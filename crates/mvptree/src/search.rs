@@ -11,6 +11,8 @@ use crate::hamming::Code;
 use crate::idmap::{IdMap, Location};
 use crate::plan::Plan;
 use crate::store::Store;
+#[cfg(doc)]
+use crate::Index;
 use crate::{Error, Result};
 
 /// The indexed entries and the id map, both shared until written: cloning is a pointer per

@@ -6,7 +6,7 @@
 //! from several Python threads run in parallel while the GIL is released.
 //!
 //! One class serves every code width: it holds the core index of its width, and each method
-//! is written once over [`Code`] and expanded per width by [`each_width!`]. Codes cross as an
+//! is written once over [`Code`] and expanded per width by `each_width!` (below). Codes cross as an
 //! int (64 bits) or as bytes in text order (wider: byte 0 is the first two hex digits), batches
 //! as a `uint64` vector or a `uint8` matrix of one row per code.
 

@@ -1,7 +1,7 @@
 //! Bit counting over contiguous hash slices: the floor every search plan stands on.
 //!
 //! The hot loop is a mask kernel ([`hit_masks_with`]) with one implementation per instruction
-//! set ([`Kernel`]); the process picks one at first use ([`kernel`]) and the planner prices
+//! set ([`Kernel`]); the process picks one at first use ([`kernel()`]) and the planner prices
 //! scans by it.
 
 mod avx2;
@@ -49,7 +49,7 @@ const MASKS_TESTED_TOGETHER: usize = 8;
 /// in position order.
 ///
 /// The distance test is branch-free: each block of 64 hashes becomes a 64-bit mask of hits
-/// ([`hit_masks`]), so a miss costs no branch, and only the rare hits are visited.
+/// ([`Code::hit_masks`]), so a miss costs no branch, and only the rare hits are visited.
 #[inline]
 pub fn scan<C: Code>(hashes: &[C], query: C, radius: u32, mut hit: impl FnMut(usize, u32)) {
     let mut masks = [0u64; CHUNK_MASKS];
@@ -92,7 +92,7 @@ pub fn scan<C: Code>(hashes: &[C], query: C, radius: u32, mut hit: impl FnMut(us
 
 /// `masks[b]` bit `i` = whether `hashes[64 b + i]` is within `radius` of `query`, computed by
 /// `kernel`; every kernel gives the same masks. For tests and benchmarks that compare kernels:
-/// searches use the process's [`kernel`].
+/// searches use the process's [`kernel()`].
 ///
 /// # Panics
 ///
