@@ -432,6 +432,12 @@ mod tests {
                     shared_scan_cost::<u64>(len, SLICED_MIN_QUERIES, SLICED_MAX_RADIUS),
                     batch_scan_cost::<u64>(len)
                 );
+            } else {
+                // A kernel without it (AVX2) prices every radius as the mask kernel's.
+                assert_eq!(
+                    shared_scan_cost::<u64>(len, SLICED_MIN_QUERIES, 0),
+                    shared_scan_cost::<u64>(len, SLICED_MIN_QUERIES, 64)
+                );
             }
             // Past it the price no longer depends on the radius, as the mask kernel's does not.
             assert_eq!(

@@ -543,6 +543,11 @@ pub fn scan_many_sliced(
 
 /// [`scan_block`] on AVX2 vectors, compiled for AVX2.
 ///
+/// Searches no longer reach it ([`sliced_serves`] sends AVX2 batches to the mask kernel); it
+/// stays for [`scan_many_sliced`] with the kernel named, which `examples/plans.rs --kernels`
+/// times, so that the comparison can be made again on other AVX2 CPUs (Intel's run
+/// `vpsadbw` on one port, which may favour the bit-sliced form there).
+///
 /// # Safety
 ///
 /// The CPU must support AVX2.
