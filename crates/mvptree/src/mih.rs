@@ -13,7 +13,7 @@
 //! - reporting a hash only at its owner step reports it once, with no set of seen positions.
 
 use crate::hamming::{cross_hits, hits_within, kernel, Code};
-use crate::prefetch::prefetch;
+use crate::prefetch::{prefetch, prefetch_lines};
 use crate::threads::for_each_on_threads;
 
 /// Bucket tables over one segment's hashes. Positions are indexes into that segment.
@@ -362,12 +362,15 @@ impl<C: Code> MultiIndex<C> {
     ///
     /// Every bucket the schedule visits is known from the query alone, so the buckets are
     /// listed first and read in rounds of [`PROBE_ROUND`], across queries when a query has
-    /// fewer: each round asks for all its bucket bounds, then for the start of every bucket,
+    /// fewer: each round asks for all its bucket bounds, then for every line of every bucket,
     /// then (in fields without inline hashes) for every candidate's hash, before it reads
     /// any of them. A query from cold memory then waits for a few overlapped misses a round
     /// instead of one miss after another (1M entries, r8, `examples/plans.rs --cold`: 27 ->
     /// 20 µs a query from flushed caches, 15 -> 11 µs from warm ones), and a batch of exact
-    /// lookups overlaps the misses of 32 queries.
+    /// lookups overlaps the misses of 32 queries. A bucket of 15 inline hashes spans two or
+    /// three lines: asking for its first line alone left the rest to miss one by one when
+    /// the bucket was read (AVX2, 1M uniform codes, the two ways interleaved in one process:
+    /// r6 3.5-5.7 -> 2.7-4.4 µs a query, r10 29-36 -> 23-31, r12 62-74 -> 57-61; r0-r4 level).
     pub fn range_many(
         &self,
         hashes: &[C],
@@ -418,10 +421,10 @@ impl<C: Code> MultiIndex<C> {
         for (p, bucket) in probes.iter().zip(&mut round.buckets) {
             let field = &self.fields[p.field as usize];
             *bucket = field.bucket(p.key as usize);
-            if let Some(h) = field.hashes.get(bucket.start) {
-                prefetch(h);
-            } else if let Some(pos) = field.positions.get(bucket.start) {
-                prefetch(pos);
+            if field.hashes.is_empty() {
+                prefetch_lines(&field.positions[bucket.clone()]);
+            } else {
+                prefetch_lines(&field.hashes[bucket.clone()]);
             }
         }
         for (p, bucket) in probes.iter().zip(&round.buckets) {
