@@ -370,7 +370,7 @@ impl<C: Code> MultiIndex<C> {
     /// lookups overlaps the misses of 32 queries. A bucket of 15 inline hashes spans two or
     /// three lines: asking for its first line alone left the rest to miss one by one when
     /// the bucket was read (AVX2, 1M uniform codes, the two ways interleaved in one process:
-    /// r6 3.5-5.7 -> 2.7-4.4 µs a query, r10 29-36 -> 23-31, r12 62-74 -> 57-61; r0-r4 level).
+    /// r10 29-36 -> 23-31 µs a query; `KERNELS.md` has the other radii).
     pub fn range_many(
         &self,
         hashes: &[C],
