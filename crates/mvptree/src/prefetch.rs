@@ -11,15 +11,23 @@ pub fn prefetch<T>(value: &T) {
     prefetch_address((value as *const T).cast());
 }
 
-/// [`prefetch`] of every cache line `values` covers: a bucket of 15 inline hashes spans two
-/// or three lines, and asking for the first alone left the others to miss when read.
+/// [`prefetch`] of every cache line `values` covers, up to [`MAX_LINES_ASKED`]: a bucket of 15
+/// inline hashes spans two or three lines, and asking for the first alone left the others to
+/// miss when read.
 #[inline(always)]
 pub fn prefetch_lines<T>(values: &[T]) {
     let start = values.as_ptr().cast::<u8>();
-    for offset in line_offsets(start as usize, std::mem::size_of_val(values)) {
+    for offset in line_offsets(start as usize, std::mem::size_of_val(values)).take(MAX_LINES_ASKED)
+    {
         prefetch_address(start.wrapping_add(offset));
     }
 }
+
+/// Lines [`prefetch_lines`] asks for at most. A crowded bucket (near-identical images share
+/// one; flat ones can fill most of an index) is read in sequence, which the hardware
+/// prefetcher follows on its own; asking for all of it would cost a hint per eight hashes and
+/// push its first lines out of L1 before they are read.
+const MAX_LINES_ASKED: usize = 8;
 
 /// Assumed cache line size (x86-64 and most aarch64 cores).
 const LINE: usize = 64;
