@@ -35,19 +35,14 @@ const LINE: usize = 64;
 /// Offsets into `bytes` bytes at address `start`, one in each cache line they cover: the first
 /// byte, then the start of each later line.
 fn line_offsets(start: usize, bytes: usize) -> impl Iterator<Item = usize> {
-    let first_line = start / LINE;
-    let lines = if bytes == 0 {
-        0
+    let first = start / LINE;
+    // One past the last byte's line; no lines at all when there are no bytes.
+    let end = if bytes == 0 {
+        first
     } else {
-        (start + bytes - 1) / LINE - first_line + 1
+        (start + bytes).div_ceil(LINE)
     };
-    (0..lines).map(move |k| {
-        if k == 0 {
-            0
-        } else {
-            (first_line + k) * LINE - start
-        }
-    })
+    (first..end).map(move |line| (line * LINE).saturating_sub(start))
 }
 
 /// The prefetch itself, of any address: the hint never faults, so no address is unsafe.
