@@ -5,9 +5,11 @@
 //! every kernel forced in turn, divided by the hashes, buckets and candidates each plan
 //! touches at radii 10 to 20, where the plans cross. A scan's cost depends on the mask kernel
 //! the process runs ([`scan_cost_of`]) and, past a core's own caches, on the machine's memory,
-//! which the process measures once ([`crate::calibrate`]); the multi-index does no bulk bit
-//! counting, and its costs were within 15% on both machines, so they are shared. They only
-//! choose between exact plans, so a poor estimate costs time, never an answer.
+//! which the process measures once ([`crate::calibrate`]). The multi-index does no bulk bit
+//! counting: its prices were within 15% on both machines and are one table, but a Zen 5 EPYC
+//! probes in half their time, so the same measurement times probes too and scales the table
+//! for segments like its own ([`probe_scale`]). They only choose between exact plans, so a
+//! poor estimate costs time, never an answer.
 
 use crate::calibrate::calibration;
 use crate::hamming::Code;
@@ -242,7 +244,31 @@ pub fn batch_scan_cost<C: Code>(len: usize) -> f64 {
     len as f64 * scan_cost_for::<C>().batch_ns_per_hash
 }
 
+/// Estimated cost of multi-index step `step`: the fitted table's price
+/// ([`fitted_step_cost`]) times the process's measured probe scale where the calibration
+/// measured it ([`probe_scale`]).
 pub fn multi_index_cost_of_step<C: Code>(mih: &MultiIndex<C>, step: usize) -> f64 {
+    fitted_step_cost(mih, step) * probe_scale::<C>(mih.len())
+}
+
+/// The factor the process applies to the fitted multi-index prices of a segment of `len`
+/// codes of `C`: the calibration's measured [`crate::calibrate::Calibration::probe_scale`]
+/// for 64-bit segments past a core's L2 whose codes fit the shared cache (the calibration's
+/// own multi-index is one: 1M codes, 8 MiB), 1 elsewhere. Smaller segments are priced by the
+/// tables on both sides, as their scans are, and never make the process measure; larger
+/// ones and wider codes miss to memory, which the calibration does not time.
+pub fn probe_scale<C: Code>(len: usize) -> f64 {
+    let code_bytes = (len * std::mem::size_of::<C>()) as f64;
+    if C::WORDS == 1 && code_bytes > CACHED_CODE_BYTES && code_bytes <= SHARED_CACHE_CODE_BYTES {
+        calibration().probe_scale
+    } else {
+        1.0
+    }
+}
+
+/// Step `step`'s price by the fitted constants alone: buckets at [`BUCKET_NS`] (or
+/// [`BUCKET_MISS_NS`]), candidates at the rate of where they are read from.
+pub fn fitted_step_cost<C: Code>(mih: &MultiIndex<C>, step: usize) -> f64 {
     let work = mih.step_work(step);
     let code_bytes = (mih.len() * std::mem::size_of::<C>()) as f64;
     let per_candidate = if work.inline {
@@ -475,6 +501,34 @@ mod tests {
             .find(|&r| range_plan(Plan::Auto, n, Some(&mih), false, r) == Plan::Scan)
             .expect("a single query scans at r64");
         assert!(group_scans_first.expect("a group scans at r64") <= single_scans_first);
+    }
+
+    #[test]
+    fn measured_probe_scale_prices_only_segments_like_the_calibrations() {
+        // Within a core's L2, past the shared cache, or wider than 64 bits: the fitted price.
+        assert_eq!(probe_scale::<u64>(200_000), 1.0);
+        assert_eq!(probe_scale::<u64>(4_000_000), 1.0);
+        assert_eq!(probe_scale::<[u64; 4]>(200_000), 1.0);
+        // Between them, as the calibration's own 1M codes: its measured scale, on every step.
+        let measured = calibration().probe_scale;
+        assert_eq!(probe_scale::<u64>(1_000_000), measured);
+        let hashes: Vec<u64> = (0..1_000_000u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect();
+        let mih = MultiIndex::build(&hashes);
+        for step in 0..mih.step_count() {
+            assert_eq!(
+                multi_index_cost_of_step(&mih, step),
+                fitted_step_cost(&mih, step) * measured
+            );
+        }
+        let small = MultiIndex::build(&hashes[..200_000]);
+        for step in 0..small.step_count() {
+            assert_eq!(
+                multi_index_cost_of_step(&small, step),
+                fitted_step_cost(&small, step)
+            );
+        }
     }
 
     #[test]
