@@ -179,13 +179,23 @@ def compilers_running() -> list[str]:
 
 def environment(mode: Mode) -> dict[str, Any]:
     cpu = platform.processor()
+    # Family and model name the microarchitecture where the model name does not ("AMD
+    # EPYC" in a VM is Zen 4 at family 25, Zen 5 at 26).
+    family_model: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("cpu family", "model") and key not in family_model:
+                family_model[key] = value.strip()
+            if key == "model name":
+                cpu = value.strip()
                 break
     except OSError:
         pass
+    if family_model:
+        family = family_model.get("cpu family", "?")
+        cpu += f" (family {family} model {family_model.get('model', '?')})"
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"],
         cwd=REPO_ROOT,
