@@ -101,20 +101,33 @@ def test_a_single_hash_is_a_batch_of_one_and_titles_resolve_ids(
 
 
 def test_one_int_hash_answers_and_fails_as_a_batch_of_one(face: Any, data: np.ndarray) -> None:
-    # A plain int and int radius take the embedded index's short path; every other spelling
-    # the general one. Both must give the same rows and the same errors.
-    query = int(data[11]) ^ 0b101
+    # A plain int or a uint64 array of one, with an int radius, take the embedded index's
+    # short path; every other spelling the general one. All give the same rows and errors.
+    # An entry's near neighbour below 2**63, so that an int64 array can hold it too.
+    query = next(int(h) for h in data if int(h) < 2**63) ^ 0b101
+    strided = np.array([query, 0], dtype=np.uint64)[::2]
+    spellings = {
+        "int": query,
+        "uint64 array of one": np.array([query], dtype=np.uint64),
+        "strided uint64 view of one": strided,
+        "int64 array of one": np.array([query], dtype=np.int64),
+        "list of one": [query],
+    }
     for radius in (0, 3, 12, 64, 65, 12.7):
-        one = face.query_arrays(query, radius)
-        batch = face.query_arrays(np.array([query], dtype=np.uint64), radius)
-        assert [part.tolist() for part in one] == [part.tolist() for part in batch], radius
+        answers = {
+            name: [part.tolist() for part in face.query_arrays(hashes, radius)]
+            for name, hashes in spellings.items()
+        }
+        assert all(answer == answers["list of one"] for answer in answers.values()), radius
     want = expected_range(distances(data, np.uint64(query)), np.arange(1, ENTRIES + 1), 12)
-    assert face.query_arrays(query, 12)[1].tolist() == want.ids.tolist()
-    for bad_hash in (-1, 2**64, True):
+    for name, hashes in spellings.items():
+        assert face.query_arrays(hashes, 12)[1].tolist() == want.ids.tolist(), name
+    for bad_hash in (-1, 2**64, True, np.array([-1], dtype=np.int64)):
         with pytest.raises(imgscout.InvalidArgumentError, match="invalid hash"):
             face.query_arrays(bad_hash, 4)
-    with pytest.raises(imgscout.InvalidArgumentError, match="invalid radius"):
-        face.query_arrays(query, -1)
+    for hashes in (query, np.array([query], dtype=np.uint64)):
+        with pytest.raises(imgscout.InvalidArgumentError, match="invalid radius"):
+            face.query_arrays(hashes, -1)
 
 
 def test_knn_arrays_pad_rows_and_titles_skip_the_padding(face: Any) -> None:

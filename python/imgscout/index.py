@@ -220,8 +220,9 @@ class Index:
         ``len(hashes) + 1`` entries), each query's rows nearest first, then by id. A single
         hash is a batch of one. Titles are not fetched: :meth:`titles` resolves the ids
         wanted."""
-        # One plain int at a cheap radius is answered by the extension in one step, as in
-        # :meth:`query`; anything else goes through the general parsers and the batch path.
+        # One plain int (or a uint64 array of one) at a cheap radius is answered by the
+        # extension in one step, as in :meth:`query`; anything else goes through the general
+        # parsers and the batch path.
         if limit is None:
             found = self._core.query_arrays_fast(hashes, radius, self._max_rows)
             if found is not None:

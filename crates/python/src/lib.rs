@@ -320,15 +320,38 @@ impl PyIndex {
         hash: &Bound<'_, PyAny>,
         radius: &Bound<'_, PyAny>,
     ) -> Option<(&RwLock<CoreIndex<u64>>, u64, u32)> {
+        if !hash.is_exact_instance_of::<PyInt>() {
+            return None;
+        }
+        self.plain_radius(hash.extract::<u64>().ok()?, radius)
+    }
+
+    /// [`PyIndex::plain_query`] for a batch of one given as a 1-D uint64 array (FAISS users
+    /// pass `xq[i:i + 1]`).
+    fn plain_query_of_one(
+        &self,
+        hashes: &Bound<'_, PyAny>,
+        radius: &Bound<'_, PyAny>,
+    ) -> Option<(&RwLock<CoreIndex<u64>>, u64, u32)> {
+        let array = hashes.cast::<PyArray1<u64>>().ok()?;
+        if array.len() != 1 {
+            return None;
+        }
+        self.plain_radius(array.get_owned([0])?, radius)
+    }
+
+    fn plain_radius(
+        &self,
+        hash: u64,
+        radius: &Bound<'_, PyAny>,
+    ) -> Option<(&RwLock<CoreIndex<u64>>, u64, u32)> {
         let Inner::Bits64(lock) = &self.inner else {
             return None;
         };
-        if !hash.is_exact_instance_of::<PyInt>() || !radius.is_exact_instance_of::<PyInt>() {
+        if !radius.is_exact_instance_of::<PyInt>() {
             return None;
         }
-        let (Ok(hash), Ok(radius)) = (hash.extract::<u64>(), radius.extract::<u64>()) else {
-            return None;
-        };
+        let radius = radius.extract::<u64>().ok()?;
         Some((
             lock,
             hash,
@@ -493,10 +516,11 @@ impl PyIndex {
         answer_list(py, &MATCH_CLASS, rows).map(Some)
     }
 
-    /// `query_arrays(int, int)` on a 64-bit index in one step, for a search the planner
-    /// prices below [`QUICK_QUERY_NS`]: run with the interpreter held, its rows straight into
-    /// the three arrays. `None` otherwise (other arguments, a wider index, a costlier search,
-    /// which the batch path runs with the interpreter released).
+    /// `query_arrays(int, int)` on a 64-bit index in one step, and `query_arrays` of a uint64
+    /// array of one hash, for a search the planner prices below [`QUICK_QUERY_NS`]: run with
+    /// the interpreter held, its rows straight into the three arrays. `None` otherwise (other
+    /// arguments, a wider index, a costlier search, which the batch path runs with the
+    /// interpreter released).
     fn query_arrays_fast<'py>(
         &self,
         py: Python<'py>,
@@ -504,7 +528,10 @@ impl PyIndex {
         radius: &Bound<'py, PyAny>,
         max_rows: usize,
     ) -> PyResult<Option<RangeArrays<'py>>> {
-        let Some((lock, hash, radius)) = self.plain_query(hash, radius) else {
+        let plain = self
+            .plain_query(hash, radius)
+            .or_else(|| self.plain_query_of_one(hash, radius));
+        let Some((lock, hash, radius)) = plain else {
             return Ok(None);
         };
         let found = guarded(|| {
