@@ -12,7 +12,7 @@
 //! same from call to call, and answers never depend on them.
 //!
 //! A multi-index probe is bound by the latency of random reads from the shared cache, which
-//! differs between machines too: its fitted prices ([`crate::plan::fitted_step_cost`]) were
+//! differs between machines too: its fitted prices ([`crate::probe_price::fitted_step_cost`]) were
 //! within 15% of forced probes on a Xeon and a Zen 4 EPYC, and twice a Zen 5 EPYC's times,
 //! where they put the AVX2 crossover at r14 with the probe taking half the scan's time. So the
 //! same measurement builds a multi-index over the buffer and times probes at the radii where
@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use crate::hamming::scan;
 use crate::mih::MultiIndex;
-use crate::plan::fitted_step_cost;
+use crate::probe_price::fitted_step_cost;
 
 /// Codes in the calibration buffer: 8 MiB, past any core's private caches, and the size of
 /// the 1M-entry segments where plans cross.

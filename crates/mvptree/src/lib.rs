@@ -30,6 +30,7 @@ mod mih;
 mod mvp;
 pub mod plan;
 mod prefetch;
+mod probe_price;
 mod radix;
 mod search;
 mod store;
