@@ -549,7 +549,7 @@ impl PyIndex {
         let ids: Vec<i64> = found.iter().map(|m| m.id as i64).collect();
         let distances: Vec<i32> = found.iter().map(|m| m.distance as i32).collect();
         Ok(Some((
-            to_array(py, lims.to_vec()),
+            PyArray1::from_slice(py, &lims),
             to_array(py, ids),
             to_array(py, distances),
         )))
