@@ -79,6 +79,16 @@ impl MatchSorter {
         ids: &mut Vec<u64>,
         distances: &mut Vec<u32>,
     ) {
+        // Most answers of a batch of near lookups: no row, or the one copy.
+        match matches {
+            [] => return,
+            [only] => {
+                ids.push(only.id);
+                distances.push(only.distance);
+                return;
+            }
+            _ => {}
+        }
         if self.sort_by_distance(matches) {
             ids.extend_from_slice(&self.ids);
             let mut start = 0;

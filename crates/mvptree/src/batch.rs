@@ -237,8 +237,11 @@ impl Gathered {
         for &(qi, _) in tagged.iter() {
             self.starts[qi as usize + 1] += 1;
         }
-        for i in 1..self.starts.len() {
-            self.starts[i] += self.starts[i - 1];
+        // Summed in a register: summed in place, each start waited for the store before it.
+        let mut total = 0;
+        for start in self.starts.iter_mut() {
+            total += *start;
+            *start = total;
         }
         self.rows.clear();
         self.rows.resize(tagged.len(), Match { distance: 0, id: 0 });
