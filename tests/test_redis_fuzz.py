@@ -359,7 +359,7 @@ def assert_consistent(client: redis.Redis, key: bytes, context: str) -> list[lis
     return entries
 
 
-#: The figures of imgscout.info that are content; the others (segments, tree nodes, memory)
+#: The figures of imgscout.info that are content; the others (segments, builds, memory)
 #: describe the layout, which depends on how the index was built (a replica or a reload
 #: builds it in one go).
 LOGICAL_FIGURES = (b"entries", b"pending", b"next_id", b"sync_threshold")

@@ -83,7 +83,6 @@ impl<'a> Arbitrary<'a> for Batch {
 enum AnyPlan {
     Auto,
     Scan,
-    Tree,
     MultiIndex,
 }
 
@@ -92,7 +91,6 @@ impl AnyPlan {
         match self {
             AnyPlan::Auto => Plan::Auto,
             AnyPlan::Scan => Plan::Scan,
-            AnyPlan::Tree => Plan::Tree,
             AnyPlan::MultiIndex => Plan::MultiIndex,
         }
     }

@@ -70,8 +70,8 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 #: Figures of ``Index.info()`` and how the shards' values combine into the whole index's.
-_SUMMED = ("entries", "pending", "memory_bytes", "segments", "deleted_slots", "tree_nodes")
-_LARGEST = ("next_id", "tree_depth")
+_SUMMED = ("entries", "pending", "memory_bytes", "segments", "deleted_slots", "builds_pending")
+_LARGEST = ("next_id",)
 
 #: Rounds of a write that lost an id race to another writer before giving up.
 _WRITE_ATTEMPTS = 20
@@ -114,7 +114,7 @@ def _combined_info(shard_infos: list[dict[str, Any]]) -> dict[str, Any]:
         elif name == "segment_sizes":
             combined[name] = ",".join(str(value) for value in values if value != "")
         else:
-            # Descriptions of one tree's layout (multi-index fields, plans) and the scan kernel:
+            # Descriptions of one segment's layout (multi-index fields, plans) and the scan kernel:
             # the largest shard's, as the index answers with the largest segment's.
             combined[name] = largest_shard[name]
     return combined

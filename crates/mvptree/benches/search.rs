@@ -1,4 +1,4 @@
-//! Tree vs multi-index vs scan vs the planner's choice, at radii 0..20, on 1M uniform and 1M
+//! Multi-index vs scan vs the planner's choice, at radii 0..20, on 1M uniform and 1M
 //! clustered hashes; and each mask kernel this CPU supports, in ns per hash.
 //! `cargo bench -p mvptree` (set IMGSCOUT_BENCH_N for another size, IMGSCOUT_KERNEL to force
 //! the kernel the searches use; `cargo bench -p mvptree -- kernels` for the kernels alone).
@@ -81,7 +81,7 @@ fn search(c: &mut Criterion) {
             .measurement_time(Duration::from_secs(2));
         for radius in [0u32, 4, 8, 12, 14, 16, 18, 20] {
             let qs = queries(&hashes, radius);
-            for plan in [Plan::Scan, Plan::Tree, Plan::MultiIndex, Plan::Auto] {
+            for plan in [Plan::Scan, Plan::MultiIndex, Plan::Auto] {
                 group.bench_with_input(BenchmarkId::new(plan.name(), radius), &radius, |b, &r| {
                     let mut i = 0;
                     b.iter(|| {
@@ -99,7 +99,7 @@ fn search(c: &mut Criterion) {
             .measurement_time(Duration::from_secs(2));
         let qs = queries(&hashes, 4);
         for k in [1usize, 10, 100] {
-            for plan in [Plan::Scan, Plan::Tree, Plan::MultiIndex, Plan::Auto] {
+            for plan in [Plan::Scan, Plan::MultiIndex, Plan::Auto] {
                 group.bench_with_input(BenchmarkId::new(plan.name(), k), &k, |b, &k| {
                     let mut i = 0;
                     b.iter(|| {

@@ -26,7 +26,7 @@ impl SplitMix {
     }
 }
 
-const PLANS: [Plan; 4] = [Plan::Scan, Plan::MultiIndex, Plan::Tree, Plan::Auto];
+const PLANS: [Plan; 3] = [Plan::Scan, Plan::MultiIndex, Plan::Auto];
 const RADII: [u32; 7] = [8, 10, 12, 14, 16, 18, 20];
 const ROUNDS: usize = 9;
 
@@ -414,27 +414,26 @@ fn main() {
     // "chosen / best" compares forced plans only: auto runs the same code as the plan it
     // picks, so this is the planner's loss without auto's own timing noise.
     println!(
-        "| r | scan | multi-index | tree | auto (plan) | estimate | auto / best | chosen / best | batch scan | batch multi-index | batch auto | batch auto / best |"
+        "| r | scan | multi-index | auto (plan) | estimate | auto / best | chosen / best | batch scan | batch multi-index | batch auto | batch auto / best |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (ri, &r) in RADII.iter().enumerate() {
         let b = &best[ri];
-        let fastest = b[..3].iter().copied().fold(f64::INFINITY, f64::min);
+        let fastest = b[..2].iter().copied().fold(f64::INFINITY, f64::min);
         let chosen = auto[r as usize];
         println!(
-            "| {r} | {:.0} | {:.0} | {:.0} | {:.0} ({}) | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} | {:.2} |",
+            "| {r} | {:.0} | {:.0} | {:.0} ({}) | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} | {:.2} |",
             b[0],
             b[1],
             b[2],
-            b[3],
             chosen.name(),
             index.range_cost_ns(r) / 1e3,
-            b[3] / fastest,
+            b[2] / fastest,
             b[PLANS.iter().position(|&p| p == chosen).unwrap()] / fastest,
+            b[3],
             b[4],
             b[5],
-            b[6],
-            b[6] / b[4].min(b[5]),
+            b[5] / b[3].min(b[4]),
         );
     }
 }

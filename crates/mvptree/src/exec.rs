@@ -217,10 +217,6 @@ impl<C: Code> Store<C> {
                     .mih()
                     .expect("plan checked")
                     .range(hashes, query, radius, hit),
-                Plan::Tree => s
-                    .tree()
-                    .expect("plan checked")
-                    .range(hashes, query, radius, hit),
                 _ => {
                     scan_resolving_ids(s, &[query], radius, &mut hits, |_, m| {
                         sink.push(m);
@@ -269,8 +265,7 @@ impl<C: Code> Store<C> {
             let hashes = s.hashes();
             // Scans and probes below take the queries 64 at a time.
             let group = queries.len().min(64);
-            let chosen =
-                plan::batch_range_plan(plan, s.len, s.mih(), s.tree().is_some(), radius, group);
+            let chosen = plan::batch_range_plan(plan, s.len, s.mih(), radius, group);
             // Takes live rows only.
             let record = |sink: &mut S, qi: usize, m: Match| {
                 if rows.get() < max_rows {
@@ -299,9 +294,9 @@ impl<C: Code> Store<C> {
                 }
                 continue;
             }
-            if chosen == Plan::MultiIndex {
-                // Queries probe together so that their bucket reads overlap; in slices, so
-                // that an overflow stops the work soon.
+            {
+                // Probed (the plan's only other pick): queries probe together so that their
+                // bucket reads overlap; in slices, so that an overflow stops the work soon.
                 let mih = s.mih().expect("plan checked");
                 for (c, group) in queries.chunks(64).enumerate() {
                     mih.range_many(hashes, group, radius, |qi, p, distance| {
@@ -310,16 +305,6 @@ impl<C: Code> Store<C> {
                     if overflowed.get() {
                         return false;
                     }
-                }
-                continue;
-            }
-            let tree = s.tree().expect("plan checked");
-            for (qi, &q) in queries.iter().enumerate() {
-                tree.range(hashes, q, radius, |p, distance| {
-                    record_live(&mut *sink, qi, p, distance)
-                });
-                if overflowed.get() {
-                    return false;
                 }
             }
         }
@@ -533,8 +518,7 @@ impl<C: Code> Store<C> {
     ///
     /// Joins all segments at once: their live hashes are gathered into one array, then joined
     /// by a temporary multi-index ([`MultiIndex::self_join`]) or, when a scan is cheaper (small
-    /// indexes, wide radii) or forced, by a blocked scan of every pair. [`Plan::Tree`] queries
-    /// each entry's segment tree instead (for testing that structure; it is never faster).
+    /// indexes, wide radii) or forced, by a blocked scan of every pair.
     pub fn pairs(&self, radius: u32, plan: Plan, max_rows: usize) -> Option<Vec<Pair>> {
         self.pairs_on_threads(radius, plan, max_rows, 1)
     }
@@ -568,7 +552,7 @@ impl<C: Code> Store<C> {
         // Looked up once per entry, not twice per pair: a pair count can be many times the
         // entry count, and each lookup searches the segments.
         let ids: Vec<u64> = slots.iter().map(|&s| self.id(s)).collect();
-        if plan != Plan::Scan && plan != Plan::Tree {
+        if plan != Plan::Scan {
             let threads = if slots.len() >= PARALLEL_JOIN_MIN {
                 threads
             } else {
@@ -600,46 +584,17 @@ impl<C: Code> Store<C> {
             true
         };
         // The multi-index join returned above when it was forced or cheaper.
-        match plan {
-            Plan::Tree => {
-                'anchors: for (qa, &slot) in slots.iter().enumerate() {
-                    let q = self.hash(slot);
-                    let mut found = Vec::new();
-                    for t in &self.segments {
-                        let mut keep = |tp: usize, d: u32| {
-                            if !t.is_dead(tp) {
-                                found.push((t.start + tp, d))
-                            }
-                        };
-                        match t.tree() {
-                            Some(tree) => tree.range(t.hashes(), q, radius, keep),
-                            None => scan(t.hashes(), q, radius, &mut keep),
-                        }
-                    }
-                    for (other, d) in found {
-                        if other > slot {
-                            let qb = slots.partition_point(|&s| s < other);
-                            if !emit(qa, qb, d) {
-                                break 'anchors;
-                            }
-                        }
-                    }
+        // In slices of anchors, so that an overflow stops the work soon.
+        const SLICE: usize = 64;
+        for (c, group) in hashes.chunks(SLICE).enumerate() {
+            let first = c * SLICE;
+            scan_many(&hashes[first..], group, radius, |qi, p, d| {
+                if p > qi && !overflowed.get() {
+                    emit(first + qi, first + p, d);
                 }
-            }
-            _ => {
-                // In slices of anchors, so that an overflow stops the work soon.
-                const SLICE: usize = 64;
-                for (c, group) in hashes.chunks(SLICE).enumerate() {
-                    let first = c * SLICE;
-                    scan_many(&hashes[first..], group, radius, |qi, p, d| {
-                        if p > qi && !overflowed.get() {
-                            emit(first + qi, first + p, d);
-                        }
-                    });
-                    if overflowed.get() {
-                        break;
-                    }
-                }
+            });
+            if overflowed.get() {
+                break;
             }
         }
         if overflowed.get() {
@@ -654,14 +609,7 @@ impl<C: Code> Store<C> {
     pub fn batch_scans(&self, radius: u32, queries: usize) -> bool {
         self.segments.iter().max_by_key(|s| s.len).is_some_and(|s| {
             let group = queries.min(64);
-            plan::batch_range_plan(
-                Plan::Auto,
-                s.len,
-                s.mih(),
-                s.tree().is_some(),
-                radius,
-                group,
-            ) == Plan::Scan
+            plan::batch_range_plan(Plan::Auto, s.len, s.mih(), radius, group) == Plan::Scan
         })
     }
 
@@ -699,7 +647,7 @@ impl<C: Code> Store<C> {
 /// What a k-nearest search of one segment leaves for a scan of it to offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Remaining {
-    /// Nothing: the probe or the tree finished the segment.
+    /// Nothing: the probe finished the segment.
     Nothing,
     /// Every entry: nothing was offered yet.
     Everything,
@@ -721,8 +669,8 @@ impl Remaining {
     }
 }
 
-/// The first part of a k-nearest search of segment `s`: the multi-index probe or the tree
-/// search its plan picks, offering what it finds to `top`; returns what a scan must still
+/// The first part of a k-nearest search of segment `s`: the multi-index probe, when its plan
+/// picks it, offering what it finds to `top`; returns what a scan must still
 /// offer. `batched`: that scan is shared with a batch's other queries, and so cheaper.
 fn knn_probe<C: Code>(
     s: &Segment<C>,
@@ -734,7 +682,7 @@ fn knn_probe<C: Code>(
 ) -> Remaining {
     let hashes = s.hashes();
     // Probes up to its budget before it weighs the rest against a scan.
-    let (chosen, budget) = plan::knn_plan(plan, s.len, s.mih(), s.tree().is_some(), batched);
+    let (chosen, budget) = plan::knn_plan(plan, s.len, s.mih(), batched);
     match chosen {
         Plan::MultiIndex => {
             let mih = s.mih().expect("plan checked");
@@ -766,39 +714,6 @@ fn knn_probe<C: Code>(
             }
             Remaining::Nothing
         }
-        Plan::Tree => {
-            let mut visitor = TreeKnn {
-                top,
-                hashes,
-                query,
-                offer,
-            };
-            s.tree()
-                .expect("plan checked")
-                .best_first(hashes, query, &mut visitor);
-            Remaining::Nothing
-        }
         _ => Remaining::Everything,
-    }
-}
-
-struct TreeKnn<'a, C, F> {
-    top: &'a mut TopK,
-    hashes: &'a [C],
-    query: C,
-    offer: &'a F,
-}
-
-impl<C: Code, F: Fn(&mut TopK, usize, u32)> crate::mvp::LeafVisitor for TreeKnn<'_, C, F> {
-    fn bound(&self) -> u32 {
-        self.top.bound()
-    }
-
-    fn visit(&mut self, start: usize, end: usize) {
-        let bound = self.top.bound();
-        let (top, offer) = (&mut *self.top, self.offer);
-        scan(&self.hashes[start..end], self.query, bound, |p, d| {
-            offer(top, start + p, d)
-        });
     }
 }

@@ -28,6 +28,9 @@ pub struct Stats {
     /// Every byte the index holds on the heap, plus the index itself.
     pub memory_bytes: usize,
     pub segments: Vec<SegmentStats>,
+    /// Segments whose multi-index tables are still being built on another thread (they are
+    /// scanned meanwhile): 0 once every build is in place.
+    pub builds_pending: usize,
     /// The plan a range query takes on the largest segment, at each radius 0..=bits.
     pub plans_by_radius: Vec<Plan>,
 }
@@ -52,19 +55,7 @@ impl Stats {
                 "deleted_slots",
                 Int(self.segments.iter().map(|s| s.dead as u64).sum()),
             ),
-            (
-                "tree_nodes",
-                Int(self.segments.iter().map(|s| s.tree_nodes as u64).sum()),
-            ),
-            (
-                "tree_depth",
-                Int(self
-                    .segments
-                    .iter()
-                    .map(|s| s.tree_depth as u64)
-                    .max()
-                    .unwrap_or(0)),
-            ),
+            ("builds_pending", Int(self.builds_pending as u64)),
             (
                 "multi_index_fields",
                 Text(largest.map_or(String::new(), |s| {
@@ -184,11 +175,10 @@ impl<C: Code> Index<C> {
         self.indexed.store.builds_pending()
     }
 
-    /// Puts every finished deferred build in place. O(entries of those segments).
+    /// Puts every finished deferred build in place. O(tables of those segments).
     pub fn install_builds(&mut self) {
         if self.builds_ready() {
-            let Snapshot { store, ids } = &mut self.indexed;
-            store.install_builds(Arc::make_mut(ids));
+            self.indexed.store.install_builds();
         }
     }
 
@@ -521,6 +511,7 @@ impl<C: Code> Index<C> {
             bits: C::BITS,
             memory_bytes: self.memory_bytes(),
             segments: self.indexed.store.segment_stats(),
+            builds_pending: self.indexed.store.builds_pending(),
             plans_by_radius: self.indexed.store.plans_by_radius(),
         }
     }

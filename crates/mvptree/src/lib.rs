@@ -5,10 +5,9 @@
 //! the searchable structures; queries see indexed entries only. Every answer is exact: the
 //! structures only decide how much work a query does, never what it returns.
 //!
-//! Inside, indexed entries live in contiguous columns split into segments ([`store`]); each
-//! segment has an MVP-tree ([`mvp`]) and, when large enough, multi-index hash tables
-//! ([`mih`]); a cost model ([`plan`]) picks per segment and query between them and a plain
-//! scan ([`hamming`]). Answers wide enough to hold a good share of the index are written
+//! Inside, indexed entries live in contiguous columns split into segments, each in id order
+//! ([`store`]); a segment large enough has multi-index hash tables ([`mih`]), and a cost
+//! model ([`plan`]) picks per segment and query between them and a plain scan ([`hamming`]). Answers wide enough to hold a good share of the index are written
 //! straight into their final columns in two passes instead ([`wide`]).
 //!
 //! These docs describe the internals too: build them with
@@ -27,7 +26,6 @@ mod hamming;
 mod idmap;
 mod index;
 mod mih;
-mod mvp;
 pub mod plan;
 mod prefetch;
 mod probe_price;

@@ -26,7 +26,6 @@ pub use crate::probe_price::{
 pub enum Plan {
     Auto,
     Scan,
-    Tree,
     MultiIndex,
 }
 
@@ -35,7 +34,6 @@ impl Plan {
         match self {
             Plan::Auto => "auto",
             Plan::Scan => "scan",
-            Plan::Tree => "tree",
             Plan::MultiIndex => "multi-index",
         }
     }
@@ -260,18 +258,16 @@ pub fn multi_index_cost<C: Code>(mih: &MultiIndex<C>, steps: usize) -> f64 {
 }
 
 /// The plan a range query of `radius` takes on a segment of `len` entries: `forced` unless
-/// it is [`Plan::Auto`] or the segment lacks the structure it needs (then a scan).
+/// it is [`Plan::Auto`] or the segment lacks the tables it needs (then a scan).
 pub fn range_plan<C: Code>(
     forced: Plan,
     len: usize,
     mih: Option<&MultiIndex<C>>,
-    has_tree: bool,
     radius: u32,
 ) -> Plan {
     match (forced, mih) {
         (Plan::Auto, mih) => choose_range(len, mih, radius),
         (Plan::MultiIndex, None) => Plan::Scan,
-        (Plan::Tree, _) if !has_tree => Plan::Scan,
         (forced, _) => forced,
     }
 }
@@ -283,7 +279,6 @@ pub fn batch_range_plan<C: Code>(
     forced: Plan,
     len: usize,
     mih: Option<&MultiIndex<C>>,
-    has_tree: bool,
     radius: u32,
     queries: usize,
 ) -> Plan {
@@ -294,7 +289,7 @@ pub fn batch_range_plan<C: Code>(
         {
             Plan::Scan
         }
-        _ => range_plan(forced, len, mih, has_tree, radius),
+        _ => range_plan(forced, len, mih, radius),
     }
 }
 
@@ -306,13 +301,11 @@ pub fn knn_plan<C: Code>(
     forced: Plan,
     len: usize,
     mih: Option<&MultiIndex<C>>,
-    has_tree: bool,
     batched: bool,
 ) -> (Plan, f64) {
     match (forced, mih) {
         (Plan::Auto, Some(_)) => (Plan::MultiIndex, knn_probe_budget::<C>(len, batched)),
         (Plan::Auto, None) | (Plan::MultiIndex, None) => (Plan::Scan, 0.0),
-        (Plan::Tree, _) if !has_tree => (Plan::Scan, 0.0),
         (forced, _) => (forced, f64::INFINITY),
     }
 }
@@ -440,12 +433,12 @@ mod tests {
         let mut group_scans_first = None;
         for radius in 0..=64 {
             assert_eq!(
-                batch_range_plan(Plan::Auto, n, Some(&mih), false, radius, 1),
-                range_plan(Plan::Auto, n, Some(&mih), false, radius),
+                batch_range_plan(Plan::Auto, n, Some(&mih), radius, 1),
+                range_plan(Plan::Auto, n, Some(&mih), radius),
                 "r{radius}"
             );
             let probe = multi_index_cost(&mih, radius as usize + 1);
-            let group = batch_range_plan(Plan::Auto, n, Some(&mih), false, radius, 64);
+            let group = batch_range_plan(Plan::Auto, n, Some(&mih), radius, 64);
             let shared = batch_scan_cost::<u64>(n);
             assert_eq!(
                 group == Plan::Scan,
@@ -457,7 +450,7 @@ mod tests {
         }
         // A group scans from some radius on, and never later than a single query does.
         let single_scans_first = (0..=64)
-            .find(|&r| range_plan(Plan::Auto, n, Some(&mih), false, r) == Plan::Scan)
+            .find(|&r| range_plan(Plan::Auto, n, Some(&mih), r) == Plan::Scan)
             .expect("a single query scans at r64");
         assert!(group_scans_first.expect("a group scans at r64") <= single_scans_first);
     }

@@ -1,5 +1,5 @@
-//! The indexed (synced) entries: columns split into segments, each with its own MVP-tree and,
-//! when large enough, multi-index tables.
+//! The indexed (synced) entries: columns split into segments, each in ascending id order
+//! and, when large enough, with multi-index tables.
 //!
 //! # Segments
 //! A sync appends its batch as a new segment at the end of the columns. Segments are kept in
@@ -9,9 +9,20 @@
 //! O(log n) times over its life (a logarithmic method, as in Bentley & Saxe). Deletion marks a
 //! slot dead; a segment more than half dead is rebuilt with the ones after it.
 //!
-//! Invariants: segments cover `0..columns.len()` in order without gaps; `dead` has a bit per
-//! slot; `live` counts slots whose bit is clear; the id map points every live id at its slot.
-//! The layout depends only on the sequence of operations, never on time or randomness.
+//! Invariants: segments cover `0..columns.len()` in order without gaps; each segment's
+//! entries are in ascending id order; `dead` has a bit per slot; `live` counts slots whose
+//! bit is clear; the id map points every live id at its slot. The layout depends only on the
+//! sequence of operations, never on time or randomness.
+//!
+//! # Why id order
+//! Every plan the cost model picks (scan, multi-index) reads a segment in any order, so the
+//! order serves the answers instead: a wide answer's rows, sorted by distance then id, are
+//! placed by walking the slots ([`crate::wide`]) rather than by reading each id's distance
+//! from wherever its slot lies (r32 on 1M codes, one query: 2.3 ms with the slots in an
+//! MVP-tree's order, 1.5 ms in id order, AVX-512 kernel). The segments once held an MVP-tree
+//! (the old module's structure) and were laid out in its order; the planner never chose it
+//! on any kernel or machine measured (1.5-2.3 ms a query at r8-r20 on 1M codes against
+//! 0.08-0.17 ms for the scan), so it is no longer built.
 
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,73 +31,45 @@ use crate::columns::{Columns, Ids};
 use crate::hamming::Code;
 use crate::idmap::{IdMap, Location};
 use crate::mih::MultiIndex;
-use crate::mvp::MvpTree;
 use crate::plan::{self, Plan};
 
 /// A segment absorbs the segments after it while they hold at least `1/MERGE_RATIO` of its
 /// live entries.
 pub const MERGE_RATIO: usize = 4;
 
-/// What a rebuild makes and nothing changes afterwards: the entries in search order and
-/// their structures. Shared (not copied) by every [`Store`] cloned from the one that built it,
-/// so a reader can hold a consistent view while the index goes on changing.
-#[derive(Debug)]
-struct SegmentData<C: Code> {
-    columns: Columns<C>,
-    /// `None` while the segment waits for its structures to be built elsewhere (see
-    /// [`BuildJob`]): it is scanned meanwhile.
-    tree: Option<MvpTree<C>>,
-    mih: Option<MultiIndex<C>>,
-}
+type BuildSlot<C> = Mutex<Option<MultiIndex<C>>>;
 
-/// What a deferred build hands back: the search order and the structures over it.
-#[derive(Debug)]
-struct Built<C: Code> {
-    order: Vec<u32>,
-    tree: MvpTree<C>,
-    mih: Option<MultiIndex<C>>,
-}
-
-type BuildSlot<C> = Mutex<Option<Built<C>>>;
-
-/// The expensive half of a rebuild (the MVP-tree and the multi-index tables), split off so a
-/// face can run it on another thread: [`BuildJob::run`] anywhere, then
-/// [`crate::Index::install_builds`] where the index lives. Until then the new segment answers
-/// by scanning, so answers never wait for it and never differ.
+/// The expensive half of a rebuild (the multi-index tables), split off so a face can run it
+/// on another thread: [`BuildJob::run`] anywhere, then [`crate::Index::install_builds`] where
+/// the index lives. Until then the new segment answers by scanning, so answers never wait
+/// for it and never differ.
 #[derive(Debug)]
 pub struct BuildJob<C: Code = u64> {
-    data: Arc<SegmentData<C>>,
+    columns: Arc<Columns<C>>,
     slot: Arc<BuildSlot<C>>,
-    multi_index: bool,
 }
 
 impl<C: Code> BuildJob<C> {
     /// Entries the job builds over.
     pub fn len(&self) -> usize {
-        self.data.columns.len()
+        self.columns.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Builds the structures. Needs no lock on the index: the segment's entries are shared
-    /// and immutable.
+    /// Builds the tables. Needs no lock on the index: the segment's entries are shared and
+    /// immutable.
     pub fn run(self) {
-        let hashes = &self.data.columns.hashes;
-        let (tree, order) = MvpTree::build(hashes);
-        let mih = self.multi_index.then(|| {
-            let ordered: Vec<C> = order.iter().map(|&i| hashes[i as usize]).collect();
-            MultiIndex::build(&ordered)
-        });
-        let built = Built { order, tree, mih };
-        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(built);
+        let mih = MultiIndex::build(&self.columns.hashes);
+        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(mih);
     }
 }
 
-/// A segment: shared immutable data plus its own deletion marks, copied on write when a
-/// reader still holds the old ones (a bit per entry, so a delete copies at most `len / 8`
-/// bytes).
+/// A segment: shared immutable entries and tables plus its own deletion marks, copied on
+/// write when a reader still holds the old ones (a bit per entry, so a delete copies at most
+/// `len / 8` bytes).
 ///
 /// Invariants: `dead_bits` has a bit per position, `dead` counts the set ones; `start` is the
 /// slot of position 0 (the sum of the lengths of the segments before).
@@ -95,7 +78,11 @@ pub struct Segment<C: Code> {
     pub(crate) start: usize,
     pub(crate) len: usize,
     pub(crate) dead: usize,
-    data: Arc<SegmentData<C>>,
+    /// The entries, in ascending id order.
+    columns: Arc<Columns<C>>,
+    /// `None` on a small segment, and on a large one while its tables are built elsewhere
+    /// (see [`BuildJob`]): it is scanned meanwhile.
+    mih: Option<Arc<MultiIndex<C>>>,
     dead_bits: Arc<Vec<u64>>,
     /// Where a deferred build of this segment's structures will land.
     build: Option<Arc<BuildSlot<C>>>,
@@ -131,32 +118,34 @@ impl<C: Code> Segment<C> {
 
     #[inline]
     pub(crate) fn hashes(&self) -> &[C] {
-        &self.data.columns.hashes
+        &self.columns.hashes
     }
 
     #[inline]
     pub(crate) fn id(&self, p: usize) -> u64 {
-        self.data.columns.id(p)
+        self.columns.id(p)
     }
 
     /// Every position's id, in position order.
     #[inline]
     pub(crate) fn ids(&self) -> &Ids {
-        self.data.columns.ids()
+        self.columns.ids()
     }
 
     pub(crate) fn mih(&self) -> Option<&MultiIndex<C>> {
-        self.data.mih.as_ref()
+        self.mih.as_deref()
     }
 
-    pub(crate) fn tree(&self) -> Option<&MvpTree<C>> {
-        self.data.tree.as_ref()
+    /// The deletion marks of positions `64 * w..64 * w + 64`, a bit each.
+    #[inline]
+    pub(crate) fn dead_word(&self, w: usize) -> u64 {
+        self.dead_bits[w]
     }
 
     /// The plan a range query at `radius` takes here: `plan` when it is forced and this
     /// segment has the structure it needs, else the planner's pick.
     pub(crate) fn range_plan(&self, plan: Plan, radius: u32) -> Plan {
-        plan::range_plan(plan, self.len, self.mih(), self.tree().is_some(), radius)
+        plan::range_plan(plan, self.len, self.mih(), radius)
     }
 }
 
@@ -165,8 +154,6 @@ impl<C: Code> Segment<C> {
 pub struct SegmentStats {
     pub len: usize,
     pub dead: usize,
-    pub tree_nodes: usize,
-    pub tree_depth: usize,
     pub multi_index_fields: Vec<u32>,
 }
 
@@ -263,10 +250,8 @@ impl<C: Code> Store<C> {
         self.segments.iter().filter(|s| s.build.is_some()).count()
     }
 
-    /// Puts finished builds in place: each such segment is laid out again in its search
-    /// order, its deletion marks and its ids' slots moved along. O(segment) with no search
-    /// structure built: the expensive part ran in [`BuildJob::run`].
-    pub fn install_builds(&mut self, ids: &mut IdMap) {
+    /// Puts finished builds in place. O(tables): the expensive part ran in [`BuildJob::run`].
+    pub fn install_builds(&mut self) {
         for segment in &mut self.segments {
             let Some(slot) = &segment.build else {
                 continue;
@@ -274,32 +259,23 @@ impl<C: Code> Store<C> {
             let Some(built) = slot.lock().unwrap_or_else(PoisonError::into_inner).take() else {
                 continue;
             };
-            let old = &segment.data.columns;
-            let mut columns = Columns::with_capacity(old.len(), old.title_bytes());
-            let mut dead_bits = vec![0u64; segment.len.div_ceil(64)];
-            for (p, &i) in built.order.iter().enumerate() {
-                let i = i as usize;
-                if segment.is_dead(i) {
-                    dead_bits[p / 64] |= 1 << (p % 64);
-                } else {
-                    ids.set(old.id(i), Location::Slot(segment.start + p));
-                }
-                columns.push(old.id(i), old.hashes[i], old.title(i));
-            }
-            columns.trim();
             // Copied here rather than moved: whatever the build allocated (results and
             // scratch alike) is then freed together, where it was allocated, instead of
             // pinning part of that thread's allocator arena for the life of the index. With
             // the moved structures a server's RSS grew by about 70 bytes an entry.
-            segment.data = Arc::new(SegmentData {
-                columns,
-                tree: Some(built.tree.clone()),
-                mih: built.mih.clone(),
-            });
+            segment.mih = Some(Arc::new(built.clone()));
             drop(built);
-            segment.dead_bits = Arc::new(dead_bits);
             segment.build = None;
         }
+    }
+
+    /// Whether every id of each segment is smaller than every id of the next, dead entries'
+    /// included: then walking the slots in order visits the ids in order. True unless ids
+    /// came in out of order across syncs (explicit ids, or an id deleted and added again).
+    pub(crate) fn ids_ascend_across_segments(&self) -> bool {
+        self.segments
+            .windows(2)
+            .all(|w| w[0].id(w[0].len - 1) < w[1].id(0))
     }
 
     /// Slots in use, dead ones included: the end of the last segment.
@@ -330,7 +306,7 @@ impl<C: Code> Store<C> {
     #[inline]
     pub fn title(&self, slot: usize) -> &[u8] {
         let (s, p) = self.locate(slot);
-        s.data.columns.title(p)
+        s.columns.title(p)
     }
 
     /// Live slots, in slot order.
@@ -400,12 +376,12 @@ impl<C: Code> Store<C> {
         let (len, title_bytes) = self.segments[first..]
             .iter()
             .fold((batch.len(), batch.title_bytes()), |(n, t), s| {
-                (n + s.len, t + s.data.columns.title_bytes())
+                (n + s.len, t + s.columns.title_bytes())
             });
         let mut merged = Columns::with_capacity(len, title_bytes);
         for s in &self.segments[first..] {
             for p in (0..s.len).filter(|&p| !s.is_dead(p)) {
-                merged.push(s.id(p), s.hashes()[p], s.data.columns.title(p));
+                merged.push(s.id(p), s.hashes()[p], s.columns.title(p));
             }
         }
         for i in 0..batch.len() {
@@ -422,45 +398,32 @@ impl<C: Code> Store<C> {
             start + merged.len() < (1 << 31),
             "an index holds at most 2^31 entries"
         );
+        let mut merged = in_id_order(merged);
+        for (p, id) in merged.ids().iter().enumerate() {
+            ids.set(id, Location::Slot(start + p));
+        }
+        merged.trim();
         let len = merged.len();
+        let columns = Arc::new(merged);
         let multi_index = self.wants_multi_index(len, self.live + len);
-        let (data, build) = if len >= self.deferred_build_min_len {
-            // Laid out as merged, searched by scanning, until a job builds the rest.
-            for (p, id) in merged.ids().iter().enumerate() {
-                ids.set(id, Location::Slot(start + p));
-            }
-            merged.trim();
-            let data = Arc::new(SegmentData {
-                columns: merged,
-                tree: None,
-                mih: None,
-            });
+        let (mih, build) = if multi_index && len >= self.deferred_build_min_len {
+            // Searched by scanning until a job builds the tables.
             let slot = Arc::new(Mutex::new(None));
             self.jobs.push(BuildJob {
-                data: data.clone(),
+                columns: columns.clone(),
                 slot: slot.clone(),
-                multi_index,
             });
-            (data, Some(slot))
+            (None, Some(slot))
         } else {
-            let (tree, order) = MvpTree::build(&merged.hashes);
-            let mut columns = Columns::with_capacity(merged.len(), merged.title_bytes());
-            for &i in &order {
-                let i = i as usize;
-                ids.set(merged.id(i), Location::Slot(start + columns.len()));
-                columns.push(merged.id(i), merged.hashes[i], merged.title(i));
-            }
-            drop(merged);
-            columns.trim();
-            let mih = multi_index.then(|| MultiIndex::build(&columns.hashes));
-            let tree = Some(tree);
-            (Arc::new(SegmentData { columns, tree, mih }), None)
+            let mih = multi_index.then(|| Arc::new(MultiIndex::build(&columns.hashes)));
+            (mih, None)
         };
         self.segments.push(Segment {
             start,
             len,
             dead: 0,
-            data,
+            columns,
+            mih,
             dead_bits: Arc::new(vec![0; len.div_ceil(64)]),
             build,
         });
@@ -473,8 +436,6 @@ impl<C: Code> Store<C> {
             .map(|s| SegmentStats {
                 len: s.len,
                 dead: s.dead,
-                tree_nodes: s.tree().map_or(0, |t| t.node_count()),
-                tree_depth: s.tree().map_or(0, |t| t.depth()),
                 multi_index_fields: s.mih().map_or(Vec::new(), |m| m.field_widths()),
             })
             .collect()
@@ -488,12 +449,29 @@ impl<C: Code> Store<C> {
                 .segments
                 .iter()
                 .map(|s| {
-                    std::mem::size_of::<SegmentData<C>>()
-                        + s.data.columns.memory_bytes()
+                    std::mem::size_of::<Columns<C>>()
+                        + s.columns.memory_bytes()
                         + s.dead_bits.capacity() * 8
-                        + s.tree().map_or(0, |t| t.memory_bytes())
                         + s.mih().map_or(0, |m| m.memory_bytes())
                 })
                 .sum::<usize>()
     }
+}
+
+/// `columns` with its entries in ascending id order; as given when they already are (a
+/// merge of segments and a batch of new ids usually is).
+fn in_id_order<C: Code>(columns: Columns<C>) -> Columns<C> {
+    let ids = columns.ids();
+    if (1..columns.len()).all(|i| ids.get(i - 1) < ids.get(i)) {
+        return columns;
+    }
+    let mut order: Vec<u32> = (0..columns.len() as u32).collect();
+    // Ids are unique, so an unstable sort gives the one order.
+    order.sort_unstable_by_key(|&i| ids.get(i as usize));
+    let mut sorted = Columns::with_capacity(columns.len(), columns.title_bytes());
+    for &i in &order {
+        let i = i as usize;
+        sorted.push(columns.id(i), columns.hashes[i], columns.title(i));
+    }
+    sorted
 }

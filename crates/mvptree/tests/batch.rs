@@ -263,7 +263,7 @@ fn knn_many_equals_brute_force_on_every_plan() {
                 all
             })
             .collect();
-        for plan in [Plan::Auto, Plan::Scan, Plan::MultiIndex, Plan::Tree] {
+        for plan in [Plan::Auto, Plan::Scan, Plan::MultiIndex] {
             for batch in [3, 16, 40] {
                 let got: Vec<Vec<Match>> = queries
                     .chunks(batch)

@@ -157,12 +157,7 @@ fn id() -> impl Strategy<Value = Option<u64>> {
 }
 
 fn plan() -> impl Strategy<Value = Plan> {
-    prop_oneof![
-        Just(Plan::Auto),
-        Just(Plan::Scan),
-        Just(Plan::Tree),
-        Just(Plan::MultiIndex)
-    ]
+    prop_oneof![Just(Plan::Auto), Just(Plan::Scan), Just(Plan::MultiIndex)]
 }
 
 fn title() -> impl Strategy<Value = Vec<u8>> {
