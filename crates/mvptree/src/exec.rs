@@ -131,6 +131,9 @@ fn scan_resolving_ids<C: Code>(
                 .iter_mut()
                 .for_each(|hit| hit.id = u64::from(ids[hit.position])),
             Ids::Wide(ids) => hits.iter_mut().for_each(|hit| hit.id = ids[hit.position]),
+            &Ids::Run { first, step, .. } => hits
+                .iter_mut()
+                .for_each(|hit| hit.id = first + hit.position as u64 * step),
         }
         let mut going = true;
         for hit in hits.iter() {
@@ -159,6 +162,7 @@ fn scan_resolving_ids<C: Code>(
             match ids {
                 Ids::Narrow(ids) => prefetch(&ids[position]),
                 Ids::Wide(ids) => prefetch(&ids[position]),
+                Ids::Run { .. } => {}
             }
             hits.push(Hit {
                 query: qi as u32,

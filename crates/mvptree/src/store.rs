@@ -402,7 +402,7 @@ impl<C: Code> Store<C> {
         for (p, id) in merged.ids().iter().enumerate() {
             ids.set(id, Location::Slot(start + p));
         }
-        merged.trim();
+        merged.compact();
         let len = merged.len();
         let columns = Arc::new(merged);
         let multi_index = self.wants_multi_index(len, self.live + len);

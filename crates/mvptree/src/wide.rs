@@ -230,6 +230,10 @@ impl<C: Code> Snapshot<C> {
                         let id = |p: usize| column[p];
                         place_positions(by_position, radius as u8, dead, id, &mut next, ids);
                     }
+                    &Ids::Run { first, step, .. } => {
+                        let id = |p: usize| first + p as u64 * step;
+                        place_positions(by_position, radius as u8, dead, id, &mut next, ids);
+                    }
                 }
             }
         } else {
