@@ -298,17 +298,15 @@ impl<C: Code> Store<C> {
                 }
                 continue;
             }
-            {
-                // Probed (the plan's only other pick): queries probe together so that their
-                // bucket reads overlap; in slices, so that an overflow stops the work soon.
-                let mih = s.mih().expect("plan checked");
-                for (c, group) in queries.chunks(64).enumerate() {
-                    mih.range_many(hashes, group, radius, |qi, p, distance| {
-                        record_live(&mut *sink, c * 64 + qi, p, distance)
-                    });
-                    if overflowed.get() {
-                        return false;
-                    }
+            // Probed (the plan's only other pick): queries probe together so that their
+            // bucket reads overlap; in slices, so that an overflow stops the work soon.
+            let mih = s.mih().expect("plan checked");
+            for (c, group) in queries.chunks(64).enumerate() {
+                mih.range_many(hashes, group, radius, |qi, p, distance| {
+                    record_live(&mut *sink, c * 64 + qi, p, distance)
+                });
+                if overflowed.get() {
+                    return false;
                 }
             }
         }
