@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import sqlite3
 import sys
 import uuid
@@ -29,6 +30,7 @@ from imgscout import cli, hashing
 from imgscout._cli_cache import (
     RECORD_FIELD,
     FileRecord,
+    LeftOutRecord,
     SqliteFileCache,
     read_recorded_hash,
     sidecar_path,
@@ -588,6 +590,75 @@ def test_low_quality_files_are_reported_and_left_out(
     dupes = imgscout.find_duplicates(two, hash="pdq")
     assert [f.path for f in dupes.low_quality] == [str(two / "flat.png")] and dupes.failures == []
     assert "PDQ quality" not in run(capsys, "dupes", str(two)).err
+
+
+@pytest.mark.parametrize("on_redis", [False, True], ids=["embedded", "redis"])
+def test_a_rerun_reports_low_quality_files_without_decoding_them_again(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    two: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    on_redis: bool,
+) -> None:
+    if on_redis:
+        args = list(request.getfixturevalue("redis_key")[0])
+    else:
+        args = ["--index", str(tmp_path / "q.idx")]
+    flat = two / "flat.png"
+    hashed: list[str] = []
+    real = hashing.hash_files
+
+    def recording(paths: list[str], jobs: int | None = None, **options: object) -> object:
+        hashed.extend(str(Path(p).resolve()) for p in paths)
+        return real(paths, jobs=jobs, **options)
+
+    monkeypatch.setattr(hashing, "hash_files", recording)
+
+    def add(*options: str) -> dict:  # type: ignore[type-arg]
+        hashed.clear()
+        result = run(capsys, "add", "--hash", "pdq", *options, *args, "--json", str(two))
+        assert result.code == 0, result.err
+        return result.json()
+
+    first = add()
+    assert len(hashed) == 3 and first["added"] == 2
+    reported = first["low_quality"]
+    assert [f["path"] for f in reported] == [str(flat.resolve())] and reported[0]["quality"] < 50
+    again = add()
+    assert hashed == [] and again["unchanged"] == 2 and again["low_quality"] == reported
+    if not on_redis:
+        # dupes --index reads the same cache: the flat file is reported, not decoded.
+        found = imgscout.find_duplicates(two, index=args[1], hash="pdq")
+        assert hashed == [] and [f.path for f in found.low_quality] == [str(flat.resolve())]
+    # A changed file is decoded again, and its new quality is what is reported.
+    status = flat.stat()
+    os.utime(flat, ns=(status.st_atime_ns, status.st_mtime_ns + 10**9))
+    assert add()["low_quality"] == reported and hashed == [str(flat.resolve())]
+    assert add()["low_quality"] == reported and hashed == []
+    # Asked to keep such files, the run hashes and adds it; from then on it is an entry.
+    kept = add("--keep-low-quality")
+    assert kept["added"] == 1 and kept["low_quality"] == [] and hashed == [str(flat.resolve())]
+    after = add()
+    assert after["unchanged"] == 3 and after["low_quality"] == [] and hashed == []
+
+
+def test_a_left_out_record_holds_for_its_file_and_algorithm_only(tmp_path: Path) -> None:
+    cache = SqliteFileCache(str(tmp_path / "c.files"), bits=256)
+    record = LeftOutRecord("/a.png", 10, 20, "pdq", 30)
+    cache.put_left_out([record, LeftOutRecord("/b.png", 1, 2, "pdq", 0)])
+    cache.close()
+    reopened = SqliteFileCache(str(tmp_path / "c.files"), bits=256)
+    assert reopened.get_left_out(["/a.png", "/c.png"]) == {"/a.png": record}
+    assert reopened.count() == 0  # not a row of an indexed file
+    assert record.matches(10, 20, "pdq")
+    assert not record.matches(11, 20, "pdq") and not record.matches(10, 21, "pdq")
+    assert not record.matches(10, 20, "phash256") and not record.matches(10, 20, None)
+    reopened.remove_left_out(["/a.png"])
+    assert reopened.get_left_out(["/a.png", "/b.png"]) == {
+        "/b.png": LeftOutRecord("/b.png", 1, 2, "pdq", 0)
+    }
+    reopened.close()
 
 
 # -- the Python API ---------------------------------------------------------------------------

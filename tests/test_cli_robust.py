@@ -291,6 +291,7 @@ _ADD_STEPS = [
     ("imgscout.Index.sync", None),
     ("imgscout.Index.save", OSError(28, "No space left on device")),
     ("imgscout._cli_cache.SqliteFileCache.remove_paths", None),
+    ("imgscout._cli_cache.SqliteFileCache.remove_left_out", None),
     ("imgscout._cli_cache.SqliteFileCache.put_many", None),
 ]
 

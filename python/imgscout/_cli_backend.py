@@ -21,13 +21,14 @@ from imgscout._cli_cache import (
     CacheError,
     FileCache,
     FileRecord,
+    LeftOutRecord,
     RedisFileCache,
     SqliteFileCache,
     read_recorded_hash,
     sidecar_path,
 )
 from imgscout._types import Entry
-from imgscout.hashing import HashedFile, HashFailure
+from imgscout.hashing import HashedFile, HashFailure, LowQuality
 
 if TYPE_CHECKING:
     from imgscout.index import Index
@@ -359,6 +360,15 @@ class _NoCache:
     def remove_ids(self, ids: Any) -> None:
         pass
 
+    def get_left_out(self, paths: Any) -> dict[str, LeftOutRecord]:
+        return {}
+
+    def put_left_out(self, records: Any) -> None:
+        pass
+
+    def remove_left_out(self, paths: Any) -> None:
+        pass
+
     def count(self) -> int:
         return 0
 
@@ -400,8 +410,8 @@ def index_files(
     Files are hashed with the backend's algorithm; files of too low a PDQ quality are among
     the failures (and not added) unless ``keep_low_quality``. ``rotations``: the files hashed
     now also get their orientations' hashes (the index stores the original only)."""
-    plan = _plan_add(backend, paths, need_facts)
-    failed = list(plan.failures)
+    plan = _plan_add(backend, paths, need_facts, keep_low_quality)
+    failed = [*plan.failures, *plan.left_out]
     hashed: list[HashedFile] = []
     hash_failures: list[HashFailure] = []
     if plan.to_hash:
@@ -435,6 +445,15 @@ def index_files(
         # them by title), so no run leaves a second entry for one file.
         backend.save()
         backend.cache.remove_paths(f.path for f in hash_failures)
+        # What a file's last hashing said about its quality is what the next run reports.
+        poor = [f for f in hash_failures if isinstance(f, LowQuality)]
+        backend.cache.remove_left_out(p for p, _, _ in plan.to_hash)
+        if backend.algorithm is not None:
+            backend.cache.put_left_out(
+                LeftOutRecord(f.path, *stat_of[f.path], backend.algorithm, f.quality)
+                for f in poor
+                if f.path in stat_of
+            )
         backend.cache.put_many(
             FileRecord(h.path, *stat_of[h.path], h.hash, entry_id, h.width, h.height, h.flat)
             for h, entry_id in zip(hashed, ids)
@@ -463,10 +482,18 @@ class _AddPlan:
     #: The cache records of the files that need no hashing.
     unchanged: list[FileRecord]
     failures: list[HashFailure]
+    #: Unchanged files the last run left out for their PDQ quality: reported, not hashed.
+    left_out: list[LowQuality]
 
 
-def _plan_add(backend: Backend, paths: Sequence[str], need_facts: bool = False) -> _AddPlan:
-    """Which files need hashing, which index entries they replace, how many are unchanged."""
+def _plan_add(
+    backend: Backend,
+    paths: Sequence[str],
+    need_facts: bool = False,
+    keep_low_quality: bool = False,
+) -> _AddPlan:
+    """Which files need hashing, which index entries they replace, how many are unchanged,
+    and which the last run left out for their quality (hashed again if ``keep_low_quality``)."""
     stats: dict[str, tuple[int, int]] = {}
     failures = []
     for path in dict.fromkeys(paths):  # the same file named twice is added once
@@ -486,7 +513,8 @@ def _plan_add(backend: Backend, paths: Sequence[str], need_facts: bool = False) 
         backend.index.size() + pending(backend.index)
     ):
         by_title = _ids_by_title(backend, stats)
-    plan = _AddPlan([], [], set(), [], failures)
+    plan = _AddPlan([], [], set(), [], failures, [])
+    left_out = {} if keep_low_quality else backend.cache.get_left_out(stats)
     for path, (size, mtime_ns) in stats.items():
         record = confirmed.get(path)
         existing = set(by_title.get(path, ()))
@@ -499,6 +527,13 @@ def _plan_add(backend: Backend, paths: Sequence[str], need_facts: bool = False) 
         ):
             plan.unchanged.append(record)
             existing.discard(record.id)
+        elif (
+            path in left_out
+            and left_out[path].matches(size, mtime_ns, backend.algorithm)
+            and left_out[path].quality < hashing.PDQ_MIN_QUALITY
+        ):
+            # Its entries go, as they would if it were hashed again and left out again.
+            plan.left_out.append(hashing.low_quality_report(path, left_out[path].quality))
         else:
             plan.to_hash.append((path, size, mtime_ns))
             if existing:

@@ -14,6 +14,11 @@ The cache also records which hashing algorithm (``imgscout --hash``) filled the 
 without the record is from before there was a choice: ``phash``. Hashes are kept as hex text,
 16 digits for 64-bit ones as always, 64 for 256-bit ones (SQLite integers are signed 64-bit).
 
+The cache also remembers the files ``add`` hashed and left out for their PDQ quality (too
+little detail to match on): path, size, mtime, algorithm and quality, in a ``left_out`` table
+of the SQLite file or the Redis hash ``KEY:left-out``. A re-run reports an unchanged one again
+without decoding it; ``--keep-low-quality`` hashes and adds it.
+
 The cache is only a hint: each hit is confirmed against the index (``lookup(id) == path``)
 before a file is skipped, so a stale cache (index deleted or replaced, an id removed by another
 client) costs a re-hash, never a miss. ``add`` saves an embedded index before it writes the
@@ -50,6 +55,20 @@ class FileRecord:
         return self.size == size and self.mtime_ns == mtime_ns
 
 
+@dataclass(frozen=True)
+class LeftOutRecord:
+    """A file hashed and left out of the index for its PDQ quality, under ``algorithm``."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    algorithm: str
+    quality: int
+
+    def matches(self, size: int, mtime_ns: int, algorithm: str | None) -> bool:
+        return self.size == size and self.mtime_ns == mtime_ns and self.algorithm == algorithm
+
+
 def hash_text(value: int, bits: int) -> str:
     """A hash as the cache stores it: ``bits / 4`` hex digits."""
     return f"{value:0{bits // 4}x}"
@@ -70,6 +89,12 @@ class FileCache(Protocol):
     def remove_paths(self, paths: Iterable[str]) -> None: ...
 
     def remove_ids(self, ids: Iterable[int]) -> None: ...
+
+    def get_left_out(self, paths: Iterable[str]) -> dict[str, LeftOutRecord]: ...
+
+    def put_left_out(self, records: Iterable[LeftOutRecord]) -> None: ...
+
+    def remove_left_out(self, paths: Iterable[str]) -> None: ...
 
     def count(self) -> int: ...
 
@@ -101,6 +126,11 @@ class SqliteFileCache:
             # What the index holds (one row, name "hash"); older caches have no such table.
             self.connection.execute(
                 "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            self.connection.execute(
+                "CREATE TABLE IF NOT EXISTS left_out ("
+                " path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+                " algorithm TEXT NOT NULL, quality INTEGER NOT NULL)"
             )
             columns = {row[1] for row in self.connection.execute("PRAGMA table_info(files)")}
             for name, kind in (
@@ -196,6 +226,38 @@ class SqliteFileCache:
             self.connection.executemany("DELETE FROM files WHERE id = ?", rows)
             self.connection.commit()
 
+    def get_left_out(self, paths: Iterable[str]) -> dict[str, LeftOutRecord]:
+        found: dict[str, LeftOutRecord] = {}
+        wanted = list(paths)
+        with self._errors("read"):
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self.connection.execute(
+                    "SELECT path, size, mtime_ns, algorithm, quality FROM left_out"
+                    f" WHERE path IN ({marks})",
+                    chunk,
+                )
+                for path, size, mtime_ns, algorithm, quality in rows:
+                    found[path] = LeftOutRecord(path, size, mtime_ns, algorithm, quality)
+        return found
+
+    def put_left_out(self, records: Iterable[LeftOutRecord]) -> None:
+        rows = [(r.path, r.size, r.mtime_ns, r.algorithm, r.quality) for r in records]
+        with self._errors("write"):
+            self.connection.executemany(
+                "INSERT OR REPLACE INTO left_out (path, size, mtime_ns, algorithm, quality)"
+                " VALUES (?,?,?,?,?)",
+                rows,
+            )
+            self.connection.commit()
+
+    def remove_left_out(self, paths: Iterable[str]) -> None:
+        rows = [(p,) for p in paths]
+        with self._errors("write"):
+            self.connection.executemany("DELETE FROM left_out WHERE path = ?", rows)
+            self.connection.commit()
+
     def count(self) -> int:
         with self._errors("read"):
             return int(self.connection.execute("SELECT COUNT(*) FROM files").fetchone()[0])
@@ -236,6 +298,8 @@ class RedisFileCache:
     def __init__(self, client: Any, key: str, bits: int = 64) -> None:
         self.client = client
         self.key = f"{key}:files"
+        #: Field = path, value = "size mtime algorithm quality".
+        self.left_out_key = f"{key}:left-out"
         self.bits = bits
 
     def recorded_hash(self) -> str | None:
@@ -286,6 +350,34 @@ class RedisFileCache:
             if record is not None and record.id in doomed_ids:
                 doomed_paths.append(path)
         self.remove_paths(doomed_paths)
+
+    def get_left_out(self, paths: Iterable[str]) -> dict[str, LeftOutRecord]:
+        wanted = list(paths)
+        found: dict[str, LeftOutRecord] = {}
+        for start in range(0, len(wanted), 1000):
+            chunk = wanted[start : start + 1000]
+            for path, value in zip(chunk, self.client.hmget(self.left_out_key, chunk)):
+                if value is None:
+                    continue
+                text = value.decode() if isinstance(value, bytes) else value
+                try:
+                    size, mtime_ns, algorithm, quality = text.split()
+                    found[path] = LeftOutRecord(
+                        path, int(size), int(mtime_ns), algorithm, int(quality)
+                    )
+                except ValueError:  # written by something else: the file is hashed again
+                    continue
+        return found
+
+    def put_left_out(self, records: Iterable[LeftOutRecord]) -> None:
+        mapping = {r.path: f"{r.size} {r.mtime_ns} {r.algorithm} {r.quality}" for r in records}
+        if mapping:
+            self.client.hset(self.left_out_key, mapping=mapping)
+
+    def remove_left_out(self, paths: Iterable[str]) -> None:
+        doomed = list(paths)
+        if doomed:
+            self.client.hdel(self.left_out_key, *doomed)
 
     def count(self) -> int:
         """Rows of files (the record is not one)."""

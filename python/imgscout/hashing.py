@@ -424,9 +424,12 @@ def low_quality(item: HashedFile) -> LowQuality | None:
     """``item`` as a :class:`LowQuality` report if its PDQ quality is below the minimum."""
     if item.quality is None or item.quality >= PDQ_MIN_QUALITY:
         return None
-    return LowQuality(
-        item.path, f"PDQ quality {item.quality} is below {PDQ_MIN_QUALITY}", item.quality
-    )
+    return low_quality_report(item.path, item.quality)
+
+
+def low_quality_report(path: str, quality: int) -> LowQuality:
+    """The report of a file left out for its PDQ ``quality``."""
+    return LowQuality(path, f"PDQ quality {quality} is below {PDQ_MIN_QUALITY}", quality)
 
 
 def _is_hidden(name: str) -> bool:
