@@ -381,10 +381,11 @@ fn main() {
     let plan = stats.iter().find(|p| p.0 == "plan").map(|p| &p.1);
     let measured = mvptree::calibrate::calibration();
     println!(
-        "kernel {} on {n} uniform hashes; plans: {plan:?}; calibration: scan {:.3} ns a hash past the caches, read {:.1} GB/s, probes at {:.2} of their fitted price",
+        "kernel {} on {n} uniform hashes; plans: {plan:?}; calibration: scan {:.3} ns a hash past the caches, read {:.1} GB/s, a batch {:.3} ns a hash and query, probes at {:.2} of their fitted price",
         mvptree::kernel().name(),
         measured.scan_ns_per_code,
         1.0 / measured.stream_ns_per_byte,
+        measured.batch_ns_per_code,
         measured.probe_scale,
     );
     // best[r][p]: fastest round's µs per query; the last three columns are a batch of all

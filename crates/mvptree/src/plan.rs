@@ -212,18 +212,24 @@ pub fn shared_scan_cost<C: Code>(len: usize, queries: usize, radius: u32) -> f64
     // The group could always scan as separate queries.
     let by_mask = shared.min(scan_cost::<C>(len));
     if C::WORDS == 1 && sliced_serves(kernel(), queries, radius) {
-        // The bit-sliced form's price is a table, the single scan's past the caches a
-        // measurement: where the process measured its scan faster than the table's bit-sliced
-        // price (a 1M-code scan in 0.09 ns a code against 0.10), a larger group would
-        // otherwise be priced above a smaller one, which the bit-sliced form never is.
+        // Both prices are measured past the caches, in separate passes: where the noise
+        // put the single scan below the bit-sliced one, a larger group would otherwise be
+        // priced above a smaller one, which the bit-sliced form never is.
         return batch_scan_cost::<C>(len).min(by_mask);
     }
     by_mask
 }
 
-/// A batched scan of `len` codes, per query, with the process's kernel.
+/// A batched scan of `len` codes, per query, with the process's kernel: the table's rate,
+/// and for 64-bit segments past a core's L2 the rate the process measured
+/// ([`crate::calibrate::Calibration::batch_ns_per_code`]), as for a single scan.
 pub fn batch_scan_cost<C: Code>(len: usize) -> f64 {
-    len as f64 * scan_cost_for::<C>().batch_ns_per_hash
+    let bytes = len as f64 * (C::WORDS * 8) as f64;
+    if C::WORDS == 1 && bytes > CACHED_CODE_BYTES {
+        len as f64 * calibration().batch_ns_per_code
+    } else {
+        len as f64 * scan_cost_for::<C>().batch_ns_per_hash
+    }
 }
 
 /// Estimated cost of multi-index step `step`: the fitted table's price

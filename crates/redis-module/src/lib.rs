@@ -72,10 +72,11 @@ fn initialize(ctx: &Context, args: &[RedisString]) -> Status {
     // Measured now, while the server is still starting, so that no command pays for it.
     let measured = mvptree::calibrate::calibration();
     ctx.log_notice(&format!(
-        "imgscout: kernel {}, a scan past the core's caches {:.3} ns a hash, {:.1} GB/s read, multi-index probes at {:.2} of their fitted price",
+        "imgscout: kernel {}, a scan past the core's caches {:.3} ns a hash, {:.1} GB/s read, a batched scan {:.3} ns a hash and query, multi-index probes at {:.2} of their fitted price",
         mvptree::kernel().name(),
         measured.scan_ns_per_code,
         1.0 / measured.stream_ns_per_byte,
+        measured.batch_ns_per_code,
         measured.probe_scale,
     ));
     ctx.log_notice(&format!(
