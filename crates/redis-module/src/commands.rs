@@ -565,8 +565,9 @@ fn pairs_on<C: Code>(
             })
         }
         Some((cursor, count)) => {
-            // A page walks the ids once, then searches once per anchor.
-            let cost = snapshot.len() as f64 * 5.0 + count as f64 * snapshot.range_cost_ns(radius);
+            // A page searches once per anchor it visits; reaching them is a merge of the
+            // segments' id runs, a few binary searches.
+            let cost = count as f64 * snapshot.range_cost_ns(radius);
             worker::run(ctx, cost >= OFFLOAD_NS, move || {
                 let (pairs, next) = snapshot.pairs_page(radius, cursor, count);
                 Ok(page_reply(
