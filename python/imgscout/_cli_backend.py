@@ -447,7 +447,7 @@ def index_files(
         backend.cache.remove_paths(f.path for f in hash_failures)
         # What a file's last hashing said about its quality is what the next run reports.
         poor = [f for f in hash_failures if isinstance(f, LowQuality)]
-        backend.cache.remove_left_out(p for p, _, _ in plan.to_hash)
+        backend.cache.remove_left_out(plan.was_left_out)
         if backend.algorithm is not None:
             backend.cache.put_left_out(
                 LeftOutRecord(f.path, *stat_of[f.path], backend.algorithm, f.quality)
@@ -484,6 +484,8 @@ class _AddPlan:
     failures: list[HashFailure]
     #: Unchanged files the last run left out for their PDQ quality: reported, not hashed.
     left_out: list[LowQuality]
+    #: Files to hash that the cache remembers as left out: their records go.
+    was_left_out: list[str]
 
 
 def _plan_add(
@@ -513,31 +515,43 @@ def _plan_add(
         backend.index.size() + pending(backend.index)
     ):
         by_title = _ids_by_title(backend, stats)
-    plan = _AddPlan([], [], set(), [], failures, [])
-    left_out = {} if keep_low_quality else backend.cache.get_left_out(stats)
+    plan = _AddPlan([], [], set(), [], failures, [], [])
+
+    def unchanged(path: str, size: int, mtime_ns: int) -> FileRecord | None:
+        record = confirmed.get(path)
+        if record is None or not record.matches(size, mtime_ns):
+            return None
+        return None if need_facts and record.flat is None else record
+
+    # Only files not in the index can have been left out: a re-run over an unchanged folder
+    # reads only their rows.
+    left_out = backend.cache.get_left_out(
+        path for path, (size, mtime_ns) in stats.items() if unchanged(path, size, mtime_ns) is None
+    )
     for path, (size, mtime_ns) in stats.items():
         record = confirmed.get(path)
         existing = set(by_title.get(path, ()))
         if record is not None:
             existing.add(record.id)
-        if (
-            record is not None
-            and record.matches(size, mtime_ns)
-            and not (need_facts and record.flat is None)
-        ):
-            plan.unchanged.append(record)
-            existing.discard(record.id)
+        kept = unchanged(path, size, mtime_ns)
+        poor = left_out.get(path)
+        if kept is not None:
+            plan.unchanged.append(kept)
+            existing.discard(kept.id)
         elif (
-            path in left_out
-            and left_out[path].matches(size, mtime_ns, backend.algorithm)
-            and left_out[path].quality < hashing.PDQ_MIN_QUALITY
+            poor is not None
+            and not keep_low_quality
+            and poor.matches(size, mtime_ns, backend.algorithm)
+            and poor.quality < hashing.PDQ_MIN_QUALITY
         ):
             # Its entries go, as they would if it were hashed again and left out again.
-            plan.left_out.append(hashing.low_quality_report(path, left_out[path].quality))
+            plan.left_out.append(hashing.low_quality_report(path, poor.quality))
         else:
             plan.to_hash.append((path, size, mtime_ns))
             if existing:
                 plan.had_entry.add(path)
+            if poor is not None:
+                plan.was_left_out.append(path)
         plan.stale_ids.extend(sorted(existing))
     return plan
 
