@@ -164,31 +164,36 @@ class SqliteFileCache:
             )
             self.connection.commit()
 
-    def get_many(self, paths: Iterable[str]) -> dict[str, FileRecord]:
-        found: dict[str, FileRecord] = {}
+    def _rows_of(self, query: str, paths: Iterable[str]) -> list[tuple[Any, ...]]:
+        """The rows ``query`` (a SELECT ending in ``WHERE path IN``) gives for ``paths``."""
         wanted = list(paths)
+        rows: list[tuple[Any, ...]] = []
         # SQLite limits bound parameters per statement; 500 stays far below every build's limit.
         with self._errors("read"):
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                rows = self.connection.execute(
-                    "SELECT path, size, mtime_ns, hash, id, width, height, flat FROM files"
-                    f" WHERE path IN ({marks})",
-                    chunk,
-                )
-                for path, size, mtime_ns, hash_hex, entry_id, width, height, flat in rows:
-                    found[path] = FileRecord(
-                        path,
-                        size,
-                        mtime_ns,
-                        int(hash_hex, 16),
-                        entry_id,
-                        width,
-                        height,
-                        None if flat is None else bool(flat),
-                    )
-        return found
+                rows.extend(self.connection.execute(f"{query} ({marks})", chunk))
+        return rows
+
+    def get_many(self, paths: Iterable[str]) -> dict[str, FileRecord]:
+        rows = self._rows_of(
+            "SELECT path, size, mtime_ns, hash, id, width, height, flat FROM files WHERE path IN",
+            paths,
+        )
+        return {
+            path: FileRecord(
+                path,
+                size,
+                mtime_ns,
+                int(hash_hex, 16),
+                entry_id,
+                width,
+                height,
+                None if flat is None else bool(flat),
+            )
+            for path, size, mtime_ns, hash_hex, entry_id, width, height, flat in rows
+        }
 
     def put_many(self, records: Iterable[FileRecord]) -> None:
         # The hash is stored as hex text: SQLite integers are signed 64-bit.
@@ -227,20 +232,10 @@ class SqliteFileCache:
             self.connection.commit()
 
     def get_left_out(self, paths: Iterable[str]) -> dict[str, LeftOutRecord]:
-        found: dict[str, LeftOutRecord] = {}
-        wanted = list(paths)
-        with self._errors("read"):
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = self.connection.execute(
-                    "SELECT path, size, mtime_ns, algorithm, quality FROM left_out"
-                    f" WHERE path IN ({marks})",
-                    chunk,
-                )
-                for path, size, mtime_ns, algorithm, quality in rows:
-                    found[path] = LeftOutRecord(path, size, mtime_ns, algorithm, quality)
-        return found
+        rows = self._rows_of(
+            "SELECT path, size, mtime_ns, algorithm, quality FROM left_out WHERE path IN", paths
+        )
+        return {row[0]: LeftOutRecord(*row) for row in rows}
 
     def put_left_out(self, records: Iterable[LeftOutRecord]) -> None:
         rows = [(r.path, r.size, r.mtime_ns, r.algorithm, r.quality) for r in records]
