@@ -446,13 +446,12 @@ def index_files(
         backend.save()
         backend.cache.remove_paths(f.path for f in hash_failures)
         # What a file's last hashing said about its quality is what the next run reports.
-        poor = [f for f in hash_failures if isinstance(f, LowQuality)]
         backend.cache.remove_left_out(plan.was_left_out)
-        if backend.algorithm is not None:
+        if backend.algorithm is not None:  # only PDQ rates quality, and only when named
             backend.cache.put_left_out(
                 LeftOutRecord(f.path, *stat_of[f.path], backend.algorithm, f.quality)
-                for f in poor
-                if f.path in stat_of
+                for f in hash_failures
+                if isinstance(f, LowQuality)
             )
         backend.cache.put_many(
             FileRecord(h.path, *stat_of[h.path], h.hash, entry_id, h.width, h.height, h.flat)
